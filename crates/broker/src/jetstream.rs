@@ -1,0 +1,189 @@
+//! [`TaskQueue`] over NATS JetStream.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, AckKind, consumer::pull, message::PublishMessage, stream};
+use async_trait::async_trait;
+use futures::StreamExt;
+use futures::stream::BoxStream;
+
+use agentry_core::{AgentId, NodeId};
+
+use crate::{Acker, BrokerError, Delivery, Result, Task, TaskQueue, TaskSubscription, task_subject};
+
+/// JetStream layout and timing.
+#[derive(Debug, Clone)]
+pub struct JetStreamConfig {
+    /// NATS server URL, e.g. `nats://127.0.0.1:4222`.
+    pub url: String,
+    /// Stream name (default `AGENTRY_TASKS`).
+    pub stream: String,
+    /// Window in which a repeated `Nats-Msg-Id` is dropped (default 2 min).
+    pub duplicate_window: Duration,
+    /// How long a delivered task may go without ack or progress before redelivery (default 30 s).
+    pub ack_wait: Duration,
+}
+
+impl JetStreamConfig {
+    /// Returns the default layout for the server at `url`.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            stream: "AGENTRY_TASKS".into(),
+            duplicate_window: Duration::from_secs(120),
+            ack_wait: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Tasks on a JetStream work-queue stream; event hints on core NATS.
+#[derive(Clone)]
+pub struct JetStreamQueue {
+    client: async_nats::Client,
+    context: jetstream::Context,
+    stream: stream::Stream,
+    config: JetStreamConfig,
+}
+
+impl JetStreamQueue {
+    /// Connects (retrying the initial connection in the background, reconnecting forever) and
+    /// creates the stream if it does not exist.
+    ///
+    /// Errors with [`BrokerError::Unavailable`] when the server cannot be reached within 10 s.
+    pub async fn connect(config: JetStreamConfig) -> Result<Self> {
+        let options = async_nats::ConnectOptions::new()
+            .connection_timeout(Duration::from_secs(5))
+            .retry_on_initial_connect();
+        let connect = async_nats::connect_with_options(config.url.as_str(), options);
+        let client = tokio::time::timeout(Duration::from_secs(10), connect)
+            .await
+            .map_err(|_| BrokerError::Unavailable(format!("no NATS server answered at {} within 10 s", config.url)))?
+            .map_err(|error| BrokerError::Unavailable(format!("{}: {error}", config.url)))?;
+        let context = jetstream::new(client.clone());
+        let stream_config = stream::Config {
+            name: config.stream.clone(),
+            subjects: vec!["agentry.tasks.>".into()],
+            retention: stream::RetentionPolicy::WorkQueue,
+            storage: stream::StorageType::File,
+            duplicate_window: config.duplicate_window,
+            ..Default::default()
+        };
+        let stream = context
+            .get_or_create_stream(stream_config)
+            .await
+            .map_err(|error| BrokerError::Unavailable(format!("creating stream {}: {error}", config.stream)))?;
+        Ok(Self { client, context, stream, config })
+    }
+}
+
+#[async_trait]
+impl TaskQueue for JetStreamQueue {
+    async fn publish(&self, node_id: NodeId, task: &Task) -> Result<()> {
+        let payload = serde_json::to_vec(task).map_err(|error| BrokerError::Decode(error.to_string()))?;
+        let publish = PublishMessage::build().payload(payload.into()).message_id(task.dedup_id());
+        let ack = self
+            .context
+            .send_publish(task_subject(node_id), publish)
+            .await
+            .map_err(|error| BrokerError::Unavailable(format!("publishing task: {error}")))?;
+        ack.await.map_err(|error| BrokerError::Unavailable(format!("awaiting publish ack: {error}")))?;
+        Ok(())
+    }
+
+    async fn subscribe(&self, node_id: NodeId) -> Result<Box<dyn TaskSubscription>> {
+        let name = format!("node-{node_id}");
+        let consumer_config = pull::Config {
+            durable_name: Some(name.clone()),
+            filter_subject: task_subject(node_id),
+            ack_policy: jetstream::consumer::AckPolicy::Explicit,
+            ack_wait: self.config.ack_wait,
+            ..Default::default()
+        };
+        let consumer = self
+            .stream
+            .get_or_create_consumer(&name, consumer_config)
+            .await
+            .map_err(|error| BrokerError::Unavailable(format!("creating consumer {name}: {error}")))?;
+        Ok(Box::new(JetStreamSubscription { consumer }))
+    }
+
+    async fn notify_events(&self, agent_id: AgentId) -> Result<()> {
+        self.client
+            .publish(format!("agentry.events.{agent_id}"), Vec::new().into())
+            .await
+            .map_err(|error| BrokerError::Unavailable(format!("publishing event hint: {error}")))
+    }
+
+    async fn event_hints(&self) -> Result<BoxStream<'static, AgentId>> {
+        let subscriber = self
+            .client
+            .subscribe("agentry.events.>")
+            .await
+            .map_err(|error| BrokerError::Unavailable(format!("subscribing to event hints: {error}")))?;
+        let hints = subscriber.filter_map(|message| async move {
+            message.subject.as_str().strip_prefix("agentry.events.").and_then(|id| id.parse().ok())
+        });
+        Ok(hints.boxed())
+    }
+}
+
+struct JetStreamSubscription {
+    consumer: jetstream::consumer::Consumer<pull::Config>,
+}
+
+#[async_trait]
+impl TaskSubscription for JetStreamSubscription {
+    async fn next(&mut self, wait: Duration) -> Result<Option<Delivery>> {
+        // One message per pull, only when the node has a free slot: nothing waits in a local
+        // buffer while its ack timer runs.
+        let mut batch = self
+            .consumer
+            .batch()
+            .max_messages(1)
+            .expires(wait)
+            .messages()
+            .await
+            .map_err(|error| BrokerError::Unavailable(format!("pulling tasks: {error}")))?;
+        let Some(message) = batch.next().await else {
+            return Ok(None);
+        };
+        let message = message.map_err(|error| BrokerError::Unavailable(format!("pulling tasks: {error}")))?;
+        let delivered = message.info().map(|info| info.delivered.max(1) as u64).unwrap_or(1);
+        let task: Task = match serde_json::from_slice(&message.payload) {
+            Ok(task) => task,
+            Err(error) => {
+                // A payload no node can read would be redelivered forever: terminate it.
+                tracing::error!(%error, subject = %message.subject, "dropping undecodable task");
+                let _ = message.ack_with(AckKind::Term).await;
+                return Err(BrokerError::Decode(error.to_string()));
+            }
+        };
+        Ok(Some(Delivery::new(task, delivered, Box::new(JetStreamAcker { message }))))
+    }
+}
+
+struct JetStreamAcker {
+    message: jetstream::Message,
+}
+
+#[async_trait]
+impl Acker for JetStreamAcker {
+    async fn ack(&self) -> Result<()> {
+        // Double ack waits for the server's confirmation, so an acked task is really gone.
+        self.message.double_ack().await.map_err(|error| BrokerError::Unavailable(format!("ack: {error}")))
+    }
+
+    async fn nak(&self, delay: Duration) -> Result<()> {
+        self.message
+            .ack_with(AckKind::Nak(Some(delay)))
+            .await
+            .map_err(|error| BrokerError::Unavailable(format!("nak: {error}")))
+    }
+
+    async fn in_progress(&self) -> Result<()> {
+        self.message
+            .ack_with(AckKind::Progress)
+            .await
+            .map_err(|error| BrokerError::Unavailable(format!("progress ack: {error}")))
+    }
+}

@@ -1,0 +1,125 @@
+//! agentry-broker: how the hub hands runs to nodes, and how trace followers learn of new events.
+//!
+//! One trait, [`TaskQueue`], two implementations:
+//! - [`JetStreamQueue`]: NATS JetStream. Stream `AGENTRY_TASKS` (work-queue retention) over
+//!   subjects `agentry.tasks.<node_id>`, one durable pull consumer per node, explicit acks,
+//!   `Nats-Msg-Id = run_id:epoch` de-duplication. Event hints travel on core NATS subjects
+//!   `agentry.events.<agent_id>`.
+//! - [`MemoryQueue`]: the same semantics in process, for `agentry dev` and unit tests.
+//!
+//! Event notifications are hints only: followers re-read the store after each one, so a lost
+//! or duplicated hint can delay an event but never drop or repeat it.
+
+#![warn(missing_docs)]
+
+mod error;
+mod jetstream;
+mod memory;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use serde::{Deserialize, Serialize};
+
+use agentry_core::{AgentId, NodeId, RunId};
+
+pub use error::{BrokerError, Result};
+pub use jetstream::{JetStreamConfig, JetStreamQueue};
+pub use memory::MemoryQueue;
+
+/// The message that tells a node to execute (or resume) a run at an epoch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Task {
+    /// The run.
+    pub run_id: RunId,
+    /// Its agent.
+    pub agent_id: AgentId,
+    /// Ownership epoch the node executes under (fencing token).
+    pub epoch: u64,
+}
+
+impl Task {
+    /// Returns the de-duplication id `run_id:epoch` (the JetStream `Nats-Msg-Id`).
+    pub fn dedup_id(&self) -> String {
+        format!("{}:{}", self.run_id, self.epoch)
+    }
+}
+
+/// Returns the subject a node pulls its tasks from.
+pub fn task_subject(node_id: NodeId) -> String {
+    format!("agentry.tasks.{node_id}")
+}
+
+/// Hands tasks from the hub to nodes and carries event hints to trace followers.
+#[async_trait]
+pub trait TaskQueue: Send + Sync + 'static {
+    /// Durably enqueues `task` for `node_id`. Publishing the same `run_id:epoch` twice within
+    /// the de-duplication window enqueues it once.
+    async fn publish(&self, node_id: NodeId, task: &Task) -> Result<()>;
+
+    /// Opens the durable task subscription of `node_id` (created on first use; reopening
+    /// resumes it, unacknowledged tasks are redelivered).
+    async fn subscribe(&self, node_id: NodeId) -> Result<Box<dyn TaskSubscription>>;
+
+    /// Tells trace followers that `agent_id` has new events (best effort).
+    async fn notify_events(&self, agent_id: AgentId) -> Result<()>;
+
+    /// Returns a stream of agents that have new events, from every hub publishing hints.
+    async fn event_hints(&self) -> Result<BoxStream<'static, AgentId>>;
+}
+
+/// A node's stream of tasks.
+#[async_trait]
+pub trait TaskSubscription: Send {
+    /// Waits up to `wait` for the next task; `Ok(None)` when none arrived in time.
+    async fn next(&mut self, wait: Duration) -> Result<Option<Delivery>>;
+}
+
+/// A delivered task, to be acknowledged once handled.
+pub struct Delivery {
+    /// The task.
+    pub task: Task,
+    /// How many times it has been delivered, from 1.
+    pub delivered: u64,
+    acker: Box<dyn Acker>,
+}
+
+impl Delivery {
+    /// Returns a delivery acknowledged through `acker`.
+    pub fn new(task: Task, delivered: u64, acker: Box<dyn Acker>) -> Self {
+        Self { task, delivered, acker }
+    }
+
+    /// Acknowledges: the task is done and must not be delivered again.
+    pub async fn ack(&self) -> Result<()> {
+        self.acker.ack().await
+    }
+
+    /// Hands the task back for redelivery after `delay`.
+    pub async fn nak(&self, delay: Duration) -> Result<()> {
+        self.acker.nak(delay).await
+    }
+
+    /// Tells the broker work is ongoing, resetting the redelivery timer.
+    pub async fn in_progress(&self) -> Result<()> {
+        self.acker.in_progress().await
+    }
+}
+
+impl std::fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Delivery").field("task", &self.task).field("delivered", &self.delivered).finish()
+    }
+}
+
+/// Acknowledgement operations of one delivery.
+#[async_trait]
+pub trait Acker: Send + Sync {
+    /// See [`Delivery::ack`].
+    async fn ack(&self) -> Result<()>;
+    /// See [`Delivery::nak`].
+    async fn nak(&self, delay: Duration) -> Result<()>;
+    /// See [`Delivery::in_progress`].
+    async fn in_progress(&self) -> Result<()>;
+}

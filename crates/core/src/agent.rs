@@ -1,0 +1,152 @@
+//! Agents: long-lived conversations with a model, tools and instructions.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::AgentId;
+use crate::limits::{DEFAULT_MAX_ITERATIONS, MAX_ITERATIONS_LIMIT, MAX_SYSTEM_PROMPT_BYTES};
+use crate::tools::BUILTIN_TOOL_NAMES;
+
+/// How an agent runs. Serialized as JSON in the store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentSpec {
+    /// Model reference `provider:name` (see [`ModelRef`]).
+    pub model: String,
+    /// Builtin tool names the agent may call.
+    pub tools: Vec<String>,
+    /// System prompt; empty for none.
+    pub system: String,
+    /// Maximum model calls per run.
+    pub max_iterations: u32,
+}
+
+impl AgentSpec {
+    /// Checks the spec and fills defaults (`max_iterations` 0 → [`DEFAULT_MAX_ITERATIONS`]).
+    ///
+    /// Errors name the offending field and say what would be accepted.
+    pub fn validated(mut self) -> Result<Self, SpecError> {
+        ModelRef::parse(&self.model)?;
+        for tool in &self.tools {
+            if !BUILTIN_TOOL_NAMES.contains(&tool.as_str()) {
+                return Err(SpecError(format!(
+                    "spec.tools: unknown tool {tool:?}; known tools are {}",
+                    BUILTIN_TOOL_NAMES.join(", ")
+                )));
+            }
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        if let Some(duplicate) = self.tools.iter().find(|tool| !seen.insert(tool.as_str())) {
+            return Err(SpecError(format!("spec.tools: {duplicate:?} is listed twice")));
+        }
+        if self.system.len() > MAX_SYSTEM_PROMPT_BYTES {
+            return Err(SpecError(format!(
+                "spec.system is {} bytes; the limit is {MAX_SYSTEM_PROMPT_BYTES} bytes",
+                self.system.len()
+            )));
+        }
+        if self.max_iterations == 0 {
+            self.max_iterations = DEFAULT_MAX_ITERATIONS;
+        }
+        if self.max_iterations > MAX_ITERATIONS_LIMIT {
+            return Err(SpecError(format!(
+                "spec.max_iterations is {}; the limit is {MAX_ITERATIONS_LIMIT}",
+                self.max_iterations
+            )));
+        }
+        Ok(self)
+    }
+}
+
+/// A rejected agent spec; the message names the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SpecError(pub String);
+
+/// A parsed model reference such as `openai:gpt-4o-mini`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelRef {
+    /// Provider name; only `openai` (any OpenAI-compatible chat completions server) for now.
+    pub provider: String,
+    /// Model name sent to the provider.
+    pub name: String,
+}
+
+impl ModelRef {
+    /// Known provider prefixes.
+    pub const PROVIDERS: &'static [&'static str] = &["openai"];
+
+    /// Parses `provider:name`.
+    pub fn parse(text: &str) -> Result<Self, SpecError> {
+        let Some((provider, name)) = text.split_once(':') else {
+            return Err(SpecError(format!(
+                "spec.model: {text:?} is not of the form provider:name (e.g. openai:gpt-4o-mini)"
+            )));
+        };
+        if !Self::PROVIDERS.contains(&provider) {
+            return Err(SpecError(format!(
+                "spec.model: unknown provider {provider:?}; known providers are {}",
+                Self::PROVIDERS.join(", ")
+            )));
+        }
+        if name.trim().is_empty() {
+            return Err(SpecError(format!("spec.model: {text:?} names no model")));
+        }
+        Ok(Self { provider: provider.to_owned(), name: name.to_owned() })
+    }
+}
+
+/// A stored agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Agent {
+    /// The agent's id.
+    pub id: AgentId,
+    /// How it runs.
+    pub spec: AgentSpec,
+    /// Free-form labels.
+    pub labels: BTreeMap<String, String>,
+    /// Parent agent, for sub-agents.
+    pub parent_id: Option<AgentId>,
+    /// Creation time, milliseconds since the Unix epoch.
+    pub created_ms: i64,
+    /// Sequence number of the latest persisted trace event (0 when none).
+    pub last_seq: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(model: &str, tools: &[&str]) -> AgentSpec {
+        AgentSpec {
+            model: model.into(),
+            tools: tools.iter().map(|tool| tool.to_string()).collect(),
+            system: String::new(),
+            max_iterations: 0,
+        }
+    }
+
+    #[test]
+    fn defaults_are_filled() {
+        let validated = spec("openai:m", &["bash"]).validated().unwrap();
+        assert_eq!(validated.max_iterations, DEFAULT_MAX_ITERATIONS);
+    }
+
+    #[test]
+    fn unknown_tool_is_named() {
+        let error = spec("openai:m", &["rm_rf"]).validated().unwrap_err();
+        assert!(error.0.contains("unknown tool \"rm_rf\""), "{error}");
+    }
+
+    #[test]
+    fn bad_model_is_explained() {
+        assert!(spec("gpt", &[]).validated().unwrap_err().0.contains("provider:name"));
+        assert!(spec("acme:x", &[]).validated().unwrap_err().0.contains("unknown provider"));
+        assert!(spec("openai:", &[]).validated().unwrap_err().0.contains("names no model"));
+    }
+
+    #[test]
+    fn duplicate_tools_are_rejected() {
+        assert!(spec("openai:m", &["echo", "echo"]).validated().is_err());
+    }
+}

@@ -1,0 +1,362 @@
+//! The durable agent loop: model → tools → model …, committing every step through a
+//! [`StepSink`] before acting on it.
+//!
+//! Durability rules (DESIGN.md §4), enforced here:
+//! - the model's answer (assistant message + tool calls) is committed before any tool runs;
+//! - each tool result is committed when the tool finishes, preceded by a committed `tool_start`;
+//! - on resume, [`next_action`] reads the committed conversation: a committed answer is never
+//!   requested again, and only tool calls without a committed result are executed, with the same
+//!   idempotency key `run_id/step/tool_call_id` as the first attempt.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+use crate::agent::{AgentSpec, ModelRef};
+use crate::event::{EventDraft, kind};
+use crate::ids::{NodeId, RunId};
+use crate::limits::{MAX_TOOL_OUTPUT_BYTES, truncate_with_marker};
+use crate::message::{Message, Role, ToolCall};
+use crate::model::{ChatRequest, ModelProvider};
+use crate::run::RunStatus;
+use crate::tools::{ToolContext, ToolRegistry};
+
+/// One atomic unit of progress: events and messages appended together, and maybe a new status.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StepCommit {
+    /// Events, in order.
+    pub events: Vec<EventDraft>,
+    /// Conversation messages, in order.
+    pub messages: Vec<Message>,
+    /// New run status, if it changes.
+    pub status: Option<RunStatus>,
+    /// Failure reason, with [`RunStatus::Failed`].
+    pub error: Option<String>,
+}
+
+/// Why a commit did not happen.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SinkError {
+    /// The run was reassigned (stale epoch): this executor must stop touching it.
+    #[error("fenced: {0}")]
+    Fenced(String),
+    /// The commit could not be made (after the sink's own retries).
+    #[error("commit failed: {0}")]
+    Failed(String),
+}
+
+/// Where the loop makes its progress durable. The node implements it over `NodeService.Commit`.
+#[async_trait]
+pub trait StepSink: Send {
+    /// Makes `commit` durable, or fails without having written any of it.
+    async fn commit(&mut self, commit: StepCommit) -> Result<(), SinkError>;
+}
+
+/// What one run needs.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    /// The run.
+    pub run_id: RunId,
+    /// The executing node, reported in `run_started`.
+    pub node_id: NodeId,
+    /// The ownership epoch executed under, reported in `run_started`.
+    pub epoch: u64,
+    /// The agent's spec (validated).
+    pub spec: AgentSpec,
+    /// The agent's committed conversation, in order (all runs).
+    pub history: Vec<Message>,
+    /// This run's user input.
+    pub input: String,
+    /// Per-run workspace directory (exists).
+    pub workspace: PathBuf,
+    /// Time limit of one tool call.
+    pub tool_timeout: Duration,
+}
+
+/// How a run ended for this executor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunOutcome {
+    /// The run completed with this final answer (committed).
+    Completed(String),
+    /// The run failed with this reason (committed).
+    Failed(String),
+    /// The run was reassigned; nothing more was written.
+    Fenced,
+}
+
+/// The next thing to do for a run, derived from its committed messages only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Ask the model for step `step` (1-based count of model calls in this run).
+    CallModel {
+        /// Step number.
+        step: u32,
+    },
+    /// Run the tool calls of step `step` that have no committed result, in order.
+    RunTools {
+        /// Step number of the assistant message holding the calls.
+        step: u32,
+        /// The calls still without a result.
+        pending: Vec<ToolCall>,
+    },
+    /// The last committed answer has no tool calls: the run is complete with it.
+    Complete {
+        /// The final answer.
+        answer: String,
+        /// Steps taken.
+        steps: u32,
+    },
+}
+
+/// Returns the next action of `run_id`, given its committed messages (`run_messages`: the
+/// messages whose `run_id` is this run, in order, starting with the user input).
+pub fn next_action(run_messages: &[&Message]) -> Action {
+    let steps = run_messages.iter().filter(|message| message.role == Role::Assistant).count() as u32;
+    let last_assistant = run_messages.iter().rposition(|message| message.role == Role::Assistant);
+    let Some(position) = last_assistant else {
+        return Action::CallModel { step: 1 };
+    };
+    let answer = run_messages[position];
+    if answer.tool_calls.is_empty() {
+        return Action::Complete { answer: answer.content.clone(), steps };
+    }
+    let answered: Vec<&str> = run_messages[position + 1..]
+        .iter()
+        .filter_map(|message| message.tool_call_id.as_deref())
+        .collect();
+    let pending: Vec<ToolCall> = answer
+        .tool_calls
+        .iter()
+        .filter(|call| !answered.contains(&call.id.as_str()))
+        .cloned()
+        .collect();
+    if pending.is_empty() {
+        Action::CallModel { step: steps + 1 }
+    } else {
+        Action::RunTools { step: steps, pending }
+    }
+}
+
+/// Drives one run to its end (or until fenced), committing every step through `sink`.
+///
+/// Errors only when the sink fails ([`SinkError::Failed`]); model and tool failures are
+/// committed as the run's outcome (a failed run, or a tool result marked as an error).
+pub async fn drive_run(
+    request: RunRequest,
+    model: &dyn ModelProvider,
+    tools: &ToolRegistry,
+    sink: &mut dyn StepSink,
+) -> Result<RunOutcome, SinkError> {
+    let mut conversation = request.history.clone();
+    let already_started = conversation.iter().any(|message| message.run_id == Some(request.run_id));
+    let mut start = StepCommit {
+        events: vec![EventDraft::now(
+            kind::RUN_STARTED,
+            json!({ "node_id": request.node_id, "epoch": request.epoch, "resumed": already_started }),
+        )],
+        status: Some(RunStatus::Running),
+        ..StepCommit::default()
+    };
+    if !already_started {
+        let mut user = Message::user(request.input.clone());
+        user.run_id = Some(request.run_id);
+        start.messages.push(user.clone());
+        conversation.push(user);
+    }
+    if let Some(outcome) = commit_or_fenced(sink, start).await? {
+        return Ok(outcome);
+    }
+    let model_ref = match ModelRef::parse(&request.spec.model) {
+        Ok(model_ref) => model_ref,
+        Err(error) => return fail_run(sink, error.to_string()).await,
+    };
+    loop {
+        let run_messages: Vec<&Message> =
+            conversation.iter().filter(|message| message.run_id == Some(request.run_id)).collect();
+        match next_action(&run_messages) {
+            Action::Complete { answer, steps } => {
+                let events = vec![
+                    EventDraft::now(kind::FINAL, json!({ "content": answer })),
+                    EventDraft::now(kind::RUN_FINISHED, json!({ "steps": steps })),
+                ];
+                let commit = StepCommit { events, status: Some(RunStatus::Completed), ..StepCommit::default() };
+                return Ok(commit_or_fenced(sink, commit).await?.unwrap_or(RunOutcome::Completed(answer)));
+            }
+            Action::CallModel { step } => {
+                if step > request.spec.max_iterations {
+                    let reason = format!(
+                        "iteration cap reached: {} model calls without a final answer",
+                        request.spec.max_iterations
+                    );
+                    return fail_run(sink, reason).await;
+                }
+                let chat = ChatRequest {
+                    model: model_ref.name.clone(),
+                    messages: prompt(&request.spec, &conversation),
+                    tools: tools.specs(),
+                };
+                let started_ms = crate::clock::now_ms();
+                let clock = Instant::now();
+                let response = match model.complete(&chat).await {
+                    Ok(response) => response,
+                    Err(error) => return fail_run(sink, format!("model call failed: {error}")).await,
+                };
+                let latency_ms = clock.elapsed().as_millis() as u64;
+                let mut answer = response.message;
+                answer.run_id = Some(request.run_id);
+                let mut events = vec![
+                    EventDraft { ts_ms: started_ms, ..EventDraft::now(kind::STEP_START, json!({ "step": step })) },
+                    EventDraft {
+                        ts_ms: started_ms,
+                        ..EventDraft::now(kind::MODEL_START, json!({ "step": step, "model": request.spec.model }))
+                    },
+                    EventDraft::now(
+                        kind::USAGE,
+                        json!({
+                            "step": step,
+                            "model": request.spec.model,
+                            "prompt_tokens": response.usage.prompt_tokens,
+                            "completion_tokens": response.usage.completion_tokens,
+                            "total_tokens": response.usage.prompt_tokens + response.usage.completion_tokens,
+                            "latency_ms": latency_ms,
+                            "finish_reason": response.finish_reason,
+                        }),
+                    ),
+                ];
+                let mut commit = StepCommit::default();
+                if answer.tool_calls.is_empty() {
+                    events.push(EventDraft::now(kind::FINAL, json!({ "content": answer.content })));
+                    events.push(EventDraft::now(kind::RUN_FINISHED, json!({ "steps": step })));
+                    commit.status = Some(RunStatus::Completed);
+                }
+                commit.events = events;
+                commit.messages = vec![answer.clone()];
+                if let Some(outcome) = commit_or_fenced(sink, commit).await? {
+                    return Ok(outcome);
+                }
+                let completed = answer.tool_calls.is_empty().then(|| answer.content.clone());
+                conversation.push(answer);
+                if let Some(final_answer) = completed {
+                    return Ok(RunOutcome::Completed(final_answer));
+                }
+            }
+            Action::RunTools { step, pending } => {
+                for call in pending {
+                    let result = run_tool_call(&request, tools, step, &call, sink).await?;
+                    match result {
+                        Some(message) => conversation.push(message),
+                        None => return Ok(RunOutcome::Fenced),
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Runs one tool call: commits `tool_start`, executes, commits `tool_end` with the result
+/// message. Returns the committed result message, or `None` when fenced.
+async fn run_tool_call(
+    request: &RunRequest,
+    tools: &ToolRegistry,
+    step: u32,
+    call: &ToolCall,
+    sink: &mut dyn StepSink,
+) -> Result<Option<Message>, SinkError> {
+    let idempotency_key = format!("{}/{}/{}", request.run_id, step, call.id);
+    let start = EventDraft::now(
+        kind::TOOL_START,
+        json!({
+            "step": step,
+            "tool_call_id": call.id,
+            "name": call.name,
+            "arguments": call.arguments,
+            "idempotency_key": idempotency_key,
+        }),
+    );
+    let start_commit = StepCommit { events: vec![start], ..StepCommit::default() };
+    if commit_or_fenced(sink, start_commit).await?.is_some() {
+        return Ok(None);
+    }
+    let context = ToolContext {
+        workspace: request.workspace.clone(),
+        idempotency_key,
+        timeout: request.tool_timeout,
+    };
+    let clock = Instant::now();
+    let (output, is_error) = execute_tool(tools, &context, call).await;
+    let output = truncate_with_marker(&output, MAX_TOOL_OUTPUT_BYTES);
+    let end = EventDraft::now(
+        kind::TOOL_END,
+        json!({
+            "step": step,
+            "tool_call_id": call.id,
+            "name": call.name,
+            "output": output,
+            "is_error": is_error,
+            "duration_ms": clock.elapsed().as_millis() as u64,
+        }),
+    );
+    let mut message = Message::tool_result(call.id.clone(), output);
+    message.run_id = Some(request.run_id);
+    let end_commit = StepCommit { events: vec![end], messages: vec![message.clone()], ..StepCommit::default() };
+    if commit_or_fenced(sink, end_commit).await?.is_some() {
+        return Ok(None);
+    }
+    Ok(Some(message))
+}
+
+/// Executes a tool call; returns its output and whether it is an error the model should see.
+async fn execute_tool(tools: &ToolRegistry, context: &ToolContext, call: &ToolCall) -> (String, bool) {
+    let Some(tool) = tools.get(&call.name) else {
+        let available: Vec<String> = tools.specs().into_iter().map(|spec| spec.name).collect();
+        return (
+            format!("error: unknown tool {:?}; available tools: {}", call.name, available.join(", ")),
+            true,
+        );
+    };
+    let arguments_text = if call.arguments.trim().is_empty() { "{}" } else { call.arguments.as_str() };
+    let arguments: Value = match serde_json::from_str(arguments_text) {
+        Ok(arguments) => arguments,
+        Err(error) => return (format!("error: arguments are not valid JSON: {error}"), true),
+    };
+    match tool.call(context, arguments).await {
+        Ok(output) => (output, false),
+        Err(error) => (format!("error: {error}"), true),
+    }
+}
+
+/// Returns the messages sent to the model: the system prompt (when set) then the conversation.
+fn prompt(spec: &AgentSpec, conversation: &[Message]) -> Vec<Message> {
+    let system = (!spec.system.is_empty()).then(|| Message::system(spec.system.clone()));
+    system.into_iter().chain(conversation.iter().cloned()).collect()
+}
+
+/// Commits a failure and returns the outcome.
+async fn fail_run(sink: &mut dyn StepSink, reason: String) -> Result<RunOutcome, SinkError> {
+    tracing::warn!(reason = %reason, "run failed");
+    let commit = StepCommit {
+        events: vec![EventDraft::now(kind::RUN_FAILED, json!({ "error": reason }))],
+        status: Some(RunStatus::Failed),
+        error: Some(reason.clone()),
+        ..StepCommit::default()
+    };
+    Ok(commit_or_fenced(sink, commit).await?.unwrap_or(RunOutcome::Failed(reason)))
+}
+
+/// Commits; returns `Some(Fenced)` when the run was reassigned, `None` when committed.
+async fn commit_or_fenced(sink: &mut dyn StepSink, commit: StepCommit) -> Result<Option<RunOutcome>, SinkError> {
+    match sink.commit(commit).await {
+        Ok(()) => Ok(None),
+        Err(SinkError::Fenced(reason)) => {
+            tracing::info!(reason = %reason, "run fenced, stopping");
+            Ok(Some(RunOutcome::Fenced))
+        }
+        Err(error) => Err(error),
+    }
+}
+
+#[cfg(test)]
+mod tests;

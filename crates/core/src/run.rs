@@ -1,0 +1,105 @@
+//! Runs: units of work on an agent, owned by one node at a time under an epoch.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::ids::{AgentId, NodeId, RunId};
+
+/// Lifecycle state of a run: `queued → running → completed | failed | cancelled | paused`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RunStatus {
+    /// Waiting for placement, or placed and not yet started.
+    Queued,
+    /// A node is executing it.
+    Running,
+    /// Finished with a final answer.
+    Completed,
+    /// Finished with an error (the reason is kept in [`Run::error`]).
+    Failed,
+    /// Stopped by an operator.
+    Cancelled,
+    /// Suspended by an operator.
+    Paused,
+}
+
+impl RunStatus {
+    /// Every status, in lifecycle order.
+    pub const ALL: [RunStatus; 6] = [
+        Self::Queued,
+        Self::Running,
+        Self::Completed,
+        Self::Failed,
+        Self::Cancelled,
+        Self::Paused,
+    ];
+
+    /// Returns the lowercase name stored in the database and shown by the CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+            Self::Paused => "paused",
+        }
+    }
+
+    /// Returns whether the run can never change again.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Completed | Self::Failed | Self::Cancelled)
+    }
+}
+
+impl fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for RunStatus {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|status| status.as_str() == text)
+            .ok_or_else(|| format!("unknown run status {text:?}"))
+    }
+}
+
+/// A stored run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Run {
+    /// The run's id.
+    pub id: RunId,
+    /// The agent it works on.
+    pub agent_id: AgentId,
+    /// Current state.
+    pub status: RunStatus,
+    /// Ownership epoch: 0 until first placed, bumped on every (re)assignment.
+    pub epoch: u64,
+    /// Owning node, while placed.
+    pub node_id: Option<NodeId>,
+    /// The user input that started it.
+    pub input: String,
+    /// Failure reason, when failed.
+    pub error: Option<String>,
+    /// Creation time, milliseconds since the Unix epoch.
+    pub created_ms: i64,
+    /// Last change, milliseconds since the Unix epoch.
+    pub updated_ms: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_names_round_trip() {
+        for status in RunStatus::ALL {
+            assert_eq!(status.as_str().parse::<RunStatus>().unwrap(), status);
+        }
+        assert!("done".parse::<RunStatus>().is_err());
+    }
+}

@@ -1,0 +1,103 @@
+//! Tools the model can call: the [`Tool`] trait, the builtin tools and a registry.
+//!
+//! Builtins keep agentry's names: `echo`, `bash`, `view`, `write`, `ls`. Tool failures are
+//! reported back to the model as a tool result (`is_error`), not as a run failure.
+
+mod bash;
+mod echo;
+mod fs;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+pub use bash::Bash;
+pub use echo::Echo;
+pub use fs::{Ls, View, Write};
+
+use crate::model::ToolSpec;
+
+/// Names of the builtin tools, in the order they are offered.
+pub const BUILTIN_TOOL_NAMES: &[&str] = &["echo", "bash", "view", "write", "ls"];
+
+/// What a tool call may use.
+#[derive(Debug, Clone)]
+pub struct ToolContext {
+    /// The run's workspace directory (exists; relative paths resolve against it).
+    pub workspace: PathBuf,
+    /// `run_id/step/tool_call_id`: the same for every attempt of one call, so a tool with side
+    /// effects can recognise a retry.
+    pub idempotency_key: String,
+    /// Wall-clock limit for the call.
+    pub timeout: Duration,
+}
+
+/// Why a tool call failed; the text is shown to the model.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ToolError {
+    /// The arguments do not match the tool's schema.
+    #[error("invalid arguments: {0}")]
+    InvalidArguments(String),
+    /// The call ran and failed.
+    #[error("{0}")]
+    Failed(String),
+    /// The call exceeded its time limit.
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+}
+
+/// A callable tool.
+#[async_trait]
+pub trait Tool: Send + Sync {
+    /// Returns the name, description and argument schema offered to the model.
+    fn spec(&self) -> ToolSpec;
+
+    /// Runs the tool with `arguments` (a JSON object) and returns its textual output.
+    async fn call(&self, context: &ToolContext, arguments: Value) -> Result<String, ToolError>;
+}
+
+/// The tools of one agent, by name.
+#[derive(Clone, Default)]
+pub struct ToolRegistry {
+    tools: BTreeMap<String, Arc<dyn Tool>>,
+}
+
+impl ToolRegistry {
+    /// Returns a registry with the named builtin tools.
+    ///
+    /// Errors with the unknown name when one is not a builtin.
+    pub fn builtin(names: &[String]) -> Result<Self, String> {
+        let mut registry = Self::default();
+        for name in names {
+            let tool: Arc<dyn Tool> = match name.as_str() {
+                "echo" => Arc::new(Echo),
+                "bash" => Arc::new(Bash),
+                "view" => Arc::new(View),
+                "write" => Arc::new(Write),
+                "ls" => Arc::new(Ls),
+                unknown => return Err(format!("unknown tool {unknown:?}")),
+            };
+            registry.insert(tool);
+        }
+        Ok(registry)
+    }
+
+    /// Adds (or replaces) a tool under its spec name.
+    pub fn insert(&mut self, tool: Arc<dyn Tool>) {
+        self.tools.insert(tool.spec().name, tool);
+    }
+
+    /// Returns the tool called `name`.
+    pub fn get(&self, name: &str) -> Option<&Arc<dyn Tool>> {
+        self.tools.get(name)
+    }
+
+    /// Returns the specs of every tool, for the model request.
+    pub fn specs(&self) -> Vec<ToolSpec> {
+        self.tools.values().map(|tool| tool.spec()).collect()
+    }
+}

@@ -1,0 +1,40 @@
+//! Errors of the hub's operations. Only [`crate::grpc`] turns them into `tonic::Status`.
+
+use agentry_broker::BrokerError;
+use agentry_core::ErrorCode;
+
+/// A failed hub operation.
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    /// The request is malformed; the message names the field.
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// The state forbids the operation (e.g. a stale epoch, a busy agent with `on_busy=REJECT`).
+    #[error("{0}")]
+    FailedPrecondition(String),
+    /// The operation is not available in this version.
+    #[error("{0}")]
+    Unimplemented(String),
+    /// A store operation failed.
+    #[error(transparent)]
+    Store(#[from] agentry_store::Error),
+    /// A broker operation failed.
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
+}
+
+impl HubError {
+    /// Returns the coarse error kind; `None` for [`HubError::Unimplemented`].
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            Self::InvalidArgument(_) => Some(ErrorCode::InvalidArgument),
+            Self::FailedPrecondition(_) => Some(ErrorCode::FailedPrecondition),
+            Self::Unimplemented(_) => None,
+            Self::Store(error) => Some(error.code()),
+            Self::Broker(error) => Some(error.code()),
+        }
+    }
+}
+
+/// Result of hub operations.
+pub type Result<T, E = HubError> = std::result::Result<T, E>;

@@ -1,0 +1,138 @@
+//! `agentry.v1.AgentHub`: the client API.
+
+use std::pin::Pin;
+
+use futures::Stream;
+use tokio::sync::mpsc;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+use agentry_core::{AgentId, RunId};
+use agentry_proto::v1 as pb;
+use agentry_proto::v1::agent_hub_server::AgentHub;
+
+use super::convert;
+use crate::hub::{Hub, OnBusy, SpawnCommand};
+use crate::trace::TraceQuery;
+use crate::validate;
+
+/// Default and largest page of `ListAgents`.
+const MAX_LIST_AGENTS: u32 = 1000;
+
+/// The `AgentHub` gRPC service over a [`Hub`].
+pub struct AgentHubApi {
+    hub: Hub,
+}
+
+impl AgentHubApi {
+    /// Returns the service.
+    pub fn new(hub: Hub) -> Self {
+        Self { hub }
+    }
+}
+
+type TraceStream = Pin<Box<dyn Stream<Item = Result<pb::TraceResponse, Status>> + Send + 'static>>;
+
+#[tonic::async_trait]
+impl AgentHub for AgentHubApi {
+    async fn spawn(&self, request: Request<pb::SpawnRequest>) -> Result<Response<pb::SpawnResponse>, Status> {
+        let request = request.into_inner();
+        let spec = convert::spec_from(request.spec)?;
+        if let Some(input) = &request.input {
+            validate::input("input", input)?;
+        }
+        let labels = request.labels.into_iter().collect();
+        validate::labels("labels", &labels)?;
+        let parent_id = match request.parent_id.as_str() {
+            "" => None,
+            text => Some(validate::id::<AgentId>("parent_id", text)?),
+        };
+        let command = SpawnCommand {
+            spec,
+            input: request.input,
+            labels,
+            parent_id,
+            idempotency_key: validate::idempotency_key(&request.idempotency_key)?,
+        };
+        let (agent, run) = self.hub.spawn(command).await?;
+        Ok(Response::new(pb::SpawnResponse {
+            agent_id: agent.id.to_string(),
+            run_id: run.map(|run| run.id.to_string()).unwrap_or_default(),
+        }))
+    }
+
+    async fn send_message(
+        &self,
+        request: Request<pb::SendMessageRequest>,
+    ) -> Result<Response<pb::SendMessageResponse>, Status> {
+        let request = request.into_inner();
+        let agent_id = validate::id::<AgentId>("agent_id", &request.agent_id)?;
+        validate::input("input", &request.input)?;
+        let on_busy = match pb::OnBusy::try_from(request.on_busy) {
+            Ok(pb::OnBusy::Unspecified | pb::OnBusy::Enqueue) => OnBusy::Enqueue,
+            Ok(pb::OnBusy::Reject) => OnBusy::Reject,
+            Ok(pb::OnBusy::Interrupt) => OnBusy::Interrupt,
+            Err(_) => return Err(Status::invalid_argument(format!("on_busy: {} is not an OnBusy", request.on_busy))),
+        };
+        let run = self.hub.send_message(agent_id, request.input, on_busy).await?;
+        Ok(Response::new(pb::SendMessageResponse {
+            accepted: run.is_some(),
+            run_id: run.map(|run| run.id.to_string()).unwrap_or_default(),
+        }))
+    }
+
+    type TraceStream = TraceStream;
+
+    async fn trace(&self, request: Request<pb::TraceRequest>) -> Result<Response<Self::TraceStream>, Status> {
+        let request = request.into_inner();
+        let run_id = match request.run_id.as_str() {
+            "" => None,
+            text => Some(validate::id::<RunId>("run_id", text)?),
+        };
+        let agent_id = match (request.agent_id.as_str(), run_id) {
+            ("", Some(run_id)) => self.hub.get_run(run_id).await?.agent_id,
+            (text, _) => validate::id::<AgentId>("agent_id", text)?,
+        };
+        let summary = self.hub.get_agent(agent_id).await?;
+        let parent = summary.agent.parent_id.map(|id| id.to_string());
+        let query = TraceQuery { agent_id, run_id, after_seq: request.after_seq, follow: request.follow };
+        let (sender, receiver) = mpsc::channel(256);
+        let hub = self.hub.clone();
+        tokio::spawn(async move { hub.follow_trace(query, sender).await });
+        let stream = ReceiverStream::new(receiver).map(move |item| {
+            item.map(|event| pb::TraceResponse { event: Some(convert::trace_event(&event, parent.clone())) })
+                .map_err(Status::from)
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn get_agent(&self, request: Request<pb::GetAgentRequest>) -> Result<Response<pb::GetAgentResponse>, Status> {
+        let agent_id = validate::id::<AgentId>("agent_id", &request.into_inner().agent_id)?;
+        let summary = self.hub.get_agent(agent_id).await?;
+        Ok(Response::new(pb::GetAgentResponse { agent: Some(convert::agent_summary(&summary)) }))
+    }
+
+    async fn list_agents(
+        &self,
+        request: Request<pb::ListAgentsRequest>,
+    ) -> Result<Response<pb::ListAgentsResponse>, Status> {
+        let limit = match request.into_inner().limit {
+            0 => MAX_LIST_AGENTS,
+            limit => limit.min(MAX_LIST_AGENTS),
+        };
+        let agents = self.hub.list_agents(limit).await?;
+        Ok(Response::new(pb::ListAgentsResponse { agents: agents.iter().map(convert::agent_summary).collect() }))
+    }
+
+    async fn get_run(&self, request: Request<pb::GetRunRequest>) -> Result<Response<pb::GetRunResponse>, Status> {
+        let run_id = validate::id::<RunId>("run_id", &request.into_inner().run_id)?;
+        let run = self.hub.get_run(run_id).await?;
+        Ok(Response::new(pb::GetRunResponse { run: Some(convert::run(&run)) }))
+    }
+
+    async fn list_nodes(&self, _request: Request<pb::ListNodesRequest>) -> Result<Response<pb::ListNodesResponse>, Status> {
+        let nodes = self.hub.list_nodes().await?;
+        Ok(Response::new(pb::ListNodesResponse { nodes: nodes.iter().map(convert::node).collect() }))
+    }
+}

@@ -1,0 +1,87 @@
+//! `agentry.v1.NodeService`: the API nodes use.
+
+use tonic::{Request, Response, Status};
+
+use agentry_core::{EventDraft, NodeId, RunId};
+use agentry_proto::v1 as pb;
+use agentry_proto::v1::node_service_server::NodeService;
+use agentry_store::CommitBatch;
+
+use super::convert;
+use crate::hub::Hub;
+use crate::validate;
+
+/// The `NodeService` gRPC service over a [`Hub`].
+pub struct NodeServiceApi {
+    hub: Hub,
+}
+
+impl NodeServiceApi {
+    /// Returns the service.
+    pub fn new(hub: Hub) -> Self {
+        Self { hub }
+    }
+}
+
+#[tonic::async_trait]
+impl NodeService for NodeServiceApi {
+    async fn join(&self, request: Request<pb::JoinRequest>) -> Result<Response<pb::JoinResponse>, Status> {
+        let request = request.into_inner();
+        let membership = self.hub.join(request.name, request.slots, request.labels.into_iter().collect()).await?;
+        let config = self.hub.config();
+        Ok(Response::new(pb::JoinResponse {
+            node_id: membership.node_id.to_string(),
+            lease_ttl_ms: config.lease_ttl.as_millis() as u64,
+            heartbeat_interval_ms: config.heartbeat_interval.as_millis() as u64,
+            subject: membership.subject,
+        }))
+    }
+
+    async fn heartbeat(
+        &self,
+        request: Request<pb::HeartbeatRequest>,
+    ) -> Result<Response<pb::HeartbeatResponse>, Status> {
+        let request = request.into_inner();
+        let node_id = validate::id::<NodeId>("node_id", &request.node_id)?;
+        self.hub.heartbeat(node_id, request.running).await?;
+        Ok(Response::new(pb::HeartbeatResponse {}))
+    }
+
+    async fn load_run(&self, request: Request<pb::LoadRunRequest>) -> Result<Response<pb::LoadRunResponse>, Status> {
+        let request = request.into_inner();
+        let run_id = validate::id::<RunId>("run_id", &request.run_id)?;
+        let context = self.hub.load_run(run_id, request.epoch).await?;
+        Ok(Response::new(pb::LoadRunResponse {
+            run: Some(convert::run(&context.run)),
+            spec: Some(convert::spec(&context.agent.spec)),
+            messages: context.messages.iter().map(convert::message).collect(),
+        }))
+    }
+
+    async fn commit(&self, request: Request<pb::CommitRequest>) -> Result<Response<pb::CommitResponse>, Status> {
+        let request = request.into_inner();
+        let run_id = validate::id::<RunId>("run_id", &request.run_id)?;
+        let events = request
+            .events
+            .into_iter()
+            .map(|event| {
+                let data = serde_json::from_str(&event.data).map_err(|error| {
+                    Status::invalid_argument(format!("events: data of {:?} is not JSON: {error}", event.r#type))
+                })?;
+                Ok(EventDraft { kind: event.r#type, data, ts_ms: event.ts_unix_ms })
+            })
+            .collect::<Result<Vec<_>, Status>>()?;
+        let messages =
+            request.messages.into_iter().map(convert::message_from).collect::<Result<Vec<_>, _>>()?;
+        let batch = CommitBatch {
+            run_id,
+            epoch: request.epoch,
+            events,
+            messages,
+            status: convert::run_status_from(request.status)?,
+            error: (!request.error.is_empty()).then_some(request.error),
+        };
+        let outcome = self.hub.commit(batch).await?;
+        Ok(Response::new(pb::CommitResponse { last_seq: outcome.last_seq }))
+    }
+}

@@ -1,0 +1,97 @@
+//! The placer task: assigns unplaced runs to nodes and publishes their tasks.
+//!
+//! Safe with several hub replicas: [`agentry_store::Store::assign_run`] is a compare-and-set
+//! on the run's epoch, so only one replica's assignment of a run wins; the loser skips it.
+
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+use agentry_broker::Task;
+use agentry_core::{RunStatus, clock};
+
+use crate::hub::Hub;
+use crate::scheduler::{NodeView, PlacementRequest, SchedulerState, place};
+
+/// Most runs placed per pass.
+const PLACEMENT_BATCH: u32 = 256;
+
+/// Runs placement passes until `shutdown`: on every wake-up and at least every
+/// `placement_interval`.
+pub async fn run_placer(hub: Hub, shutdown: CancellationToken) {
+    let mut state = SchedulerState::default();
+    loop {
+        match placement_pass(&hub, &mut state).await {
+            Ok(placed) if placed == PLACEMENT_BATCH as usize => continue,
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "placement pass failed; retrying"),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = hub.placement_wakeup.notified() => {}
+            _ = tokio::time::sleep(hub.config.placement_interval) => {}
+        }
+    }
+}
+
+/// Places what can be placed now; returns how many runs were assigned.
+async fn placement_pass(hub: &Hub, state: &mut SchedulerState) -> crate::error::Result<usize> {
+    let runs = hub.store.placeable_runs(PLACEMENT_BATCH).await?;
+    if runs.is_empty() {
+        return Ok(0);
+    }
+    let now_ms = clock::now_ms();
+    let lease_ttl_ms = hub.config.lease_ttl.as_millis() as i64;
+    let nodes: Vec<NodeView> =
+        hub.store.list_nodes().await?.iter().map(|node| NodeView::of(node, now_ms, lease_ttl_ms)).collect();
+    let mut placed = 0;
+    for run in runs {
+        let node_id = match place(hub.config.scheduler, &PlacementRequest, &nodes, state) {
+            Ok(node_id) => node_id,
+            Err(reason) => {
+                tracing::debug!(%reason, waiting = %run.id, "runs wait for a node");
+                break;
+            }
+        };
+        let assigned = match hub.store.assign_run(run.id, node_id, run.epoch).await {
+            Ok(assigned) => assigned,
+            Err(error) => {
+                // Another hub replica placed it first, or it was changed meanwhile.
+                tracing::debug!(%error, run_id = %run.id, "run not assigned");
+                continue;
+            }
+        };
+        debug_assert_eq!(assigned.status, RunStatus::Queued);
+        let task = Task { run_id: assigned.id, agent_id: assigned.agent_id, epoch: assigned.epoch };
+        if let Err(error) = hub.queue.publish(node_id, &task).await {
+            tracing::warn!(%error, run_id = %run.id, "task not published; the run will be placed again");
+            hub.store.unassign_run(assigned.id, assigned.epoch).await?;
+            return Err(error.into());
+        }
+        tracing::info!(run_id = %assigned.id, node_id = %node_id, epoch = assigned.epoch, "run placed");
+        placed += 1;
+    }
+    Ok(placed)
+}
+
+/// Forwards event hints from the broker (published by every hub replica) to this hub's trace
+/// followers until `shutdown`; re-subscribes after broker failures.
+pub async fn run_hint_relay(hub: Hub, shutdown: CancellationToken) {
+    loop {
+        match hub.queue.event_hints().await {
+            Ok(mut hints) => loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    hint = hints.next() => match hint {
+                        Some(agent_id) => { let _ = hub.event_hints.send(agent_id); }
+                        None => break,
+                    },
+                }
+            },
+            Err(error) => tracing::warn!(%error, "event hints unavailable; followers poll meanwhile"),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+        }
+    }
+}

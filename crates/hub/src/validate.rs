@@ -1,0 +1,118 @@
+//! Checks on client input. Every error names the field and the limit so a person can fix it.
+
+use std::collections::BTreeMap;
+
+use agentry_core::limits::MAX_INPUT_BYTES;
+
+use crate::error::{HubError, Result};
+
+/// Most labels one agent or node may carry.
+pub const MAX_LABELS: usize = 64;
+/// Longest label key, in bytes.
+pub const MAX_LABEL_KEY_BYTES: usize = 63;
+/// Longest label value, in bytes.
+pub const MAX_LABEL_VALUE_BYTES: usize = 256;
+/// Longest idempotency key, in bytes.
+pub const MAX_IDEMPOTENCY_KEY_BYTES: usize = 256;
+
+/// Checks a user input: not blank, at most [`MAX_INPUT_BYTES`].
+pub fn input(field: &str, text: &str) -> Result<()> {
+    if text.trim().is_empty() {
+        return Err(HubError::InvalidArgument(format!("{field} must not be empty")));
+    }
+    if text.len() > MAX_INPUT_BYTES {
+        return Err(HubError::InvalidArgument(format!(
+            "{field} is {} bytes; the limit is {MAX_INPUT_BYTES} bytes (1 MiB)",
+            text.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Checks labels: count, key and value sizes, key characters (`[A-Za-z0-9._/-]`).
+pub fn labels(field: &str, labels: &BTreeMap<String, String>) -> Result<()> {
+    if labels.len() > MAX_LABELS {
+        return Err(HubError::InvalidArgument(format!(
+            "{field} has {} labels; the limit is {MAX_LABELS}",
+            labels.len()
+        )));
+    }
+    for (key, value) in labels {
+        let valid_key = !key.is_empty()
+            && key.len() <= MAX_LABEL_KEY_BYTES
+            && key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '/' | '-'));
+        if !valid_key {
+            return Err(HubError::InvalidArgument(format!(
+                "{field}: label key {key:?} must be 1-{MAX_LABEL_KEY_BYTES} characters of A-Z a-z 0-9 . _ / -"
+            )));
+        }
+        if value.len() > MAX_LABEL_VALUE_BYTES {
+            return Err(HubError::InvalidArgument(format!(
+                "{field}: label {key:?} has a value of {} bytes; the limit is {MAX_LABEL_VALUE_BYTES}",
+                value.len()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Checks an optional idempotency key (empty means none) and returns it.
+pub fn idempotency_key(key: &str) -> Result<Option<String>> {
+    if key.len() > MAX_IDEMPOTENCY_KEY_BYTES {
+        return Err(HubError::InvalidArgument(format!(
+            "idempotency_key is {} bytes; the limit is {MAX_IDEMPOTENCY_KEY_BYTES}",
+            key.len()
+        )));
+    }
+    Ok((!key.is_empty()).then(|| key.to_owned()))
+}
+
+/// Parses a required id field.
+pub fn id<T>(field: &str, text: &str) -> Result<T>
+where
+    T: std::str::FromStr<Err = agentry_core::InvalidId>,
+{
+    if text.is_empty() {
+        return Err(HubError::InvalidArgument(format!("{field} is required")));
+    }
+    text.parse().map_err(|error: agentry_core::InvalidId| HubError::InvalidArgument(format!("{field}: {error}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use agentry_core::AgentId;
+
+    use super::*;
+
+    #[test]
+    fn blank_and_oversized_inputs_are_rejected_with_the_limit() {
+        assert!(input("input", "hi").is_ok());
+        let blank = input("input", "  \n").unwrap_err().to_string();
+        assert_eq!(blank, "input must not be empty");
+        let big = "x".repeat(MAX_INPUT_BYTES + 1);
+        let oversized = input("input", &big).unwrap_err().to_string();
+        assert!(oversized.contains("1048577 bytes; the limit is 1048576 bytes"), "{oversized}");
+        assert!(input("input", &"x".repeat(MAX_INPUT_BYTES)).is_ok());
+    }
+
+    #[test]
+    fn label_rules() {
+        let mut ok = BTreeMap::new();
+        ok.insert("team/a-b_c.d".to_string(), "v".to_string());
+        assert!(labels("labels", &ok).is_ok());
+        let mut bad_key = BTreeMap::new();
+        bad_key.insert("has space".to_string(), "v".to_string());
+        assert!(labels("labels", &bad_key).unwrap_err().to_string().contains("label key \"has space\""));
+        let mut big_value = BTreeMap::new();
+        big_value.insert("k".to_string(), "v".repeat(MAX_LABEL_VALUE_BYTES + 1));
+        assert!(labels("labels", &big_value).is_err());
+    }
+
+    #[test]
+    fn ids_are_required_and_parsed() {
+        assert_eq!(id::<AgentId>("agent_id", "").unwrap_err().to_string(), "agent_id is required");
+        assert!(id::<AgentId>("agent_id", "nope").unwrap_err().to_string().starts_with("agent_id: \"nope\""));
+        let agent = AgentId::generate();
+        assert_eq!(id::<AgentId>("agent_id", &agent.to_string()).unwrap(), agent);
+    }
+}

@@ -1,0 +1,147 @@
+//! Executes one delivered task: load the run, drive the agent loop, acknowledge.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tonic::Code;
+use tonic::transport::Channel;
+
+use agentry_broker::Delivery;
+use agentry_core::agent_loop::{RunOutcome, RunRequest, drive_run};
+use agentry_core::model::ModelProvider;
+use agentry_core::tools::ToolRegistry;
+use agentry_core::{AgentSpec, Message, NodeId, Role, RunId, ToolCall};
+use agentry_proto::v1 as pb;
+use agentry_proto::v1::node_service_client::NodeServiceClient;
+
+use crate::config::NodeConfig;
+use crate::sink::GrpcSink;
+
+/// Delay before a task handed back after a failure is delivered again.
+const REDELIVERY_DELAY: Duration = Duration::from_secs(2);
+
+/// What a node needs to execute runs.
+#[derive(Clone)]
+pub struct Executor {
+    pub(crate) node_id: NodeId,
+    pub(crate) client: NodeServiceClient<Channel>,
+    pub(crate) model: Arc<dyn ModelProvider>,
+    pub(crate) config: NodeConfig,
+}
+
+impl Executor {
+    /// Handles one delivery to the end; never panics on bad data, always acks or naks.
+    #[tracing::instrument(skip_all, fields(run_id = %delivery.task.run_id, epoch = delivery.task.epoch))]
+    pub async fn handle(&self, delivery: Delivery) {
+        let progress = self.keep_in_progress(&delivery);
+        let settled = tokio::select! {
+            settled = self.execute(&delivery) => settled,
+            () = progress => Settled::Retry("progress ticker stopped".into()),
+        };
+        let acknowledged = match settled {
+            Settled::Done => delivery.ack().await,
+            Settled::Retry(reason) => {
+                tracing::warn!(%reason, "handing the run back for redelivery");
+                delivery.nak(REDELIVERY_DELAY).await
+            }
+        };
+        if let Err(error) = acknowledged {
+            tracing::warn!(%error, "acknowledgement failed; the broker will redeliver");
+        }
+    }
+
+    async fn execute(&self, delivery: &Delivery) -> Settled {
+        let task = &delivery.task;
+        let request = pb::LoadRunRequest { run_id: task.run_id.to_string(), epoch: task.epoch };
+        let loaded = match self.client.clone().load_run(request).await {
+            Ok(response) => response.into_inner(),
+            Err(status) if matches!(status.code(), Code::FailedPrecondition | Code::NotFound) => {
+                tracing::info!(message = status.message(), "dropping task: the run is no longer ours");
+                return Settled::Done;
+            }
+            Err(status) => return Settled::Retry(format!("load_run: {}", status.message())),
+        };
+        let run_request = match self.run_request(task.run_id, task.epoch, loaded) {
+            Ok(Some(run_request)) => run_request,
+            Ok(None) => return Settled::Done,
+            Err(reason) => return Settled::Retry(reason),
+        };
+        let tools = match ToolRegistry::builtin(&run_request.spec.tools) {
+            Ok(tools) => tools,
+            Err(reason) => return Settled::Retry(format!("agent tools: {reason}")),
+        };
+        if let Err(error) = tokio::fs::create_dir_all(&run_request.workspace).await {
+            return Settled::Retry(format!("workspace {}: {error}", run_request.workspace.display()));
+        }
+        let mut sink = GrpcSink::new(self.client.clone(), task.run_id, task.epoch, self.config.commit_retry_window);
+        match drive_run(run_request, self.model.as_ref(), &tools, &mut sink).await {
+            Ok(RunOutcome::Completed(_)) => tracing::info!("run completed"),
+            Ok(RunOutcome::Failed(reason)) => tracing::info!(%reason, "run failed"),
+            Ok(RunOutcome::Fenced) => tracing::info!("run moved to another node"),
+            Err(error) => return Settled::Retry(error.to_string()),
+        }
+        Settled::Done
+    }
+
+    /// Builds the loop's request; `None` when the run needs nothing more (already ended).
+    fn run_request(&self, run_id: RunId, epoch: u64, loaded: pb::LoadRunResponse) -> Result<Option<RunRequest>, String> {
+        let run = loaded.run.ok_or("load_run answered without a run")?;
+        let status = pb::RunStatus::try_from(run.status).unwrap_or(pb::RunStatus::Unspecified);
+        if matches!(status, pb::RunStatus::Completed | pb::RunStatus::Failed | pb::RunStatus::Cancelled) {
+            tracing::info!(status = ?status, "run already ended");
+            return Ok(None);
+        }
+        let spec = loaded.spec.ok_or("load_run answered without a spec")?;
+        let spec = AgentSpec { model: spec.model, tools: spec.tools, system: spec.system, max_iterations: spec.max_iterations };
+        let history = loaded.messages.into_iter().map(message_from).collect::<Result<Vec<_>, _>>()?;
+        Ok(Some(RunRequest {
+            run_id,
+            node_id: self.node_id,
+            epoch,
+            spec,
+            history,
+            input: run.input,
+            workspace: self.config.workspace_root.join(run_id.to_string()),
+            tool_timeout: self.config.tool_timeout,
+        }))
+    }
+
+    /// Tells the broker every `progress_interval` that the run is still being worked on.
+    async fn keep_in_progress(&self, delivery: &Delivery) {
+        let mut ticker = tokio::time::interval(self.config.progress_interval);
+        ticker.tick().await;
+        loop {
+            ticker.tick().await;
+            if let Err(error) = delivery.in_progress().await {
+                tracing::debug!(%error, "progress ack failed");
+            }
+        }
+    }
+}
+
+/// How a delivery ends.
+enum Settled {
+    /// Acknowledge: the run is finished, moved, or not ours.
+    Done,
+    /// Hand back for redelivery.
+    Retry(String),
+}
+
+fn message_from(message: pb::Message) -> Result<Message, String> {
+    let role = Role::parse(&message.role).ok_or_else(|| format!("load_run: unknown role {:?}", message.role))?;
+    let run_id = match message.run_id.as_str() {
+        "" => None,
+        text => Some(text.parse::<RunId>().map_err(|error| format!("load_run: {error}"))?),
+    };
+    Ok(Message {
+        role,
+        content: message.content,
+        tool_calls: message
+            .tool_calls
+            .into_iter()
+            .map(|call| ToolCall { id: call.id, name: call.name, arguments: call.arguments })
+            .collect(),
+        tool_call_id: (!message.tool_call_id.is_empty()).then_some(message.tool_call_id),
+        run_id,
+    })
+}

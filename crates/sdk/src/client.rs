@@ -1,0 +1,193 @@
+//! [`Client`]: the typed client of the hub's `AgentHub` API.
+
+use std::time::Duration;
+
+use futures::{Stream, StreamExt, TryStreamExt};
+use tonic::transport::{Channel, Endpoint};
+
+use agentry_proto::v1 as pb;
+use agentry_proto::v1::agent_hub_client::AgentHubClient;
+
+use crate::error::{ClientError, connection_failure_reason};
+
+/// Largest gRPC message sent or accepted, in bytes (8 MiB). Matches the hub's limit
+/// (`agentry_core::limits::MAX_GRPC_MESSAGE_BYTES`), restated so the SDK stays free of core.
+pub const MAX_MESSAGE_BYTES: usize = 8 * 1024 * 1024;
+
+/// How long [`Client::connect`] waits for the TCP connection to the hub.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A connection to a hub. Cheap to clone; clones share the connection, which is re-established
+/// on the next call after it breaks.
+///
+/// ```no_run
+/// use agentry_sdk::Client;
+/// use agentry_sdk::proto::{AgentSpec, SpawnRequest, TraceRequest};
+/// use futures::StreamExt;
+///
+/// # async fn example() -> Result<(), agentry_sdk::ClientError> {
+/// let client = Client::connect("http://127.0.0.1:7700").await?;
+/// let spec = AgentSpec { model: "openai:gpt-4o-mini".into(), ..AgentSpec::default() };
+/// let spawned = client
+///     .spawn(SpawnRequest { spec: Some(spec), input: Some("hello".into()), ..SpawnRequest::default() })
+///     .await?;
+/// let mut events = client.trace(TraceRequest { run_id: spawned.run_id, follow: true, ..TraceRequest::default() });
+/// while let Some(event) = events.next().await {
+///     let event = event?;
+///     println!("#{} {} {}", event.seq, event.r#type, event.data);
+/// }
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Client {
+    url: String,
+    inner: AgentHubClient<Channel>,
+}
+
+impl Client {
+    /// Connects to the hub at `url` (`http://host:port`; a bare `host:port` means `http://`).
+    /// Connects eagerly, so an unreachable hub fails here within [`CONNECT_TIMEOUT`].
+    pub async fn connect(url: impl Into<String>) -> Result<Self, ClientError> {
+        let url = url.into();
+        let endpoint = endpoint(&url)?;
+        let channel = match tokio::time::timeout(CONNECT_TIMEOUT, endpoint.connect()).await {
+            Ok(Ok(channel)) => channel,
+            Ok(Err(error)) => return Err(ClientError::Unreachable { reason: connection_failure_reason(&error), url }),
+            Err(_) => return Err(ClientError::Unreachable { url, reason: "connection timed out".to_owned() }),
+        };
+        Ok(Self::from_channel(url, channel))
+    }
+
+    /// Returns a client over an existing `channel`; `url` names the hub in errors.
+    pub fn from_channel(url: impl Into<String>, channel: Channel) -> Self {
+        let inner = AgentHubClient::new(channel)
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES);
+        Self { url: url.into(), inner }
+    }
+
+    /// Returns the hub URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Creates an agent and, when `request.input` is set, its first run.
+    pub async fn spawn(&self, request: pb::SpawnRequest) -> Result<pb::SpawnResponse, ClientError> {
+        let response = self.inner.clone().spawn(request).await;
+        self.unary(response)
+    }
+
+    /// Sends user input to an agent, creating a run; `accepted` is false when the agent was busy
+    /// and `on_busy` said to reject.
+    pub async fn send_message(&self, request: pb::SendMessageRequest) -> Result<pb::SendMessageResponse, ClientError> {
+        let response = self.inner.clone().send_message(request).await;
+        self.unary(response)
+    }
+
+    /// Returns the trace events selected by `request`: the persisted ones after
+    /// `request.after_seq`, then, with `request.follow`, new ones as they are committed. A
+    /// stream for a `run_id` ends after that run's `run_finished` or `run_failed`.
+    ///
+    /// The call is made when the stream is first polled; its failure is the stream's only item.
+    pub fn trace(
+        &self,
+        request: pb::TraceRequest,
+    ) -> impl Stream<Item = Result<pb::TraceEvent, ClientError>> + Send + 'static {
+        let mut inner = self.inner.clone();
+        let url = self.url.clone();
+        let call_url = url.clone();
+        let call = async move {
+            let response = inner.trace(request).await.map_err(|status| ClientError::from_status(&call_url, status))?;
+            Ok::<_, ClientError>(response.into_inner())
+        };
+        futures::stream::once(call)
+            .map_ok(move |events| {
+                let url = url.clone();
+                events.map_err(move |status| ClientError::from_status(&url, status))
+            })
+            .try_flatten()
+            .try_filter_map(|response| futures::future::ready(Ok(response.event)))
+    }
+
+    /// Returns one agent with its latest run.
+    pub async fn get_agent(&self, agent_id: impl Into<String>) -> Result<pb::Agent, ClientError> {
+        let request = pb::GetAgentRequest { agent_id: agent_id.into() };
+        let response = self.unary(self.inner.clone().get_agent(request).await)?;
+        response.agent.ok_or_else(|| missing_field("GetAgentResponse.agent"))
+    }
+
+    /// Lists agents with their latest runs, newest first; `limit` 0 means the hub's maximum.
+    pub async fn list_agents(&self, limit: u32) -> Result<Vec<pb::Agent>, ClientError> {
+        let response = self.inner.clone().list_agents(pb::ListAgentsRequest { limit }).await;
+        Ok(self.unary(response)?.agents)
+    }
+
+    /// Returns one run.
+    pub async fn get_run(&self, run_id: impl Into<String>) -> Result<pb::Run, ClientError> {
+        let request = pb::GetRunRequest { run_id: run_id.into() };
+        let response = self.unary(self.inner.clone().get_run(request).await)?;
+        response.run.ok_or_else(|| missing_field("GetRunResponse.run"))
+    }
+
+    /// Lists the nodes known to the hub.
+    pub async fn list_nodes(&self) -> Result<Vec<pb::Node>, ClientError> {
+        let response = self.inner.clone().list_nodes(pb::ListNodesRequest {}).await;
+        Ok(self.unary(response)?.nodes)
+    }
+
+    fn unary<T>(&self, response: Result<tonic::Response<T>, tonic::Status>) -> Result<T, ClientError> {
+        response.map(tonic::Response::into_inner).map_err(|status| ClientError::from_status(&self.url, status))
+    }
+}
+
+/// Returns the endpoint for `url`, defaulting the scheme to `http://`.
+fn endpoint(url: &str) -> Result<Endpoint, ClientError> {
+    let invalid = |reason: String| ClientError::InvalidUrl { url: url.to_owned(), reason };
+    let full_url = if url.contains("://") { url.to_owned() } else { format!("http://{url}") };
+    match full_url.split_once("://").map(|(scheme, _)| scheme) {
+        Some("http") => {}
+        Some("https") => return Err(invalid("TLS is not supported yet; use http://".to_owned())),
+        Some(other) => return Err(invalid(format!("unsupported scheme {other:?}; use http://"))),
+        None => unreachable!("the URL has a scheme"),
+    }
+    let endpoint = Endpoint::from_shared(full_url).map_err(|error| invalid(connection_failure_reason(&error)))?;
+    if endpoint.uri().host().is_none_or(str::is_empty) {
+        return Err(invalid("no host".to_owned()));
+    }
+    Ok(endpoint.connect_timeout(CONNECT_TIMEOUT).tcp_nodelay(true))
+}
+
+/// A reply lacking a field the hub always sets is a protocol violation.
+fn missing_field(field: &str) -> ClientError {
+    ClientError::Status(tonic::Status::internal(format!("the hub's reply lacks {field}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bare_host_port_means_http() {
+        let endpoint = endpoint("127.0.0.1:7700").expect("valid");
+        assert_eq!(endpoint.uri().to_string(), "http://127.0.0.1:7700/");
+    }
+
+    #[test]
+    fn unsupported_urls_are_invalid() {
+        for url in ["https://hub:7700", "ftp://hub", "http://", "http://exa mple"] {
+            let error = endpoint(url).expect_err(url);
+            assert!(matches!(error, ClientError::InvalidUrl { .. }), "{url}: {error}");
+        }
+    }
+
+    #[tokio::test]
+    async fn connecting_to_a_closed_port_is_unreachable() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let address = listener.local_addr().expect("address");
+        drop(listener);
+        let url = format!("http://{address}");
+        let error = Client::connect(url.clone()).await.expect_err("nothing listens");
+        assert_eq!(error.to_string(), format!("hub unreachable at {url}: connection refused"));
+    }
+}

@@ -1,0 +1,169 @@
+//! [`ClientError`]: what a call to the hub can fail with.
+
+use std::error::Error as StdError;
+
+use tonic::{Code, ConnectError, Status};
+
+/// Why a call to the hub failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The hub could not be reached: nothing listens there, the connection timed out or broke.
+    #[error("hub unreachable at {url}: {reason}")]
+    Unreachable {
+        /// Hub URL as given to [`crate::Client::connect`].
+        url: String,
+        /// What went wrong, one line (e.g. `connection refused`).
+        reason: String,
+    },
+    /// The hub answered with an error status.
+    #[error("{}: {}", code_name(.0.code()), .0.message())]
+    Status(tonic::Status),
+    /// The hub URL cannot be used.
+    #[error("invalid hub URL {url:?}: {reason}")]
+    InvalidUrl {
+        /// The URL as given.
+        url: String,
+        /// Why it was rejected.
+        reason: String,
+    },
+}
+
+impl ClientError {
+    /// Returns the gRPC code: that of the status, `Unavailable` for [`ClientError::Unreachable`],
+    /// `None` for [`ClientError::InvalidUrl`].
+    pub fn code(&self) -> Option<Code> {
+        match self {
+            Self::Unreachable { .. } => Some(Code::Unavailable),
+            Self::Status(status) => Some(status.code()),
+            Self::InvalidUrl { .. } => None,
+        }
+    }
+
+    /// Returns whether retrying later may succeed: the hub was unreachable or unavailable.
+    pub fn is_unavailable(&self) -> bool {
+        self.code() == Some(Code::Unavailable)
+    }
+
+    /// Converts a status of a call to the hub at `url`: an `Unavailable` status caused by a
+    /// connection failure on this side becomes [`ClientError::Unreachable`].
+    pub fn from_status(url: &str, status: Status) -> Self {
+        let caused_by_connection = status.code() == Code::Unavailable && status.source().is_some();
+        if caused_by_connection {
+            let reason = connection_failure_reason(&status);
+            return Self::Unreachable { url: url.to_owned(), reason };
+        }
+        Self::Status(status)
+    }
+}
+
+/// Returns the lowercase name of a gRPC code, e.g. `not found`, `invalid argument`.
+pub fn code_name(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "ok",
+        Code::Cancelled => "cancelled",
+        Code::Unknown => "unknown",
+        Code::InvalidArgument => "invalid argument",
+        Code::DeadlineExceeded => "deadline exceeded",
+        Code::NotFound => "not found",
+        Code::AlreadyExists => "already exists",
+        Code::PermissionDenied => "permission denied",
+        Code::ResourceExhausted => "resource exhausted",
+        Code::FailedPrecondition => "failed precondition",
+        Code::Aborted => "aborted",
+        Code::OutOfRange => "out of range",
+        Code::Unimplemented => "unimplemented",
+        Code::Internal => "internal",
+        Code::Unavailable => "unavailable",
+        Code::DataLoss => "data loss",
+        Code::Unauthenticated => "unauthenticated",
+    }
+}
+
+/// Returns a one-line reason for a failed connection: the innermost I/O error in `error`'s
+/// source chain (`connection refused`, `connection timed out`, ...), else the innermost message.
+pub(crate) fn connection_failure_reason(error: &(dyn StdError + 'static)) -> String {
+    let mut innermost = error.to_string();
+    let mut current: Option<&(dyn StdError + 'static)> = Some(error);
+    let mut timed_out = false;
+    while let Some(cause) = current {
+        if let Some(io_error) = cause.downcast_ref::<std::io::Error>() {
+            return describe_io_error(io_error);
+        }
+        let message = cause.to_string();
+        timed_out |= message.contains("timed out");
+        // A ConnectError only repeats its source's message.
+        if cause.downcast_ref::<ConnectError>().is_none() && !message.is_empty() {
+            innermost = message;
+        }
+        current = cause.source();
+    }
+    if timed_out { "connection timed out".to_owned() } else { one_line(&innermost) }
+}
+
+/// Returns an I/O error as a lowercase phrase without the `(os error N)` suffix.
+fn describe_io_error(error: &std::io::Error) -> String {
+    use std::io::ErrorKind;
+    match error.kind() {
+        ErrorKind::ConnectionRefused => "connection refused".to_owned(),
+        ErrorKind::ConnectionReset => "connection reset".to_owned(),
+        ErrorKind::ConnectionAborted => "connection aborted".to_owned(),
+        ErrorKind::TimedOut => "connection timed out".to_owned(),
+        ErrorKind::HostUnreachable => "host unreachable".to_owned(),
+        ErrorKind::NetworkUnreachable => "network unreachable".to_owned(),
+        ErrorKind::AddrNotAvailable => "address not available".to_owned(),
+        _ => {
+            let text = error.to_string();
+            let without_code = match text.find(" (os error ") {
+                Some(index) => &text[..index],
+                None => &text,
+            };
+            one_line(&lowercase_first(without_code))
+        }
+    }
+}
+
+fn lowercase_first(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_display_uses_the_human_code_name() {
+        let error = ClientError::Status(Status::not_found("agent 42 not found"));
+        assert_eq!(error.to_string(), "not found: agent 42 not found");
+        let error = ClientError::Status(Status::invalid_argument("input: must not be blank"));
+        assert_eq!(error.to_string(), "invalid argument: input: must not be blank");
+    }
+
+    #[test]
+    fn server_sent_unavailable_stays_a_status() {
+        let error = ClientError::from_status("http://hub", Status::unavailable("store down"));
+        assert!(matches!(error, ClientError::Status(_)));
+        assert!(error.is_unavailable());
+    }
+
+    #[test]
+    fn local_connection_failure_becomes_unreachable() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let status = Status::from_error(Box::new(ConnectError(Box::new(refused))));
+        let error = ClientError::from_status("http://127.0.0.1:1", status);
+        assert_eq!(error.to_string(), "hub unreachable at http://127.0.0.1:1: connection refused");
+    }
+
+    #[test]
+    fn other_io_errors_lose_the_os_code() {
+        let error = std::io::Error::other("Name or service not known (os error -2)");
+        assert_eq!(describe_io_error(&error), "name or service not known");
+    }
+}

@@ -1,0 +1,18 @@
+//! agentry-sdk: a typed Rust client of the Agentry Cloud hub.
+//!
+//! [`Client`] wraps the generated `AgentHub` gRPC client: it connects eagerly (an unreachable
+//! hub is reported at once), maps failures to [`ClientError`] and exposes traces as a
+//! [`futures::Stream`]. Requests and replies are the generated types, re-exported as [`proto`].
+//!
+//! Layout: `client.rs` ([`Client`]), `error.rs` ([`ClientError`]).
+
+#![warn(missing_docs)]
+
+mod client;
+mod error;
+
+pub use client::{CONNECT_TIMEOUT, Client, MAX_MESSAGE_BYTES};
+pub use error::{ClientError, code_name};
+
+/// The generated `agentry.v1` types the client takes and returns.
+pub use agentry_proto::v1 as proto;

@@ -1,0 +1,7 @@
+-- First statement of a commit: $1 run id, $2 epoch, $3 new status or NULL, $4 error or NULL,
+-- $5 now. The UPDATE takes the run's row lock (as SELECT ... FOR UPDATE would) and checks the
+-- fence under it, so a concurrent reassignment either happened before (no row: stale) or waits
+-- until this commit ends. Returns no row when the run is missing, stale or terminal.
+UPDATE runs SET status = COALESCE($3, status), error = COALESCE($4, error), updated_ms = $5
+WHERE id = $1 AND epoch = $2 AND status NOT IN ('completed', 'failed', 'cancelled')
+RETURNING *

@@ -1,0 +1,1 @@
+SELECT * FROM agents WHERE id = $1

@@ -1,0 +1,1 @@
+SELECT * FROM agents WHERE idempotency_key = $1

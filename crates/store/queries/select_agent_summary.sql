@@ -1,0 +1,1 @@
+SELECT * FROM agent_summaries WHERE id = $1

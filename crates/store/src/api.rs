@@ -1,0 +1,160 @@
+//! The [`Store`] trait and the records it reads and writes.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+
+use agentry_core::{
+    Agent, AgentId, AgentSpec, EventDraft, Message, NodeId, NodeInfo, Run, RunId, RunStatus,
+    TraceEvent,
+};
+
+use crate::error::Result;
+
+/// An agent to create.
+#[derive(Debug, Clone)]
+pub struct NewAgent {
+    /// Its id (chosen by the caller).
+    pub id: AgentId,
+    /// A validated spec.
+    pub spec: AgentSpec,
+    /// Free-form labels.
+    pub labels: BTreeMap<String, String>,
+    /// Parent agent, for sub-agents.
+    pub parent_id: Option<AgentId>,
+    /// When set, a second create with the same key returns the first agent (and its first run)
+    /// instead of creating another.
+    pub idempotency_key: Option<String>,
+}
+
+/// A run to create, `queued` and unplaced.
+#[derive(Debug, Clone)]
+pub struct NewRun {
+    /// Its id (chosen by the caller).
+    pub id: RunId,
+    /// The user input; becomes the run's first message when a node starts it.
+    pub input: String,
+}
+
+/// An agent with its most recent run.
+#[derive(Debug, Clone)]
+pub struct AgentSummary {
+    /// The agent.
+    pub agent: Agent,
+    /// Its newest run, if any.
+    pub latest_run: Option<Run>,
+}
+
+/// A conversation message with its position.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredMessage {
+    /// Position in the agent's conversation, from 0, gap-free.
+    pub index: u64,
+    /// The message; `run_id` is set.
+    pub message: Message,
+}
+
+/// Everything a node needs to execute or resume a run.
+#[derive(Debug, Clone)]
+pub struct RunContext {
+    /// The run (its epoch equals the one asked for).
+    pub run: Run,
+    /// Its agent.
+    pub agent: Agent,
+    /// The agent's whole committed conversation, in order.
+    pub messages: Vec<StoredMessage>,
+}
+
+/// One atomic commit of a node's progress on a run.
+#[derive(Debug, Clone)]
+pub struct CommitBatch {
+    /// The run.
+    pub run_id: RunId,
+    /// The committer's epoch; must equal the run's current epoch.
+    pub epoch: u64,
+    /// Events to append; the store assigns consecutive `seq` numbers.
+    pub events: Vec<EventDraft>,
+    /// Messages to append to the agent's conversation, in order.
+    pub messages: Vec<Message>,
+    /// New status, if it changes.
+    pub status: Option<RunStatus>,
+    /// Failure reason, with status `failed`.
+    pub error: Option<String>,
+}
+
+/// What a commit wrote.
+#[derive(Debug, Clone)]
+pub struct CommitOutcome {
+    /// The run after the commit.
+    pub run: Run,
+    /// The agent's `last_seq` after the commit.
+    pub last_seq: u64,
+}
+
+/// Durable state of the cluster. Implemented for PostgreSQL and SQLite; both pass the same
+/// conformance suite (`tests/conformance.rs`).
+///
+/// Every method is atomic. Errors: [`crate::Error::NotFound`] for unknown ids,
+/// [`crate::Error::StaleEpoch`] when a fenced call carries an old epoch,
+/// [`crate::Error::Conflict`] when the state forbids the change.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Creates an agent and, when given, its first run (`queued`, unplaced).
+    async fn create_agent(
+        &self,
+        agent: NewAgent,
+        first_run: Option<NewRun>,
+    ) -> Result<(Agent, Option<Run>)>;
+
+    /// Returns an agent with its latest run.
+    async fn get_agent(&self, agent_id: AgentId) -> Result<AgentSummary>;
+
+    /// Lists agents, newest first, at most `limit`.
+    async fn list_agents(&self, limit: u32) -> Result<Vec<AgentSummary>>;
+
+    /// Appends a `queued`, unplaced run to an existing agent.
+    async fn create_run(&self, agent_id: AgentId, run: NewRun) -> Result<Run>;
+
+    /// Returns one run.
+    async fn get_run(&self, run_id: RunId) -> Result<Run>;
+
+    /// Returns runs ready for placement, oldest first, at most `limit`: `queued` runs with no
+    /// node, each the oldest queued run of an agent that has no placed, running or paused run.
+    /// Runs of one agent therefore execute one at a time, in order.
+    async fn placeable_runs(&self, limit: u32) -> Result<Vec<Run>>;
+
+    /// Assigns a run to `node_id` and bumps its epoch, if its epoch is still `expected_epoch`
+    /// (compare-and-set; [`crate::Error::StaleEpoch`] otherwise). The run stays `queued` until
+    /// the node commits `running`.
+    async fn assign_run(&self, run_id: RunId, node_id: NodeId, expected_epoch: u64) -> Result<Run>;
+
+    /// Clears the node of a run still at `epoch` that no node has started (e.g. the task could
+    /// not be published), so that it is placed again.
+    async fn unassign_run(&self, run_id: RunId, epoch: u64) -> Result<()>;
+
+    /// Returns the run's context if its epoch is `epoch` ([`crate::Error::StaleEpoch`] otherwise).
+    async fn load_run(&self, run_id: RunId, epoch: u64) -> Result<RunContext>;
+
+    /// Appends events and messages and updates the status in one transaction, fenced by epoch.
+    /// A run in a terminal state accepts no commit ([`crate::Error::Conflict`]).
+    async fn commit(&self, batch: CommitBatch) -> Result<CommitOutcome>;
+
+    /// Returns the agent's events with `seq > after_seq` (only `run_id`'s when given), in `seq`
+    /// order, at most `limit`.
+    async fn events_after(
+        &self,
+        agent_id: AgentId,
+        run_id: Option<RunId>,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<TraceEvent>>;
+
+    /// Records a node that joined.
+    async fn register_node(&self, node: NodeInfo) -> Result<()>;
+
+    /// Extends a node's lease: sets `last_heartbeat_ms = now_ms` and `running`; returns the node.
+    async fn heartbeat(&self, node_id: NodeId, running: u32, now_ms: i64) -> Result<NodeInfo>;
+
+    /// Lists every node, oldest first.
+    async fn list_nodes(&self) -> Result<Vec<NodeInfo>>;
+}

@@ -1,0 +1,54 @@
+//! Durable state of Agentry Cloud: agents, runs, their conversations and trace events, and
+//! the nodes that execute them (DESIGN.md §4).
+//!
+//! Everything goes through the [`Store`] trait, implemented by [`PgStore`] (PostgreSQL, for
+//! clusters) and [`SqliteStore`] (SQLite, for a single hub); [`connect`] picks one by URL.
+//! Runs are fenced by epoch: [`Store::commit`] from a node that lost its run fails with
+//! [`Error::StaleEpoch`] and writes nothing.
+//!
+//! Layout:
+//! - `api.rs`: the trait and the records it reads and writes; `error.rs`: [`Error`].
+//! - `sql/`: the store logic, written once for both databases (`queries/*.sql` hold the SQL,
+//!   `sql/rows.rs` decodes rows); `postgres/` and `sqlite/` only open pools and migrate
+//!   (`migrations/<db>/`).
+//! - `testing.rs` (feature `test-util`): a throw-away PostgreSQL database per test.
+//! - `tests/conformance.rs`: one suite run against both backends.
+
+#![warn(missing_docs)]
+
+mod api;
+mod error;
+mod postgres;
+mod sql;
+mod sqlite;
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing;
+
+use std::sync::Arc;
+
+pub use api::{
+    AgentSummary, CommitBatch, CommitOutcome, NewAgent, NewRun, RunContext, Store, StoredMessage,
+};
+pub use error::{Error, Result};
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+/// URL schemes [`connect`] accepts.
+pub const URL_SCHEMES: &[&str] = &["postgres://", "postgresql://", "sqlite:"];
+
+/// Opens the store at `url`, chosen by scheme (`postgres://`, `postgresql://` or `sqlite:`), and
+/// applies its migrations.
+pub async fn connect(url: &str) -> Result<Arc<dyn Store>> {
+    let scheme = url.split_once(':').map_or(url, |(scheme, _)| scheme);
+    match scheme {
+        "postgres" | "postgresql" => Ok(Arc::new(PgStore::connect(url).await?)),
+        "sqlite" => Ok(Arc::new(SqliteStore::connect(url).await?)),
+        _ => Err(Error::Database(sqlx::Error::Configuration(
+            format!(
+                "unsupported database URL scheme {scheme:?}; expected one of {}",
+                URL_SCHEMES.join(", ")
+            )
+            .into(),
+        ))),
+    }
+}

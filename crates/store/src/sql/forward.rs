@@ -1,0 +1,85 @@
+//! Forwarding of the [`crate::Store`] trait to [`super::SqlStore`].
+//!
+//! The trait is implemented per backend type (not once, generically) so that the compiler proves
+//! the futures `Send` for a concrete database rather than for every possible one.
+
+/// Implements [`crate::Store`] for a backend type with a field `inner: SqlStore<_>`.
+macro_rules! forward_store {
+    ($backend:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::Store for $backend {
+            async fn create_agent(
+                &self,
+                agent: $crate::NewAgent,
+                first_run: Option<$crate::NewRun>,
+            ) -> $crate::Result<(agentry_core::Agent, Option<agentry_core::Run>)> {
+                self.inner.create_agent(agent, first_run).await
+            }
+            async fn get_agent(&self, agent_id: agentry_core::AgentId) -> $crate::Result<$crate::AgentSummary> {
+                self.inner.get_agent(agent_id).await
+            }
+            async fn list_agents(&self, limit: u32) -> $crate::Result<Vec<$crate::AgentSummary>> {
+                self.inner.list_agents(limit).await
+            }
+            async fn create_run(
+                &self,
+                agent_id: agentry_core::AgentId,
+                run: $crate::NewRun,
+            ) -> $crate::Result<agentry_core::Run> {
+                self.inner.create_run(agent_id, run).await
+            }
+            async fn get_run(&self, run_id: agentry_core::RunId) -> $crate::Result<agentry_core::Run> {
+                self.inner.get_run(run_id).await
+            }
+            async fn placeable_runs(&self, limit: u32) -> $crate::Result<Vec<agentry_core::Run>> {
+                self.inner.placeable_runs(limit).await
+            }
+            async fn assign_run(
+                &self,
+                run_id: agentry_core::RunId,
+                node_id: agentry_core::NodeId,
+                expected_epoch: u64,
+            ) -> $crate::Result<agentry_core::Run> {
+                self.inner.assign_run(run_id, node_id, expected_epoch).await
+            }
+            async fn unassign_run(&self, run_id: agentry_core::RunId, epoch: u64) -> $crate::Result<()> {
+                self.inner.unassign_run(run_id, epoch).await
+            }
+            async fn load_run(
+                &self,
+                run_id: agentry_core::RunId,
+                epoch: u64,
+            ) -> $crate::Result<$crate::RunContext> {
+                self.inner.load_run(run_id, epoch).await
+            }
+            async fn commit(&self, batch: $crate::CommitBatch) -> $crate::Result<$crate::CommitOutcome> {
+                self.inner.commit(batch).await
+            }
+            async fn events_after(
+                &self,
+                agent_id: agentry_core::AgentId,
+                run_id: Option<agentry_core::RunId>,
+                after_seq: u64,
+                limit: u32,
+            ) -> $crate::Result<Vec<agentry_core::TraceEvent>> {
+                self.inner.events_after(agent_id, run_id, after_seq, limit).await
+            }
+            async fn register_node(&self, node: agentry_core::NodeInfo) -> $crate::Result<()> {
+                self.inner.register_node(node).await
+            }
+            async fn heartbeat(
+                &self,
+                node_id: agentry_core::NodeId,
+                running: u32,
+                now_ms: i64,
+            ) -> $crate::Result<agentry_core::NodeInfo> {
+                self.inner.heartbeat(node_id, running, now_ms).await
+            }
+            async fn list_nodes(&self) -> $crate::Result<Vec<agentry_core::NodeInfo>> {
+                self.inner.list_nodes().await
+            }
+        }
+    };
+}
+
+pub(crate) use forward_store;

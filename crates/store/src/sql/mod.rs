@@ -1,0 +1,392 @@
+//! The store logic, written once over any sqlx database that speaks the shared SQL.
+//!
+//! [`SqlStore`] holds the semantics (fencing, sequence numbering, idempotency); the backends
+//! only open a pool and run their migrations, then forward every [`crate::Store`] method here
+//! with [`forward_store!`]. Fences are checked by guarded `UPDATE ... RETURNING` statements:
+//! the `UPDATE` takes the row lock and checks its `WHERE` under it, so a missing row means the
+//! guard failed, and the run is then read once more only to name the reason.
+
+mod forward;
+pub(crate) mod queries;
+pub(crate) mod rows;
+
+pub(crate) use forward::forward_store;
+
+use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Pool, Type, query, query_as};
+use tracing::{debug, instrument};
+
+use agentry_core::clock::now_ms;
+use agentry_core::{Agent, AgentId, NodeId, NodeInfo, Run, RunId, RunStatus, TraceEvent};
+
+use crate::api::{
+    AgentSummary, CommitBatch, CommitOutcome, NewAgent, NewRun, RunContext, StoredMessage,
+};
+use crate::error::{Error, Result};
+use queries::*;
+use rows::{
+    AgentPositions, AgentRow, AgentSummaryRow, EventRow, MessageRow, NodeRow, RunRow, json_text,
+    to_db_int,
+};
+
+/// The store over a pool of `DB` connections.
+#[derive(Debug)]
+pub(crate) struct SqlStore<DB: Database> {
+    pool: Pool<DB>,
+}
+
+impl<DB: Database> SqlStore<DB> {
+    /// Wraps a pool whose database is migrated.
+    pub(crate) fn new(pool: Pool<DB>) -> Self {
+        Self { pool }
+    }
+
+    /// Returns the pool.
+    pub(crate) fn pool(&self) -> &Pool<DB> {
+        &self.pool
+    }
+}
+
+// The bounds say: `DB` runs queries on its connections, encodes the three column types we
+// bind, and decodes every row type. Both PostgreSQL and SQLite satisfy them.
+impl<DB> SqlStore<DB>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<String>: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'r> AgentRow: FromRow<'r, DB::Row>,
+    for<'r> AgentSummaryRow: FromRow<'r, DB::Row>,
+    for<'r> AgentPositions: FromRow<'r, DB::Row>,
+    for<'r> RunRow: FromRow<'r, DB::Row>,
+    for<'r> MessageRow: FromRow<'r, DB::Row>,
+    for<'r> EventRow: FromRow<'r, DB::Row>,
+    for<'r> NodeRow: FromRow<'r, DB::Row>,
+{
+    #[instrument(level = "debug", skip_all, fields(agent_id = %agent.id))]
+    pub(crate) async fn create_agent(
+        &self,
+        agent: NewAgent,
+        first_run: Option<NewRun>,
+    ) -> Result<(Agent, Option<Run>)> {
+        let now = now_ms();
+        let mut transaction = self.pool.begin().await?;
+        let inserted: Option<AgentRow> = query_as(INSERT_AGENT)
+            .bind(agent.id.to_string())
+            .bind(json_text("agent spec", serde_json::to_string(&agent.spec))?)
+            .bind(json_text("agent labels", serde_json::to_string(&agent.labels))?)
+            .bind(agent.parent_id.map(|parent_id| parent_id.to_string()))
+            .bind(agent.idempotency_key.clone())
+            .bind(now)
+            .fetch_optional(&mut *transaction)
+            .await?;
+        let Some(inserted) = inserted else {
+            // Only the idempotency key can make the insert do nothing.
+            transaction.rollback().await?;
+            let key = agent.idempotency_key.unwrap_or_default();
+            debug!(key, "idempotency key already used, returning its agent");
+            return self.agent_by_idempotency_key(&key).await;
+        };
+        let created = Agent::try_from(inserted)?;
+        let run = match first_run {
+            Some(new_run) => Some(
+                insert_run(&mut *transaction, created.id, new_run, now)
+                    .await?
+                    .ok_or_else(|| not_found("agent", created.id))?,
+            ),
+            None => None,
+        };
+        transaction.commit().await?;
+        Ok((created, run))
+    }
+
+    async fn agent_by_idempotency_key(&self, key: &str) -> Result<(Agent, Option<Run>)> {
+        let row: Option<AgentRow> = query_as(SELECT_AGENT_BY_IDEMPOTENCY_KEY)
+            .bind(key.to_owned())
+            .fetch_optional(&self.pool)
+            .await?;
+        let row = row.ok_or_else(|| {
+            Error::Conflict(format!("idempotency key {key:?} is taken but no agent has it"))
+        })?;
+        let agent = Agent::try_from(row)?;
+        let first_run: Option<RunRow> = query_as(SELECT_FIRST_RUN)
+            .bind(agent.id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok((agent, first_run.map(Run::try_from).transpose()?))
+    }
+
+    pub(crate) async fn get_agent(&self, agent_id: AgentId) -> Result<crate::AgentSummary> {
+        let row: Option<AgentSummaryRow> = query_as(SELECT_AGENT_SUMMARY)
+            .bind(agent_id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        summary(row.ok_or_else(|| not_found("agent", agent_id))?)
+    }
+
+    pub(crate) async fn list_agents(&self, limit: u32) -> Result<Vec<AgentSummary>> {
+        let rows: Vec<AgentSummaryRow> = query_as(LIST_AGENT_SUMMARIES)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter().map(summary).collect()
+    }
+
+    pub(crate) async fn create_run(&self, agent_id: AgentId, run: NewRun) -> Result<Run> {
+        insert_run(&self.pool, agent_id, run, now_ms())
+            .await?
+            .ok_or_else(|| not_found("agent", agent_id))
+    }
+
+    pub(crate) async fn get_run(&self, run_id: RunId) -> Result<Run> {
+        self.find_run(run_id).await?.ok_or_else(|| not_found("run", run_id))
+    }
+
+    async fn find_run(&self, run_id: RunId) -> Result<Option<Run>> {
+        let row: Option<RunRow> =
+            query_as(SELECT_RUN).bind(run_id.to_string()).fetch_optional(&self.pool).await?;
+        row.map(Run::try_from).transpose()
+    }
+
+    pub(crate) async fn placeable_runs(&self, limit: u32) -> Result<Vec<Run>> {
+        let rows: Vec<RunRow> =
+            query_as(PLACEABLE_RUNS).bind(i64::from(limit)).fetch_all(&self.pool).await?;
+        rows.into_iter().map(Run::try_from).collect()
+    }
+
+    #[instrument(level = "debug", skip_all, fields(%run_id, %node_id, expected_epoch))]
+    pub(crate) async fn assign_run(
+        &self,
+        run_id: RunId,
+        node_id: NodeId,
+        expected_epoch: u64,
+    ) -> Result<Run> {
+        let assigned: Option<RunRow> = query_as(ASSIGN_RUN)
+            .bind(run_id.to_string())
+            .bind(to_db_int(expected_epoch))
+            .bind(node_id.to_string())
+            .bind(now_ms())
+            .fetch_optional(&self.pool)
+            .await?;
+        match assigned {
+            Some(row) => Run::try_from(row),
+            None => Err(refusal(Guard::Assign, run_id, expected_epoch, self.find_run(run_id).await?)),
+        }
+    }
+
+    pub(crate) async fn unassign_run(&self, run_id: RunId, epoch: u64) -> Result<()> {
+        let unassigned: Option<RunRow> = query_as(UNASSIGN_RUN)
+            .bind(run_id.to_string())
+            .bind(to_db_int(epoch))
+            .bind(now_ms())
+            .fetch_optional(&self.pool)
+            .await?;
+        if unassigned.is_none() && self.find_run(run_id).await?.is_none() {
+            return Err(not_found("run", run_id));
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn load_run(&self, run_id: RunId, epoch: u64) -> Result<RunContext> {
+        let run = self.get_run(run_id).await?;
+        check_epoch(&run, epoch)?;
+        let agent_row: Option<AgentRow> =
+            query_as(SELECT_AGENT).bind(run.agent_id.to_string()).fetch_optional(&self.pool).await?;
+        let agent = Agent::try_from(agent_row.ok_or_else(|| not_found("agent", run.agent_id))?)?;
+        let message_rows: Vec<MessageRow> =
+            query_as(SELECT_MESSAGES).bind(agent.id.to_string()).fetch_all(&self.pool).await?;
+        let messages =
+            message_rows.into_iter().map(StoredMessage::try_from).collect::<Result<_>>()?;
+        Ok(RunContext { run, agent, messages })
+    }
+
+    #[instrument(level = "debug", skip_all, fields(run_id = %batch.run_id, epoch = batch.epoch))]
+    pub(crate) async fn commit(&self, batch: CommitBatch) -> Result<CommitOutcome> {
+        let now = now_ms();
+        let run_id = batch.run_id.to_string();
+        let mut transaction = self.pool.begin().await?;
+        let updated: Option<RunRow> = query_as(COMMIT_RUN)
+            .bind(run_id.clone())
+            .bind(to_db_int(batch.epoch))
+            .bind(batch.status.map(|status| status.as_str().to_owned()))
+            .bind(batch.error)
+            .bind(now)
+            .fetch_optional(&mut *transaction)
+            .await?;
+        let Some(updated) = updated else {
+            // Release the transaction first: the SQLite pool has a single connection.
+            transaction.rollback().await?;
+            let current = self.find_run(batch.run_id).await?;
+            return Err(refusal(Guard::Commit, batch.run_id, batch.epoch, current));
+        };
+        let run = Run::try_from(updated)?;
+        let agent_id = run.agent_id.to_string();
+
+        let event_count = to_db_int(batch.events.len() as u64);
+        let message_count = to_db_int(batch.messages.len() as u64);
+        let positions: AgentPositions = query_as(RESERVE_AGENT_POSITIONS)
+            .bind(agent_id.clone())
+            .bind(event_count)
+            .bind(message_count)
+            .fetch_one(&mut *transaction)
+            .await?;
+        let first_seq = positions.last_seq - event_count + 1;
+        for (seq, event) in (first_seq..).zip(batch.events) {
+            query(INSERT_EVENT)
+                .bind(agent_id.clone())
+                .bind(seq)
+                .bind(run_id.clone())
+                .bind(event.kind)
+                .bind(json_text("event data", serde_json::to_string(&event.data))?)
+                .bind(event.ts_ms)
+                .execute(&mut *transaction)
+                .await?;
+        }
+        let first_index = positions.message_count - message_count;
+        for (index, message) in (first_index..).zip(batch.messages) {
+            query(INSERT_MESSAGE)
+                .bind(agent_id.clone())
+                .bind(index)
+                .bind(run_id.clone())
+                .bind(message.role.as_str().to_owned())
+                .bind(message.content)
+                .bind(json_text("tool calls", serde_json::to_string(&message.tool_calls))?)
+                .bind(message.tool_call_id)
+                .execute(&mut *transaction)
+                .await?;
+        }
+        transaction.commit().await?;
+
+        let last_seq = u64::try_from(positions.last_seq).map_err(|_| {
+            Error::Corrupt(format!("agents.last_seq: {} is negative", positions.last_seq))
+        })?;
+        debug!(last_seq, status = %run.status, "committed");
+        Ok(CommitOutcome { run, last_seq })
+    }
+
+    pub(crate) async fn events_after(
+        &self,
+        agent_id: AgentId,
+        run_id: Option<RunId>,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<TraceEvent>> {
+        let rows: Vec<EventRow> = query_as(EVENTS_AFTER)
+            .bind(agent_id.to_string())
+            .bind(to_db_int(after_seq))
+            .bind(run_id.map(|run_id| run_id.to_string()))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        if rows.is_empty() {
+            // No events: tell an unknown agent apart from a quiet one.
+            let agent: Option<AgentRow> =
+                query_as(SELECT_AGENT).bind(agent_id.to_string()).fetch_optional(&self.pool).await?;
+            agent.ok_or_else(|| not_found("agent", agent_id))?;
+        }
+        rows.into_iter().map(TraceEvent::try_from).collect()
+    }
+
+    pub(crate) async fn register_node(&self, node: NodeInfo) -> Result<()> {
+        query(UPSERT_NODE)
+            .bind(node.id.to_string())
+            .bind(node.name)
+            .bind(node.state.as_str().to_owned())
+            .bind(i64::from(node.slots))
+            .bind(i64::from(node.running))
+            .bind(json_text("node labels", serde_json::to_string(&node.labels))?)
+            .bind(node.last_heartbeat_ms)
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn heartbeat(&self, node_id: NodeId, running: u32, now_ms: i64) -> Result<NodeInfo> {
+        let row: Option<NodeRow> = query_as(HEARTBEAT_NODE)
+            .bind(node_id.to_string())
+            .bind(i64::from(running))
+            .bind(now_ms)
+            .fetch_optional(&self.pool)
+            .await?;
+        NodeInfo::try_from(row.ok_or_else(|| not_found("node", node_id))?)
+    }
+
+    pub(crate) async fn list_nodes(&self) -> Result<Vec<NodeInfo>> {
+        let rows: Vec<NodeRow> = query_as(LIST_NODES).fetch_all(&self.pool).await?;
+        rows.into_iter().map(NodeInfo::try_from).collect()
+    }
+}
+
+/// Inserts a `queued`, unplaced run; returns `None` when the agent does not exist.
+async fn insert_run<'c, DB, E>(
+    executor: E,
+    agent_id: AgentId,
+    run: NewRun,
+    now: i64,
+) -> Result<Option<Run>>
+where
+    DB: Database,
+    E: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'r> RunRow: FromRow<'r, DB::Row>,
+{
+    let row: Option<RunRow> = query_as(INSERT_RUN)
+        .bind(run.id.to_string())
+        .bind(agent_id.to_string())
+        .bind(run.input)
+        .bind(now)
+        .fetch_optional(executor)
+        .await?;
+    row.map(Run::try_from).transpose()
+}
+
+fn summary(row: AgentSummaryRow) -> Result<AgentSummary> {
+    let (agent, latest_run) = row.into_parts()?;
+    Ok(AgentSummary { agent, latest_run })
+}
+
+fn not_found(what: &'static str, id: impl ToString) -> Error {
+    Error::NotFound { what, id: id.to_string() }
+}
+
+fn check_epoch(run: &Run, epoch: u64) -> Result<()> {
+    if run.epoch == epoch {
+        Ok(())
+    } else {
+        Err(Error::StaleEpoch { run_id: run.id, given: epoch, current: run.epoch })
+    }
+}
+
+/// The guarded update that matched no row.
+#[derive(Clone, Copy)]
+enum Guard {
+    /// `commit_run.sql`: the run must be at the epoch and not terminal.
+    Commit,
+    /// `assign_run.sql`: the run must be at the epoch and queued.
+    Assign,
+}
+
+/// Names why a guarded update of run `run_id` at `epoch` matched no row, given the run as it
+/// is now: it is missing, its epoch moved, or its status forbids the change. Epochs only grow
+/// and terminal states are final, so the reason read now is the reason the update failed.
+fn refusal(guard: Guard, run_id: RunId, epoch: u64, current: Option<Run>) -> Error {
+    let Some(run) = current else {
+        return not_found("run", run_id);
+    };
+    if let Err(stale) = check_epoch(&run, epoch) {
+        return stale;
+    }
+    match (guard, run.status) {
+        (Guard::Commit, status) if status.is_terminal() => {
+            Error::Conflict(format!("run {run_id} is {status}: a finished run accepts no commit"))
+        }
+        (Guard::Assign, status) if status != RunStatus::Queued => {
+            Error::Conflict(format!("run {run_id} is {status}, not queued: it cannot be assigned"))
+        }
+        _ => Error::Conflict(format!("run {run_id} changed concurrently; read it again")),
+    }
+}

@@ -1,0 +1,45 @@
+//! The SQL of the store, shared by both backends (`queries/*.sql`).
+//!
+//! Both databases accept the same text: parameters are `$N` (SQLite reads them as numbered),
+//! and `UPDATE ... RETURNING` / `ON CONFLICT` are supported by PostgreSQL and SQLite 3.35+.
+
+/// `queries/assign_run.sql`.
+pub(crate) const ASSIGN_RUN: &str = include_str!("../../queries/assign_run.sql");
+/// `queries/commit_run.sql`.
+pub(crate) const COMMIT_RUN: &str = include_str!("../../queries/commit_run.sql");
+/// `queries/events_after.sql`.
+pub(crate) const EVENTS_AFTER: &str = include_str!("../../queries/events_after.sql");
+/// `queries/heartbeat_node.sql`.
+pub(crate) const HEARTBEAT_NODE: &str = include_str!("../../queries/heartbeat_node.sql");
+/// `queries/insert_agent.sql`.
+pub(crate) const INSERT_AGENT: &str = include_str!("../../queries/insert_agent.sql");
+/// `queries/insert_event.sql`.
+pub(crate) const INSERT_EVENT: &str = include_str!("../../queries/insert_event.sql");
+/// `queries/insert_message.sql`.
+pub(crate) const INSERT_MESSAGE: &str = include_str!("../../queries/insert_message.sql");
+/// `queries/insert_run.sql`.
+pub(crate) const INSERT_RUN: &str = include_str!("../../queries/insert_run.sql");
+/// `queries/list_agent_summaries.sql`.
+pub(crate) const LIST_AGENT_SUMMARIES: &str = include_str!("../../queries/list_agent_summaries.sql");
+/// `queries/list_nodes.sql`.
+pub(crate) const LIST_NODES: &str = include_str!("../../queries/list_nodes.sql");
+/// `queries/placeable_runs.sql`.
+pub(crate) const PLACEABLE_RUNS: &str = include_str!("../../queries/placeable_runs.sql");
+/// `queries/reserve_agent_positions.sql`.
+pub(crate) const RESERVE_AGENT_POSITIONS: &str = include_str!("../../queries/reserve_agent_positions.sql");
+/// `queries/select_agent.sql`.
+pub(crate) const SELECT_AGENT: &str = include_str!("../../queries/select_agent.sql");
+/// `queries/select_agent_by_idempotency_key.sql`.
+pub(crate) const SELECT_AGENT_BY_IDEMPOTENCY_KEY: &str = include_str!("../../queries/select_agent_by_idempotency_key.sql");
+/// `queries/select_agent_summary.sql`.
+pub(crate) const SELECT_AGENT_SUMMARY: &str = include_str!("../../queries/select_agent_summary.sql");
+/// `queries/select_first_run.sql`.
+pub(crate) const SELECT_FIRST_RUN: &str = include_str!("../../queries/select_first_run.sql");
+/// `queries/select_messages.sql`.
+pub(crate) const SELECT_MESSAGES: &str = include_str!("../../queries/select_messages.sql");
+/// `queries/select_run.sql`.
+pub(crate) const SELECT_RUN: &str = include_str!("../../queries/select_run.sql");
+/// `queries/unassign_run.sql`.
+pub(crate) const UNASSIGN_RUN: &str = include_str!("../../queries/unassign_run.sql");
+/// `queries/upsert_node.sql`.
+pub(crate) const UPSERT_NODE: &str = include_str!("../../queries/upsert_node.sql");

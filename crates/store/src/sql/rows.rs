@@ -1,0 +1,247 @@
+//! Rows as both databases return them, and their checked conversion into domain types.
+//!
+//! Columns are plain SQL types (text, 64-bit integers) so one `FromRow` derive serves both
+//! backends. Anything that does not decode is reported as [`Error::Corrupt`], naming the column.
+
+use std::collections::BTreeMap;
+use std::fmt::Display;
+use std::str::FromStr;
+
+use agentry_core::{
+    Agent, AgentSpec, Message, NodeInfo, NodeState, Role, Run, RunStatus, ToolCall, TraceEvent,
+};
+
+use crate::api::StoredMessage;
+use crate::error::{Error, Result};
+
+/// A row of `agents` (or the agent columns of `agent_summaries`).
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct AgentRow {
+    id: String,
+    spec: String,
+    labels: String,
+    parent_id: Option<String>,
+    created_ms: i64,
+    last_seq: i64,
+}
+
+/// A row of `runs`.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct RunRow {
+    id: String,
+    agent_id: String,
+    status: String,
+    epoch: i64,
+    node_id: Option<String>,
+    input: String,
+    error: Option<String>,
+    created_ms: i64,
+    updated_ms: i64,
+}
+
+/// The `run_*` columns of `agent_summaries`: all NULL when the agent has no run.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct LatestRunRow {
+    run_id: Option<String>,
+    run_status: Option<String>,
+    run_epoch: Option<i64>,
+    run_node_id: Option<String>,
+    run_input: Option<String>,
+    run_error: Option<String>,
+    run_created_ms: Option<i64>,
+    run_updated_ms: Option<i64>,
+}
+
+/// A row of the `agent_summaries` view.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct AgentSummaryRow {
+    #[sqlx(flatten)]
+    pub(crate) agent: AgentRow,
+    #[sqlx(flatten)]
+    pub(crate) latest_run: LatestRunRow,
+}
+
+/// A row of `messages`.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct MessageRow {
+    idx: i64,
+    run_id: String,
+    role: String,
+    content: String,
+    tool_calls: String,
+    tool_call_id: Option<String>,
+}
+
+/// A row of `events`.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct EventRow {
+    agent_id: String,
+    seq: i64,
+    run_id: String,
+    kind: String,
+    data: String,
+    ts_ms: i64,
+}
+
+/// A row of `nodes`.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct NodeRow {
+    id: String,
+    name: String,
+    state: String,
+    slots: i64,
+    running: i64,
+    labels: String,
+    last_heartbeat_ms: i64,
+}
+
+/// The counters of an agent after a commit reserved its positions.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct AgentPositions {
+    /// Highest event seq given out.
+    pub(crate) last_seq: i64,
+    /// Number of messages, i.e. the index after the last one.
+    pub(crate) message_count: i64,
+}
+
+impl TryFrom<AgentRow> for Agent {
+    type Error = Error;
+
+    fn try_from(row: AgentRow) -> Result<Self> {
+        Ok(Self {
+            id: parse("agents.id", &row.id)?,
+            spec: serde_json::from_str::<AgentSpec>(&row.spec).map_err(corrupt("agents.spec"))?,
+            labels: decode_labels("agents.labels", &row.labels)?,
+            parent_id: row.parent_id.as_deref().map(|text| parse("agents.parent_id", text)).transpose()?,
+            created_ms: row.created_ms,
+            last_seq: unsigned("agents.last_seq", row.last_seq)?,
+        })
+    }
+}
+
+impl TryFrom<RunRow> for Run {
+    type Error = Error;
+
+    fn try_from(row: RunRow) -> Result<Self> {
+        Ok(Self {
+            id: parse("runs.id", &row.id)?,
+            agent_id: parse("runs.agent_id", &row.agent_id)?,
+            status: parse::<RunStatus>("runs.status", &row.status)?,
+            epoch: unsigned("runs.epoch", row.epoch)?,
+            node_id: row.node_id.as_deref().map(|text| parse("runs.node_id", text)).transpose()?,
+            input: row.input,
+            error: row.error,
+            created_ms: row.created_ms,
+            updated_ms: row.updated_ms,
+        })
+    }
+}
+
+impl AgentSummaryRow {
+    /// Splits the row into the agent and its latest run.
+    pub(crate) fn into_parts(self) -> Result<(Agent, Option<Run>)> {
+        let agent_id = self.agent.id.clone();
+        let agent = Agent::try_from(self.agent)?;
+        let latest = self.latest_run;
+        let Some(run_id) = latest.run_id else {
+            return Ok((agent, None));
+        };
+        let missing = |column: &str| Error::Corrupt(format!("agent_summaries.{column} is NULL for run {run_id}"));
+        let row = RunRow {
+            agent_id,
+            status: latest.run_status.ok_or_else(|| missing("run_status"))?,
+            epoch: latest.run_epoch.ok_or_else(|| missing("run_epoch"))?,
+            node_id: latest.run_node_id,
+            input: latest.run_input.ok_or_else(|| missing("run_input"))?,
+            error: latest.run_error,
+            created_ms: latest.run_created_ms.ok_or_else(|| missing("run_created_ms"))?,
+            updated_ms: latest.run_updated_ms.ok_or_else(|| missing("run_updated_ms"))?,
+            id: run_id,
+        };
+        Ok((agent, Some(Run::try_from(row)?)))
+    }
+}
+
+impl TryFrom<MessageRow> for StoredMessage {
+    type Error = Error;
+
+    fn try_from(row: MessageRow) -> Result<Self> {
+        let role = Role::parse(&row.role)
+            .ok_or_else(|| Error::Corrupt(format!("messages.role: unknown role {:?}", row.role)))?;
+        let tool_calls = serde_json::from_str::<Vec<ToolCall>>(&row.tool_calls)
+            .map_err(corrupt("messages.tool_calls"))?;
+        Ok(Self {
+            index: unsigned("messages.idx", row.idx)?,
+            message: Message {
+                role,
+                content: row.content,
+                tool_calls,
+                tool_call_id: row.tool_call_id,
+                run_id: Some(parse("messages.run_id", &row.run_id)?),
+            },
+        })
+    }
+}
+
+impl TryFrom<EventRow> for TraceEvent {
+    type Error = Error;
+
+    fn try_from(row: EventRow) -> Result<Self> {
+        Ok(Self {
+            seq: unsigned("events.seq", row.seq)?,
+            agent_id: parse("events.agent_id", &row.agent_id)?,
+            run_id: parse("events.run_id", &row.run_id)?,
+            kind: row.kind,
+            data: serde_json::from_str(&row.data).map_err(corrupt("events.data"))?,
+            ts_ms: row.ts_ms,
+        })
+    }
+}
+
+impl TryFrom<NodeRow> for NodeInfo {
+    type Error = Error;
+
+    fn try_from(row: NodeRow) -> Result<Self> {
+        Ok(Self {
+            id: parse("nodes.id", &row.id)?,
+            name: row.name,
+            state: parse::<NodeState>("nodes.state", &row.state)?,
+            slots: u32::try_from(row.slots).map_err(corrupt("nodes.slots"))?,
+            running: u32::try_from(row.running).map_err(corrupt("nodes.running"))?,
+            labels: decode_labels("nodes.labels", &row.labels)?,
+            last_heartbeat_ms: row.last_heartbeat_ms,
+        })
+    }
+}
+
+/// Returns a database integer for a count or epoch. Values beyond `i64::MAX` saturate: they
+/// cannot be stored, so comparing against the saturated value gives the same answer.
+pub(crate) fn to_db_int(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// Checks the encoding of a value stored as JSON text (labels, specs, tool calls, event data),
+/// e.g. `json_text("agent spec", serde_json::to_string(&spec))`.
+pub(crate) fn json_text(what: &str, encoded: serde_json::Result<String>) -> Result<String> {
+    encoded.map_err(|error| Error::Corrupt(format!("cannot encode {what} as JSON: {error}")))
+}
+
+fn decode_labels(column: &str, text: &str) -> Result<BTreeMap<String, String>> {
+    serde_json::from_str(text).map_err(corrupt(column))
+}
+
+fn parse<T>(column: &str, text: &str) -> Result<T>
+where
+    T: FromStr,
+    T::Err: Display,
+{
+    text.parse().map_err(corrupt(column))
+}
+
+fn unsigned(column: &str, value: i64) -> Result<u64> {
+    u64::try_from(value).map_err(|_| Error::Corrupt(format!("{column}: {value} is negative")))
+}
+
+fn corrupt<E: Display>(column: &str) -> impl FnOnce(E) -> Error + '_ {
+    move |error| Error::Corrupt(format!("{column}: {error}"))
+}

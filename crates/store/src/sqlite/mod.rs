@@ -1,0 +1,96 @@
+//! The SQLite backend, for a single hub (development, small installations, tests).
+//!
+//! Concurrency: the pool holds exactly one connection, so statements and transactions run one
+//! at a time and two writers can never contend for SQLite's single write lock. With several
+//! connections a deferred transaction that reads first and then writes can fail with
+//! `SQLITE_BUSY` (busy_timeout does not help when the lock upgrade would deadlock), which would
+//! surface as spurious commit failures. SQLite serializes writers anyway, so one connection
+//! costs little; it also keeps `sqlite::memory:` a single database.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::Sqlite;
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use tracing::info;
+
+use crate::error::Result;
+use crate::sql::{SqlStore, forward_store};
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// How long a statement waits for a lock held by another process before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a caller waits for the single connection before failing as unavailable.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The store in a SQLite database file.
+#[derive(Debug)]
+pub struct SqliteStore {
+    inner: SqlStore<Sqlite>,
+}
+
+impl SqliteStore {
+    /// Opens (creating it and its parent directory if needed) the database file at `path` and
+    /// applies the migrations.
+    pub async fn open(path: &Path) -> Result<Self> {
+        create_parent_dir(path)?;
+        Self::open_with(SqliteConnectOptions::new().filename(path)).await
+    }
+
+    /// Opens a `sqlite:` URL: `sqlite://path/to/file.db`, `sqlite:file.db` or `sqlite::memory:`
+    /// (one private in-memory database per store).
+    pub async fn connect(url: &str) -> Result<Self> {
+        let options = SqliteConnectOptions::from_str(url)?;
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        if !in_memory {
+            create_parent_dir(options.get_filename())?;
+        }
+        Self::open_with(options).await
+    }
+
+    async fn open_with(options: SqliteConnectOptions) -> Result<Self> {
+        let options = options
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: a commit acknowledged to a node survives a power loss.
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        // One connection that is never closed: see the module docs. Closing it would also
+        // discard an in-memory database.
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        info!("sqlite store ready");
+        Ok(Self { inner: SqlStore::new(pool) })
+    }
+
+    /// Returns the pool (a single connection).
+    pub fn pool(&self) -> &SqlitePool {
+        self.inner.pool()
+    }
+}
+
+fn create_parent_dir(path: &Path) -> Result<()> {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => {
+            std::fs::create_dir_all(parent).map_err(sqlx::Error::Io)?;
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+forward_store!(SqliteStore);

@@ -1,0 +1,81 @@
+//! The conformance suite: every behaviour of [`Store`], run against PostgreSQL (a fresh
+//! database per test) and SQLite (a temporary file per test).
+
+mod cases;
+
+use std::any::Any;
+use std::sync::Arc;
+
+use agentry_store::testing::PgTestDatabase;
+use agentry_store::{PgStore, SqliteStore, Store};
+
+/// A store under test, and what must outlive it (its database or directory).
+pub struct Harness {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    _keep_alive: Box<dyn Any + Send>,
+}
+
+async fn postgres_harness() -> Harness {
+    let database = PgTestDatabase::create().await.expect("create test database");
+    let store = PgStore::connect(database.url()).await.expect("connect to test database");
+    Harness { store: Arc::new(store), _keep_alive: Box::new(database) }
+}
+
+async fn sqlite_harness() -> Harness {
+    let directory = tempfile::tempdir().expect("create temporary directory");
+    // A subdirectory that does not exist yet: opening creates it.
+    let path = directory.path().join("state").join("agentry.db");
+    let store = SqliteStore::open(&path).await.expect("open sqlite store");
+    Harness { store: Arc::new(store), _keep_alive: Box::new(directory) }
+}
+
+/// Instantiates every case of `cases` as a test in module `$suite`, each with a store made by
+/// the async constructor `$constructor`.
+macro_rules! store_test_suite {
+    ($suite:ident, $constructor:expr) => {
+        mod $suite {
+            store_test_suite!(@cases $constructor;
+                agents::create_agent_with_first_run,
+                agents::create_agent_without_run,
+                agents::create_agent_is_idempotent,
+                agents::create_agent_without_key_always_creates,
+                agents::get_agent_returns_latest_run,
+                agents::list_agents_newest_first_with_latest_runs,
+                agents::unknown_agent_is_not_found,
+                runs::create_run_appends_queued_run,
+                runs::unknown_run_is_not_found,
+                runs::placeable_runs_one_per_agent_in_order,
+                runs::assign_run_bumps_epoch,
+                runs::assign_run_with_stale_epoch_is_rejected,
+                runs::assign_run_requires_queued,
+                runs::unassign_run_only_at_epoch_and_queued,
+                runs::load_run_returns_context,
+                commit::commit_appends_events_and_messages,
+                commit::commit_sets_status_and_error,
+                commit::commit_with_stale_epoch_writes_nothing,
+                commit::commit_after_terminal_writes_nothing,
+                commit::commit_to_unknown_run_is_not_found,
+                commit::concurrent_commits_get_gap_free_seqs,
+                events::events_after_returns_exactly_later_events,
+                events::events_after_filters_by_run,
+                events::events_after_respects_limit,
+                nodes::list_nodes_oldest_first,
+                nodes::register_node_again_updates_it,
+                nodes::heartbeat_extends_lease,
+                nodes::heartbeat_of_unknown_node_is_not_found,
+            );
+        }
+    };
+    (@cases $constructor:expr; $($group:ident :: $case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                crate::cases::$group::$case($constructor.await).await;
+            }
+        )*
+    };
+}
+
+store_test_suite!(postgres, crate::postgres_harness());
+store_test_suite!(sqlite, crate::sqlite_harness());

@@ -1,0 +1,192 @@
+//! An in-process cluster: one hub and N nodes on real services, for end-to-end tests.
+//!
+//! - [`Backend::Postgres`] + JetStream: a fresh PostgreSQL database and a private
+//!   `nats-server`, as a multi-machine deployment uses them.
+//! - [`Backend::Sqlite`] + in-process broker: the `agentry dev` configuration.
+//!
+//! Hub and nodes talk gRPC over loopback exactly as separate processes would.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
+
+use agent_hub::HubConfig;
+use agent_node::NodeConfig;
+use agentry_broker::{JetStreamConfig, JetStreamQueue, MemoryQueue, TaskQueue};
+use agentry_core::model::OpenAiConfig;
+use agentry_proto::v1 as pb;
+use agentry_proto::v1::agent_hub_client::AgentHubClient;
+use agentry_store::testing::PgTestDatabase;
+use agentry_store::{SqliteStore, Store};
+
+use crate::nats::NatsServer;
+
+/// Which store and broker the cluster uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// PostgreSQL (fresh database) + NATS JetStream (private server).
+    Postgres,
+    /// SQLite (temporary file) + the in-process broker.
+    Sqlite,
+}
+
+/// A running cluster; [`Cluster::shutdown`] stops it (dropping it aborts the tasks).
+pub struct Cluster {
+    /// The hub's URL, `http://127.0.0.1:<port>`.
+    pub hub_url: String,
+    /// The hub's store, for assertions on durable state.
+    pub store: Arc<dyn Store>,
+    /// The private NATS server, with Postgres.
+    pub nats: Option<NatsServer>,
+    queue: Arc<dyn TaskQueue>,
+    hub: (CancellationToken, JoinHandle<()>),
+    nodes: Vec<(CancellationToken, JoinHandle<()>)>,
+    model_url: String,
+    dir: tempfile::TempDir,
+    _database: Option<PgTestDatabase>,
+}
+
+impl Cluster {
+    /// Starts a hub and `node_count` nodes (2 slots each) whose `openai:` models are served at
+    /// `model_url`, and waits until every node has joined.
+    pub async fn start(backend: Backend, node_count: usize, model_url: &str) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let (store, queue, nats, database): (Arc<dyn Store>, Arc<dyn TaskQueue>, _, _) = match backend {
+            Backend::Postgres => {
+                let database = PgTestDatabase::create().await.context("creating a test database")?;
+                let store = agentry_store::connect(database.url()).await?;
+                let nats = NatsServer::start()?;
+                let queue = JetStreamQueue::connect(JetStreamConfig::new(nats.url())).await?;
+                (store, Arc::new(queue), Some(nats), Some(database))
+            }
+            Backend::Sqlite => {
+                let store = SqliteStore::open(&dir.path().join("agentry.db")).await?;
+                (Arc::new(store), Arc::new(MemoryQueue::new()), None, None)
+            }
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let hub_url = format!("http://{}", listener.local_addr()?);
+        let config = HubConfig { trace_poll_interval: Duration::from_millis(500), ..HubConfig::default() };
+        let hub_stop = CancellationToken::new();
+        let hub_task = {
+            let (store, queue, stop) = (store.clone(), queue.clone(), hub_stop.clone());
+            tokio::spawn(async move {
+                if let Err(error) = agent_hub::run(config, store, queue, listener, stop).await {
+                    panic!("hub failed: {error}");
+                }
+            })
+        };
+        let mut cluster = Self {
+            hub_url,
+            store,
+            nats,
+            queue,
+            hub: (hub_stop, hub_task),
+            nodes: Vec::new(),
+            model_url: model_url.to_owned(),
+            dir,
+            _database: database,
+        };
+        for _ in 0..node_count {
+            cluster.add_node().await?;
+        }
+        cluster.wait_for_ready_nodes(node_count).await?;
+        Ok(cluster)
+    }
+
+    /// Starts one more in-process node.
+    pub async fn add_node(&mut self) -> anyhow::Result<()> {
+        let index = self.nodes.len() + 1;
+        let openai = OpenAiConfig { base_url: self.model_url.clone(), ..OpenAiConfig::from_lookup(|_| None) };
+        let mut config = NodeConfig::new(self.hub_url.clone(), self.dir.path().join(format!("node-{index}")), openai);
+        config.name = format!("test-node-{index}");
+        config.slots = 2;
+        config.pull_wait = Duration::from_millis(200);
+        let stop = CancellationToken::new();
+        let (queue, token) = (self.queue.clone(), stop.clone());
+        let task = tokio::spawn(async move {
+            if let Err(error) = agent_node::run(config, queue, token).await {
+                panic!("node failed: {error}");
+            }
+        });
+        self.nodes.push((stop, task));
+        Ok(())
+    }
+
+    /// Returns a client of the hub's AgentHub API.
+    pub async fn client(&self) -> anyhow::Result<AgentHubClient<Channel>> {
+        Ok(AgentHubClient::connect(self.hub_url.clone()).await?)
+    }
+
+    /// Waits (up to 30 s) until `count` nodes are `ready`.
+    pub async fn wait_for_ready_nodes(&self, count: usize) -> anyhow::Result<()> {
+        let mut client = connect_with_retry(&self.hub_url).await?;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let nodes = client.list_nodes(pb::ListNodesRequest {}).await?.into_inner().nodes;
+            let ready = nodes.iter().filter(|node| node.state == pb::NodeState::Ready as i32).count();
+            if ready >= count {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("only {ready} of {count} nodes ready after 30 s");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits (up to `timeout`) until the run is in a terminal state and returns it.
+    pub async fn wait_for_run_end(&self, run_id: &str, timeout: Duration) -> anyhow::Result<pb::Run> {
+        let mut client = self.client().await?;
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let request = pb::GetRunRequest { run_id: run_id.to_owned() };
+            let run = client.get_run(request).await?.into_inner().run.context("GetRun returned no run")?;
+            let terminal = [pb::RunStatus::Completed, pb::RunStatus::Failed, pb::RunStatus::Cancelled];
+            if terminal.iter().any(|status| *status as i32 == run.status) {
+                return Ok(run);
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("run {run_id} still {:?} after {timeout:?}", pb::RunStatus::try_from(run.status));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Stops nodes, then the hub, gracefully.
+    pub async fn shutdown(mut self) {
+        for (stop, task) in &mut self.nodes {
+            stop.cancel();
+            let _ = task.await;
+        }
+        self.hub.0.cancel();
+        let _ = (&mut self.hub.1).await;
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for (stop, task) in &self.nodes {
+            stop.cancel();
+            task.abort();
+        }
+        self.hub.0.cancel();
+        self.hub.1.abort();
+    }
+}
+
+/// Connects to a hub that may still be starting (up to 10 s).
+async fn connect_with_retry(url: &str) -> anyhow::Result<AgentHubClient<Channel>> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match AgentHubClient::connect(url.to_owned()).await {
+            Ok(client) => return Ok(client),
+            Err(error) if tokio::time::Instant::now() > deadline => return Err(error.into()),
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
