@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use tokio::sync::{Notify, broadcast};
+use tokio_util::sync::CancellationToken;
 
 use agentry_broker::{TaskQueue, task_subject};
 use agentry_core::{Agent, AgentId, AgentSpec, NodeId, NodeInfo, NodeState, Run, RunId, clock};
@@ -57,13 +58,22 @@ pub struct Hub {
     pub(crate) config: HubConfig,
     pub(crate) placement_wakeup: Arc<Notify>,
     pub(crate) event_hints: broadcast::Sender<AgentId>,
+    /// Cancelled when the hub stops: open trace streams end so clients reconnect elsewhere.
+    pub(crate) stopping: CancellationToken,
 }
 
 impl Hub {
     /// Returns a hub over `store` and `queue`.
     pub fn new(config: HubConfig, store: Arc<dyn Store>, queue: Arc<dyn TaskQueue>) -> Self {
         let (event_hints, _) = broadcast::channel(4096);
-        Self { store, queue, config, placement_wakeup: Arc::new(Notify::new()), event_hints }
+        Self {
+            store,
+            queue,
+            config,
+            placement_wakeup: Arc::new(Notify::new()),
+            event_hints,
+            stopping: CancellationToken::new(),
+        }
     }
 
     /// Returns the configuration.

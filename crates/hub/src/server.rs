@@ -82,6 +82,7 @@ pub async fn run(
             health_reporter.set_not_serving::<AgentHubServer<AgentHubApi>>().await;
             health_reporter.set_not_serving::<NodeServiceServer<NodeServiceApi>>().await;
             background.cancel();
+            hub.stopping.cancel();
             rpc_stop.cancel();
             match tokio::time::timeout(grace, &mut serve).await {
                 Ok(result) => result,

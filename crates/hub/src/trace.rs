@@ -77,6 +77,7 @@ impl Hub {
         loop {
             tokio::select! {
                 _ = sink.closed() => return false,
+                _ = self.stopping.cancelled() => return false,
                 _ = &mut poll => return true,
                 hint = hints.recv() => match hint {
                     Ok(hinted) if hinted == agent_id => return true,

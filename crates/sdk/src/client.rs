@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use futures::{Stream, StreamExt, TryStreamExt};
+use futures::{Stream, TryStreamExt};
 use tonic::transport::{Channel, Endpoint};
 
 use agentry_proto::v1 as pb;

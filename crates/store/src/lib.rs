@@ -26,9 +26,7 @@ pub mod testing;
 
 use std::sync::Arc;
 
-pub use api::{
-    AgentSummary, CommitBatch, CommitOutcome, NewAgent, NewRun, RunContext, Store, StoredMessage,
-};
+pub use api::{AgentSummary, CommitBatch, CommitOutcome, NewAgent, NewRun, RunContext, Store, StoredMessage};
 pub use error::{Error, Result};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -44,11 +42,7 @@ pub async fn connect(url: &str) -> Result<Arc<dyn Store>> {
         "postgres" | "postgresql" => Ok(Arc::new(PgStore::connect(url).await?)),
         "sqlite" => Ok(Arc::new(SqliteStore::connect(url).await?)),
         _ => Err(Error::Database(sqlx::Error::Configuration(
-            format!(
-                "unsupported database URL scheme {scheme:?}; expected one of {}",
-                URL_SCHEMES.join(", ")
-            )
-            .into(),
+            format!("unsupported database URL scheme {scheme:?}; expected one of {}", URL_SCHEMES.join(", ")).into(),
         ))),
     }
 }

@@ -27,8 +27,7 @@ impl PgTestDatabase {
     /// Creates an empty database on the server at `AGENTRY_TEST_DATABASE_URL` (default
     /// [`DEFAULT_TEST_DATABASE_URL`]).
     pub async fn create() -> Result<Self> {
-        let server_url = std::env::var(TEST_DATABASE_URL_VAR)
-            .unwrap_or_else(|_| DEFAULT_TEST_DATABASE_URL.to_owned());
+        let server_url = std::env::var(TEST_DATABASE_URL_VAR).unwrap_or_else(|_| DEFAULT_TEST_DATABASE_URL.to_owned());
         let name = format!("agentry_test_{}", Uuid::now_v7().simple());
         let mut connection = PgConnection::connect(&server_url).await?;
         connection.execute(AssertSqlSafe(format!("CREATE DATABASE {name}"))).await?;
@@ -50,8 +49,7 @@ impl Drop for PgTestDatabase {
         // Drop may run inside a runtime, which must not be blocked on: drop the database from
         // a thread of its own with its own runtime, and wait for it so tests leave nothing.
         let dropper = std::thread::spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build()
-            else {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
                 return;
             };
             runtime.block_on(async {
@@ -97,9 +95,6 @@ mod tests {
     fn database_is_replaced() {
         assert_eq!(with_database("postgres://u@h:1/test", "x"), "postgres://u@h:1/x");
         assert_eq!(with_database("postgres://u@h:1", "x"), "postgres://u@h:1/x");
-        assert_eq!(
-            with_database("postgres://u@h/test?sslmode=disable", "x"),
-            "postgres://u@h/x?sslmode=disable"
-        );
+        assert_eq!(with_database("postgres://u@h/test?sslmode=disable", "x"), "postgres://u@h/x?sslmode=disable");
     }
 }

@@ -39,6 +39,7 @@ macro_rules! store_test_suite {
                 agents::create_agent_with_first_run,
                 agents::create_agent_without_run,
                 agents::create_agent_is_idempotent,
+                agents::create_agent_is_idempotent_under_concurrency,
                 agents::create_agent_without_key_always_creates,
                 agents::get_agent_returns_latest_run,
                 agents::list_agents_newest_first_with_latest_runs,

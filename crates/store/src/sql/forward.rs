@@ -45,11 +45,7 @@ macro_rules! forward_store {
             async fn unassign_run(&self, run_id: agentry_core::RunId, epoch: u64) -> $crate::Result<()> {
                 self.inner.unassign_run(run_id, epoch).await
             }
-            async fn load_run(
-                &self,
-                run_id: agentry_core::RunId,
-                epoch: u64,
-            ) -> $crate::Result<$crate::RunContext> {
+            async fn load_run(&self, run_id: agentry_core::RunId, epoch: u64) -> $crate::Result<$crate::RunContext> {
                 self.inner.load_run(run_id, epoch).await
             }
             async fn commit(&self, batch: $crate::CommitBatch) -> $crate::Result<$crate::CommitOutcome> {

@@ -18,15 +18,10 @@ use tracing::{debug, instrument};
 use agentry_core::clock::now_ms;
 use agentry_core::{Agent, AgentId, NodeId, NodeInfo, Run, RunId, RunStatus, TraceEvent};
 
-use crate::api::{
-    AgentSummary, CommitBatch, CommitOutcome, NewAgent, NewRun, RunContext, StoredMessage,
-};
+use crate::api::{AgentSummary, CommitBatch, CommitOutcome, NewAgent, NewRun, RunContext, StoredMessage};
 use crate::error::{Error, Result};
 use queries::*;
-use rows::{
-    AgentPositions, AgentRow, AgentSummaryRow, EventRow, MessageRow, NodeRow, RunRow, json_text,
-    to_db_int,
-};
+use rows::{AgentPositions, AgentRow, AgentSummaryRow, EventRow, MessageRow, NodeRow, RunRow, json_text, to_db_int};
 
 /// The store over a pool of `DB` connections.
 #[derive(Debug)]
@@ -82,9 +77,11 @@ where
             .fetch_optional(&mut *transaction)
             .await?;
         let Some(inserted) = inserted else {
-            // Only the idempotency key can make the insert do nothing.
+            // Only a taken idempotency key makes the insert do nothing (a NULL key never does).
             transaction.rollback().await?;
-            let key = agent.idempotency_key.unwrap_or_default();
+            let Some(key) = agent.idempotency_key else {
+                return Err(Error::Conflict(format!("agent {} was not inserted", agent.id)));
+            };
             debug!(key, "idempotency key already used, returning its agent");
             return self.agent_by_idempotency_key(&key).await;
         };
@@ -102,41 +99,30 @@ where
     }
 
     async fn agent_by_idempotency_key(&self, key: &str) -> Result<(Agent, Option<Run>)> {
-        let row: Option<AgentRow> = query_as(SELECT_AGENT_BY_IDEMPOTENCY_KEY)
-            .bind(key.to_owned())
-            .fetch_optional(&self.pool)
-            .await?;
-        let row = row.ok_or_else(|| {
-            Error::Conflict(format!("idempotency key {key:?} is taken but no agent has it"))
-        })?;
+        let row: Option<AgentRow> =
+            query_as(SELECT_AGENT_BY_IDEMPOTENCY_KEY).bind(key.to_owned()).fetch_optional(&self.pool).await?;
+        let row =
+            row.ok_or_else(|| Error::Conflict(format!("idempotency key {key:?} is taken but no agent has it")))?;
         let agent = Agent::try_from(row)?;
-        let first_run: Option<RunRow> = query_as(SELECT_FIRST_RUN)
-            .bind(agent.id.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
+        let first_run: Option<RunRow> =
+            query_as(SELECT_FIRST_RUN).bind(agent.id.to_string()).fetch_optional(&self.pool).await?;
         Ok((agent, first_run.map(Run::try_from).transpose()?))
     }
 
-    pub(crate) async fn get_agent(&self, agent_id: AgentId) -> Result<crate::AgentSummary> {
-        let row: Option<AgentSummaryRow> = query_as(SELECT_AGENT_SUMMARY)
-            .bind(agent_id.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
+    pub(crate) async fn get_agent(&self, agent_id: AgentId) -> Result<AgentSummary> {
+        let row: Option<AgentSummaryRow> =
+            query_as(SELECT_AGENT_SUMMARY).bind(agent_id.to_string()).fetch_optional(&self.pool).await?;
         summary(row.ok_or_else(|| not_found("agent", agent_id))?)
     }
 
     pub(crate) async fn list_agents(&self, limit: u32) -> Result<Vec<AgentSummary>> {
-        let rows: Vec<AgentSummaryRow> = query_as(LIST_AGENT_SUMMARIES)
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows: Vec<AgentSummaryRow> =
+            query_as(LIST_AGENT_SUMMARIES).bind(i64::from(limit)).fetch_all(&self.pool).await?;
         rows.into_iter().map(summary).collect()
     }
 
     pub(crate) async fn create_run(&self, agent_id: AgentId, run: NewRun) -> Result<Run> {
-        insert_run(&self.pool, agent_id, run, now_ms())
-            .await?
-            .ok_or_else(|| not_found("agent", agent_id))
+        insert_run(&self.pool, agent_id, run, now_ms()).await?.ok_or_else(|| not_found("agent", agent_id))
     }
 
     pub(crate) async fn get_run(&self, run_id: RunId) -> Result<Run> {
@@ -144,24 +130,17 @@ where
     }
 
     async fn find_run(&self, run_id: RunId) -> Result<Option<Run>> {
-        let row: Option<RunRow> =
-            query_as(SELECT_RUN).bind(run_id.to_string()).fetch_optional(&self.pool).await?;
+        let row: Option<RunRow> = query_as(SELECT_RUN).bind(run_id.to_string()).fetch_optional(&self.pool).await?;
         row.map(Run::try_from).transpose()
     }
 
     pub(crate) async fn placeable_runs(&self, limit: u32) -> Result<Vec<Run>> {
-        let rows: Vec<RunRow> =
-            query_as(PLACEABLE_RUNS).bind(i64::from(limit)).fetch_all(&self.pool).await?;
+        let rows: Vec<RunRow> = query_as(PLACEABLE_RUNS).bind(i64::from(limit)).fetch_all(&self.pool).await?;
         rows.into_iter().map(Run::try_from).collect()
     }
 
     #[instrument(level = "debug", skip_all, fields(%run_id, %node_id, expected_epoch))]
-    pub(crate) async fn assign_run(
-        &self,
-        run_id: RunId,
-        node_id: NodeId,
-        expected_epoch: u64,
-    ) -> Result<Run> {
+    pub(crate) async fn assign_run(&self, run_id: RunId, node_id: NodeId, expected_epoch: u64) -> Result<Run> {
         let assigned: Option<RunRow> = query_as(ASSIGN_RUN)
             .bind(run_id.to_string())
             .bind(to_db_int(expected_epoch))
@@ -196,8 +175,7 @@ where
         let agent = Agent::try_from(agent_row.ok_or_else(|| not_found("agent", run.agent_id))?)?;
         let message_rows: Vec<MessageRow> =
             query_as(SELECT_MESSAGES).bind(agent.id.to_string()).fetch_all(&self.pool).await?;
-        let messages =
-            message_rows.into_iter().map(StoredMessage::try_from).collect::<Result<_>>()?;
+        let messages = message_rows.into_iter().map(StoredMessage::try_from).collect::<Result<_>>()?;
         Ok(RunContext { run, agent, messages })
     }
 
@@ -258,9 +236,8 @@ where
         }
         transaction.commit().await?;
 
-        let last_seq = u64::try_from(positions.last_seq).map_err(|_| {
-            Error::Corrupt(format!("agents.last_seq: {} is negative", positions.last_seq))
-        })?;
+        let last_seq = u64::try_from(positions.last_seq)
+            .map_err(|_| Error::Corrupt(format!("agents.last_seq: {} is negative", positions.last_seq)))?;
         debug!(last_seq, status = %run.status, "committed");
         Ok(CommitOutcome { run, last_seq })
     }
@@ -320,12 +297,7 @@ where
 }
 
 /// Inserts a `queued`, unplaced run; returns `None` when the agent does not exist.
-async fn insert_run<'c, DB, E>(
-    executor: E,
-    agent_id: AgentId,
-    run: NewRun,
-    now: i64,
-) -> Result<Option<Run>>
+async fn insert_run<'c, DB, E>(executor: E, agent_id: AgentId, run: NewRun, now: i64) -> Result<Option<Run>>
 where
     DB: Database,
     E: Executor<'c, Database = DB>,

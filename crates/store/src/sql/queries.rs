@@ -30,7 +30,8 @@ pub(crate) const RESERVE_AGENT_POSITIONS: &str = include_str!("../../queries/res
 /// `queries/select_agent.sql`.
 pub(crate) const SELECT_AGENT: &str = include_str!("../../queries/select_agent.sql");
 /// `queries/select_agent_by_idempotency_key.sql`.
-pub(crate) const SELECT_AGENT_BY_IDEMPOTENCY_KEY: &str = include_str!("../../queries/select_agent_by_idempotency_key.sql");
+pub(crate) const SELECT_AGENT_BY_IDEMPOTENCY_KEY: &str =
+    include_str!("../../queries/select_agent_by_idempotency_key.sql");
 /// `queries/select_agent_summary.sql`.
 pub(crate) const SELECT_AGENT_SUMMARY: &str = include_str!("../../queries/select_agent_summary.sql");
 /// `queries/select_first_run.sql`.

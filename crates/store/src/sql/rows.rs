@@ -7,9 +7,7 @@ use std::collections::BTreeMap;
 use std::fmt::Display;
 use std::str::FromStr;
 
-use agentry_core::{
-    Agent, AgentSpec, Message, NodeInfo, NodeState, Role, Run, RunStatus, ToolCall, TraceEvent,
-};
+use agentry_core::{Agent, AgentSpec, Message, NodeInfo, NodeState, Role, Run, RunStatus, ToolCall, TraceEvent};
 
 use crate::api::StoredMessage;
 use crate::error::{Error, Result};
@@ -168,8 +166,8 @@ impl TryFrom<MessageRow> for StoredMessage {
     fn try_from(row: MessageRow) -> Result<Self> {
         let role = Role::parse(&row.role)
             .ok_or_else(|| Error::Corrupt(format!("messages.role: unknown role {:?}", row.role)))?;
-        let tool_calls = serde_json::from_str::<Vec<ToolCall>>(&row.tool_calls)
-            .map_err(corrupt("messages.tool_calls"))?;
+        let tool_calls =
+            serde_json::from_str::<Vec<ToolCall>>(&row.tool_calls).map_err(corrupt("messages.tool_calls"))?;
         Ok(Self {
             index: unsigned("messages.idx", row.idx)?,
             message: Message {

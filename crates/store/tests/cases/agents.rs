@@ -64,6 +64,29 @@ pub async fn create_agent_is_idempotent(harness: Harness) {
     assert_eq!(store.list_agents(10).await.unwrap().len(), 1);
 }
 
+pub async fn create_agent_is_idempotent_under_concurrency(harness: Harness) {
+    let store = harness.store;
+    let mut creates = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let store = store.clone();
+        creates.spawn(async move {
+            let request = NewAgent { idempotency_key: Some("same-request".into()), ..new_agent() };
+            let (agent, run) = store.create_agent(request, Some(new_run("once"))).await.unwrap();
+            (agent.id, run.map(|run| run.id))
+        });
+    }
+    let mut outcomes = Vec::new();
+    while let Some(outcome) = creates.join_next().await {
+        outcomes.push(outcome.unwrap());
+    }
+    let listed = store.list_agents(10).await.unwrap();
+    assert_eq!(listed.len(), 1, "exactly one agent is created");
+    let created = (listed[0].agent.id, listed[0].latest_run.as_ref().map(|run| run.id));
+    assert!(created.1.is_some());
+    assert!(outcomes.iter().all(|outcome| *outcome == created), "{outcomes:?} vs {created:?}");
+    assert_eq!(store.placeable_runs(10).await.unwrap().len(), 1);
+}
+
 pub async fn create_agent_without_key_always_creates(harness: Harness) {
     let store = harness.store;
     let first = store.create_agent(new_agent(), None).await.unwrap().0;

@@ -9,8 +9,7 @@ use agentry_core::{Message, NodeId, RunId, RunStatus, ToolCall, TraceEvent};
 use agentry_store::{CommitBatch, Store};
 
 use super::{
-    Harness, assert_conflict, assert_not_found, assert_stale, batch, event, placed_run,
-    running_run, step_batch,
+    Harness, assert_conflict, assert_not_found, assert_stale, batch, event, placed_run, running_run, step_batch,
 };
 
 /// Returns everything observable that a commit could have written for `run`'s agent.
@@ -69,11 +68,8 @@ pub async fn commit_appends_events_and_messages(harness: Harness) {
 pub async fn commit_sets_status_and_error(harness: Harness) {
     let store = harness.store;
     let (_, run) = running_run(store.as_ref()).await;
-    let failed = CommitBatch {
-        status: Some(RunStatus::Failed),
-        error: Some("model unavailable".into()),
-        ..batch(&run, 1)
-    };
+    let failed =
+        CommitBatch { status: Some(RunStatus::Failed), error: Some("model unavailable".into()), ..batch(&run, 1) };
     let outcome = store.commit(failed).await.unwrap();
     assert_eq!(outcome.run.status, RunStatus::Failed);
     assert_eq!(outcome.run.error.as_deref(), Some("model unavailable"));

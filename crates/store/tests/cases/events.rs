@@ -41,9 +41,8 @@ pub async fn events_after_returns_exactly_later_events(harness: Harness) {
 pub async fn events_after_filters_by_run(harness: Harness) {
     let (agent_id, first, second) = two_runs(&harness).await;
     let store = harness.store;
-    let of_run = |events: Vec<agentry_core::TraceEvent>| {
-        events.into_iter().map(|e| (e.seq, e.run_id)).collect::<Vec<_>>()
-    };
+    let of_run =
+        |events: Vec<agentry_core::TraceEvent>| events.into_iter().map(|e| (e.seq, e.run_id)).collect::<Vec<_>>();
     let first_events = store.events_after(agent_id, Some(first), 0, 100).await.unwrap();
     assert_eq!(of_run(first_events), (1..=4).map(|seq| (seq, first)).collect::<Vec<_>>());
     let second_events = store.events_after(agent_id, Some(second), 2, 100).await.unwrap();
@@ -63,7 +62,8 @@ pub async fn events_after_respects_limit(harness: Harness) {
     assert!(store.events_after(agent_id, None, 0, 0).await.unwrap().is_empty());
     // Data round-trips as JSON.
     let run = store.get_run(second).await.unwrap();
-    let tagged = CommitBatch { events: vec![event("final", json!({ "content": "done", "n": [1, 2] }))], ..batch(&run, 1) };
+    let tagged =
+        CommitBatch { events: vec![event("final", json!({ "content": "done", "n": [1, 2] }))], ..batch(&run, 1) };
     let last_seq = store.commit(tagged).await.unwrap().last_seq;
     let last = store.events_after(agent_id, None, last_seq - 1, 10).await.unwrap();
     assert_eq!(last.len(), 1);

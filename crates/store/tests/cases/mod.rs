@@ -11,8 +11,7 @@ use std::collections::BTreeMap;
 use serde_json::json;
 
 use agentry_core::{
-    Agent, AgentId, AgentSpec, EventDraft, Message, NodeId, NodeInfo, NodeState, Run, RunId,
-    RunStatus,
+    Agent, AgentId, AgentSpec, EventDraft, Message, NodeId, NodeInfo, NodeState, Run, RunId, RunStatus,
 };
 use agentry_store::{CommitBatch, Error, NewAgent, NewRun, Store};
 
@@ -51,14 +50,7 @@ pub fn event(kind: &str, data: serde_json::Value) -> EventDraft {
 
 /// Returns an empty commit of `run` at `epoch`.
 pub fn batch(run: &Run, epoch: u64) -> CommitBatch {
-    CommitBatch {
-        run_id: run.id,
-        epoch,
-        events: Vec::new(),
-        messages: Vec::new(),
-        status: None,
-        error: None,
-    }
+    CommitBatch { run_id: run.id, epoch, events: Vec::new(), messages: Vec::new(), status: None, error: None }
 }
 
 /// Returns a commit of `run` at `epoch` with `count` step events and one assistant message.
@@ -113,12 +105,7 @@ pub fn assert_not_found<T: std::fmt::Debug>(result: Result<T, Error>, what: &str
 
 /// Asserts that `result` failed with [`Error::StaleEpoch`] for `run_id` with these epochs.
 #[track_caller]
-pub fn assert_stale<T: std::fmt::Debug>(
-    result: Result<T, Error>,
-    run_id: RunId,
-    given: u64,
-    current: u64,
-) {
+pub fn assert_stale<T: std::fmt::Debug>(result: Result<T, Error>, run_id: RunId, given: u64, current: u64) {
     match result {
         Err(Error::StaleEpoch { run_id: found_run, given: found_given, current: found_current }) => {
             assert_eq!((found_run, found_given, found_current), (run_id, given, current));

@@ -21,12 +21,8 @@ pub async fn register_node_again_updates_it(harness: Harness) {
     let second = node("second");
     store.register_node(first.clone()).await.unwrap();
     store.register_node(second.clone()).await.unwrap();
-    let renamed = agentry_core::NodeInfo {
-        name: "renamed".into(),
-        state: NodeState::Draining,
-        slots: 9,
-        ..first.clone()
-    };
+    let renamed =
+        agentry_core::NodeInfo { name: "renamed".into(), state: NodeState::Draining, slots: 9, ..first.clone() };
     store.register_node(renamed.clone()).await.unwrap();
     // Still one entry, still first: re-registering keeps the join time.
     assert_eq!(store.list_nodes().await.unwrap(), vec![renamed, second]);

@@ -4,8 +4,7 @@ use agentry_core::{Message, NodeId, Role, RunId, RunStatus};
 use agentry_store::CommitBatch;
 
 use super::{
-    Harness, assert_conflict, assert_not_found, assert_stale, batch, new_agent, new_run,
-    placed_run, running_run,
+    Harness, assert_conflict, assert_not_found, assert_stale, batch, new_agent, new_run, placed_run, running_run,
 };
 
 pub async fn create_run_appends_queued_run(harness: Harness) {
@@ -148,8 +147,7 @@ pub async fn load_run_returns_context(harness: Harness) {
     assert_eq!(positions, vec![0, 1, 2, 3]);
     let roles: Vec<Role> = context.messages.iter().map(|stored| stored.message.role).collect();
     assert_eq!(roles, vec![Role::User, Role::Assistant, Role::Tool, Role::User]);
-    let runs: Vec<Option<RunId>> =
-        context.messages.iter().map(|stored| stored.message.run_id).collect();
+    let runs: Vec<Option<RunId>> = context.messages.iter().map(|stored| stored.message.run_id).collect();
     assert_eq!(runs, vec![Some(first.id), Some(first.id), Some(first.id), Some(second.id)]);
     assert_eq!(context.messages[2].message.tool_call_id.as_deref(), Some("call-1"));
     assert_eq!(context.messages[2].message.content, "42");
