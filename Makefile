@@ -1,0 +1,32 @@
+# Agentry Cloud — developer entry points. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+CARGO ?= cargo
+
+.PHONY: help demo demo-cloud test bench lint build llm
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
+
+build: ## build the agentry binary (debug)
+	$(CARGO) build -p agentry
+
+demo: ## agentry dev + the local LLM: an agent answers a question about this repository with bash
+	scripts/demo.sh
+
+demo-cloud: ## NATS + Postgres + hub + 3 node processes, several agents, traces printed, all stopped
+	scripts/demo-cloud.sh
+
+test: ## the whole test suite on real PostgreSQL, NATS and the local LLM (installed when missing)
+	scripts/test.sh
+
+bench: ## benchmarks on Postgres + NATS; figures go to docs/benchmarks.md
+	scripts/bench.sh
+
+lint: ## clippy, rustfmt check, buf lint
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) fmt --all --check
+	npx --yes @bufbuild/buf@1.47.2 lint
+
+llm: ## install and start the local model (Qwen2.5-Coder 1.5B) on 127.0.0.1:8090
+	scripts/local-llm.sh start 1.5b

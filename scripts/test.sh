@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: makes sure PostgreSQL, NATS and the local LLM are available
+# (installing them when missing), then runs every test with cargo-nextest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+command -v cargo >/dev/null || { echo "test: cargo not found; install Rust with rustup" >&2; exit 1; }
+cargo nextest --version >/dev/null 2>&1 || cargo install --locked cargo-nextest
+
+eval "$(scripts/services.sh)"
+export AGENTRY_TEST_DATABASE_URL AGENTRY_NATS_URL
+# The real-model test uses the 0.5B model; start it once here so the download/build (first run
+# only) is not charged to a test's time.
+eval "$(scripts/local-llm.sh start 0.5b --port 8091 | sed 's/^/export AGENTRY_TEST_LLM_/')"
+export AGENTRY_TEST_LLM_OPENAI_BASE_URL
+
+cargo nextest run --workspace --no-fail-fast "$@"
