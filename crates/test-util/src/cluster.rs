@@ -46,6 +46,7 @@ pub struct Cluster {
     hub: (CancellationToken, JoinHandle<()>),
     nodes: Vec<(CancellationToken, JoinHandle<()>)>,
     model_url: String,
+    slots: u32,
     dir: tempfile::TempDir,
     _database: Option<PgTestDatabase>,
 }
@@ -54,6 +55,16 @@ impl Cluster {
     /// Starts a hub and `node_count` nodes (2 slots each) whose `openai:` models are served at
     /// `model_url`, and waits until every node has joined.
     pub async fn start(backend: Backend, node_count: usize, model_url: &str) -> anyhow::Result<Self> {
+        Self::start_with_slots(backend, node_count, 2, model_url).await
+    }
+
+    /// Like [`Cluster::start`], with `slots` concurrent runs per node.
+    pub async fn start_with_slots(
+        backend: Backend,
+        node_count: usize,
+        slots: u32,
+        model_url: &str,
+    ) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let (store, queue, nats, database): (Arc<dyn Store>, Arc<dyn TaskQueue>, _, _) = match backend {
             Backend::Postgres => {
@@ -88,6 +99,7 @@ impl Cluster {
             hub: (hub_stop, hub_task),
             nodes: Vec::new(),
             model_url: model_url.to_owned(),
+            slots,
             dir,
             _database: database,
         };
@@ -104,7 +116,7 @@ impl Cluster {
         let openai = OpenAiConfig { base_url: self.model_url.clone(), ..OpenAiConfig::from_lookup(|_| None) };
         let mut config = NodeConfig::new(self.hub_url.clone(), self.dir.path().join(format!("node-{index}")), openai);
         config.name = format!("test-node-{index}");
-        config.slots = 2;
+        config.slots = self.slots;
         config.pull_wait = Duration::from_millis(200);
         let stop = CancellationToken::new();
         let (queue, token) = (self.queue.clone(), stop.clone());

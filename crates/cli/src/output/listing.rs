@@ -1,0 +1,249 @@
+//! `agentry ps` and `agentry nodes`: tables and JSON.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use agentry_sdk::proto::{Agent, Node, NodeState, Run, RunStatus};
+
+use super::{age, one_line_preview, render_table, rfc3339, system_time};
+
+/// Characters of a run error shown in the `ps` table.
+const ERROR_PREVIEW_CHARS: usize = 60;
+
+/// An agent in `ps --output json`.
+#[derive(Serialize)]
+struct AgentJson {
+    agent_id: String,
+    model: String,
+    tools: Vec<String>,
+    labels: BTreeMap<String, String>,
+    created_at: Option<String>,
+    last_seq: u64,
+    latest_run: Option<RunJson>,
+}
+
+/// A run in `ps --output json`.
+#[derive(Serialize)]
+struct RunJson {
+    run_id: String,
+    status: String,
+    epoch: u64,
+    node_id: String,
+    error: String,
+    created_at: Option<String>,
+    updated_at: Option<String>,
+}
+
+/// A node in `nodes --output json`.
+#[derive(Serialize)]
+struct NodeJson {
+    node_id: String,
+    name: String,
+    state: String,
+    slots: u32,
+    running: u32,
+    labels: BTreeMap<String, String>,
+    last_heartbeat: Option<String>,
+}
+
+/// Returns the lowercase name of a run status (`queued`, `running`, `completed`, ...).
+pub fn run_status_name(status: i32) -> String {
+    RunStatus::try_from(status).map_or_else(
+        |_| format!("unknown({status})"),
+        |status| status.as_str_name().trim_start_matches("RUN_STATUS_").to_ascii_lowercase(),
+    )
+}
+
+/// Returns the lowercase name of a node state (`ready`, `cordoned`, `draining`, `dead`).
+pub fn node_state_name(state: i32) -> String {
+    NodeState::try_from(state).map_or_else(
+        |_| format!("unknown({state})"),
+        |state| state.as_str_name().trim_start_matches("NODE_STATE_").to_ascii_lowercase(),
+    )
+}
+
+/// Returns `agents` as a pretty JSON array.
+pub fn agents_json(agents: &[Agent]) -> serde_json::Result<String> {
+    let agents: Vec<AgentJson> = agents.iter().map(agent_json).collect();
+    serde_json::to_string_pretty(&agents)
+}
+
+fn agent_json(agent: &Agent) -> AgentJson {
+    let spec = agent.spec.clone().unwrap_or_default();
+    AgentJson {
+        agent_id: agent.agent_id.clone(),
+        model: spec.model,
+        tools: spec.tools,
+        labels: agent.labels.clone().into_iter().collect(),
+        created_at: rfc3339(agent.created_at.as_ref()),
+        last_seq: agent.last_seq,
+        latest_run: agent.latest_run.as_ref().map(run_json),
+    }
+}
+
+fn run_json(run: &Run) -> RunJson {
+    RunJson {
+        run_id: run.run_id.clone(),
+        status: run_status_name(run.status),
+        epoch: run.epoch,
+        node_id: run.node_id.clone(),
+        error: run.error.clone(),
+        created_at: rfc3339(run.created_at.as_ref()),
+        updated_at: rfc3339(run.updated_at.as_ref()),
+    }
+}
+
+/// Returns `agents` as a table: AGENT, MODEL, RUN, STATUS, NODE, UPDATED (age of the latest
+/// run's last change, else of the agent), ERROR (cut).
+pub fn agents_table(agents: &[Agent], now: SystemTime) -> String {
+    let rows: Vec<Vec<String>> = agents
+        .iter()
+        .map(|agent| {
+            let model = agent.spec.as_ref().map(|spec| spec.model.clone()).unwrap_or_default();
+            let run = agent.latest_run.as_ref();
+            let updated = run.and_then(|run| run.updated_at.as_ref()).or(agent.created_at.as_ref());
+            vec![
+                agent.agent_id.clone(),
+                dash_if_empty(model),
+                dash_if_empty(run.map(|run| run.run_id.clone()).unwrap_or_default()),
+                run.map_or_else(|| "idle".to_owned(), |run| run_status_name(run.status)),
+                dash_if_empty(run.map(|run| run.node_id.clone()).unwrap_or_default()),
+                age(system_time(updated), now),
+                dash_if_empty(run.map(|run| one_line_preview(&run.error, ERROR_PREVIEW_CHARS)).unwrap_or_default()),
+            ]
+        })
+        .collect();
+    render_table(&["AGENT", "MODEL", "RUN", "STATUS", "NODE", "UPDATED", "ERROR"], &rows)
+}
+
+/// Returns `nodes` as a pretty JSON array.
+pub fn nodes_json(nodes: &[Node]) -> serde_json::Result<String> {
+    let nodes: Vec<NodeJson> = nodes
+        .iter()
+        .map(|node| NodeJson {
+            node_id: node.node_id.clone(),
+            name: node.name.clone(),
+            state: node_state_name(node.state),
+            slots: node.slots,
+            running: node.running,
+            labels: node.labels.clone().into_iter().collect(),
+            last_heartbeat: rfc3339(node.last_heartbeat.as_ref()),
+        })
+        .collect();
+    serde_json::to_string_pretty(&nodes)
+}
+
+/// Returns `nodes` as a table: NODE, NAME, STATE, RUNNING (`running/slots`), HEARTBEAT (age),
+/// LABELS.
+pub fn nodes_table(nodes: &[Node], now: SystemTime) -> String {
+    let rows: Vec<Vec<String>> = nodes
+        .iter()
+        .map(|node| {
+            let labels: BTreeMap<&String, &String> = node.labels.iter().collect();
+            let labels: Vec<String> = labels.iter().map(|(key, value)| format!("{key}={value}")).collect();
+            vec![
+                node.node_id.clone(),
+                dash_if_empty(node.name.clone()),
+                node_state_name(node.state),
+                format!("{}/{}", node.running, node.slots),
+                age(system_time(node.last_heartbeat.as_ref()), now),
+                dash_if_empty(labels.join(",")),
+            ]
+        })
+        .collect();
+    render_table(&["NODE", "NAME", "STATE", "RUNNING", "HEARTBEAT", "LABELS"], &rows)
+}
+
+fn dash_if_empty(text: String) -> String {
+    if text.is_empty() { "-".to_owned() } else { text }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use serde_json::{Value, json};
+
+    use agentry_sdk::proto::AgentSpec;
+
+    use super::*;
+
+    fn at(seconds: i64) -> Option<prost_types::Timestamp> {
+        Some(prost_types::Timestamp { seconds, nanos: 0 })
+    }
+
+    fn agent() -> Agent {
+        Agent {
+            agent_id: "a1".to_owned(),
+            spec: Some(AgentSpec { model: "openai:m".to_owned(), tools: vec!["bash".to_owned()], ..AgentSpec::default() }),
+            labels: [("team".to_owned(), "x".to_owned())].into(),
+            created_at: at(0),
+            last_seq: 7,
+            latest_run: Some(Run {
+                run_id: "r1".to_owned(),
+                status: RunStatus::Failed as i32,
+                epoch: 2,
+                node_id: "n1".to_owned(),
+                error: "boom\nagain".to_owned(),
+                created_at: at(1),
+                updated_at: at(2),
+                ..Run::default()
+            }),
+            ..Agent::default()
+        }
+    }
+
+    #[test]
+    fn agents_json_has_the_documented_shape() {
+        let idle = Agent { agent_id: "a2".to_owned(), ..Agent::default() };
+        let parsed: Value = serde_json::from_str(&agents_json(&[agent(), idle]).expect("JSON")).expect("parse");
+        assert_eq!(
+            parsed[0],
+            json!({
+                "agent_id": "a1", "model": "openai:m", "tools": ["bash"], "labels": { "team": "x" },
+                "created_at": "1970-01-01T00:00:00.000Z", "last_seq": 7,
+                "latest_run": {
+                    "run_id": "r1", "status": "failed", "epoch": 2, "node_id": "n1", "error": "boom\nagain",
+                    "created_at": "1970-01-01T00:00:01.000Z", "updated_at": "1970-01-01T00:00:02.000Z",
+                },
+            })
+        );
+        assert_eq!(parsed[1]["latest_run"], Value::Null);
+    }
+
+    #[test]
+    fn agents_table_shows_the_latest_run() {
+        let table = agents_table(&[agent()], UNIX_EPOCH + Duration::from_secs(62));
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(lines[0].starts_with("AGENT   MODEL      RUN   STATUS   NODE   UPDATED   ERROR"), "{table}");
+        assert_eq!(lines[1], r"a1      openai:m   r1    failed   n1     1m        boom\nagain");
+    }
+
+    #[test]
+    fn nodes_json_uses_lowercase_states() {
+        let node = Node {
+            node_id: "n1".to_owned(),
+            name: "dev-node-1".to_owned(),
+            state: NodeState::Ready as i32,
+            slots: 4,
+            running: 1,
+            last_heartbeat: at(3),
+            ..Node::default()
+        };
+        let parsed: Value = serde_json::from_str(&nodes_json(&[node]).expect("JSON")).expect("parse");
+        assert_eq!(
+            parsed,
+            json!([{ "node_id": "n1", "name": "dev-node-1", "state": "ready", "slots": 4, "running": 1,
+                     "labels": {}, "last_heartbeat": "1970-01-01T00:00:03.000Z" }])
+        );
+    }
+
+    #[test]
+    fn status_names_are_lowercase() {
+        assert_eq!(run_status_name(RunStatus::Queued as i32), "queued");
+        assert_eq!(run_status_name(99), "unknown(99)");
+        assert_eq!(node_state_name(NodeState::Draining as i32), "draining");
+    }
+}

@@ -1,0 +1,120 @@
+//! Failure reporting: exactly one `error: ...` line on stderr and the exit code.
+//!
+//! Exit codes: 0 success, 1 any failure, 2 the hub was unreachable (so scripts can tell "retry
+//! later" from "wrong request").
+
+use std::error::Error as StdError;
+use std::process::ExitCode;
+
+use agentry_sdk::ClientError;
+
+/// Exit code when the hub could not be reached.
+pub const EXIT_UNREACHABLE: u8 = 2;
+
+/// Exit code of every other failure.
+pub const EXIT_FAILURE: u8 = 1;
+
+/// Prints `error` as one line and returns its exit code. A closed stdout (`agentry trace | head`)
+/// is not a failure.
+pub fn failure(error: &anyhow::Error) -> ExitCode {
+    if is_broken_pipe(error) {
+        return ExitCode::SUCCESS;
+    }
+    eprintln!("error: {}", one_line(error));
+    ExitCode::from(exit_code(error))
+}
+
+/// Returns 2 when the hub was unreachable, else 1.
+pub fn exit_code(error: &anyhow::Error) -> u8 {
+    let unreachable = error
+        .chain()
+        .any(|cause| matches!(cause.downcast_ref::<ClientError>(), Some(ClientError::Unreachable { .. })));
+    if unreachable { EXIT_UNREACHABLE } else { EXIT_FAILURE }
+}
+
+/// Returns the error and its causes on one line, `outer: inner: innermost`, skipping causes
+/// whose text the previous message already contains and dropping `(os error N)` noise.
+pub fn one_line(error: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in error.chain() {
+        let message = describe(cause);
+        if message.is_empty() || parts.last().is_some_and(|previous| previous.contains(&message)) {
+            continue;
+        }
+        parts.push(message);
+    }
+    parts.join(": ").split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Reports a command-line parse error. Help and version go to stdout with success; anything
+/// else becomes one `error: ...` line (clap's first paragraph, joined) and exit code 1.
+pub fn usage_error(error: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    match error.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = error.print();
+            ExitCode::SUCCESS
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = error.print();
+            ExitCode::from(EXIT_FAILURE)
+        }
+        _ => {
+            let rendered = error.render().to_string();
+            let first_paragraph = rendered.split("\n\n").next().unwrap_or_default();
+            let line = first_paragraph.split_whitespace().collect::<Vec<_>>().join(" ");
+            let line = line.strip_prefix("error: ").unwrap_or(&line);
+            eprintln!("error: {line}");
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}
+
+fn describe(cause: &(dyn StdError + 'static)) -> String {
+    let text = cause.to_string();
+    if cause.downcast_ref::<std::io::Error>().is_none() {
+        return text;
+    }
+    let without_code = text.find(" (os error ").map_or(text.as_str(), |index| &text[..index]);
+    let mut chars = without_code.chars();
+    chars.next().map(|first| first.to_lowercase().chain(chars).collect()).unwrap_or_default()
+}
+
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use anyhow::Context;
+
+    use super::*;
+
+    #[test]
+    fn unreachable_hub_exits_with_2() {
+        let error = anyhow::Error::new(ClientError::Unreachable {
+            url: "http://127.0.0.1:1".to_owned(),
+            reason: "connection refused".to_owned(),
+        });
+        assert_eq!(exit_code(&error), EXIT_UNREACHABLE);
+        assert_eq!(one_line(&error), "hub unreachable at http://127.0.0.1:1: connection refused");
+        assert_eq!(exit_code(&anyhow::anyhow!("other")), EXIT_FAILURE);
+    }
+
+    #[test]
+    fn causes_are_flattened_on_one_line() {
+        let io = std::io::Error::from_raw_os_error(98);
+        let error = Err::<(), _>(io).context("binding 127.0.0.1:7700").expect_err("error");
+        assert_eq!(one_line(&error), "binding 127.0.0.1:7700: address already in use");
+        let nested = anyhow::anyhow!("a\nmulti-line\nreason").context("run 42 failed");
+        assert_eq!(one_line(&nested), "run 42 failed: a multi-line reason");
+    }
+
+    #[test]
+    fn repeated_causes_are_skipped() {
+        let error = anyhow::anyhow!("connection refused").context("hub at x: connection refused");
+        assert_eq!(one_line(&error), "hub at x: connection refused");
+    }
+}
