@@ -81,22 +81,13 @@ impl Cluster {
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let hub_url = format!("http://{}", listener.local_addr()?);
-        let config = HubConfig { trace_poll_interval: Duration::from_millis(500), ..HubConfig::default() };
-        let hub_stop = CancellationToken::new();
-        let hub_task = {
-            let (store, queue, stop) = (store.clone(), queue.clone(), hub_stop.clone());
-            tokio::spawn(async move {
-                if let Err(error) = agent_hub::run(config, store, queue, listener, stop).await {
-                    panic!("hub failed: {error}");
-                }
-            })
-        };
+        let hub = start_hub(store.clone(), queue.clone(), listener);
         let mut cluster = Self {
             hub_url,
             store,
             nats,
             queue,
-            hub: (hub_stop, hub_task),
+            hub,
             nodes: Vec::new(),
             model_url: model_url.to_owned(),
             slots,
@@ -126,6 +117,17 @@ impl Cluster {
             }
         });
         self.nodes.push((stop, task));
+        Ok(())
+    }
+
+    /// Stops the hub (gracefully) and starts a new one on the same address and store, as a
+    /// restarted hub process would. Nodes keep running and reconnect on their own.
+    pub async fn restart_hub(&mut self) -> anyhow::Result<()> {
+        self.hub.0.cancel();
+        let _ = (&mut self.hub.1).await;
+        let address = self.hub_url.trim_start_matches("http://").to_owned();
+        let listener = tokio::net::TcpListener::bind(&address).await.with_context(|| format!("rebinding {address}"))?;
+        self.hub = start_hub(self.store.clone(), self.queue.clone(), listener);
         Ok(())
     }
 
@@ -189,6 +191,27 @@ impl Drop for Cluster {
         self.hub.0.cancel();
         self.hub.1.abort();
     }
+}
+
+/// Starts a hub task on `listener`; returns its stop token and handle.
+fn start_hub(
+    store: Arc<dyn Store>,
+    queue: Arc<dyn TaskQueue>,
+    listener: tokio::net::TcpListener,
+) -> (CancellationToken, JoinHandle<()>) {
+    let config = HubConfig {
+        trace_poll_interval: Duration::from_millis(500),
+        shutdown_grace: Duration::from_secs(2),
+        ..HubConfig::default()
+    };
+    let stop = CancellationToken::new();
+    let token = stop.clone();
+    let task = tokio::spawn(async move {
+        if let Err(error) = agent_hub::run(config, store, queue, listener, token).await {
+            panic!("hub failed: {error}");
+        }
+    });
+    (stop, task)
 }
 
 /// Connects to a hub that may still be starting (up to 10 s).

@@ -250,3 +250,45 @@ async fn bad_input_is_rejected_with_clear_statuses() {
     assert!(agent.agent.unwrap().latest_run.is_none(), "a rejected message created a run");
     cluster.shutdown().await;
 }
+
+/// The hub restarts while a run executes: the node's commits wait for it, and a follower that
+/// reconnects with `after_seq` = the last seq it saw gets the rest, with no gap and no duplicate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trace_resumes_across_a_hub_restart() {
+    let model = ScriptedModel::start(script(), Duration::from_millis(300)).await.unwrap();
+    let mut cluster = Cluster::start(Backend::Postgres, 1, &model.base_url()).await.unwrap();
+    let mut client = cluster.client().await.unwrap();
+    let spawned = client
+        .spawn(pb::SpawnRequest { spec: Some(spec()), input: Some("say hello".into()), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    let follow = pb::TraceRequest { run_id: spawned.run_id.clone(), follow: true, ..Default::default() };
+    let mut stream = client.trace(follow).await.unwrap().into_inner();
+    let mut events = Vec::new();
+    while events.len() < 5 {
+        let next = tokio::time::timeout(RUN_TIMEOUT, stream.next()).await.expect("trace stalled");
+        events.push(next.unwrap().unwrap().event.unwrap());
+    }
+
+    cluster.restart_hub().await.unwrap();
+    // The old stream ends (cleanly or with an error); the client resumes after its last seq.
+    while let Ok(Some(Ok(item))) = tokio::time::timeout(RUN_TIMEOUT, stream.next()).await {
+        events.push(item.event.unwrap());
+    }
+    let last_seq = events.last().unwrap().seq;
+    let resumed = collect_trace(
+        &cluster,
+        pb::TraceRequest { run_id: spawned.run_id.clone(), after_seq: last_seq, follow: true, ..Default::default() },
+    )
+    .await;
+    events.extend(resumed);
+
+    assert_eq!(kinds(&events), EXPECTED_RUN_EVENTS);
+    assert_eq!(events.iter().map(|event| event.seq).collect::<Vec<_>>(), (1..=16).collect::<Vec<u64>>());
+    let run = cluster.wait_for_run_end(&spawned.run_id, RUN_TIMEOUT).await.unwrap();
+    assert_eq!(run.status, pb::RunStatus::Completed as i32, "{}", run.error);
+    let per_step = model.requests_per_step();
+    assert!(per_step.values().all(|count| *count == 1), "a step was requested twice: {per_step:?}");
+    cluster.shutdown().await;
+}

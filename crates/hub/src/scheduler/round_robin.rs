@@ -22,9 +22,10 @@ mod tests {
     use std::collections::HashMap;
 
     use agentry_core::NodeState;
-    use proptest::prelude::*;
+    use proptest::prelude::{prop_assert, proptest};
 
-    use super::super::*;
+    use super::super::{NodeView, PlacementError, PlacementRequest, SchedulerState, Strategy, place};
+    use super::NodeId;
 
     fn nodes(count: usize) -> Vec<NodeView> {
         (0..count).map(|_| NodeView { id: NodeId::generate(), state: NodeState::Ready, live: true }).collect()

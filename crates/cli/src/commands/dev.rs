@@ -1,0 +1,141 @@
+//! `agentry dev`: a whole cluster in one process for local development.
+//!
+//! The hub on SQLite (`DIR/agentry.db`), an in-process broker shared by hub and nodes, and N
+//! nodes that join the hub over gRPC like remote ones would. Shutdown stops the nodes first
+//! (they drain and commit through the hub), then the hub.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use agent_hub::HubConfig;
+use agent_node::NodeConfig;
+use agentry_broker::{MemoryQueue, TaskQueue};
+use agentry_core::model::OpenAiConfig;
+use agentry_store::SqliteStore;
+
+use crate::commands::warn_without_api_key;
+use crate::signal::shutdown_token;
+
+/// Options of `agentry dev`.
+#[derive(Debug, Args)]
+pub struct DevArgs {
+    /// Address the hub listens on.
+    #[arg(long, default_value = "127.0.0.1:7700", value_name = "ADDR")]
+    listen: String,
+    /// Number of in-process nodes.
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    nodes: u32,
+    /// Directory for the database (`agentry.db`) and run workspaces (`workspaces/`).
+    #[arg(long, default_value = "./.agentry", value_name = "DIR")]
+    data_dir: PathBuf,
+}
+
+/// Runs hub and nodes until SIGINT/SIGTERM or until one of them fails.
+pub async fn run(args: DevArgs) -> anyhow::Result<()> {
+    let shutdown = shutdown_token()?;
+    let listener = TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+    let hub_url = format!("http://{}", connectable(listener.local_addr().context("reading the listen address")?));
+    let database = args.data_dir.join("agentry.db");
+    let store = SqliteStore::open(&database)
+        .await
+        .with_context(|| format!("opening the database {}", database.display()))?;
+    let queue: Arc<dyn TaskQueue> = Arc::new(MemoryQueue::new());
+    let openai = OpenAiConfig::from_env();
+    warn_without_api_key(&openai);
+
+    let hub_stop = CancellationToken::new();
+    let mut hub = tokio::spawn(agent_hub::run(HubConfig::default(), Arc::new(store), queue.clone(), listener, hub_stop.clone()));
+    let nodes_stop = CancellationToken::new();
+    let mut nodes = JoinSet::new();
+    for index in 1..=args.nodes {
+        let mut config = NodeConfig::new(hub_url.clone(), args.data_dir.join("workspaces"), openai.clone());
+        config.name = format!("dev-node-{index}");
+        let (queue, stop) = (queue.clone(), nodes_stop.clone());
+        nodes.spawn(async move {
+            let name = config.name.clone();
+            agent_node::run(config, queue, stop).await.with_context(|| format!("node {name}"))
+        });
+    }
+    eprintln!(
+        "agentry dev: hub on {hub_url} with {} node{} (data in {})",
+        args.nodes,
+        if args.nodes == 1 { "" } else { "s" },
+        args.data_dir.display()
+    );
+
+    let mut failure: Option<anyhow::Error> = None;
+    let mut hub_ended_early = None;
+    tokio::select! {
+        _ = shutdown.cancelled() => {}
+        joined = &mut hub => hub_ended_early = Some(joined),
+        Some(joined) = nodes.join_next() => failure = Some(node_failure(joined)),
+    }
+    nodes_stop.cancel();
+    while let Some(joined) = nodes.join_next().await {
+        if matches!(joined, Ok(Ok(()))) {
+            continue;
+        }
+        let error = node_failure(joined);
+        match &failure {
+            None => failure = Some(error),
+            Some(_) => tracing::error!(error = %crate::report::one_line(&error), "node failed"),
+        }
+    }
+    hub_stop.cancel();
+    let hub_failure = match hub_ended_early {
+        Some(Ok(Ok(()))) => Some(anyhow::anyhow!("the hub stopped unexpectedly")),
+        Some(joined) => hub_failure(joined),
+        None => hub_failure(hub.await),
+    };
+    match hub_failure.or(failure) {
+        Some(error) => Err(error),
+        None => Ok(()),
+    }
+}
+
+/// Returns why the hub task failed, if it did.
+fn hub_failure(joined: Result<Result<(), agent_hub::ServeError>, tokio::task::JoinError>) -> Option<anyhow::Error> {
+    match joined {
+        Ok(Ok(())) => None,
+        Ok(Err(error)) => Some(anyhow::Error::new(error).context("hub")),
+        Err(error) => Some(anyhow::Error::new(error).context("hub task")),
+    }
+}
+
+/// Returns why a node task ended; every end before shutdown is a failure.
+fn node_failure(joined: Result<anyhow::Result<()>, tokio::task::JoinError>) -> anyhow::Error {
+    match joined {
+        Ok(Ok(())) => anyhow::anyhow!("a node stopped unexpectedly"),
+        Ok(Err(error)) => error,
+        Err(error) => anyhow::Error::new(error).context("node task"),
+    }
+}
+
+/// Returns the address nodes dial: loopback when the hub listens on all interfaces.
+fn connectable(address: SocketAddr) -> SocketAddr {
+    match address.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), address.port()),
+        IpAddr::V6(ip) if ip.is_unspecified() => SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), address.port()),
+        _ => address,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcard_listen_addresses_are_dialed_on_loopback() {
+        let any: SocketAddr = "0.0.0.0:7700".parse().expect("address");
+        assert_eq!(connectable(any).to_string(), "127.0.0.1:7700");
+        let specific: SocketAddr = "10.0.0.5:7700".parse().expect("address");
+        assert_eq!(connectable(specific), specific);
+    }
+}

@@ -1,0 +1,130 @@
+//! The `agentry` command line: one module per command (`<noun>/<verb>.rs` for grouped ones).
+
+mod dev;
+mod hub;
+mod node;
+mod nodes;
+mod ps;
+mod send;
+mod spawn;
+mod trace;
+
+use clap::{Args, Parser, Subcommand};
+use tokio::io::AsyncReadExt;
+
+use agentry_sdk::Client;
+
+/// Default hub URL of the client commands and `node join`.
+pub const DEFAULT_HUB_URL: &str = "http://127.0.0.1:7700";
+
+/// Agentry Cloud: a distributed runtime for LLM agents.
+#[derive(Debug, Parser)]
+#[command(name = "agentry", version, about, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a hub and nodes in one process (SQLite, in-process broker) for local development.
+    Dev(dev::DevArgs),
+    /// Hub commands.
+    #[command(subcommand)]
+    Hub(hub::HubCommand),
+    /// Node commands.
+    #[command(subcommand)]
+    Node(node::NodeCommand),
+    /// Create an agent and start its first run; prints the agent id.
+    Spawn(spawn::SpawnArgs),
+    /// Send input to an agent, starting a run; prints the run id.
+    Send(send::SendArgs),
+    /// Print an agent's trace events.
+    Trace(trace::TraceArgs),
+    /// List agents with their latest runs.
+    Ps(ps::PsArgs),
+    /// List the nodes known to the hub.
+    Nodes(nodes::NodesArgs),
+}
+
+impl Command {
+    /// Returns whether this command runs a server (logs at `info` by default) rather than a
+    /// client call (logs at `warn`).
+    pub fn is_server(&self) -> bool {
+        matches!(self, Self::Dev(_) | Self::Hub(_) | Self::Node(_))
+    }
+
+    /// Runs the command.
+    pub async fn run(self) -> anyhow::Result<()> {
+        match self {
+            Self::Dev(args) => dev::run(args).await,
+            Self::Hub(command) => command.run().await,
+            Self::Node(command) => command.run().await,
+            Self::Spawn(args) => spawn::run(args).await,
+            Self::Send(args) => send::run(args).await,
+            Self::Trace(args) => trace::run(args).await,
+            Self::Ps(args) => ps::run(args).await,
+            Self::Nodes(args) => nodes::run(args).await,
+        }
+    }
+}
+
+/// The hub a client command talks to.
+#[derive(Debug, Clone, Args)]
+pub struct HubArgs {
+    /// Hub URL.
+    #[arg(long, env = "AGENTRY_HUB", default_value = DEFAULT_HUB_URL, value_name = "URL")]
+    pub hub: String,
+}
+
+impl HubArgs {
+    /// Connects to the hub; an unreachable hub fails within a few seconds.
+    pub async fn connect(&self) -> anyhow::Result<Client> {
+        Ok(Client::connect(self.hub.clone()).await?)
+    }
+}
+
+/// Returns `text`, or all of stdin when `text` is `-`.
+pub async fn text_or_stdin(text: String) -> anyhow::Result<String> {
+    if text != "-" {
+        return Ok(text);
+    }
+    let mut input = String::new();
+    tokio::io::stdin()
+        .read_to_string(&mut input)
+        .await
+        .map_err(|error| anyhow::anyhow!("reading the input from stdin: {error}"))?;
+    Ok(input)
+}
+
+/// Parses a duration like `5s`, `1m30s` or `250ms` (clap value parser).
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(text).map_err(|error| format!("{error} (examples: 5s, 1m30s, 250ms)"))
+}
+
+/// Warns when runs would call api.openai.com without a key (they would all fail).
+pub fn warn_without_api_key(openai: &agentry_core::model::OpenAiConfig) {
+    if openai.api_key.is_none() && openai.base_url.contains("api.openai.com") {
+        tracing::warn!(base_url = %openai.base_url, "OPENAI_API_KEY is not set; model calls will fail");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations_use_humantime() {
+        assert_eq!(parse_duration("1m30s"), Ok(std::time::Duration::from_secs(90)));
+        assert!(parse_duration("soon").is_err());
+    }
+}
