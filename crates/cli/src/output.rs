@@ -60,9 +60,8 @@ pub fn age(time: Option<SystemTime>, now: SystemTime) -> String {
 /// `max_chars` characters, with `…` marking a cut.
 pub fn one_line_preview(text: &str, max_chars: usize) -> String {
     let mut preview = String::new();
-    let mut chars = 0;
-    for character in text.chars() {
-        if chars == max_chars {
+    for (index, character) in text.chars().enumerate() {
+        if index == max_chars {
             preview.push('…');
             return preview;
         }
@@ -72,7 +71,6 @@ pub fn one_line_preview(text: &str, max_chars: usize) -> String {
             '\t' => preview.push_str("\\t"),
             other => preview.push(other),
         }
-        chars += 1;
     }
     preview
 }
