@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 
-use super::echo::parse_arguments;
+use super::parse_arguments;
 use super::{Tool, ToolContext, ToolError};
 use crate::limits::{MAX_TOOL_OUTPUT_BYTES, truncate_with_marker};
 use crate::model::ToolSpec;

@@ -1,24 +1,11 @@
-//! The `echo` tool, and argument parsing shared by the builtin tools.
+//! The `echo` tool.
 
 use async_trait::async_trait;
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use super::{Tool, ToolContext, ToolError};
+use super::{Tool, ToolContext, ToolError, parse_arguments};
 use crate::model::ToolSpec;
-
-/// Returns `arguments` parsed into `T`.
-///
-/// Errors with [`ToolError::InvalidArguments`] naming the tool and serde's reason (missing field,
-/// wrong type).
-pub(super) fn parse_arguments<T: DeserializeOwned>(
-    tool: &str,
-    arguments: Value,
-) -> Result<T, ToolError> {
-    serde_json::from_value(arguments)
-        .map_err(|error| ToolError::InvalidArguments(format!("{tool}: {error}")))
-}
 
 /// `echo {text}`: returns `text` unchanged. Useful to test the loop end to end.
 #[derive(Debug, Clone, Copy, Default)]

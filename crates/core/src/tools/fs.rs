@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::io::AsyncBufReadExt;
 
-use super::echo::parse_arguments;
+use super::parse_arguments;
 use super::{Tool, ToolContext, ToolError};
 use crate::limits::{MAX_TOOL_OUTPUT_BYTES, truncate_with_marker};
 use crate::model::ToolSpec;

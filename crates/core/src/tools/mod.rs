@@ -60,6 +60,14 @@ pub trait Tool: Send + Sync {
     async fn call(&self, context: &ToolContext, arguments: Value) -> Result<String, ToolError>;
 }
 
+/// Returns `arguments` parsed into `T`, for the builtin tools.
+///
+/// Errors with [`ToolError::InvalidArguments`] naming the tool and serde's reason (missing field,
+/// wrong type).
+pub(crate) fn parse_arguments<T: serde::de::DeserializeOwned>(tool: &str, arguments: Value) -> Result<T, ToolError> {
+    serde_json::from_value(arguments).map_err(|error| ToolError::InvalidArguments(format!("{tool}: {error}")))
+}
+
 /// The tools of one agent, by name.
 #[derive(Clone, Default)]
 pub struct ToolRegistry {
