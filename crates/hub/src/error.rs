@@ -12,6 +12,9 @@ pub enum HubError {
     /// The state forbids the operation (e.g. a stale epoch, a busy agent with `on_busy=REJECT`).
     #[error("{0}")]
     FailedPrecondition(String),
+    /// The hub is stopping; the client should retry (another replica, or this one restarted).
+    #[error("hub shutting down; reconnect (trace: resume with after_seq = the last seq received)")]
+    ShuttingDown,
     /// The operation is not available in this version.
     #[error("{0}")]
     Unimplemented(String),
@@ -29,6 +32,7 @@ impl HubError {
         match self {
             Self::InvalidArgument(_) => Some(ErrorCode::InvalidArgument),
             Self::FailedPrecondition(_) => Some(ErrorCode::FailedPrecondition),
+            Self::ShuttingDown => Some(ErrorCode::Unavailable),
             Self::Unimplemented(_) => None,
             Self::Store(error) => Some(error.code()),
             Self::Broker(error) => Some(error.code()),

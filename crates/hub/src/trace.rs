@@ -8,7 +8,7 @@ use tokio::sync::{broadcast, mpsc};
 
 use agentry_core::{AgentId, RunId, TraceEvent, event::kind};
 
-use crate::error::Result;
+use crate::error::{HubError, Result};
 use crate::hub::Hub;
 
 /// Most events read from the store per query.
@@ -59,33 +59,47 @@ impl Hub {
             if !query.follow {
                 return;
             }
-            if !self.wait_for_events(query.agent_id, &mut hints, &sink).await {
-                return;
+            match self.wait_for_events(query.agent_id, &mut hints, &sink).await {
+                Wait::Read => {}
+                Wait::ReceiverGone => return,
+                Wait::Stopping => {
+                    let _ = sink.send(Err(HubError::ShuttingDown)).await;
+                    return;
+                }
             }
         }
     }
 
-    /// Waits for a hint about `agent_id` or the poll interval; false when the receiver is gone.
+    /// Waits for a hint about `agent_id` or the poll interval.
     async fn wait_for_events(
         &self,
         agent_id: AgentId,
         hints: &mut broadcast::Receiver<AgentId>,
         sink: &mpsc::Sender<Result<TraceEvent>>,
-    ) -> bool {
+    ) -> Wait {
         let poll = tokio::time::sleep(self.config.trace_poll_interval);
         tokio::pin!(poll);
         loop {
             tokio::select! {
-                _ = sink.closed() => return false,
-                _ = self.stopping.cancelled() => return false,
-                _ = &mut poll => return true,
+                _ = sink.closed() => return Wait::ReceiverGone,
+                _ = self.stopping.cancelled() => return Wait::Stopping,
+                _ = &mut poll => return Wait::Read,
                 hint = hints.recv() => match hint {
-                    Ok(hinted) if hinted == agent_id => return true,
+                    Ok(hinted) if hinted == agent_id => return Wait::Read,
                     Ok(_) => {}
-                    Err(broadcast::error::RecvError::Lagged(_)) => return true,
-                    Err(broadcast::error::RecvError::Closed) => return true,
+                    Err(broadcast::error::RecvError::Lagged(_) | broadcast::error::RecvError::Closed) => return Wait::Read,
                 },
             }
         }
     }
+}
+
+/// What ended a wait.
+enum Wait {
+    /// New events may be there: read again.
+    Read,
+    /// The client went away.
+    ReceiverGone,
+    /// The hub is stopping.
+    Stopping,
 }

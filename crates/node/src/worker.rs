@@ -1,6 +1,7 @@
 //! The node's lifecycle: join → heartbeat + pull loop → drain on shutdown.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
@@ -33,18 +34,16 @@ pub async fn run(config: NodeConfig, queue: Arc<dyn TaskQueue>, shutdown: Cancel
         reason: error.to_string(),
     })?;
     let client = connect(&config.hub_url)?;
-    let (node_id, heartbeat_interval) = join(&config, client.clone()).await?;
+    let (node_id, heartbeat_interval) = tokio::select! {
+        joined = join(&config, client.clone()) => joined?,
+        _ = shutdown.cancelled() => return Ok(()),
+    };
     tracing::info!(%node_id, name = %config.name, slots = config.slots, "node joined");
 
     let slots = Arc::new(Semaphore::new(config.slots as usize));
-    let heartbeats = tokio::spawn(heartbeat_loop(
-        client.clone(),
-        node_id,
-        heartbeat_interval,
-        slots.clone(),
-        config.slots,
-        shutdown.clone(),
-    ));
+    let running = Arc::new(AtomicU32::new(0));
+    let heartbeats =
+        tokio::spawn(heartbeat_loop(client.clone(), node_id, heartbeat_interval, running.clone(), shutdown.clone()));
     let mut subscription = queue.subscribe(node_id).await?;
     let executor = Executor { node_id, client, model, config: config.clone() };
     let mut in_flight = JoinSet::new();
@@ -61,8 +60,11 @@ pub async fn run(config: NodeConfig, queue: Arc<dyn TaskQueue>, shutdown: Cancel
         match delivery {
             Ok(Some(delivery)) => {
                 let executor = executor.clone();
+                let running = running.clone();
+                running.fetch_add(1, Ordering::Relaxed);
                 in_flight.spawn(async move {
                     executor.handle(delivery).await;
+                    running.fetch_sub(1, Ordering::Relaxed);
                     drop(permit);
                 });
             }
@@ -124,13 +126,12 @@ async fn join(config: &NodeConfig, mut client: NodeServiceClient<Channel>) -> Re
     Ok((node_id, interval))
 }
 
-/// Heartbeats every `interval` with the number of busy slots until `shutdown`.
+/// Heartbeats every `interval` with the number of executing runs until `shutdown`.
 async fn heartbeat_loop(
     mut client: NodeServiceClient<Channel>,
     node_id: NodeId,
     interval: Duration,
-    slots: Arc<Semaphore>,
-    total_slots: u32,
+    running: Arc<AtomicU32>,
     shutdown: CancellationToken,
 ) {
     let mut ticker = tokio::time::interval(interval);
@@ -140,8 +141,7 @@ async fn heartbeat_loop(
             _ = shutdown.cancelled() => return,
             _ = ticker.tick() => {}
         }
-        let running = total_slots.saturating_sub(slots.available_permits() as u32);
-        let request = pb::HeartbeatRequest { node_id: node_id.to_string(), running };
+        let request = pb::HeartbeatRequest { node_id: node_id.to_string(), running: running.load(Ordering::Relaxed) };
         if let Err(status) = client.heartbeat(request).await {
             tracing::warn!(code = ?status.code(), message = status.message(), "heartbeat failed");
         }

@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use futures::{Stream, TryStreamExt};
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
 use tonic::transport::{Channel, Endpoint};
 
 use agentry_proto::v1 as pb;
@@ -16,6 +17,9 @@ pub const MAX_MESSAGE_BYTES: usize = 8 * 1024 * 1024;
 
 /// How long [`Client::connect`] waits for the TCP connection to the hub.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A stream of trace events, as returned by [`Client::trace`].
+pub type TraceStream = BoxStream<'static, Result<pb::TraceEvent, ClientError>>;
 
 /// A connection to a hub. Cheap to clone; clones share the connection, which is re-established
 /// on the next call after it breaks.
@@ -90,24 +94,20 @@ impl Client {
     /// stream for a `run_id` ends after that run's `run_finished` or `run_failed`.
     ///
     /// The call is made when the stream is first polled; its failure is the stream's only item.
-    pub fn trace(
-        &self,
-        request: pb::TraceRequest,
-    ) -> impl Stream<Item = Result<pb::TraceEvent, ClientError>> + Send + 'static {
-        let mut inner = self.inner.clone();
+    /// Use [`Client::open_trace`] to tell a refused call from a stream that broke later.
+    pub fn trace(&self, request: pb::TraceRequest) -> TraceStream {
+        let client = self.clone();
+        futures::stream::once(async move { client.open_trace(request).await }).try_flatten().boxed()
+    }
+
+    /// Like [`Client::trace`], but makes the call first: returns once the hub accepted it.
+    pub async fn open_trace(&self, request: pb::TraceRequest) -> Result<TraceStream, ClientError> {
+        let events = self.unary(self.inner.clone().trace(request).await)?;
         let url = self.url.clone();
-        let call_url = url.clone();
-        let call = async move {
-            let response = inner.trace(request).await.map_err(|status| ClientError::from_status(&call_url, status))?;
-            Ok::<_, ClientError>(response.into_inner())
-        };
-        futures::stream::once(call)
-            .map_ok(move |events| {
-                let url = url.clone();
-                events.map_err(move |status| ClientError::from_status(&url, status))
-            })
-            .try_flatten()
+        Ok(events
+            .map_err(move |status| ClientError::from_status(&url, status))
             .try_filter_map(|response| futures::future::ready(Ok(response.event)))
+            .boxed())
     }
 
     /// Returns one agent with its latest run.

@@ -2,7 +2,7 @@
 //!
 //! [`Client`] wraps the generated `AgentHub` gRPC client: it connects eagerly (an unreachable
 //! hub is reported at once), maps failures to [`ClientError`] and exposes traces as a
-//! [`futures::Stream`]. Requests and replies are the generated types, re-exported as [`proto`].
+//! [`TraceStream`] (a [`futures::Stream`]). Requests and replies are the generated types, re-exported as [`proto`].
 //!
 //! Layout: `client.rs` ([`Client`]), `error.rs` ([`ClientError`]).
 
@@ -11,7 +11,7 @@
 mod client;
 mod error;
 
-pub use client::{CONNECT_TIMEOUT, Client, MAX_MESSAGE_BYTES};
+pub use client::{CONNECT_TIMEOUT, Client, MAX_MESSAGE_BYTES, TraceStream};
 pub use error::{ClientError, code_name};
 
 /// The generated `agentry.v1` types the client takes and returns.

@@ -43,15 +43,15 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let listener = TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     let hub_url = format!("http://{}", connectable(listener.local_addr().context("reading the listen address")?));
     let database = args.data_dir.join("agentry.db");
-    let store = SqliteStore::open(&database)
-        .await
-        .with_context(|| format!("opening the database {}", database.display()))?;
+    let store =
+        SqliteStore::open(&database).await.with_context(|| format!("opening the database {}", database.display()))?;
     let queue: Arc<dyn TaskQueue> = Arc::new(MemoryQueue::new());
     let openai = OpenAiConfig::from_env();
     warn_without_api_key(&openai);
 
     let hub_stop = CancellationToken::new();
-    let mut hub = tokio::spawn(agent_hub::run(HubConfig::default(), Arc::new(store), queue.clone(), listener, hub_stop.clone()));
+    let mut hub =
+        tokio::spawn(agent_hub::run(HubConfig::default(), Arc::new(store), queue.clone(), listener, hub_stop.clone()));
     let nodes_stop = CancellationToken::new();
     let mut nodes = JoinSet::new();
     for index in 1..=args.nodes {

@@ -52,8 +52,12 @@ pub async fn run(args: SpawnArgs) -> anyhow::Result<()> {
         system: args.system.unwrap_or_default(),
         max_iterations: args.max_iterations.unwrap_or(0),
     };
-    let request =
-        SpawnRequest { spec: Some(spec), input: Some(input), labels: labels.into_iter().collect(), ..SpawnRequest::default() };
+    let request = SpawnRequest {
+        spec: Some(spec),
+        input: Some(input),
+        labels: labels.into_iter().collect(),
+        ..SpawnRequest::default()
+    };
     let client = args.hub.connect().await?;
     let spawned = client.spawn(request).await?;
     print_line(&spawned.agent_id).context("writing to stdout")?;

@@ -205,7 +205,10 @@ mod tests {
 
     #[test]
     fn unknown_types_and_odd_payloads_print_their_data() {
-        assert_eq!(human("approval_requested", json!({ "tool": "bash" })), r#"#12 22:23:05.123 approval_requested {"tool":"bash"}"#);
+        assert_eq!(
+            human("approval_requested", json!({ "tool": "bash" })),
+            r#"#12 22:23:05.123 approval_requested {"tool":"bash"}"#
+        );
         assert_eq!(human("usage", json!({ "weird": 1 })), r#"#12 22:23:05.123 usage {"weird":1}"#);
         assert_eq!(human("step_start", json!({})), "#12 22:23:05.123 step_start");
     }

@@ -177,7 +177,11 @@ mod tests {
     fn agent() -> Agent {
         Agent {
             agent_id: "a1".to_owned(),
-            spec: Some(AgentSpec { model: "openai:m".to_owned(), tools: vec!["bash".to_owned()], ..AgentSpec::default() }),
+            spec: Some(AgentSpec {
+                model: "openai:m".to_owned(),
+                tools: vec!["bash".to_owned()],
+                ..AgentSpec::default()
+            }),
             labels: [("team".to_owned(), "x".to_owned())].into(),
             created_at: at(0),
             last_seq: 7,

@@ -50,9 +50,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let shutdown = shutdown_token()?;
     let listener = TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     let database = redact_password(&args.database_url);
-    let store = agentry_store::connect(&args.database_url)
-        .await
-        .with_context(|| format!("opening the database {database}"))?;
+    let store =
+        agentry_store::connect(&args.database_url).await.with_context(|| format!("opening the database {database}"))?;
     let queue: Arc<dyn TaskQueue> = match &args.nats_url {
         Some(url) => Arc::new(
             JetStreamQueue::connect(JetStreamConfig::new(url.clone()))
