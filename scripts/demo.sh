@@ -28,8 +28,8 @@ for _ in $(seq 100); do
   sleep 0.2
 done
 
-question="How many Rust source files (files ending in .rs) are there under the directory $repo/crates? \
-Use the bash tool to count them, then answer with the number."
+question="Which crates does the Rust workspace in $repo contain? Use the bash tool to list the \
+directory $repo/crates, then name each crate."
 echo "== spawning an agent: $question" >&2
 set +e
 "$bin" spawn --model openai:qwen2.5-coder-1.5b --tools bash --max-iterations 6 \
@@ -37,7 +37,7 @@ set +e
   --input "$question" --follow
 status=$?
 set -e
-echo "== for comparison, the true count: $(find "$repo/crates" -name '*.rs' | wc -l)" >&2
+echo "== for comparison, ls $repo/crates: $(ls "$repo/crates" | xargs)" >&2
 echo "== agents (agentry ps):" >&2
 "$bin" ps
 exit $status

