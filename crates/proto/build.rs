@@ -6,8 +6,7 @@ use std::path::PathBuf;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
     let proto_root = PathBuf::from("../../proto");
-    let files = ["types.proto", "hub.proto", "node.proto"]
-        .map(|name| proto_root.join("agentry/v1").join(name));
+    let files = ["types.proto", "hub.proto", "node.proto"].map(|name| proto_root.join("agentry/v1").join(name));
     for file in &files {
         println!("cargo:rerun-if-changed={}", file.display());
     }

@@ -132,7 +132,12 @@ impl TaskSubscription for MemorySubscription {
                 state.queues.get_mut(&self.node_id).and_then(|queue| queue.pending.pop_front())
             };
             if let Some((task, delivered)) = popped {
-                let acker = MemoryAcker { queue: self.queue.clone(), node_id: self.node_id, task: task.clone(), delivered: delivered + 1 };
+                let acker = MemoryAcker {
+                    queue: self.queue.clone(),
+                    node_id: self.node_id,
+                    task: task.clone(),
+                    delivered: delivered + 1,
+                };
                 return Ok(Some(Delivery::new(task, delivered + 1, Box::new(acker))));
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {

@@ -123,21 +123,11 @@ pub fn next_action(run_messages: &[&Message]) -> Action {
     if answer.tool_calls.is_empty() {
         return Action::Complete { answer: answer.content.clone(), steps };
     }
-    let answered: Vec<&str> = run_messages[position + 1..]
-        .iter()
-        .filter_map(|message| message.tool_call_id.as_deref())
-        .collect();
-    let pending: Vec<ToolCall> = answer
-        .tool_calls
-        .iter()
-        .filter(|call| !answered.contains(&call.id.as_str()))
-        .cloned()
-        .collect();
-    if pending.is_empty() {
-        Action::CallModel { step: steps + 1 }
-    } else {
-        Action::RunTools { step: steps, pending }
-    }
+    let answered: Vec<&str> =
+        run_messages[position + 1..].iter().filter_map(|message| message.tool_call_id.as_deref()).collect();
+    let pending: Vec<ToolCall> =
+        answer.tool_calls.iter().filter(|call| !answered.contains(&call.id.as_str())).cloned().collect();
+    if pending.is_empty() { Action::CallModel { step: steps + 1 } } else { Action::RunTools { step: steps, pending } }
 }
 
 /// Drives one run to its end (or until fenced), committing every step through `sink`.
@@ -280,11 +270,7 @@ async fn run_tool_call(
     if commit_or_fenced(sink, start_commit).await?.is_some() {
         return Ok(None);
     }
-    let context = ToolContext {
-        workspace: request.workspace.clone(),
-        idempotency_key,
-        timeout: request.tool_timeout,
-    };
+    let context = ToolContext { workspace: request.workspace.clone(), idempotency_key, timeout: request.tool_timeout };
     let clock = Instant::now();
     let (output, is_error) = execute_tool(tools, &context, call).await;
     let output = truncate_with_marker(&output, MAX_TOOL_OUTPUT_BYTES);
@@ -312,10 +298,7 @@ async fn run_tool_call(
 async fn execute_tool(tools: &ToolRegistry, context: &ToolContext, call: &ToolCall) -> (String, bool) {
     let Some(tool) = tools.get(&call.name) else {
         let available: Vec<String> = tools.specs().into_iter().map(|spec| spec.name).collect();
-        return (
-            format!("error: unknown tool {:?}; available tools: {}", call.name, available.join(", ")),
-            true,
-        );
+        return (format!("error: unknown tool {:?}; available tools: {}", call.name, available.join(", ")), true);
     };
     let arguments_text = if call.arguments.trim().is_empty() { "{}" } else { call.arguments.as_str() };
     let arguments: Value = match serde_json::from_str(arguments_text) {

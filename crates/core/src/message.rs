@@ -31,9 +31,7 @@ impl Role {
 
     /// Parses the lowercase wire name.
     pub fn parse(text: &str) -> Option<Self> {
-        [Self::System, Self::User, Self::Assistant, Self::Tool]
-            .into_iter()
-            .find(|role| role.as_str() == text)
+        [Self::System, Self::User, Self::Assistant, Self::Tool].into_iter().find(|role| role.as_str() == text)
     }
 }
 

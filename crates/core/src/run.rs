@@ -24,14 +24,8 @@ pub enum RunStatus {
 
 impl RunStatus {
     /// Every status, in lifecycle order.
-    pub const ALL: [RunStatus; 6] = [
-        Self::Queued,
-        Self::Running,
-        Self::Completed,
-        Self::Failed,
-        Self::Cancelled,
-        Self::Paused,
-    ];
+    pub const ALL: [RunStatus; 6] =
+        [Self::Queued, Self::Running, Self::Completed, Self::Failed, Self::Cancelled, Self::Paused];
 
     /// Returns the lowercase name stored in the database and shown by the CLI.
     pub fn as_str(self) -> &'static str {

@@ -84,7 +84,12 @@ impl Executor {
     }
 
     /// Builds the loop's request; `None` when the run needs nothing more (already ended).
-    fn run_request(&self, run_id: RunId, epoch: u64, loaded: pb::LoadRunResponse) -> Result<Option<RunRequest>, String> {
+    fn run_request(
+        &self,
+        run_id: RunId,
+        epoch: u64,
+        loaded: pb::LoadRunResponse,
+    ) -> Result<Option<RunRequest>, String> {
         let run = loaded.run.ok_or("load_run answered without a run")?;
         let status = pb::RunStatus::try_from(run.status).unwrap_or(pb::RunStatus::Unspecified);
         if matches!(status, pb::RunStatus::Completed | pb::RunStatus::Failed | pb::RunStatus::Cancelled) {
@@ -92,7 +97,12 @@ impl Executor {
             return Ok(None);
         }
         let spec = loaded.spec.ok_or("load_run answered without a spec")?;
-        let spec = AgentSpec { model: spec.model, tools: spec.tools, system: spec.system, max_iterations: spec.max_iterations };
+        let spec = AgentSpec {
+            model: spec.model,
+            tools: spec.tools,
+            system: spec.system,
+            max_iterations: spec.max_iterations,
+        };
         let history = loaded.messages.into_iter().map(message_from).collect::<Result<Vec<_>, _>>()?;
         Ok(Some(RunRequest {
             run_id,

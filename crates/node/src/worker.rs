@@ -79,10 +79,8 @@ pub async fn run(config: NodeConfig, queue: Arc<dyn TaskQueue>, shutdown: Cancel
         }
     }
     tracing::info!(in_flight = in_flight.len(), "node stopping; waiting for in-flight runs");
-    let drained = tokio::time::timeout(config.shutdown_grace, async {
-        while in_flight.join_next().await.is_some() {}
-    })
-    .await;
+    let drained =
+        tokio::time::timeout(config.shutdown_grace, async { while in_flight.join_next().await.is_some() {} }).await;
     if drained.is_err() {
         tracing::warn!(remaining = in_flight.len(), "grace period over; remaining runs will be redelivered");
         in_flight.abort_all();
@@ -121,7 +119,8 @@ async fn join(config: &NodeConfig, mut client: NodeServiceClient<Channel>) -> Re
             Err(status) => return Err(hub_error(format!("join refused: {}", status.message()))),
         }
     };
-    let node_id = response.node_id.parse().map_err(|error| hub_error(format!("join answered a bad node id: {error}")))?;
+    let node_id =
+        response.node_id.parse().map_err(|error| hub_error(format!("join answered a bad node id: {error}")))?;
     let interval = Duration::from_millis(response.heartbeat_interval_ms.max(100));
     Ok((node_id, interval))
 }

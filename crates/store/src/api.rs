@@ -5,8 +5,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 
 use agentry_core::{
-    Agent, AgentId, AgentSpec, EventDraft, Message, NodeId, NodeInfo, Run, RunId, RunStatus,
-    TraceEvent,
+    Agent, AgentId, AgentSpec, EventDraft, Message, NodeId, NodeInfo, Run, RunId, RunStatus, TraceEvent,
 };
 
 use crate::error::Result;
@@ -100,11 +99,7 @@ pub struct CommitOutcome {
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Creates an agent and, when given, its first run (`queued`, unplaced).
-    async fn create_agent(
-        &self,
-        agent: NewAgent,
-        first_run: Option<NewRun>,
-    ) -> Result<(Agent, Option<Run>)>;
+    async fn create_agent(&self, agent: NewAgent, first_run: Option<NewRun>) -> Result<(Agent, Option<Run>)>;
 
     /// Returns an agent with its latest run.
     async fn get_agent(&self, agent_id: AgentId) -> Result<AgentSummary>;

@@ -112,9 +112,8 @@ impl Drop for ScriptedModel {
 async fn complete(State(shared): State<Shared>, Json(body): Json<Value>) -> Response {
     let messages = body["messages"].as_array().cloned().unwrap_or_default();
     let last_user = messages.iter().rposition(|message| message["role"] == "user");
-    let step = last_user.map_or(0, |position| {
-        messages[position + 1..].iter().filter(|message| message["role"] == "assistant").count()
-    });
+    let step = last_user
+        .map_or(0, |position| messages[position + 1..].iter().filter(|message| message["role"] == "assistant").count());
     let user_input = last_user.and_then(|position| messages[position]["content"].as_str()).unwrap_or_default();
     shared.requests.lock().expect("requests lock poisoned").push(RecordedRequest {
         step,

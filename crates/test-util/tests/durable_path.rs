@@ -185,7 +185,11 @@ async fn follower_attached_before_the_run_misses_nothing() {
     let follow = pb::TraceRequest { agent_id: idle.agent_id.clone(), follow: true, ..Default::default() };
     let mut stream = client.trace(follow).await.unwrap().into_inner();
     let sent = client
-        .send_message(pb::SendMessageRequest { agent_id: idle.agent_id.clone(), input: "go".into(), ..Default::default() })
+        .send_message(pb::SendMessageRequest {
+            agent_id: idle.agent_id.clone(),
+            input: "go".into(),
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();

@@ -101,8 +101,21 @@ async fn two_tool_calls_then_final_commits_each_step() {
     assert_eq!(outcome, RunOutcome::Completed("done".into()));
     assert_eq!(model.request_count(), 3);
     let expected = [
-        "run_started", "step_start", "model_start", "usage", "tool_start", "tool_end", "step_start",
-        "model_start", "usage", "tool_start", "tool_end", "step_start", "model_start", "usage", "final",
+        "run_started",
+        "step_start",
+        "model_start",
+        "usage",
+        "tool_start",
+        "tool_end",
+        "step_start",
+        "model_start",
+        "usage",
+        "tool_start",
+        "tool_end",
+        "step_start",
+        "model_start",
+        "usage",
+        "final",
         "run_finished",
     ];
     assert_eq!(sink.event_kinds(), expected);

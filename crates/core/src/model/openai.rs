@@ -105,14 +105,10 @@ impl OpenAiProvider {
     pub fn new(config: OpenAiConfig) -> Result<Self, ModelError> {
         let base_url = config.base_url.trim_end_matches('/');
         if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
-            return Err(ModelError::Config(format!(
-                "base url {base_url:?} is not http(s)"
-            )));
+            return Err(ModelError::Config(format!("base url {base_url:?} is not http(s)")));
         }
         if config.max_attempts == 0 {
-            return Err(ModelError::Config(
-                "max_attempts must be at least 1".to_owned(),
-            ));
+            return Err(ModelError::Config("max_attempts must be at least 1".to_owned()));
         }
         // reqwest is built without a default crypto provider; a second install is a no-op error.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -129,10 +125,8 @@ impl OpenAiProvider {
     }
 
     async fn attempt(&self, body: &WireRequest<'_>) -> Result<ChatResponse, ModelError> {
-        let transport = |error: reqwest::Error| ModelError::Transport {
-            url: self.endpoint.clone(),
-            reason: error_chain(&error),
-        };
+        let transport =
+            |error: reqwest::Error| ModelError::Transport { url: self.endpoint.clone(), reason: error_chain(&error) };
         let mut http_request = self.client.post(&self.endpoint).json(body);
         if let Some(api_key) = &self.api_key {
             http_request = http_request.bearer_auth(api_key);
@@ -142,10 +136,7 @@ impl OpenAiProvider {
         let text = response.text().await.map_err(transport)?;
         if !status.is_success() {
             let body = cut_to_boundary(&text, MAX_ERROR_BODY_BYTES).to_owned();
-            return Err(ModelError::Http {
-                status: status.as_u16(),
-                body,
-            });
+            return Err(ModelError::Http { status: status.as_u16(), body });
         }
         decode_response(&text)
     }
@@ -173,17 +164,10 @@ impl ModelProvider for OpenAiProvider {
 /// Returns the delay after failed attempt `attempt` (1-based): full jitter over
 /// `min(cap, base * 2^(attempt - 1))`.
 fn backoff(attempt: u32) -> Duration {
-    let ceiling = BACKOFF_BASE
-        .saturating_mul(1 << attempt.saturating_sub(1).min(16))
-        .min(BACKOFF_CAP);
+    let ceiling = BACKOFF_BASE.saturating_mul(1 << attempt.saturating_sub(1).min(16)).min(BACKOFF_CAP);
     // The last bytes of a v7 UUID are random; good enough for jitter without a rand crate.
     let random_bytes = uuid::Uuid::now_v7().into_bytes();
-    let random = u32::from_le_bytes([
-        random_bytes[12],
-        random_bytes[13],
-        random_bytes[14],
-        random_bytes[15],
-    ]);
+    let random = u32::from_le_bytes([random_bytes[12], random_bytes[13], random_bytes[14], random_bytes[15]]);
     ceiling.mul_f64(f64::from(random) / f64::from(u32::MAX))
 }
 
@@ -209,17 +193,10 @@ fn cut_to_boundary(text: &str, max_bytes: usize) -> &str {
 }
 
 fn decode_response(text: &str) -> Result<ChatResponse, ModelError> {
-    let wire: WireResponse = serde_json::from_str(text).map_err(|error| {
-        ModelError::Decode(format!(
-            "{error} in body starting {:?}",
-            cut_to_boundary(text, 200)
-        ))
-    })?;
-    let choice = wire
-        .choices
-        .into_iter()
-        .next()
-        .ok_or_else(|| ModelError::Decode("answer has no choices[0]".to_owned()))?;
+    let wire: WireResponse = serde_json::from_str(text)
+        .map_err(|error| ModelError::Decode(format!("{error} in body starting {:?}", cut_to_boundary(text, 200))))?;
+    let choice =
+        wire.choices.into_iter().next().ok_or_else(|| ModelError::Decode("answer has no choices[0]".to_owned()))?;
     let tool_calls = choice
         .message
         .tool_calls
@@ -227,10 +204,7 @@ fn decode_response(text: &str) -> Result<ChatResponse, ModelError> {
         .into_iter()
         .enumerate()
         .map(|(index, call)| ToolCall {
-            id: call
-                .id
-                .filter(|id| !id.is_empty())
-                .unwrap_or_else(|| format!("call_{index}")),
+            id: call.id.filter(|id| !id.is_empty()).unwrap_or_else(|| format!("call_{index}")),
             name: call.function.name,
             arguments: match call.function.arguments {
                 Some(Value::String(text)) => text,
@@ -263,11 +237,7 @@ struct WireRequest<'a> {
 
 impl<'a> WireRequest<'a> {
     fn from_request(request: &'a ChatRequest) -> Self {
-        let messages = request
-            .messages
-            .iter()
-            .map(WireMessage::from_message)
-            .collect();
+        let messages = request.messages.iter().map(WireMessage::from_message).collect();
         let tools: Vec<_> = request
             .tools
             .iter()
@@ -281,12 +251,7 @@ impl<'a> WireRequest<'a> {
             })
             .collect();
         let tool_choice = (!tools.is_empty()).then_some("auto");
-        Self {
-            model: &request.model,
-            messages,
-            tools,
-            tool_choice,
-        }
+        Self { model: &request.model, messages, tools, tool_choice }
     }
 }
 
@@ -303,19 +268,15 @@ struct WireMessage<'a> {
 
 impl<'a> WireMessage<'a> {
     fn from_message(message: &'a Message) -> Self {
-        let only_calls = message.role == Role::Assistant
-            && message.content.is_empty()
-            && !message.tool_calls.is_empty();
+        let only_calls =
+            message.role == Role::Assistant && message.content.is_empty() && !message.tool_calls.is_empty();
         let tool_calls = message
             .tool_calls
             .iter()
             .map(|call| WireToolCall {
                 id: &call.id,
                 kind: "function",
-                function: WireCall {
-                    name: &call.name,
-                    arguments: &call.arguments,
-                },
+                function: WireCall { name: &call.name, arguments: &call.arguments },
             })
             .collect();
         Self {
@@ -418,41 +379,19 @@ mod tests {
         requests: Mutex<Vec<(Option<String>, Value)>>,
     }
 
-    async fn answer(
-        State(script): State<Arc<Script>>,
-        headers: HeaderMap,
-        body: String,
-    ) -> (StatusCode, String) {
-        let auth = headers
-            .get("authorization")
-            .and_then(|value| value.to_str().ok())
-            .map(str::to_owned);
+    async fn answer(State(script): State<Arc<Script>>, headers: HeaderMap, body: String) -> (StatusCode, String) {
+        let auth = headers.get("authorization").and_then(|value| value.to_str().ok()).map(str::to_owned);
         let json = serde_json::from_str(&body).unwrap_or(Value::Null);
         script.requests.lock().unwrap().push((auth, json));
-        let (status, text) = script
-            .answers
-            .lock()
-            .unwrap()
-            .pop_front()
-            .unwrap_or((599, "script exhausted".into()));
+        let (status, text) = script.answers.lock().unwrap().pop_front().unwrap_or((599, "script exhausted".into()));
         (StatusCode::from_u16(status).unwrap(), text)
     }
 
-    async fn serve(
-        answers: &[(u16, &str)],
-        api_key: Option<&str>,
-    ) -> (Arc<Script>, OpenAiProvider) {
-        let answers = answers
-            .iter()
-            .map(|(status, text)| (*status, text.to_string()))
-            .collect();
-        let script = Arc::new(Script {
-            answers: Mutex::new(answers),
-            ..Script::default()
-        });
-        let router = axum::Router::new()
-            .route("/v1/chat/completions", axum::routing::post(answer))
-            .with_state(script.clone());
+    async fn serve(answers: &[(u16, &str)], api_key: Option<&str>) -> (Arc<Script>, OpenAiProvider) {
+        let answers = answers.iter().map(|(status, text)| (*status, text.to_string())).collect();
+        let script = Arc::new(Script { answers: Mutex::new(answers), ..Script::default() });
+        let router =
+            axum::Router::new().route("/v1/chat/completions", axum::routing::post(answer)).with_state(script.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, router).await });
@@ -465,40 +404,25 @@ mod tests {
         (script, OpenAiProvider::new(config).unwrap())
     }
 
-    const STOP: &str =
-        r#"{"choices":[{"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}]}"#;
+    const STOP: &str = r#"{"choices":[{"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}]}"#;
 
     fn request(messages: Vec<Message>, tools: Vec<ToolSpec>) -> ChatRequest {
-        ChatRequest {
-            model: "gpt-test".into(),
-            messages,
-            tools,
-        }
+        ChatRequest { model: "gpt-test".into(), messages, tools }
     }
 
     #[tokio::test]
     async fn request_body_has_the_chat_completions_shape() {
         let (script, provider) = serve(&[(200, STOP)], Some("sk-test")).await;
-        let call = ToolCall {
-            id: "c1".into(),
-            name: "echo".into(),
-            arguments: r#"{"text":"x"}"#.into(),
-        };
+        let call = ToolCall { id: "c1".into(), name: "echo".into(), arguments: r#"{"text":"x"}"#.into() };
         let messages = vec![
             Message::system("be brief"),
             Message::user("say x"),
             Message::assistant("", vec![call]),
             Message::tool_result("c1", "x"),
         ];
-        let echo = ToolSpec {
-            name: "echo".into(),
-            description: "echoes".into(),
-            parameters: json!({"type": "object"}),
-        };
-        provider
-            .complete(&request(messages, vec![echo]))
-            .await
-            .unwrap();
+        let echo =
+            ToolSpec { name: "echo".into(), description: "echoes".into(), parameters: json!({"type": "object"}) };
+        provider.complete(&request(messages, vec![echo])).await.unwrap();
 
         let requests = script.requests.lock().unwrap();
         let (auth, body) = &requests[0];
@@ -522,20 +446,14 @@ mod tests {
     #[tokio::test]
     async fn no_tools_and_no_key_send_neither() {
         let (script, provider) = serve(&[(200, STOP)], None).await;
-        let answer = provider
-            .complete(&request(vec![Message::user("hi")], vec![]))
-            .await
-            .unwrap();
+        let answer = provider.complete(&request(vec![Message::user("hi")], vec![])).await.unwrap();
         assert_eq!(answer.message, Message::assistant("hi", vec![]));
         assert_eq!(answer.usage, Usage::default());
         assert_eq!(answer.finish_reason.as_deref(), Some("stop"));
         let requests = script.requests.lock().unwrap();
         let (auth, body) = &requests[0];
         assert_eq!(auth, &None);
-        assert!(
-            body.get("tools").is_none() && body.get("tool_choice").is_none(),
-            "{body}"
-        );
+        assert!(body.get("tools").is_none() && body.get("tool_choice").is_none(), "{body}");
     }
 
     #[tokio::test]
@@ -545,56 +463,29 @@ mod tests {
             {"type":"function","function":{"name":"echo","arguments":{"text":"x"}}}]},
             "finish_reason":"tool_calls"}],"usage":{"prompt_tokens":12,"completion_tokens":7}}"#;
         let (_script, provider) = serve(&[(200, answer)], None).await;
-        let response = provider
-            .complete(&request(vec![Message::user("go")], vec![]))
-            .await
-            .unwrap();
+        let response = provider.complete(&request(vec![Message::user("go")], vec![])).await.unwrap();
         let expected_calls = vec![
-            ToolCall {
-                id: "call_a".into(),
-                name: "ls".into(),
-                arguments: "{}".into(),
-            },
-            ToolCall {
-                id: "call_1".into(),
-                name: "echo".into(),
-                arguments: r#"{"text":"x"}"#.into(),
-            },
+            ToolCall { id: "call_a".into(), name: "ls".into(), arguments: "{}".into() },
+            ToolCall { id: "call_1".into(), name: "echo".into(), arguments: r#"{"text":"x"}"#.into() },
         ];
         assert_eq!(response.message, Message::assistant("", expected_calls));
-        assert_eq!(
-            response.usage,
-            Usage {
-                prompt_tokens: 12,
-                completion_tokens: 7
-            }
-        );
+        assert_eq!(response.usage, Usage { prompt_tokens: 12, completion_tokens: 7 });
         assert_eq!(response.finish_reason.as_deref(), Some("tool_calls"));
     }
 
     #[tokio::test]
     async fn server_error_is_retried_until_success() {
         let (script, provider) = serve(&[(500, "busy"), (503, "busy"), (200, STOP)], None).await;
-        let response = provider
-            .complete(&request(vec![Message::user("hi")], vec![]))
-            .await
-            .unwrap();
+        let response = provider.complete(&request(vec![Message::user("hi")], vec![])).await.unwrap();
         assert_eq!(response.message.content, "hi");
         assert_eq!(script.requests.lock().unwrap().len(), 3);
     }
 
     #[tokio::test]
     async fn retries_stop_after_max_attempts() {
-        let (script, provider) =
-            serve(&[(500, "a"), (500, "b"), (500, "c"), (200, STOP)], None).await;
-        let error = provider
-            .complete(&request(vec![Message::user("hi")], vec![]))
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(error, ModelError::Http { status: 500, ref body } if body == "c"),
-            "{error}"
-        );
+        let (script, provider) = serve(&[(500, "a"), (500, "b"), (500, "c"), (200, STOP)], None).await;
+        let error = provider.complete(&request(vec![Message::user("hi")], vec![])).await.unwrap_err();
+        assert!(matches!(error, ModelError::Http { status: 500, ref body } if body == "c"), "{error}");
         assert_eq!(script.requests.lock().unwrap().len(), 3);
     }
 
@@ -602,13 +493,8 @@ mod tests {
     async fn client_error_is_not_retried_and_body_is_cut_to_2_kib() {
         let long_body = "é".repeat(2000);
         let (script, provider) = serve(&[(400, &long_body), (200, STOP)], None).await;
-        let error = provider
-            .complete(&request(vec![Message::user("hi")], vec![]))
-            .await
-            .unwrap_err();
-        let ModelError::Http { status, body } = error else {
-            panic!("expected http error, got {error}")
-        };
+        let error = provider.complete(&request(vec![Message::user("hi")], vec![])).await.unwrap_err();
+        let ModelError::Http { status, body } = error else { panic!("expected http error, got {error}") };
         assert_eq!(status, 400);
         assert_eq!(body.len(), 2048);
         assert_eq!(script.requests.lock().unwrap().len(), 1);
@@ -616,24 +502,11 @@ mod tests {
 
     #[tokio::test]
     async fn garbage_is_a_decode_error_without_retry() {
-        let (script, provider) =
-            serve(&[(200, "<html>oops"), (200, r#"{"choices":[]}"#)], None).await;
-        let error = provider
-            .complete(&request(vec![Message::user("hi")], vec![]))
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(&error, ModelError::Decode(text) if text.contains("<html>oops")),
-            "{error}"
-        );
-        let error = provider
-            .complete(&request(vec![Message::user("hi")], vec![]))
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(&error, ModelError::Decode(text) if text.contains("choices[0]")),
-            "{error}"
-        );
+        let (script, provider) = serve(&[(200, "<html>oops"), (200, r#"{"choices":[]}"#)], None).await;
+        let error = provider.complete(&request(vec![Message::user("hi")], vec![])).await.unwrap_err();
+        assert!(matches!(&error, ModelError::Decode(text) if text.contains("<html>oops")), "{error}");
+        let error = provider.complete(&request(vec![Message::user("hi")], vec![])).await.unwrap_err();
+        assert!(matches!(&error, ModelError::Decode(text) if text.contains("choices[0]")), "{error}");
         assert_eq!(script.requests.lock().unwrap().len(), 2);
     }
 
@@ -642,19 +515,11 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         drop(listener);
-        let config = OpenAiConfig {
-            base_url: format!("http://{address}/v1"),
-            max_attempts: 1,
-            ..OpenAiConfig::default()
-        };
+        let config =
+            OpenAiConfig { base_url: format!("http://{address}/v1"), max_attempts: 1, ..OpenAiConfig::default() };
         let provider = OpenAiProvider::new(config).unwrap();
-        let error = provider
-            .complete(&request(vec![Message::user("hi")], vec![]))
-            .await
-            .unwrap_err();
-        let ModelError::Transport { url, .. } = &error else {
-            panic!("expected transport error, got {error}")
-        };
+        let error = provider.complete(&request(vec![Message::user("hi")], vec![])).await.unwrap_err();
+        let ModelError::Transport { url, .. } = &error else { panic!("expected transport error, got {error}") };
         assert_eq!(url, &format!("http://{address}/v1/chat/completions"));
     }
 
@@ -677,22 +542,10 @@ mod tests {
 
     #[test]
     fn invalid_config_is_rejected() {
-        let bad_url = OpenAiConfig {
-            base_url: "localhost:8080".into(),
-            ..OpenAiConfig::default()
-        };
-        assert!(matches!(
-            OpenAiProvider::new(bad_url),
-            Err(ModelError::Config(_))
-        ));
-        let no_attempts = OpenAiConfig {
-            max_attempts: 0,
-            ..OpenAiConfig::default()
-        };
-        assert!(matches!(
-            OpenAiProvider::new(no_attempts),
-            Err(ModelError::Config(_))
-        ));
+        let bad_url = OpenAiConfig { base_url: "localhost:8080".into(), ..OpenAiConfig::default() };
+        assert!(matches!(OpenAiProvider::new(bad_url), Err(ModelError::Config(_))));
+        let no_attempts = OpenAiConfig { max_attempts: 0, ..OpenAiConfig::default() };
+        assert!(matches!(OpenAiProvider::new(no_attempts), Err(ModelError::Config(_))));
     }
 
     #[test]

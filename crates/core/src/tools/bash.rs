@@ -65,9 +65,7 @@ impl Tool for Bash {
         let arguments: BashArguments = parse_arguments("bash", arguments)?;
         let limit = match arguments.timeout_secs {
             Some(0) => {
-                return Err(ToolError::InvalidArguments(
-                    "bash: timeout_secs must be at least 1".to_owned(),
-                ));
+                return Err(ToolError::InvalidArguments("bash: timeout_secs must be at least 1".to_owned()));
             }
             Some(seconds) => Duration::from_secs(seconds).min(context.timeout),
             None => context.timeout,
@@ -85,9 +83,7 @@ impl Tool for Bash {
             .spawn()
             .map_err(|error| ToolError::Failed(format!("could not start bash: {error}")))?;
         // With process_group(0) the group id is the child's pid.
-        let mut group = GroupKiller {
-            process_group: child.id(),
-        };
+        let mut group = GroupKiller { process_group: child.id() };
         let stdout = child.stdout.take();
         let stderr = child.stderr.take();
         let run = async { tokio::join!(read_capped(stdout), read_capped(stderr), child.wait()) };
@@ -100,15 +96,9 @@ impl Tool for Bash {
             return Err(ToolError::Timeout(limit));
         };
         group.process_group = None;
-        let status = status
-            .map_err(|error| ToolError::Failed(format!("waiting for bash failed: {error}")))?;
-        let read_error =
-            |error: io::Error| ToolError::Failed(format!("reading bash output failed: {error}"));
-        let output = format_output(
-            &stdout.map_err(read_error)?,
-            &stderr.map_err(read_error)?,
-            status,
-        );
+        let status = status.map_err(|error| ToolError::Failed(format!("waiting for bash failed: {error}")))?;
+        let read_error = |error: io::Error| ToolError::Failed(format!("reading bash output failed: {error}"));
+        let output = format_output(&stdout.map_err(read_error)?, &stderr.map_err(read_error)?, status);
         Ok(truncate_with_marker(&output, MAX_TOOL_OUTPUT_BYTES))
     }
 }
@@ -209,29 +199,18 @@ mod tests {
     use super::*;
 
     fn context(workspace: &TempDir, timeout: Duration) -> ToolContext {
-        ToolContext {
-            workspace: workspace.path().to_path_buf(),
-            idempotency_key: "run-1/2/call-3".into(),
-            timeout,
-        }
+        ToolContext { workspace: workspace.path().to_path_buf(), idempotency_key: "run-1/2/call-3".into(), timeout }
     }
 
     async fn run(command: &str) -> Result<String, ToolError> {
         let workspace = TempDir::new().unwrap();
-        Bash.call(
-            &context(&workspace, Duration::from_secs(10)),
-            json!({"command": command}),
-        )
-        .await
+        Bash.call(&context(&workspace, Duration::from_secs(10)), json!({"command": command})).await
     }
 
     #[tokio::test]
     async fn stdout_stderr_and_exit_code_are_combined() {
         assert_eq!(run("echo out").await, Ok("out\n".to_owned()));
-        assert_eq!(
-            run("echo out; echo err >&2; exit 3").await,
-            Ok("out\n\n[stderr]\nerr\n\n[exit code 3]".to_owned())
-        );
+        assert_eq!(run("echo out; echo err >&2; exit 3").await, Ok("out\n\n[stderr]\nerr\n\n[exit code 3]".to_owned()));
         assert_eq!(run("false").await, Ok("\n[exit code 1]".to_owned()));
     }
 
@@ -239,48 +218,26 @@ mod tests {
     async fn runs_in_the_workspace_with_the_idempotency_key() {
         let workspace = TempDir::new().unwrap();
         let arguments = json!({"command": "pwd -P; echo \"$AGENTRY_IDEMPOTENCY_KEY\"; cat"});
-        let output = Bash
-            .call(&context(&workspace, Duration::from_secs(10)), arguments)
-            .await
-            .unwrap();
+        let output = Bash.call(&context(&workspace, Duration::from_secs(10)), arguments).await.unwrap();
         let expected_dir = workspace.path().canonicalize().unwrap();
-        assert_eq!(
-            output,
-            format!("{}\nrun-1/2/call-3\n", expected_dir.display())
-        );
+        assert_eq!(output, format!("{}\nrun-1/2/call-3\n", expected_dir.display()));
     }
 
     #[tokio::test]
     async fn long_output_is_truncated() {
         let output = run("head -c 100000 /dev/zero | tr '\\0' a").await.unwrap();
-        assert!(
-            output.len() < MAX_TOOL_OUTPUT_BYTES + 200,
-            "{}",
-            output.len()
-        );
-        assert!(
-            output.contains("[truncated: "),
-            "{}",
-            &output[output.len() - 100..]
-        );
+        assert!(output.len() < MAX_TOOL_OUTPUT_BYTES + 200, "{}", output.len());
+        assert!(output.contains("[truncated: "), "{}", &output[output.len() - 100..]);
     }
 
     #[tokio::test]
     async fn timeout_kills_the_whole_process_group() {
         let workspace = TempDir::new().unwrap();
         let started = tokio::time::Instant::now();
-        let arguments =
-            json!({"command": "sleep 30 & echo $! > sleep.pid; wait", "timeout_secs": 1});
-        let error = Bash
-            .call(&context(&workspace, Duration::from_secs(60)), arguments)
-            .await
-            .unwrap_err();
+        let arguments = json!({"command": "sleep 30 & echo $! > sleep.pid; wait", "timeout_secs": 1});
+        let error = Bash.call(&context(&workspace, Duration::from_secs(60)), arguments).await.unwrap_err();
         assert_eq!(error, ToolError::Timeout(Duration::from_secs(1)));
-        assert!(
-            started.elapsed() < Duration::from_secs(3),
-            "{:?}",
-            started.elapsed()
-        );
+        assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
         assert_dies(&std::fs::read_to_string(workspace.path().join("sleep.pid")).unwrap()).await;
     }
 
@@ -289,16 +246,11 @@ mod tests {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
         loop {
             let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim()));
-            let alive =
-                stat.is_ok_and(|stat| !stat.rsplit(") ").next().unwrap_or("").starts_with('Z'));
+            let alive = stat.is_ok_and(|stat| !stat.rsplit(") ").next().unwrap_or("").starts_with('Z'));
             if !alive {
                 return;
             }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "process {} survived",
-                pid.trim()
-            );
+            assert!(tokio::time::Instant::now() < deadline, "process {} survived", pid.trim());
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -309,11 +261,7 @@ mod tests {
         let arguments = json!({"command": "sleep 30 & echo $! > sleep.pid; wait"});
         let context = context(&workspace, Duration::from_secs(60));
         let call = Bash.call(&context, arguments);
-        assert!(
-            tokio::time::timeout(Duration::from_millis(500), call)
-                .await
-                .is_err()
-        );
+        assert!(tokio::time::timeout(Duration::from_millis(500), call).await.is_err());
         assert_dies(&std::fs::read_to_string(workspace.path().join("sleep.pid")).unwrap()).await;
     }
 
@@ -321,10 +269,7 @@ mod tests {
     async fn context_timeout_caps_the_requested_timeout() {
         let workspace = TempDir::new().unwrap();
         let arguments = json!({"command": "sleep 30", "timeout_secs": 100});
-        let error = Bash
-            .call(&context(&workspace, Duration::from_millis(300)), arguments)
-            .await
-            .unwrap_err();
+        let error = Bash.call(&context(&workspace, Duration::from_millis(300)), arguments).await.unwrap_err();
         assert_eq!(error, ToolError::Timeout(Duration::from_millis(300)));
     }
 
@@ -333,14 +278,8 @@ mod tests {
         let workspace = TempDir::new().unwrap();
         let context = context(&workspace, Duration::from_secs(5));
         let missing = Bash.call(&context, json!({"cmd": "ls"})).await.unwrap_err();
-        assert_eq!(
-            missing,
-            ToolError::InvalidArguments("bash: missing field `command`".to_owned())
-        );
-        let zero = Bash
-            .call(&context, json!({"command": "ls", "timeout_secs": 0}))
-            .await
-            .unwrap_err();
+        assert_eq!(missing, ToolError::InvalidArguments("bash: missing field `command`".to_owned()));
+        let zero = Bash.call(&context, json!({"command": "ls", "timeout_secs": 0})).await.unwrap_err();
         assert!(matches!(zero, ToolError::InvalidArguments(_)));
     }
 }

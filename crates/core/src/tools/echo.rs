@@ -58,19 +58,10 @@ mod tests {
 
     #[tokio::test]
     async fn missing_text_is_invalid_arguments() {
-        let error = Echo
-            .call(&context(), json!({"txt": "hello"}))
-            .await
-            .unwrap_err();
-        assert_eq!(
-            error,
-            ToolError::InvalidArguments("echo: missing field `text`".to_owned())
-        );
+        let error = Echo.call(&context(), json!({"txt": "hello"})).await.unwrap_err();
+        assert_eq!(error, ToolError::InvalidArguments("echo: missing field `text`".to_owned()));
         let error = Echo.call(&context(), json!({"text": 3})).await.unwrap_err();
-        assert!(
-            matches!(&error, ToolError::InvalidArguments(text) if text.contains("expected a string")),
-            "{error}"
-        );
+        assert!(matches!(&error, ToolError::InvalidArguments(text) if text.contains("expected a string")), "{error}");
     }
 
     #[test]

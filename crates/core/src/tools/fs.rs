@@ -37,22 +37,17 @@ fn resolve_for_writing(context: &ToolContext, path: &str) -> Result<PathBuf, Too
             Component::CurDir => {}
             Component::ParentDir if normalized.pop() => {}
             Component::ParentDir => {
-                let reason = format!(
-                    "write: {path:?} escapes the workspace (after resolving `..` lexically)"
-                );
+                let reason = format!("write: {path:?} escapes the workspace (after resolving `..` lexically)");
                 return Err(ToolError::InvalidArguments(reason));
             }
             Component::RootDir | Component::Prefix(_) => {
-                let reason =
-                    format!("write: {path:?} is absolute; give a path relative to the workspace");
+                let reason = format!("write: {path:?} is absolute; give a path relative to the workspace");
                 return Err(ToolError::InvalidArguments(reason));
             }
         }
     }
     if normalized.as_os_str().is_empty() {
-        return Err(ToolError::InvalidArguments(format!(
-            "write: {path:?} names no file"
-        )));
+        return Err(ToolError::InvalidArguments(format!("write: {path:?} names no file")));
     }
     Ok(context.workspace.join(normalized))
 }
@@ -87,9 +82,7 @@ impl Tool for View {
     fn spec(&self) -> ToolSpec {
         ToolSpec {
             name: "view".to_owned(),
-            description:
-                "Shows a text file with line numbers. Relative paths are in the workspace."
-                    .to_owned(),
+            description: "Shows a text file with line numbers. Relative paths are in the workspace.".to_owned(),
             parameters: json!({
                 "type": "object",
                 "properties": {
@@ -108,39 +101,27 @@ impl Tool for View {
         let first_line = arguments.offset.unwrap_or(1).max(1);
         let limit = arguments.limit.unwrap_or(DEFAULT_VIEW_LINES);
         let resolved = resolve_for_reading(context, path);
-        let metadata = tokio::fs::metadata(&resolved)
-            .await
-            .map_err(|error| io_failure(path, &error))?;
+        let metadata = tokio::fs::metadata(&resolved).await.map_err(|error| io_failure(path, &error))?;
         if metadata.is_dir() {
-            return Err(ToolError::Failed(format!(
-                "{path} is a directory; use ls to list it"
-            )));
+            return Err(ToolError::Failed(format!("{path} is a directory; use ls to list it")));
         }
-        let file = tokio::fs::File::open(&resolved)
-            .await
-            .map_err(|error| io_failure(path, &error))?;
+        let file = tokio::fs::File::open(&resolved).await.map_err(|error| io_failure(path, &error))?;
         let mut reader = tokio::io::BufReader::new(file);
         let mut output = String::new();
         let mut raw_line = Vec::new();
         let mut line_number = 0;
         while line_number + 1 < first_line.saturating_add(limit) {
             raw_line.clear();
-            let read = reader
-                .read_until(b'\n', &mut raw_line)
-                .await
-                .map_err(|error| io_failure(path, &error))?;
+            let read = reader.read_until(b'\n', &mut raw_line).await.map_err(|error| io_failure(path, &error))?;
             if read == 0 {
                 break;
             }
             line_number += 1;
             if raw_line.contains(&0) {
-                return Err(ToolError::Failed(format!(
-                    "{path} looks binary (contains NUL bytes)"
-                )));
+                return Err(ToolError::Failed(format!("{path} looks binary (contains NUL bytes)")));
             }
-            let line = std::str::from_utf8(&raw_line).map_err(|_| {
-                ToolError::Failed(format!("{path} is not UTF-8 text (line {line_number})"))
-            })?;
+            let line = std::str::from_utf8(&raw_line)
+                .map_err(|_| ToolError::Failed(format!("{path} is not UTF-8 text (line {line_number})")))?;
             if line_number >= first_line {
                 let line = line.strip_suffix('\n').unwrap_or(line);
                 let line = line.strip_suffix('\r').unwrap_or(line);
@@ -176,9 +157,7 @@ impl Tool for Write {
     fn spec(&self) -> ToolSpec {
         ToolSpec {
             name: "write".to_owned(),
-            description:
-                "Writes a text file in the workspace (replacing it), creating parent directories."
-                    .to_owned(),
+            description: "Writes a text file in the workspace (replacing it), creating parent directories.".to_owned(),
             parameters: json!({
                 "type": "object",
                 "properties": {
@@ -195,25 +174,17 @@ impl Tool for Write {
         let path = arguments.path.as_str();
         let size = arguments.content.len();
         if size > MAX_WRITE_BYTES {
-            let reason =
-                format!("write: content is {size} bytes, more than the {MAX_WRITE_BYTES} allowed");
+            let reason = format!("write: content is {size} bytes, more than the {MAX_WRITE_BYTES} allowed");
             return Err(ToolError::InvalidArguments(reason));
         }
         let resolved = resolve_for_writing(context, path)?;
         if let Some(parent) = resolved.parent() {
-            tokio::fs::create_dir_all(parent)
-                .await
-                .map_err(|error| io_failure(path, &error))?;
+            tokio::fs::create_dir_all(parent).await.map_err(|error| io_failure(path, &error))?;
         }
-        if tokio::fs::metadata(&resolved)
-            .await
-            .is_ok_and(|metadata| metadata.is_dir())
-        {
+        if tokio::fs::metadata(&resolved).await.is_ok_and(|metadata| metadata.is_dir()) {
             return Err(ToolError::Failed(format!("{path} is a directory")));
         }
-        tokio::fs::write(&resolved, arguments.content)
-            .await
-            .map_err(|error| io_failure(path, &error))?;
+        tokio::fs::write(&resolved, arguments.content).await.map_err(|error| io_failure(path, &error))?;
         Ok(format!("wrote {size} bytes to {path}"))
     }
 }
@@ -236,8 +207,7 @@ impl Tool for Ls {
     fn spec(&self) -> ToolSpec {
         ToolSpec {
             name: "ls".to_owned(),
-            description: "Lists a directory (default the workspace); directories end with /."
-                .to_owned(),
+            description: "Lists a directory (default the workspace); directories end with /.".to_owned(),
             parameters: json!({
                 "type": "object",
                 "properties": {"path": {"type": "string", "description": "Directory to list."}},
@@ -247,37 +217,20 @@ impl Tool for Ls {
 
     async fn call(&self, context: &ToolContext, arguments: Value) -> Result<String, ToolError> {
         // Some models send `null` rather than `{}` for a call without arguments.
-        let arguments = if arguments.is_null() {
-            json!({})
-        } else {
-            arguments
-        };
+        let arguments = if arguments.is_null() { json!({}) } else { arguments };
         let arguments: LsArguments = parse_arguments("ls", arguments)?;
         let path = arguments.path.as_deref().unwrap_or(".");
         let resolved = resolve_for_reading(context, path);
-        let metadata = tokio::fs::metadata(&resolved)
-            .await
-            .map_err(|error| io_failure(path, &error))?;
+        let metadata = tokio::fs::metadata(&resolved).await.map_err(|error| io_failure(path, &error))?;
         if !metadata.is_dir() {
-            return Err(ToolError::Failed(format!(
-                "{path} is not a directory; use view to read it"
-            )));
+            return Err(ToolError::Failed(format!("{path} is not a directory; use view to read it")));
         }
-        let mut entries = tokio::fs::read_dir(&resolved)
-            .await
-            .map_err(|error| io_failure(path, &error))?;
+        let mut entries = tokio::fs::read_dir(&resolved).await.map_err(|error| io_failure(path, &error))?;
         let mut names = Vec::new();
-        while let Some(entry) = entries
-            .next_entry()
-            .await
-            .map_err(|error| io_failure(path, &error))?
-        {
+        while let Some(entry) = entries.next_entry().await.map_err(|error| io_failure(path, &error))? {
             let mut name = entry.file_name().to_string_lossy().into_owned();
             // Follows symlinks, so a link to a directory lists as a directory.
-            if tokio::fs::metadata(entry.path())
-                .await
-                .is_ok_and(|metadata| metadata.is_dir())
-            {
+            if tokio::fs::metadata(entry.path()).await.is_ok_and(|metadata| metadata.is_dir()) {
                 name.push('/');
             }
             names.push(name);
@@ -318,24 +271,12 @@ mod tests {
         std::fs::write(workspace.path().join("a.txt"), "one\ntwo\r\nthree\nfour").unwrap();
         let context = context(&workspace);
         let all = View.call(&context, json!({"path": "a.txt"})).await.unwrap();
-        assert_eq!(
-            all,
-            "     1\tone\n     2\ttwo\n     3\tthree\n     4\tfour\n"
-        );
-        let window = View
-            .call(&context, json!({"path": "a.txt", "offset": 2, "limit": 2}))
-            .await
-            .unwrap();
+        assert_eq!(all, "     1\tone\n     2\ttwo\n     3\tthree\n     4\tfour\n");
+        let window = View.call(&context, json!({"path": "a.txt", "offset": 2, "limit": 2})).await.unwrap();
         assert_eq!(window, "     2\ttwo\n     3\tthree\n");
         let absolute = workspace.path().join("a.txt").display().to_string();
-        let past_end = View
-            .call(&context, json!({"path": absolute, "offset": 9}))
-            .await
-            .unwrap();
-        assert!(
-            past_end.ends_with("has 4 lines; nothing at offset 9"),
-            "{past_end}"
-        );
+        let past_end = View.call(&context, json!({"path": absolute, "offset": 9})).await.unwrap();
+        assert!(past_end.ends_with("has 4 lines; nothing at offset 9"), "{past_end}");
     }
 
     #[tokio::test]
@@ -350,10 +291,7 @@ mod tests {
             ("blob", "blob looks binary (contains NUL bytes)"),
         ];
         for (path, expected) in cases {
-            let error = View
-                .call(&context, json!({"path": path}))
-                .await
-                .unwrap_err();
+            let error = View.call(&context, json!({"path": path})).await.unwrap_err();
             assert_eq!(error, ToolError::Failed(expected.to_owned()));
         }
     }
@@ -361,45 +299,22 @@ mod tests {
     #[tokio::test]
     async fn write_creates_parents_inside_the_workspace() {
         let workspace = TempDir::new().unwrap();
-        let output = Write
-            .call(
-                &context(&workspace),
-                json!({"path": "./src/../src/x/y.txt", "content": "héllo"}),
-            )
-            .await;
-        assert_eq!(
-            output,
-            Ok("wrote 6 bytes to ./src/../src/x/y.txt".to_owned())
-        );
-        assert_eq!(
-            std::fs::read_to_string(workspace.path().join("src/x/y.txt")).unwrap(),
-            "héllo"
-        );
+        let output =
+            Write.call(&context(&workspace), json!({"path": "./src/../src/x/y.txt", "content": "héllo"})).await;
+        assert_eq!(output, Ok("wrote 6 bytes to ./src/../src/x/y.txt".to_owned()));
+        assert_eq!(std::fs::read_to_string(workspace.path().join("src/x/y.txt")).unwrap(), "héllo");
     }
 
     #[tokio::test]
     async fn write_rejects_paths_outside_the_workspace() {
         let workspace = TempDir::new().unwrap();
         let context = context(&workspace);
-        for (path, reason) in [
-            ("../x", "escapes the workspace"),
-            ("a/../../x", "escapes"),
-            ("/etc/x", "is absolute"),
-        ] {
-            let error = Write
-                .call(&context, json!({"path": path, "content": "x"}))
-                .await
-                .unwrap_err();
-            assert!(
-                matches!(&error, ToolError::InvalidArguments(text) if text.contains(reason)),
-                "{path}: {error}"
-            );
+        for (path, reason) in [("../x", "escapes the workspace"), ("a/../../x", "escapes"), ("/etc/x", "is absolute")] {
+            let error = Write.call(&context, json!({"path": path, "content": "x"})).await.unwrap_err();
+            assert!(matches!(&error, ToolError::InvalidArguments(text) if text.contains(reason)), "{path}: {error}");
         }
         let too_big = "x".repeat(MAX_WRITE_BYTES + 1);
-        let error = Write
-            .call(&context, json!({"path": "big", "content": too_big}))
-            .await
-            .unwrap_err();
+        let error = Write.call(&context, json!({"path": "big", "content": too_big})).await.unwrap_err();
         assert!(matches!(error, ToolError::InvalidArguments(_)));
         assert!(!workspace.path().join("big").exists());
     }
@@ -413,23 +328,11 @@ mod tests {
         std::fs::create_dir(workspace.path().join("a_dir")).unwrap();
         std::fs::write(workspace.path().join("a_dir/inner"), "").unwrap();
         let context = context(&workspace);
-        assert_eq!(
-            Ls.call(&context, json!({})).await.unwrap(),
-            "A.md\na_dir/\nb.txt\nc"
-        );
-        assert_eq!(
-            Ls.call(&context, Value::Null).await.unwrap(),
-            "A.md\na_dir/\nb.txt\nc"
-        );
-        assert_eq!(
-            Ls.call(&context, json!({"path": "a_dir"})).await.unwrap(),
-            "inner"
-        );
+        assert_eq!(Ls.call(&context, json!({})).await.unwrap(), "A.md\na_dir/\nb.txt\nc");
+        assert_eq!(Ls.call(&context, Value::Null).await.unwrap(), "A.md\na_dir/\nb.txt\nc");
+        assert_eq!(Ls.call(&context, json!({"path": "a_dir"})).await.unwrap(), "inner");
         let error = Ls.call(&context, json!({"path": "c"})).await.unwrap_err();
-        assert_eq!(
-            error,
-            ToolError::Failed("c is not a directory; use view to read it".to_owned())
-        );
+        assert_eq!(error, ToolError::Failed("c is not a directory; use view to read it".to_owned()));
     }
 
     #[tokio::test]
@@ -440,9 +343,6 @@ mod tests {
         }
         let output = Ls.call(&context(&workspace), json!({})).await.unwrap();
         assert_eq!(output.lines().count(), MAX_LS_ENTRIES + 1);
-        assert!(
-            output.starts_with("f0000\nf0001\n") && output.ends_with("\n[5 more entries]"),
-            "{output}"
-        );
+        assert!(output.starts_with("f0000\nf0001\n") && output.ends_with("\n[5 more entries]"), "{output}");
     }
 }

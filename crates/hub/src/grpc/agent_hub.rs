@@ -131,7 +131,10 @@ impl AgentHub for AgentHubApi {
         Ok(Response::new(pb::GetRunResponse { run: Some(convert::run(&run)) }))
     }
 
-    async fn list_nodes(&self, _request: Request<pb::ListNodesRequest>) -> Result<Response<pb::ListNodesResponse>, Status> {
+    async fn list_nodes(
+        &self,
+        _request: Request<pb::ListNodesRequest>,
+    ) -> Result<Response<pb::ListNodesResponse>, Status> {
         let nodes = self.hub.list_nodes().await?;
         Ok(Response::new(pb::ListNodesResponse { nodes: nodes.iter().map(convert::node).collect() }))
     }

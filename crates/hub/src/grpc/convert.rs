@@ -2,9 +2,7 @@
 
 use prost_types::Timestamp;
 
-use agentry_core::{
-    Agent, AgentSpec, Message, NodeInfo, NodeState, Role, Run, RunStatus, ToolCall, TraceEvent,
-};
+use agentry_core::{Agent, AgentSpec, Message, NodeInfo, NodeState, Role, Run, RunStatus, ToolCall, TraceEvent};
 use agentry_proto::v1 as pb;
 use agentry_store::{AgentSummary, StoredMessage};
 
@@ -67,7 +65,8 @@ pub fn spec(spec: &AgentSpec) -> pb::AgentSpec {
 /// Returns the validated domain spec of a request's spec.
 pub fn spec_from(spec: Option<pb::AgentSpec>) -> Result<AgentSpec> {
     let spec = spec.ok_or_else(|| HubError::InvalidArgument("spec is required (at least spec.model)".into()))?;
-    let spec = AgentSpec { model: spec.model, tools: spec.tools, system: spec.system, max_iterations: spec.max_iterations };
+    let spec =
+        AgentSpec { model: spec.model, tools: spec.tools, system: spec.system, max_iterations: spec.max_iterations };
     spec.validated().map_err(|error| HubError::InvalidArgument(error.0))
 }
 
@@ -127,7 +126,11 @@ pub fn message(stored: &StoredMessage) -> pb::Message {
         tool_calls: message
             .tool_calls
             .iter()
-            .map(|call| pb::ToolCall { id: call.id.clone(), name: call.name.clone(), arguments: call.arguments.clone() })
+            .map(|call| pb::ToolCall {
+                id: call.id.clone(),
+                name: call.name.clone(),
+                arguments: call.arguments.clone(),
+            })
             .collect(),
         tool_call_id: message.tool_call_id.clone().unwrap_or_default(),
         run_id: message.run_id.map(|id| id.to_string()).unwrap_or_default(),

@@ -71,8 +71,7 @@ impl NodeService for NodeServiceApi {
                 Ok(EventDraft { kind: event.r#type, data, ts_ms: event.ts_unix_ms })
             })
             .collect::<Result<Vec<_>, Status>>()?;
-        let messages =
-            request.messages.into_iter().map(convert::message_from).collect::<Result<Vec<_>, _>>()?;
+        let messages = request.messages.into_iter().map(convert::message_from).collect::<Result<Vec<_>, _>>()?;
         let batch = CommitBatch {
             run_id,
             epoch: request.epoch,

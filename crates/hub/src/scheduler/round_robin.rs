@@ -10,10 +10,7 @@ use super::{NodeView, PlacementRequest, SchedulerState};
 /// Returns the first eligible node whose id is greater than the last placed one, wrapping.
 /// `eligible` is non-empty and sorted by id.
 pub(super) fn choose(_request: &PlacementRequest, eligible: &[&NodeView], state: &SchedulerState) -> NodeId {
-    let next = state
-        .last_placed
-        .and_then(|last| eligible.iter().find(|node| node.id > last))
-        .unwrap_or(&eligible[0]);
+    let next = state.last_placed.and_then(|last| eligible.iter().find(|node| node.id > last)).unwrap_or(&eligible[0]);
     next.id
 }
 
