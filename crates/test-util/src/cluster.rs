@@ -136,6 +136,27 @@ impl Cluster {
         Ok(AgentHubClient::connect(self.hub_url.clone()).await?)
     }
 
+    /// Spawns an agent with `spec` and, when given, a first `input`.
+    pub async fn spawn(&self, spec: pb::AgentSpec, input: Option<String>) -> anyhow::Result<pb::SpawnResponse> {
+        let request = pb::SpawnRequest { spec: Some(spec), input, ..Default::default() };
+        Ok(self.client().await?.spawn(request).await?.into_inner())
+    }
+
+    /// Collects a `Trace` stream until the hub ends it (end of backlog, or the followed run
+    /// ended); fails after `timeout` or on a stream error.
+    pub async fn trace(&self, request: pb::TraceRequest, timeout: Duration) -> anyhow::Result<Vec<pb::TraceEvent>> {
+        let mut stream = self.client().await?.trace(request).await?.into_inner();
+        let mut events = Vec::new();
+        let collect = async {
+            while let Some(item) = stream.message().await? {
+                events.push(item.event.context("a TraceResponse without an event")?);
+            }
+            anyhow::Ok(())
+        };
+        tokio::time::timeout(timeout, collect).await.context("the trace did not end in time")??;
+        Ok(events)
+    }
+
     /// Waits (up to 30 s) until `count` nodes are `ready`.
     pub async fn wait_for_ready_nodes(&self, count: usize) -> anyhow::Result<()> {
         let mut client = connect_with_retry(&self.hub_url).await?;

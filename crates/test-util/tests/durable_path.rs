@@ -53,16 +53,7 @@ fn spec() -> pb::AgentSpec {
 
 /// Collects a trace stream until it ends or the followed run ends.
 async fn collect_trace(cluster: &Cluster, request: pb::TraceRequest) -> Vec<pb::TraceEvent> {
-    let mut client = cluster.client().await.unwrap();
-    let mut stream = client.trace(request).await.unwrap().into_inner();
-    let mut events = Vec::new();
-    let collect = async {
-        while let Some(item) = stream.next().await {
-            events.push(item.unwrap().event.unwrap());
-        }
-    };
-    tokio::time::timeout(RUN_TIMEOUT, collect).await.expect("trace did not end");
-    events
+    cluster.trace(request, RUN_TIMEOUT).await.unwrap()
 }
 
 fn kinds(events: &[pb::TraceEvent]) -> Vec<&str> {
@@ -78,11 +69,7 @@ async fn two_tool_calls_run_to_completion(backend: Backend) {
     let cluster = Cluster::start(backend, 2, &model.base_url()).await.unwrap();
     let mut client = cluster.client().await.unwrap();
 
-    let spawned = client
-        .spawn(pb::SpawnRequest { spec: Some(spec()), input: Some("say hello".into()), ..Default::default() })
-        .await
-        .unwrap()
-        .into_inner();
+    let spawned = cluster.spawn(spec(), Some("say hello".into())).await.unwrap();
     // Follow the run live from seq 0 while it executes.
     let live = collect_trace(
         &cluster,
@@ -262,11 +249,7 @@ async fn trace_resumes_across_a_hub_restart() {
     let model = ScriptedModel::start(script(), Duration::from_millis(300)).await.unwrap();
     let mut cluster = Cluster::start(Backend::Postgres, 1, &model.base_url()).await.unwrap();
     let mut client = cluster.client().await.unwrap();
-    let spawned = client
-        .spawn(pb::SpawnRequest { spec: Some(spec()), input: Some("say hello".into()), ..Default::default() })
-        .await
-        .unwrap()
-        .into_inner();
+    let spawned = cluster.spawn(spec(), Some("say hello".into())).await.unwrap();
     let follow = pb::TraceRequest { run_id: spawned.run_id.clone(), follow: true, ..Default::default() };
     let mut stream = client.trace(follow).await.unwrap().into_inner();
     let mut events = Vec::new();

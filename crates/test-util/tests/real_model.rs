@@ -8,7 +8,6 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use futures::StreamExt;
 use serde_json::Value;
 
 use agentry_proto::v1 as pb;
@@ -32,7 +31,6 @@ fn local_model_url() -> String {
 async fn a_real_model_calls_bash_through_the_cluster() {
     let model_url = local_model_url();
     let cluster = Cluster::start(Backend::Postgres, 2, &model_url).await.unwrap();
-    let mut client = cluster.client().await.unwrap();
     let marker = format!("agentry-{}", std::process::id());
     let spec = pb::AgentSpec {
         model: "openai:qwen2.5-coder-0.5b".into(),
@@ -42,20 +40,9 @@ async fn a_real_model_calls_bash_through_the_cluster() {
         max_iterations: 3,
     };
     let input = format!("Use the bash tool to run the command: echo {marker}");
-    let spawned = client
-        .spawn(pb::SpawnRequest { spec: Some(spec), input: Some(input), ..Default::default() })
-        .await
-        .unwrap()
-        .into_inner();
+    let spawned = cluster.spawn(spec, Some(input)).await.unwrap();
     let follow = pb::TraceRequest { run_id: spawned.run_id.clone(), follow: true, ..Default::default() };
-    let mut stream = client.trace(follow).await.unwrap().into_inner();
-    let mut events = Vec::new();
-    let collect = async {
-        while let Some(item) = stream.next().await {
-            events.push(item.unwrap().event.unwrap());
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(300), collect).await.expect("the run did not end within 300 s");
+    let events = cluster.trace(follow, Duration::from_secs(300)).await.expect("the run did not end within 300 s");
 
     let data = |event: &pb::TraceEvent| serde_json::from_str::<Value>(&event.data).unwrap();
     let tool_start = events.iter().find(|event| event.r#type == "tool_start").expect("the model called no tool");
