@@ -9,7 +9,7 @@ use crate::limits::{DEFAULT_MAX_ITERATIONS, MAX_ITERATIONS_LIMIT, MAX_SYSTEM_PRO
 use crate::tools::BUILTIN_TOOL_NAMES;
 
 /// How an agent runs. Serialized as JSON in the store.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AgentSpec {
     /// Model reference `provider:name` (see [`ModelRef`]).
     pub model: String,
@@ -19,6 +19,9 @@ pub struct AgentSpec {
     pub system: String,
     /// Maximum model calls per run.
     pub max_iterations: u32,
+    /// Sampling temperature (0–2); `None` leaves the model server's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f32>,
 }
 
 impl AgentSpec {
@@ -44,6 +47,11 @@ impl AgentSpec {
                 "spec.system is {} bytes; the limit is {MAX_SYSTEM_PROMPT_BYTES} bytes",
                 self.system.len()
             )));
+        }
+        if let Some(temperature) = self.temperature
+            && !(0.0..=2.0).contains(&temperature)
+        {
+            return Err(SpecError(format!("spec.temperature is {temperature}; it must be between 0 and 2")));
         }
         if self.max_iterations == 0 {
             self.max_iterations = DEFAULT_MAX_ITERATIONS;
@@ -97,7 +105,7 @@ impl ModelRef {
 }
 
 /// A stored agent.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Agent {
     /// The agent's id.
     pub id: AgentId,
@@ -123,6 +131,7 @@ mod tests {
             tools: tools.iter().map(|tool| tool.to_string()).collect(),
             system: String::new(),
             max_iterations: 0,
+            temperature: None,
         }
     }
 
@@ -143,6 +152,16 @@ mod tests {
         assert!(spec("gpt", &[]).validated().unwrap_err().0.contains("provider:name"));
         assert!(spec("acme:x", &[]).validated().unwrap_err().0.contains("unknown provider"));
         assert!(spec("openai:", &[]).validated().unwrap_err().0.contains("names no model"));
+    }
+
+    #[test]
+    fn temperature_is_bounded() {
+        let mut hot = spec("openai:m", &[]);
+        hot.temperature = Some(2.5);
+        assert!(hot.validated().unwrap_err().0.contains("spec.temperature is 2.5"));
+        let mut cold = spec("openai:m", &[]);
+        cold.temperature = Some(0.0);
+        assert_eq!(cold.validated().unwrap().temperature, Some(0.0));
     }
 
     #[test]

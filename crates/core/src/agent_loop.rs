@@ -187,6 +187,7 @@ pub async fn drive_run(
                     model: model_ref.name.clone(),
                     messages: prompt(&request.spec, &conversation),
                     tools: tools.specs(),
+                    temperature: request.spec.temperature,
                 };
                 let started_ms = crate::clock::now_ms();
                 let clock = Instant::now();

@@ -102,6 +102,7 @@ impl Executor {
             tools: spec.tools,
             system: spec.system,
             max_iterations: spec.max_iterations,
+            temperature: spec.temperature,
         };
         let history = loaded.messages.into_iter().map(message_from).collect::<Result<Vec<_>, _>>()?;
         Ok(Some(RunRequest {

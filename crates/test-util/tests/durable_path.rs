@@ -48,6 +48,7 @@ fn spec() -> pb::AgentSpec {
         tools: vec!["echo".into(), "bash".into()],
         system: "You are a test agent.".into(),
         max_iterations: 8,
+        temperature: Some(0.5),
     }
 }
 
@@ -106,6 +107,7 @@ async fn two_tool_calls_run_to_completion(backend: Backend) {
     assert_eq!(requests.iter().map(|request| request.step).collect::<Vec<_>>(), [0, 1, 2]);
     let third = &requests[2].body["messages"];
     assert_eq!(third[0]["role"], "system");
+    assert_eq!(requests[0].body["temperature"], 0.5, "the spec's temperature reaches the model");
     assert_eq!(third.as_array().unwrap().iter().filter(|message| message["role"] == "tool").count(), 2);
 
     // The conversation is durable: user, 2 × (answer + tool result), final answer.

@@ -27,6 +27,9 @@ pub struct SpawnArgs {
     /// Maximum model calls per run (default: the hub's).
     #[arg(long, value_name = "N")]
     max_iterations: Option<u32>,
+    /// Sampling temperature, 0–2 (default: the model server's).
+    #[arg(long, value_name = "T")]
+    temperature: Option<f32>,
     /// A label of the agent; repeat for more.
     #[arg(long = "label", value_parser = parse_label, value_name = "KEY=VALUE")]
     labels: Vec<(String, String)>,
@@ -51,6 +54,7 @@ pub async fn run(args: SpawnArgs) -> anyhow::Result<()> {
         tools,
         system: args.system.unwrap_or_default(),
         max_iterations: args.max_iterations.unwrap_or(0),
+        temperature: args.temperature,
     };
     let request = SpawnRequest {
         spec: Some(spec),

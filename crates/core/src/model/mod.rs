@@ -29,6 +29,8 @@ pub struct ChatRequest {
     pub messages: Vec<Message>,
     /// Tools offered; empty offers none.
     pub tools: Vec<ToolSpec>,
+    /// Sampling temperature; `None` leaves the server's default.
+    pub temperature: Option<f32>,
 }
 
 /// Token counts of one model call.

@@ -233,6 +233,8 @@ struct WireRequest<'a> {
     tools: Vec<WireTool<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tool_choice: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f32>,
 }
 
 impl<'a> WireRequest<'a> {
@@ -251,7 +253,7 @@ impl<'a> WireRequest<'a> {
             })
             .collect();
         let tool_choice = (!tools.is_empty()).then_some("auto");
-        Self { model: &request.model, messages, tools, tool_choice }
+        Self { model: &request.model, messages, tools, tool_choice, temperature: request.temperature }
     }
 }
 
@@ -407,7 +409,7 @@ mod tests {
     const STOP: &str = r#"{"choices":[{"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}]}"#;
 
     fn request(messages: Vec<Message>, tools: Vec<ToolSpec>) -> ChatRequest {
-        ChatRequest { model: "gpt-test".into(), messages, tools }
+        ChatRequest { model: "gpt-test".into(), messages, tools, temperature: None }
     }
 
     #[tokio::test]

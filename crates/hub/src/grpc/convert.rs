@@ -59,6 +59,7 @@ pub fn spec(spec: &AgentSpec) -> pb::AgentSpec {
         tools: spec.tools.clone(),
         system: spec.system.clone(),
         max_iterations: spec.max_iterations,
+        temperature: spec.temperature,
     }
 }
 
@@ -66,7 +67,9 @@ pub fn spec(spec: &AgentSpec) -> pb::AgentSpec {
 pub fn spec_from(spec: Option<pb::AgentSpec>) -> Result<AgentSpec> {
     let spec = spec.ok_or_else(|| HubError::InvalidArgument("spec is required (at least spec.model)".into()))?;
     let spec =
-        AgentSpec { model: spec.model, tools: spec.tools, system: spec.system, max_iterations: spec.max_iterations };
+        AgentSpec { model: spec.model, tools: spec.tools, system: spec.system, max_iterations: spec.max_iterations,
+        temperature: spec.temperature,
+    };
     spec.validated().map_err(|error| HubError::InvalidArgument(error.0))
 }
 

@@ -24,6 +24,7 @@ pub fn spec() -> AgentSpec {
         tools: vec!["echo".into()],
         system: "be brief".into(),
         max_iterations: 8,
+        temperature: Some(0.25),
     }
 }
 
