@@ -30,14 +30,24 @@ done
 
 question="Which crates does the Rust workspace in $repo contain? Use the bash tool to list the \
 directory $repo/crates, then name each crate."
-echo "== spawning an agent: $question" >&2
-set +e
-"$bin" spawn --model openai:qwen2.5-coder-1.5b --tools bash --max-iterations 6 \
-  --system "You are a precise assistant. Use the bash tool to inspect files. Answer briefly." \
-  --input "$question" --follow
-status=$?
-set -e
+model=openai:qwen2.5-coder-1.5b
+system="You are a precise assistant. You cannot see files yourself: call the bash tool to run \
+commands, read its output, then answer briefly."
+
+used_bash() { "$bin" trace "$1" --jsonl | grep -q '"type":"tool_start"'; }
+
+echo "== spawning an agent ($model, tools: bash): $question" >&2
+"$bin" spawn --model "$model" --tools bash --max-iterations 6 --system "$system" --input "$question" \
+  --follow | tee "$data/spawn.out" || true
+agent=$(head -n 1 "$data/spawn.out")
+# A 1.5B model sometimes answers from memory instead of calling the tool; the agent keeps its
+# conversation, so ask it again in the same conversation (agentry send).
+for attempt in 1 2; do
+  used_bash "$agent" && break
+  echo "== the model answered without running bash; asking again in the same conversation" >&2
+  "$bin" send "$agent" "You did not run any command. Call the bash tool now to list $repo/crates, then name each crate." --follow || true
+done
 echo "== for comparison, ls $repo/crates: $(ls "$repo/crates" | xargs)" >&2
 echo "== agents (agentry ps):" >&2
 "$bin" ps
-exit $status
+used_bash "$agent" || { echo "demo: the agent never called bash" >&2; exit 1; }
