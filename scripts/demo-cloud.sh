@@ -40,7 +40,7 @@ for i in 1 2 3; do
   pids+=($!)
 done
 for _ in $(seq 150); do
-  [ "$("$bin" nodes --output json 2>/dev/null | grep -o '"ready"' | wc -l)" -ge 3 ] && break
+  [ "$("$bin" nodes --output json 2>/dev/null | grep -c '"ready"' || true)" -ge 3 ] && break
   sleep 0.2
 done
 "$bin" nodes
@@ -60,7 +60,7 @@ for question in "${questions[@]}"; do
 done
 echo "== spawned ${#agents[@]} agents; waiting for their runs" >&2
 for _ in $(seq 600); do
-  active=$("$bin" ps --output json | grep -Eo '"status": ?"(queued|running)"' | wc -l)
+  active=$("$bin" ps --output json | grep -cE '"status": ?"(queued|running)"' || true)
   [ "$active" -eq 0 ] && break
   sleep 1
 done
