@@ -66,8 +66,11 @@ pub fn spec(spec: &AgentSpec) -> pb::AgentSpec {
 /// Returns the validated domain spec of a request's spec.
 pub fn spec_from(spec: Option<pb::AgentSpec>) -> Result<AgentSpec> {
     let spec = spec.ok_or_else(|| HubError::InvalidArgument("spec is required (at least spec.model)".into()))?;
-    let spec =
-        AgentSpec { model: spec.model, tools: spec.tools, system: spec.system, max_iterations: spec.max_iterations,
+    let spec = AgentSpec {
+        model: spec.model,
+        tools: spec.tools,
+        system: spec.system,
+        max_iterations: spec.max_iterations,
         temperature: spec.temperature,
     };
     spec.validated().map_err(|error| HubError::InvalidArgument(error.0))
