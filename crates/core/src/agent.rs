@@ -19,6 +19,9 @@ pub struct AgentSpec {
     pub system: String,
     /// Maximum model calls per run.
     pub max_iterations: u32,
+    /// Labels a node must have to run this agent (hard placement constraint).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node_selector: BTreeMap<String, String>,
     /// Sampling temperature (0–2); `None` leaves the model server's default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f32>,
@@ -131,6 +134,7 @@ mod tests {
             tools: tools.iter().map(|tool| tool.to_string()).collect(),
             system: String::new(),
             max_iterations: 0,
+            node_selector: BTreeMap::new(),
             temperature: None,
         }
     }

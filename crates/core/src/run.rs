@@ -79,6 +79,8 @@ pub struct Run {
     pub input: String,
     /// Failure reason, when failed.
     pub error: Option<String>,
+    /// Why an unplaced queued run waits (e.g. no node has free slots), set by the placer.
+    pub wait_reason: Option<String>,
     /// Creation time, milliseconds since the Unix epoch.
     pub created_ms: i64,
     /// Last change, milliseconds since the Unix epoch.

@@ -166,6 +166,46 @@ impl Hub {
         Ok(Membership { node_id: node.id, subject: task_subject(node.id) })
     }
 
+    /// Stops placing new runs on a node; returns it.
+    pub async fn cordon(&self, node_id: NodeId) -> Result<NodeInfo> {
+        let node = self.store.set_node_state(node_id, NodeState::Cordoned).await?;
+        tracing::info!(%node_id, "node cordoned");
+        Ok(node)
+    }
+
+    /// Makes a node eligible for new runs again; returns it.
+    pub async fn uncordon(&self, node_id: NodeId) -> Result<NodeInfo> {
+        let current = self.node(node_id).await?;
+        if current.state == NodeState::Dead {
+            return Err(HubError::FailedPrecondition(format!(
+                "node {node_id} is dead; a node that comes back joins under a new id"
+            )));
+        }
+        let node = self.store.set_node_state(node_id, NodeState::Ready).await?;
+        tracing::info!(%node_id, "node uncordoned");
+        self.placement_wakeup.notify_one();
+        Ok(node)
+    }
+
+    /// Drains a node: no new runs, runs placed there but not started go elsewhere, running
+    /// runs finish where they are. Returns the node and how many runs moved.
+    pub async fn drain(&self, node_id: NodeId) -> Result<(NodeInfo, usize)> {
+        let node = self.store.set_node_state(node_id, NodeState::Draining).await?;
+        let moved = self.store.release_node_runs(node_id).await?;
+        tracing::info!(%node_id, moved = moved.len(), "node draining");
+        if !moved.is_empty() {
+            self.placement_wakeup.notify_one();
+        }
+        Ok((node, moved.len()))
+    }
+
+    async fn node(&self, node_id: NodeId) -> Result<NodeInfo> {
+        let nodes = self.store.list_nodes().await?;
+        nodes.into_iter().find(|node| node.id == node_id).ok_or_else(|| {
+            HubError::Store(agentry_store::Error::NotFound { what: "node", id: node_id.to_string() })
+        })
+    }
+
     /// Extends a node's lease.
     pub async fn heartbeat(&self, node_id: NodeId, running: u32) -> Result<()> {
         self.store.heartbeat(node_id, running, clock::now_ms()).await?;

@@ -3,11 +3,13 @@
 //! Safe with several hub replicas: [`agentry_store::Store::assign_run`] is a compare-and-set
 //! on the run's epoch, so only one replica's assignment of a run wins; the loser skips it.
 
+use std::collections::HashMap;
+
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 use agentry_broker::Task;
-use agentry_core::{RunStatus, clock};
+use agentry_core::{NodeId, RunStatus, clock};
 
 use crate::hub::Hub;
 use crate::scheduler::{NodeView, PlacementRequest, SchedulerState, place};
@@ -33,7 +35,8 @@ pub async fn run_placer(hub: Hub, shutdown: CancellationToken) {
     }
 }
 
-/// Places what can be placed now; returns how many runs were assigned.
+/// Places what can be placed now; returns how many runs were assigned. Runs that cannot be
+/// placed keep waiting with the reason recorded (shown by `agentry ps`).
 async fn placement_pass(hub: &Hub, state: &mut SchedulerState) -> crate::error::Result<usize> {
     let runs = hub.store.placeable_runs(PLACEMENT_BATCH).await?;
     if runs.is_empty() {
@@ -41,15 +44,28 @@ async fn placement_pass(hub: &Hub, state: &mut SchedulerState) -> crate::error::
     }
     let now_ms = clock::now_ms();
     let lease_ttl_ms = hub.config.lease_ttl.as_millis() as i64;
-    let nodes: Vec<NodeView> =
-        hub.store.list_nodes().await?.iter().map(|node| NodeView::of(node, now_ms, lease_ttl_ms)).collect();
+    let loads: HashMap<NodeId, u32> = hub.store.node_loads().await?.into_iter().collect();
+    let mut nodes: Vec<NodeView> = hub
+        .store
+        .list_nodes()
+        .await?
+        .iter()
+        .map(|node| NodeView::of(node, loads.get(&node.id).copied().unwrap_or(0), now_ms, lease_ttl_ms))
+        .collect();
     let mut placed = 0;
-    for run in runs {
-        let node_id = match place(hub.config.scheduler, &PlacementRequest, &nodes, state) {
+    for candidate in runs {
+        let run = candidate.run;
+        let request =
+            PlacementRequest { node_selector: candidate.node_selector, preferred_node: candidate.previous_node };
+        let node_id = match place(hub.config.scheduler, &request, &nodes, state) {
             Ok(node_id) => node_id,
             Err(reason) => {
-                tracing::debug!(%reason, waiting = %run.id, "runs wait for a node");
-                break;
+                let reason = reason.to_string();
+                if run.wait_reason.as_deref() != Some(reason.as_str()) {
+                    tracing::info!(run_id = %run.id, %reason, "run waits");
+                    hub.store.set_wait_reason(run.id, run.epoch, Some(reason)).await?;
+                }
+                continue;
             }
         };
         let assigned = match hub.store.assign_run(run.id, node_id, run.epoch).await {
@@ -60,6 +76,9 @@ async fn placement_pass(hub: &Hub, state: &mut SchedulerState) -> crate::error::
                 continue;
             }
         };
+        if let Some(view) = nodes.iter_mut().find(|view| view.id == node_id) {
+            view.load += 1;
+        }
         debug_assert_eq!(assigned.status, RunStatus::Queued);
         let task = Task { run_id: assigned.id, agent_id: assigned.agent_id, epoch: assigned.epoch };
         if let Err(error) = hub.queue.publish(node_id, &task).await {

@@ -102,6 +102,7 @@ impl Executor {
             tools: spec.tools,
             system: spec.system,
             max_iterations: spec.max_iterations,
+            node_selector: spec.node_selector.into_iter().collect(),
             temperature: spec.temperature,
         };
         let history = loaded.messages.into_iter().map(message_from).collect::<Result<Vec<_>, _>>()?;

@@ -136,6 +136,25 @@ impl Client {
         Ok(self.unary(response)?.nodes)
     }
 
+    /// Stops placing new runs on a node; returns the node.
+    pub async fn cordon_node(&self, node_id: String) -> Result<pb::Node, ClientError> {
+        let response = self.inner.clone().cordon_node(pb::CordonNodeRequest { node_id }).await;
+        self.unary(response)?.node.ok_or_else(|| ClientError::missing("CordonNode", "node"))
+    }
+
+    /// Makes a cordoned or draining node receive new runs again; returns the node.
+    pub async fn uncordon_node(&self, node_id: String) -> Result<pb::Node, ClientError> {
+        let response = self.inner.clone().uncordon_node(pb::UncordonNodeRequest { node_id }).await;
+        self.unary(response)?.node.ok_or_else(|| ClientError::missing("UncordonNode", "node"))
+    }
+
+    /// Drains a node; returns the node and how many not-yet-started runs moved elsewhere.
+    pub async fn drain_node(&self, node_id: String) -> Result<(pb::Node, u32), ClientError> {
+        let response = self.unary(self.inner.clone().drain_node(pb::DrainNodeRequest { node_id }).await)?;
+        let node = response.node.ok_or_else(|| ClientError::missing("DrainNode", "node"))?;
+        Ok((node, response.moved_runs))
+    }
+
     fn unary<T>(&self, response: Result<tonic::Response<T>, tonic::Status>) -> Result<T, ClientError> {
         response.map(tonic::Response::into_inner).map_err(|status| ClientError::from_status(&self.url, status))
     }

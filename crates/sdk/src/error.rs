@@ -29,6 +29,11 @@ pub enum ClientError {
 }
 
 impl ClientError {
+    /// Returns the error for an answer that lacks a required field (a hub bug).
+    pub(crate) fn missing(rpc: &str, field: &str) -> Self {
+        Self::Status(tonic::Status::internal(format!("{rpc} answered without {field}")))
+    }
+
     /// Returns the gRPC code: that of the status, `Unavailable` for [`ClientError::Unreachable`],
     /// `None` for [`ClientError::InvalidUrl`].
     pub fn code(&self) -> Option<Code> {

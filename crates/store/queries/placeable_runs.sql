@@ -1,6 +1,14 @@
 -- Unplaced queued runs that are the oldest queued run of their agent, for agents with nothing
--- placed, running or paused: an agent's runs execute one at a time, in order.
-SELECT * FROM runs AS candidate
+-- placed, running or paused: an agent's runs execute one at a time, in order. With each run:
+-- its agent's spec (for the node selector) and the node of the agent's previous placed run
+-- (for sticky placement).
+SELECT candidate.*, agents.spec AS agent_spec,
+    (SELECT previous.node_id FROM runs AS previous
+     WHERE previous.agent_id = candidate.agent_id AND previous.id < candidate.id
+       AND previous.node_id IS NOT NULL
+     ORDER BY previous.id DESC LIMIT 1) AS previous_node_id
+FROM runs AS candidate
+JOIN agents ON agents.id = candidate.agent_id
 WHERE candidate.status = 'queued'
   AND candidate.node_id IS NULL
   AND candidate.id = (

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 
 use agentry_core::{
-    Agent, AgentId, AgentSpec, EventDraft, Message, NodeId, NodeInfo, Run, RunId, RunStatus, TraceEvent,
+    Agent, AgentId, AgentSpec, EventDraft, Message, NodeId, NodeInfo, NodeState, Run, RunId, RunStatus, TraceEvent,
 };
 
 use crate::error::Result;
@@ -33,6 +33,17 @@ pub struct NewRun {
     pub id: RunId,
     /// The user input; becomes the run's first message when a node starts it.
     pub input: String,
+}
+
+/// A run ready for placement, with what the scheduler needs to know about it.
+#[derive(Debug, Clone)]
+pub struct PlaceableRun {
+    /// The run (`queued`, unplaced).
+    pub run: Run,
+    /// Labels its node must have (from the agent's spec).
+    pub node_selector: BTreeMap<String, String>,
+    /// The node of the agent's previous placed run, for sticky placement.
+    pub previous_node: Option<NodeId>,
 }
 
 /// An agent with its most recent run.
@@ -116,7 +127,19 @@ pub trait Store: Send + Sync + 'static {
     /// Returns runs ready for placement, oldest first, at most `limit`: `queued` runs with no
     /// node, each the oldest queued run of an agent that has no placed, running or paused run.
     /// Runs of one agent therefore execute one at a time, in order.
-    async fn placeable_runs(&self, limit: u32) -> Result<Vec<Run>>;
+    async fn placeable_runs(&self, limit: u32) -> Result<Vec<PlaceableRun>>;
+
+    /// Records why an unplaced queued run at `epoch` waits (`None` clears it); a no-op when the
+    /// run moved on meanwhile.
+    async fn set_wait_reason(&self, run_id: RunId, epoch: u64, reason: Option<String>) -> Result<()>;
+
+    /// Returns, per node, how many runs it holds: placed, running or paused. Nodes holding none
+    /// are absent.
+    async fn node_loads(&self) -> Result<Vec<(NodeId, u32)>>;
+
+    /// Takes back the runs placed on `node_id` that it has not started: clears their node and
+    /// bumps their epoch, so a task already published for them is refused. Returns them.
+    async fn release_node_runs(&self, node_id: NodeId) -> Result<Vec<Run>>;
 
     /// Assigns a run to `node_id` and bumps its epoch, if its epoch is still `expected_epoch`
     /// (compare-and-set; [`crate::Error::StaleEpoch`] otherwise). The run stays `queued` until
@@ -149,6 +172,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Extends a node's lease: sets `last_heartbeat_ms = now_ms` and `running`; returns the node.
     async fn heartbeat(&self, node_id: NodeId, running: u32, now_ms: i64) -> Result<NodeInfo>;
+
+    /// Sets a node's membership state; returns the node.
+    async fn set_node_state(&self, node_id: NodeId, state: NodeState) -> Result<NodeInfo>;
 
     /// Lists every node, oldest first.
     async fn list_nodes(&self) -> Result<Vec<NodeInfo>>;

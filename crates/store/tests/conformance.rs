@@ -65,6 +65,11 @@ macro_rules! store_test_suite {
                 nodes::register_node_again_updates_it,
                 nodes::heartbeat_extends_lease,
                 nodes::heartbeat_of_unknown_node_is_not_found,
+                scheduling::placeable_runs_carry_selector_and_previous_node,
+                scheduling::wait_reason_is_kept_until_placement,
+                scheduling::node_loads_count_placed_running_and_paused,
+                scheduling::release_node_runs_takes_back_unstarted_runs,
+                scheduling::set_node_state_changes_membership,
             );
         }
     };

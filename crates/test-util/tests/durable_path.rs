@@ -49,6 +49,7 @@ fn spec() -> pb::AgentSpec {
         system: "You are a test agent.".into(),
         max_iterations: 8,
         temperature: Some(0.5),
+        ..Default::default()
     }
 }
 

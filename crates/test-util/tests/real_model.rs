@@ -39,6 +39,7 @@ async fn a_real_model_calls_bash_through_the_cluster() {
         // The 0.5B model tends to repeat its call; the cap bounds the run either way.
         max_iterations: 3,
         temperature: Some(0.0),
+        ..Default::default()
     };
     let input = format!("Use the bash tool to run the command: echo {marker}");
     let spawned = cluster.spawn(spec, Some(input)).await.unwrap();

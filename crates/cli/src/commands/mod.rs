@@ -53,7 +53,11 @@ impl Command {
     /// Returns whether this command runs a server (logs at `info` by default) rather than a
     /// client call (logs at `warn`).
     pub fn is_server(&self) -> bool {
-        matches!(self, Self::Dev(_) | Self::Hub(_) | Self::Node(_))
+        match self {
+            Self::Dev(_) | Self::Hub(_) => true,
+            Self::Node(command) => command.is_server(),
+            _ => false,
+        }
     }
 
     /// Runs the command.

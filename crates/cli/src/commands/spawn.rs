@@ -33,6 +33,9 @@ pub struct SpawnArgs {
     /// A label of the agent; repeat for more.
     #[arg(long = "label", value_parser = parse_label, value_name = "KEY=VALUE")]
     labels: Vec<(String, String)>,
+    /// A label a node must have to run this agent (hard constraint); repeat for more.
+    #[arg(long = "node-selector", value_parser = parse_label, value_name = "KEY=VALUE")]
+    node_selector: Vec<(String, String)>,
     /// First user input; `-` reads it from stdin.
     #[arg(long, allow_hyphen_values = true, value_name = "TEXT")]
     input: String,
@@ -55,6 +58,7 @@ pub async fn run(args: SpawnArgs) -> anyhow::Result<()> {
         system: args.system.unwrap_or_default(),
         max_iterations: args.max_iterations.unwrap_or(0),
         temperature: args.temperature,
+        node_selector: collect_labels(&args.node_selector).map_err(anyhow::Error::msg)?.into_iter().collect(),
     };
     let request = SpawnRequest {
         spec: Some(spec),

@@ -32,6 +32,7 @@ struct RunJson {
     epoch: u64,
     node_id: String,
     error: String,
+    wait_reason: String,
     created_at: Option<String>,
     updated_at: Option<String>,
 }
@@ -90,13 +91,14 @@ fn run_json(run: &Run) -> RunJson {
         epoch: run.epoch,
         node_id: run.node_id.clone(),
         error: run.error.clone(),
+        wait_reason: run.wait_reason.clone(),
         created_at: rfc3339(run.created_at.as_ref()),
         updated_at: rfc3339(run.updated_at.as_ref()),
     }
 }
 
 /// Returns `agents` as a table: AGENT, MODEL, RUN, STATUS, NODE, UPDATED (age of the latest
-/// run's last change, else of the agent), ERROR (cut).
+/// run's last change, else of the agent), NOTE (the failure reason, or why a queued run waits; cut).
 pub fn agents_table(agents: &[Agent], now: SystemTime) -> String {
     let rows: Vec<Vec<String>> = agents
         .iter()
@@ -111,11 +113,21 @@ pub fn agents_table(agents: &[Agent], now: SystemTime) -> String {
                 run.map_or_else(|| "idle".to_owned(), |run| run_status_name(run.status)),
                 dash_if_empty(run.map(|run| run.node_id.clone()).unwrap_or_default()),
                 age(system_time(updated), now),
-                dash_if_empty(run.map(|run| one_line_preview(&run.error, ERROR_PREVIEW_CHARS)).unwrap_or_default()),
+                dash_if_empty(run.map(run_note).unwrap_or_default()),
             ]
         })
         .collect();
-    render_table(&["AGENT", "MODEL", "RUN", "STATUS", "NODE", "UPDATED", "ERROR"], &rows)
+    render_table(&["AGENT", "MODEL", "RUN", "STATUS", "NODE", "UPDATED", "NOTE"], &rows)
+}
+
+/// Returns the note of a run in the `ps` table: its error, or why it waits.
+fn run_note(run: &Run) -> String {
+    let note = if run.error.is_empty() && !run.wait_reason.is_empty() {
+        format!("waiting: {}", run.wait_reason)
+    } else {
+        run.error.clone()
+    };
+    one_line_preview(&note, ERROR_PREVIEW_CHARS)
 }
 
 /// Returns `nodes` as a pretty JSON array.
@@ -209,7 +221,7 @@ mod tests {
                 "agent_id": "a1", "model": "openai:m", "tools": ["bash"], "labels": { "team": "x" },
                 "created_at": "1970-01-01T00:00:00.000Z", "last_seq": 7,
                 "latest_run": {
-                    "run_id": "r1", "status": "failed", "epoch": 2, "node_id": "n1", "error": "boom\nagain",
+                    "run_id": "r1", "status": "failed", "epoch": 2, "node_id": "n1", "error": "boom\nagain", "wait_reason": "",
                     "created_at": "1970-01-01T00:00:01.000Z", "updated_at": "1970-01-01T00:00:02.000Z",
                 },
             })
@@ -221,8 +233,20 @@ mod tests {
     fn agents_table_shows_the_latest_run() {
         let table = agents_table(&[agent()], UNIX_EPOCH + Duration::from_secs(62));
         let lines: Vec<&str> = table.lines().collect();
-        assert!(lines[0].starts_with("AGENT   MODEL      RUN   STATUS   NODE   UPDATED   ERROR"), "{table}");
+        assert!(lines[0].starts_with("AGENT   MODEL      RUN   STATUS   NODE   UPDATED   NOTE"), "{table}");
         assert_eq!(lines[1], r"a1      openai:m   r1    failed   n1     1m        boom\nagain");
+    }
+
+    #[test]
+    fn a_waiting_run_shows_why() {
+        let mut waiting = agent();
+        let run = waiting.latest_run.as_mut().unwrap();
+        run.status = RunStatus::Queued as i32;
+        run.error.clear();
+        run.node_id.clear();
+        run.wait_reason = "no ready node has labels gpu=a100".into();
+        let table = agents_table(&[waiting], UNIX_EPOCH + Duration::from_secs(62));
+        assert!(table.lines().nth(1).unwrap().ends_with("waiting: no ready node has labels gpu=a100"), "{table}");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use agentry_core::{AgentId, RunId};
+use agentry_core::{AgentId, NodeId, RunId};
 use agentry_proto::v1 as pb;
 use agentry_proto::v1::agent_hub_server::AgentHub;
 
@@ -129,6 +129,30 @@ impl AgentHub for AgentHubApi {
         let run_id = validate::id::<RunId>("run_id", &request.into_inner().run_id)?;
         let run = self.hub.get_run(run_id).await?;
         Ok(Response::new(pb::GetRunResponse { run: Some(convert::run(&run)) }))
+    }
+
+    async fn cordon_node(
+        &self,
+        request: Request<pb::CordonNodeRequest>,
+    ) -> Result<Response<pb::CordonNodeResponse>, Status> {
+        let node_id = validate::id::<NodeId>("node_id", &request.into_inner().node_id)?;
+        let node = self.hub.cordon(node_id).await?;
+        Ok(Response::new(pb::CordonNodeResponse { node: Some(convert::node(&node)) }))
+    }
+
+    async fn uncordon_node(
+        &self,
+        request: Request<pb::UncordonNodeRequest>,
+    ) -> Result<Response<pb::UncordonNodeResponse>, Status> {
+        let node_id = validate::id::<NodeId>("node_id", &request.into_inner().node_id)?;
+        let node = self.hub.uncordon(node_id).await?;
+        Ok(Response::new(pb::UncordonNodeResponse { node: Some(convert::node(&node)) }))
+    }
+
+    async fn drain_node(&self, request: Request<pb::DrainNodeRequest>) -> Result<Response<pb::DrainNodeResponse>, Status> {
+        let node_id = validate::id::<NodeId>("node_id", &request.into_inner().node_id)?;
+        let (node, moved) = self.hub.drain(node_id).await?;
+        Ok(Response::new(pb::DrainNodeResponse { node: Some(convert::node(&node)), moved_runs: moved as u32 }))
     }
 
     async fn list_nodes(

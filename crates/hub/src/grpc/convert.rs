@@ -48,6 +48,7 @@ pub fn run(run: &Run) -> pb::Run {
         node_id: run.node_id.map(|id| id.to_string()).unwrap_or_default(),
         input: run.input.clone(),
         error: run.error.clone().unwrap_or_default(),
+        wait_reason: run.wait_reason.clone().unwrap_or_default(),
         created_at: Some(timestamp(run.created_ms)),
         updated_at: Some(timestamp(run.updated_ms)),
     }
@@ -60,17 +61,21 @@ pub fn spec(spec: &AgentSpec) -> pb::AgentSpec {
         system: spec.system.clone(),
         max_iterations: spec.max_iterations,
         temperature: spec.temperature,
+        node_selector: spec.node_selector.clone().into_iter().collect(),
     }
 }
 
 /// Returns the validated domain spec of a request's spec.
 pub fn spec_from(spec: Option<pb::AgentSpec>) -> Result<AgentSpec> {
     let spec = spec.ok_or_else(|| HubError::InvalidArgument("spec is required (at least spec.model)".into()))?;
+    let node_selector = spec.node_selector.into_iter().collect();
+    crate::validate::labels("spec.node_selector", &node_selector)?;
     let spec = AgentSpec {
         model: spec.model,
         tools: spec.tools,
         system: spec.system,
         max_iterations: spec.max_iterations,
+        node_selector,
         temperature: spec.temperature,
     };
     spec.validated().map_err(|error| HubError::InvalidArgument(error.0))

@@ -31,8 +31,22 @@ macro_rules! forward_store {
             async fn get_run(&self, run_id: agentry_core::RunId) -> $crate::Result<agentry_core::Run> {
                 self.inner.get_run(run_id).await
             }
-            async fn placeable_runs(&self, limit: u32) -> $crate::Result<Vec<agentry_core::Run>> {
+            async fn placeable_runs(&self, limit: u32) -> $crate::Result<Vec<$crate::PlaceableRun>> {
                 self.inner.placeable_runs(limit).await
+            }
+            async fn set_wait_reason(
+                &self,
+                run_id: agentry_core::RunId,
+                epoch: u64,
+                reason: Option<String>,
+            ) -> $crate::Result<()> {
+                self.inner.set_wait_reason(run_id, epoch, reason).await
+            }
+            async fn node_loads(&self) -> $crate::Result<Vec<(agentry_core::NodeId, u32)>> {
+                self.inner.node_loads().await
+            }
+            async fn release_node_runs(&self, node_id: agentry_core::NodeId) -> $crate::Result<Vec<agentry_core::Run>> {
+                self.inner.release_node_runs(node_id).await
             }
             async fn assign_run(
                 &self,
@@ -70,6 +84,13 @@ macro_rules! forward_store {
                 now_ms: i64,
             ) -> $crate::Result<agentry_core::NodeInfo> {
                 self.inner.heartbeat(node_id, running, now_ms).await
+            }
+            async fn set_node_state(
+                &self,
+                node_id: agentry_core::NodeId,
+                state: agentry_core::NodeState,
+            ) -> $crate::Result<agentry_core::NodeInfo> {
+                self.inner.set_node_state(node_id, state).await
             }
             async fn list_nodes(&self) -> $crate::Result<Vec<agentry_core::NodeInfo>> {
                 self.inner.list_nodes().await

@@ -16,12 +16,15 @@ use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Pool, Type, query
 use tracing::{debug, instrument};
 
 use agentry_core::clock::now_ms;
-use agentry_core::{Agent, AgentId, NodeId, NodeInfo, Run, RunId, RunStatus, TraceEvent};
+use agentry_core::{Agent, AgentId, NodeId, NodeInfo, NodeState, Run, RunId, RunStatus, TraceEvent};
 
-use crate::api::{AgentSummary, CommitBatch, CommitOutcome, NewAgent, NewRun, RunContext, StoredMessage};
+use crate::api::{AgentSummary, CommitBatch, CommitOutcome, NewAgent, NewRun, PlaceableRun, RunContext, StoredMessage};
 use crate::error::{Error, Result};
 use queries::*;
-use rows::{AgentPositions, AgentRow, AgentSummaryRow, EventRow, MessageRow, NodeRow, RunRow, json_text, to_db_int};
+use rows::{
+    AgentPositions, AgentRow, AgentSummaryRow, EventRow, MessageRow, NodeLoadRow, NodeRow, PlaceableRow, RunRow, json_text,
+    to_db_int,
+};
 
 /// The store over a pool of `DB` connections.
 #[derive(Debug)]
@@ -58,6 +61,8 @@ where
     for<'r> MessageRow: FromRow<'r, DB::Row>,
     for<'r> EventRow: FromRow<'r, DB::Row>,
     for<'r> NodeRow: FromRow<'r, DB::Row>,
+    for<'r> PlaceableRow: FromRow<'r, DB::Row>,
+    for<'r> NodeLoadRow: FromRow<'r, DB::Row>,
 {
     #[instrument(level = "debug", skip_all, fields(agent_id = %agent.id))]
     pub(crate) async fn create_agent(
@@ -134,9 +139,34 @@ where
         row.map(Run::try_from).transpose()
     }
 
-    pub(crate) async fn placeable_runs(&self, limit: u32) -> Result<Vec<Run>> {
-        let rows: Vec<RunRow> = query_as(PLACEABLE_RUNS).bind(i64::from(limit)).fetch_all(&self.pool).await?;
+    pub(crate) async fn placeable_runs(&self, limit: u32) -> Result<Vec<PlaceableRun>> {
+        let rows: Vec<PlaceableRow> = query_as(PLACEABLE_RUNS).bind(i64::from(limit)).fetch_all(&self.pool).await?;
+        rows.into_iter().map(PlaceableRun::try_from).collect()
+    }
+
+    pub(crate) async fn set_wait_reason(&self, run_id: RunId, epoch: u64, reason: Option<String>) -> Result<()> {
+        query(SET_WAIT_REASON).bind(run_id.to_string()).bind(to_db_int(epoch)).bind(reason).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub(crate) async fn node_loads(&self) -> Result<Vec<(NodeId, u32)>> {
+        let rows: Vec<NodeLoadRow> = query_as(NODE_LOADS).fetch_all(&self.pool).await?;
+        rows.into_iter().map(<(NodeId, u32)>::try_from).collect()
+    }
+
+    pub(crate) async fn release_node_runs(&self, node_id: NodeId) -> Result<Vec<Run>> {
+        let rows: Vec<RunRow> =
+            query_as(RELEASE_NODE_RUNS).bind(node_id.to_string()).bind(now_ms()).fetch_all(&self.pool).await?;
         rows.into_iter().map(Run::try_from).collect()
+    }
+
+    pub(crate) async fn set_node_state(&self, node_id: NodeId, state: NodeState) -> Result<NodeInfo> {
+        let row: Option<NodeRow> = query_as(SET_NODE_STATE)
+            .bind(node_id.to_string())
+            .bind(state.as_str().to_owned())
+            .fetch_optional(&self.pool)
+            .await?;
+        NodeInfo::try_from(row.ok_or_else(|| not_found("node", node_id))?)
     }
 
     #[instrument(level = "debug", skip_all, fields(%run_id, %node_id, expected_epoch))]

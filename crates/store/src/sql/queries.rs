@@ -44,3 +44,11 @@ pub(crate) const SELECT_RUN: &str = include_str!("../../queries/select_run.sql")
 pub(crate) const UNASSIGN_RUN: &str = include_str!("../../queries/unassign_run.sql");
 /// `queries/upsert_node.sql`.
 pub(crate) const UPSERT_NODE: &str = include_str!("../../queries/upsert_node.sql");
+/// `queries/node_loads.sql`.
+pub(crate) const NODE_LOADS: &str = include_str!("../../queries/node_loads.sql");
+/// `queries/set_wait_reason.sql`.
+pub(crate) const SET_WAIT_REASON: &str = include_str!("../../queries/set_wait_reason.sql");
+/// `queries/set_node_state.sql`.
+pub(crate) const SET_NODE_STATE: &str = include_str!("../../queries/set_node_state.sql");
+/// `queries/release_node_runs.sql`.
+pub(crate) const RELEASE_NODE_RUNS: &str = include_str!("../../queries/release_node_runs.sql");

@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use std::fmt::Display;
 use std::str::FromStr;
 
-use agentry_core::{Agent, AgentSpec, Message, NodeInfo, NodeState, Role, Run, RunStatus, ToolCall, TraceEvent};
+use agentry_core::{Agent, AgentSpec, Message, NodeId, NodeInfo, NodeState, Role, Run, RunStatus, ToolCall, TraceEvent};
 
-use crate::api::StoredMessage;
+use crate::api::{PlaceableRun, StoredMessage};
 use crate::error::{Error, Result};
 
 /// A row of `agents` (or the agent columns of `agent_summaries`).
@@ -35,6 +35,23 @@ pub(crate) struct RunRow {
     error: Option<String>,
     created_ms: i64,
     updated_ms: i64,
+    wait_reason: Option<String>,
+}
+
+/// A row of `placeable_runs.sql`: a run with its agent's spec and previous node.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct PlaceableRow {
+    #[sqlx(flatten)]
+    pub(crate) run: RunRow,
+    pub(crate) agent_spec: String,
+    pub(crate) previous_node_id: Option<String>,
+}
+
+/// A row of `node_loads.sql`.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct NodeLoadRow {
+    pub(crate) node_id: String,
+    pub(crate) load: i64,
 }
 
 /// The `run_*` columns of `agent_summaries`: all NULL when the agent has no run.
@@ -48,6 +65,7 @@ pub(crate) struct LatestRunRow {
     run_error: Option<String>,
     run_created_ms: Option<i64>,
     run_updated_ms: Option<i64>,
+    run_wait_reason: Option<String>,
 }
 
 /// A row of the `agent_summaries` view.
@@ -129,6 +147,7 @@ impl TryFrom<RunRow> for Run {
             node_id: row.node_id.as_deref().map(|text| parse("runs.node_id", text)).transpose()?,
             input: row.input,
             error: row.error,
+            wait_reason: row.wait_reason,
             created_ms: row.created_ms,
             updated_ms: row.updated_ms,
         })
@@ -154,6 +173,7 @@ impl AgentSummaryRow {
             error: latest.run_error,
             created_ms: latest.run_created_ms.ok_or_else(|| missing("run_created_ms"))?,
             updated_ms: latest.run_updated_ms.ok_or_else(|| missing("run_updated_ms"))?,
+            wait_reason: latest.run_wait_reason,
             id: run_id,
         };
         Ok((agent, Some(Run::try_from(row)?)))
@@ -242,4 +262,26 @@ fn unsigned(column: &str, value: i64) -> Result<u64> {
 
 fn corrupt<E: Display>(column: &str) -> impl FnOnce(E) -> Error + '_ {
     move |error| Error::Corrupt(format!("{column}: {error}"))
+}
+
+impl TryFrom<PlaceableRow> for PlaceableRun {
+    type Error = Error;
+
+    fn try_from(row: PlaceableRow) -> Result<Self> {
+        let spec: AgentSpec = serde_json::from_str(&row.agent_spec).map_err(corrupt("agents.spec"))?;
+        Ok(Self {
+            run: Run::try_from(row.run)?,
+            node_selector: spec.node_selector,
+            previous_node: row.previous_node_id.as_deref().map(|text| parse("runs.node_id", text)).transpose()?,
+        })
+    }
+}
+
+impl TryFrom<NodeLoadRow> for (NodeId, u32) {
+    type Error = Error;
+
+    fn try_from(row: NodeLoadRow) -> Result<Self> {
+        let load = u32::try_from(row.load).map_err(|_| Error::Corrupt(format!("node load {} out of range", row.load)))?;
+        Ok((parse("runs.node_id", &row.node_id)?, load))
+    }
 }

@@ -5,6 +5,7 @@ pub mod commit;
 pub mod events;
 pub mod nodes;
 pub mod runs;
+pub mod scheduling;
 
 use std::collections::BTreeMap;
 
@@ -24,6 +25,7 @@ pub fn spec() -> AgentSpec {
         tools: vec!["echo".into()],
         system: "be brief".into(),
         max_iterations: 8,
+        node_selector: Default::default(),
         temperature: Some(0.25),
     }
 }

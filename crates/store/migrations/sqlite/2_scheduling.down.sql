@@ -1,0 +1,11 @@
+DROP VIEW agent_summaries;
+CREATE VIEW agent_summaries AS
+SELECT
+    agents.id, agents.spec, agents.labels, agents.parent_id, agents.created_ms, agents.last_seq,
+    runs.id AS run_id, runs.status AS run_status, runs.epoch AS run_epoch,
+    runs.node_id AS run_node_id, runs.input AS run_input, runs.error AS run_error,
+    runs.created_ms AS run_created_ms, runs.updated_ms AS run_updated_ms
+FROM agents
+LEFT JOIN runs ON runs.id = (SELECT MAX(latest.id) FROM runs AS latest WHERE latest.agent_id = agents.id);
+DROP INDEX runs_node_id_status;
+ALTER TABLE runs DROP COLUMN wait_reason;
