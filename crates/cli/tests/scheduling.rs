@@ -36,8 +36,16 @@ impl ProcessCluster {
             dir.path(),
             "hub",
             &[
-                "hub", "serve", "--listen", hub_url.trim_start_matches("http://"), "--database-url", database.url(),
-                "--nats-url", &nats.url(), "--scheduler", scheduler,
+                "hub",
+                "serve",
+                "--listen",
+                hub_url.trim_start_matches("http://"),
+                "--database-url",
+                database.url(),
+                "--nats-url",
+                &nats.url(),
+                "--scheduler",
+                scheduler,
             ],
             &[],
         );
@@ -46,13 +54,25 @@ impl ProcessCluster {
             let name = format!("node-{index}");
             let workspace = cluster.dir.path().join(&name);
             let args = [
-                "node", "join", "--hub", &cluster.hub_url, "--name", &name, "--slots", "4", "--nats-url",
-                &cluster._nats.url(), "--workspace-root", workspace.to_str().unwrap(),
+                "node",
+                "join",
+                "--hub",
+                &cluster.hub_url,
+                "--name",
+                &name,
+                "--slots",
+                "4",
+                "--nats-url",
+                &cluster._nats.url(),
+                "--workspace-root",
+                workspace.to_str().unwrap(),
             ];
             let node = spawn_logged(cluster.dir.path(), &name, &args, &[("OPENAI_BASE_URL", model_url)]);
             cluster.children.push(node);
         }
-        cluster.wait_for(|nodes| nodes.iter().filter(|node| node["state"] == "ready").count() == 3, "3 ready nodes").await;
+        cluster
+            .wait_for(|nodes| nodes.iter().filter(|node| node["state"] == "ready").count() == 3, "3 ready nodes")
+            .await;
         cluster
     }
 
@@ -105,7 +125,9 @@ impl ProcessCluster {
                 .agents()
                 .iter()
                 .filter(|agent| agents.iter().any(|id| agent["agent_id"] == id.as_str()))
-                .filter_map(|agent| agent["latest_run"]["node_id"].as_str().filter(|id| !id.is_empty()).map(str::to_owned))
+                .filter_map(|agent| {
+                    agent["latest_run"]["node_id"].as_str().filter(|id| !id.is_empty()).map(str::to_owned)
+                })
                 .collect();
             if placed.len() == agents.len() {
                 let mut counts = BTreeMap::new();
@@ -201,7 +223,9 @@ async fn round_robin_spreads_evenly_and_a_drained_node_gets_nothing_new() {
     cluster.wait_until_all_completed().await;
     cluster
         .wait_for(
-            |nodes| nodes.iter().any(|node| node["name"] == "node-3" && node["state"] == "draining" && node["running"] == 0),
+            |nodes| {
+                nodes.iter().any(|node| node["name"] == "node-3" && node["state"] == "draining" && node["running"] == 0)
+            },
             "drained node-3 with 0 running",
         )
         .await;

@@ -201,9 +201,10 @@ impl Hub {
 
     async fn node(&self, node_id: NodeId) -> Result<NodeInfo> {
         let nodes = self.store.list_nodes().await?;
-        nodes.into_iter().find(|node| node.id == node_id).ok_or_else(|| {
-            HubError::Store(agentry_store::Error::NotFound { what: "node", id: node_id.to_string() })
-        })
+        nodes
+            .into_iter()
+            .find(|node| node.id == node_id)
+            .ok_or_else(|| HubError::Store(agentry_store::Error::NotFound { what: "node", id: node_id.to_string() }))
     }
 
     /// Extends a node's lease.

@@ -26,7 +26,9 @@ pub mod testing;
 
 use std::sync::Arc;
 
-pub use api::{AgentSummary, CommitBatch, CommitOutcome, NewAgent, NewRun, PlaceableRun, RunContext, Store, StoredMessage};
+pub use api::{
+    AgentSummary, CommitBatch, CommitOutcome, NewAgent, NewRun, PlaceableRun, RunContext, Store, StoredMessage,
+};
 pub use error::{Error, Result};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;

@@ -79,6 +79,7 @@ fn request(run_id: RunId, history: Vec<Message>, max_iterations: u32) -> RunRequ
             tools: vec!["echo".into()],
             system: "be brief".into(),
             max_iterations,
+            node_selector: Default::default(),
             temperature: Some(0.0),
         },
         history,

@@ -149,7 +149,10 @@ impl AgentHub for AgentHubApi {
         Ok(Response::new(pb::UncordonNodeResponse { node: Some(convert::node(&node)) }))
     }
 
-    async fn drain_node(&self, request: Request<pb::DrainNodeRequest>) -> Result<Response<pb::DrainNodeResponse>, Status> {
+    async fn drain_node(
+        &self,
+        request: Request<pb::DrainNodeRequest>,
+    ) -> Result<Response<pb::DrainNodeResponse>, Status> {
         let node_id = validate::id::<NodeId>("node_id", &request.into_inner().node_id)?;
         let (node, moved) = self.hub.drain(node_id).await?;
         Ok(Response::new(pb::DrainNodeResponse { node: Some(convert::node(&node)), moved_runs: moved as u32 }))

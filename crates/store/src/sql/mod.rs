@@ -22,8 +22,8 @@ use crate::api::{AgentSummary, CommitBatch, CommitOutcome, NewAgent, NewRun, Pla
 use crate::error::{Error, Result};
 use queries::*;
 use rows::{
-    AgentPositions, AgentRow, AgentSummaryRow, EventRow, MessageRow, NodeLoadRow, NodeRow, PlaceableRow, RunRow, json_text,
-    to_db_int,
+    AgentPositions, AgentRow, AgentSummaryRow, EventRow, MessageRow, NodeLoadRow, NodeRow, PlaceableRow, RunRow,
+    json_text, to_db_int,
 };
 
 /// The store over a pool of `DB` connections.

@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use std::fmt::Display;
 use std::str::FromStr;
 
-use agentry_core::{Agent, AgentSpec, Message, NodeId, NodeInfo, NodeState, Role, Run, RunStatus, ToolCall, TraceEvent};
+use agentry_core::{
+    Agent, AgentSpec, Message, NodeId, NodeInfo, NodeState, Role, Run, RunStatus, ToolCall, TraceEvent,
+};
 
 use crate::api::{PlaceableRun, StoredMessage};
 use crate::error::{Error, Result};
@@ -281,7 +283,8 @@ impl TryFrom<NodeLoadRow> for (NodeId, u32) {
     type Error = Error;
 
     fn try_from(row: NodeLoadRow) -> Result<Self> {
-        let load = u32::try_from(row.load).map_err(|_| Error::Corrupt(format!("node load {} out of range", row.load)))?;
+        let load =
+            u32::try_from(row.load).map_err(|_| Error::Corrupt(format!("node load {} out of range", row.load)))?;
         Ok((parse("runs.node_id", &row.node_id)?, load))
     }
 }

@@ -30,7 +30,8 @@ pub async fn unknown_run_is_not_found(harness: Harness) {
 
 pub async fn placeable_runs_one_per_agent_in_order(harness: Harness) {
     let store = harness.store;
-    let ids = |runs: Vec<agentry_store::PlaceableRun>| runs.into_iter().map(|placeable| placeable.run.id).collect::<Vec<_>>();
+    let ids =
+        |runs: Vec<agentry_store::PlaceableRun>| runs.into_iter().map(|placeable| placeable.run.id).collect::<Vec<_>>();
     let (first_agent, a1) = store.create_agent(new_agent(), Some(new_run("a1"))).await.unwrap();
     let a1 = a1.unwrap();
     let a2 = store.create_run(first_agent.id, new_run("a2")).await.unwrap();

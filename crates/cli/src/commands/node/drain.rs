@@ -20,6 +20,12 @@ pub async fn run(args: DrainArgs) -> anyhow::Result<()> {
     let client = args.hub.connect().await?;
     let node_id = resolve::node_id(&client, &args.node).await?;
     let (node, moved) = client.drain_node(node_id).await?;
-    println!("{} {} draining ({moved} queued run{} moved; {} running)", node.node_id, node.name, if moved == 1 { "" } else { "s" }, node.running);
+    println!(
+        "{} {} draining ({moved} queued run{} moved; {} running)",
+        node.node_id,
+        node.name,
+        if moved == 1 { "" } else { "s" },
+        node.running
+    );
     Ok(())
 }

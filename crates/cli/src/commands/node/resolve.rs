@@ -14,10 +14,8 @@ fn pick<'a>(nodes: &'a [Node], reference: &str) -> anyhow::Result<&'a Node> {
     if let Some(node) = nodes.iter().find(|node| node.node_id == reference) {
         return Ok(node);
     }
-    let named: Vec<&Node> = nodes
-        .iter()
-        .filter(|node| node.name == reference && node.state != NodeState::Dead as i32)
-        .collect();
+    let named: Vec<&Node> =
+        nodes.iter().filter(|node| node.name == reference && node.state != NodeState::Dead as i32).collect();
     match named.as_slice() {
         [node] => Ok(node),
         [] => anyhow::bail!("no node has the id or name {reference:?} (see `agentry nodes`)"),
@@ -39,7 +37,8 @@ mod tests {
 
     #[test]
     fn picks_by_id_then_by_unique_live_name() {
-        let nodes = [node("a", "n1", NodeState::Dead), node("b", "n1", NodeState::Ready), node("c", "n2", NodeState::Ready)];
+        let nodes =
+            [node("a", "n1", NodeState::Dead), node("b", "n1", NodeState::Ready), node("c", "n2", NodeState::Ready)];
         assert_eq!(pick(&nodes, "a").unwrap().node_id, "a");
         assert_eq!(pick(&nodes, "n1").unwrap().node_id, "b", "dead namesakes are ignored");
         assert!(pick(&nodes, "zz").unwrap_err().to_string().contains("no node has the id or name \"zz\""));
