@@ -117,8 +117,8 @@ async fn two_tool_calls_run_to_completion(backend: Backend) {
     assert_eq!(roles, ["user", "assistant", "tool", "assistant", "tool", "assistant"]);
     assert_eq!(context.messages.iter().map(|stored| stored.index).collect::<Vec<_>>(), (0..6).collect::<Vec<u64>>());
 
-    // A second message continues the conversation on the other node (round-robin); its events
-    // continue the agent's seq.
+    // A second message continues the conversation on the same node (sticky placement); its
+    // events continue the agent's seq.
     let sent = client
         .send_message(pb::SendMessageRequest {
             agent_id: spawned.agent_id.clone(),
@@ -138,7 +138,7 @@ async fn two_tool_calls_run_to_completion(backend: Backend) {
     assert_eq!(second.iter().map(|event| event.seq).collect::<Vec<_>>(), (17..=32).collect::<Vec<u64>>());
     let second_run = cluster.wait_for_run_end(&sent.run_id, RUN_TIMEOUT).await.unwrap();
     assert_eq!(second_run.status, pb::RunStatus::Completed as i32);
-    assert_ne!(second_run.node_id, run.node_id, "round-robin places consecutive runs on different nodes");
+    assert_eq!(second_run.node_id, run.node_id, "an agent's next run sticks to the node that ran its last one");
     let fourth = &model.requests()[3].body["messages"];
     assert_eq!(fourth.as_array().unwrap().len(), 1 + 6 + 1, "the second run sees the whole conversation");
 
