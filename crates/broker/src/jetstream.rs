@@ -105,6 +105,23 @@ impl TaskQueue for JetStreamQueue {
         Ok(Box::new(JetStreamSubscription { consumer }))
     }
 
+    async fn retire(&self, node_id: NodeId) -> Result<()> {
+        let name = format!("node-{node_id}");
+        if let Err(error) = self.stream.delete_consumer(&name).await {
+            // A node that never subscribed has no consumer; anything else is worth a retry.
+            let message = error.to_string();
+            if !message.contains("not found") {
+                return Err(BrokerError::Unavailable(format!("deleting consumer {name}: {message}")));
+            }
+        }
+        self.stream
+            .purge()
+            .filter(task_subject(node_id))
+            .await
+            .map_err(|error| BrokerError::Unavailable(format!("purging the tasks of node {node_id}: {error}")))?;
+        Ok(())
+    }
+
     async fn notify_events(&self, agent_id: AgentId) -> Result<()> {
         self.client
             .publish(format!("agentry.events.{agent_id}"), Vec::new().into())

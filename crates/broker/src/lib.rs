@@ -62,6 +62,11 @@ pub trait TaskQueue: Send + Sync + 'static {
     /// resumes it, unacknowledged tasks are redelivered).
     async fn subscribe(&self, node_id: NodeId) -> Result<Box<dyn TaskSubscription>>;
 
+    /// Retires a node that is gone (dead or left): deletes its subscription and drops the tasks
+    /// still queued for it (their runs were taken back and are placed again under a new epoch,
+    /// so those tasks would be refused anyway). Retiring an unknown node is not an error.
+    async fn retire(&self, node_id: NodeId) -> Result<()>;
+
     /// Tells trace followers that `agent_id` has new events (best effort).
     async fn notify_events(&self, agent_id: AgentId) -> Result<()>;
 

@@ -88,6 +88,11 @@ impl TaskQueue for MemoryQueue {
         Ok(Box::new(MemorySubscription { queue: self.clone(), node_id, notify }))
     }
 
+    async fn retire(&self, node_id: NodeId) -> Result<()> {
+        self.shared.state.lock().expect("broker state poisoned").queues.remove(&node_id);
+        Ok(())
+    }
+
     async fn notify_events(&self, agent_id: AgentId) -> Result<()> {
         // No receiver is not an error: nobody follows this agent right now.
         let _ = self.shared.hints.send(agent_id);

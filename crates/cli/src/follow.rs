@@ -1,146 +1,61 @@
-//! Printing a trace, resuming after a broken connection without gaps or repeats.
+//! Printing a trace and telling how the watched run ended.
 //!
-//! While following, a stream that breaks (hub restarting, network blip) is reopened with
-//! `after_seq` = the last `seq` printed, with backoff, for up to [`RECONNECT_WINDOW`]; the hub
-//! replays from the store, so nothing is missed or printed twice.
-
-use std::time::Duration;
+//! The stream comes from [`Client::follow_trace`]: while following, it survives hub restarts
+//! (reopened after the last `seq` printed, with backoff, for up to 60 s without progress), so
+//! nothing is missed or printed twice. A paused run is followed on: its `run_paused` line is
+//! printed and the command waits for it to be resumed (and end) or cancelled.
 
 use futures::StreamExt;
-use tokio::time::Instant;
 
+use agentry_sdk::Client;
+use agentry_sdk::event_kind::{RUN_CANCELLED, RUN_FAILED, RUN_FINISHED};
 use agentry_sdk::proto::{TraceEvent, TraceRequest};
-use agentry_sdk::{Client, ClientError, TraceStream};
 
 use crate::output::{EventFormat, event_line, print_line};
-
-/// How long a broken trace stream is retried before giving up.
-const RECONNECT_WINDOW: Duration = Duration::from_secs(30);
-/// First delay before reconnecting; doubles up to [`BACKOFF_MAX`].
-const BACKOFF_START: Duration = Duration::from_millis(200);
-/// Longest delay between reconnection attempts.
-const BACKOFF_MAX: Duration = Duration::from_secs(4);
 
 /// How a printed trace ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TraceEnd {
-    /// The backlog was printed (not following).
+    /// The backlog was printed (not following), without the run's end.
     Done,
     /// The watched run completed.
     RunFinished,
     /// The watched run failed, with the reason.
     RunFailed(String),
+    /// The watched run was cancelled, with the reason.
+    RunCancelled(String),
 }
 
-/// Prints the events of `request` in `format` to stdout. With `watch_run`, returns once that
-/// run's `run_finished` or `run_failed` was printed; otherwise, when following, runs until the
-/// caller drops it.
-pub async fn print_trace(
-    client: &Client,
-    request: TraceRequest,
-    format: EventFormat,
-    watch_run: Option<&str>,
-) -> anyhow::Result<TraceEnd> {
-    let mut last_seq = request.after_seq;
-    let mut disconnected_since: Option<Instant> = None;
-    let mut backoff = BACKOFF_START;
-    loop {
-        let resumed = TraceRequest { after_seq: last_seq, ..request.clone() };
-        let broken = match client.open_trace(resumed).await {
-            Ok(mut events) => {
-                // The hub accepted the call: the connection is back.
-                disconnected_since = None;
-                backoff = BACKOFF_START;
-                match next_break(&mut events, &request, &mut last_seq, format, watch_run).await? {
-                    Break::Ended(end) => return Ok(end),
-                    Break::Broken(error) => error,
-                }
-            }
-            Err(error) if request.follow && is_disconnect(&error) => error,
-            Err(error) => return Err(error.into()),
-        };
-        let since = *disconnected_since.get_or_insert_with(Instant::now);
-        if since.elapsed() >= RECONNECT_WINDOW {
-            return Err(anyhow::Error::new(broken).context(format!(
-                "trace interrupted after seq {last_seq}; gave up reconnecting after {}s",
-                RECONNECT_WINDOW.as_secs()
-            )));
-        }
-        tracing::warn!(error = %broken, last_seq, retry_in = ?backoff, "trace stream broke; reconnecting");
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(BACKOFF_MAX);
-    }
-}
-
-/// Why reading one opened stream stopped.
-enum Break {
-    /// The trace ended as it should.
-    Ended(TraceEnd),
-    /// The connection broke while following.
-    Broken(ClientError),
-}
-
-/// Prints events from `events` until the trace ends or the stream breaks while following.
-async fn next_break(
-    events: &mut TraceStream,
-    request: &TraceRequest,
-    last_seq: &mut u64,
-    format: EventFormat,
-    watch_run: Option<&str>,
-) -> anyhow::Result<Break> {
-    loop {
-        match events.next().await {
-            Some(Ok(event)) => {
-                // Ephemeral events (seq 0) are printed as they come; persisted ones once.
-                if event.seq != 0 && event.seq <= *last_seq {
-                    continue;
-                }
-                *last_seq = (*last_seq).max(event.seq);
-                print_line(&event_line(&event, format))?;
-                if let Some(end) = run_end(&event, watch_run) {
-                    return Ok(Break::Ended(end));
-                }
-            }
-            Some(Err(error)) if request.follow && is_disconnect(&error) => return Ok(Break::Broken(error)),
-            Some(Err(error)) => return Err(error.into()),
-            None if !request.follow => return Ok(Break::Ended(TraceEnd::Done)),
-            // A followed stream only ends when the hub goes away (or after the watched run's
-            // end, handled above).
-            None => {
-                let ended = tonic::Status::unavailable("the trace stream ended unexpectedly");
-                return Ok(Break::Broken(ClientError::Status(ended)));
-            }
+/// Prints the events of `request` in `format` to stdout. With a `run_id`, returns once that
+/// run's end was printed; otherwise, when following, runs until the caller drops it.
+pub async fn print_trace(client: &Client, request: TraceRequest, format: EventFormat) -> anyhow::Result<TraceEnd> {
+    let watched_run = request.run_id.clone();
+    let mut events = client.follow_trace(request);
+    while let Some(event) = events.next().await {
+        let event = event?;
+        print_line(&event_line(&event, format))?;
+        if let Some(end) = run_end(&event, &watched_run) {
+            return Ok(end);
         }
     }
+    Ok(TraceEnd::Done)
 }
 
 /// Returns how the watched run ended when `event` ends it.
-fn run_end(event: &TraceEvent, watch_run: Option<&str>) -> Option<TraceEnd> {
-    if watch_run != Some(event.run_id.as_str()) {
+fn run_end(event: &TraceEvent, watched_run: &str) -> Option<TraceEnd> {
+    if watched_run.is_empty() || event.run_id != watched_run {
         return None;
     }
+    let data_field = |key: &str| {
+        let data: serde_json::Value = serde_json::from_str(&event.data).unwrap_or_default();
+        let text = data.get(key).and_then(|value| value.as_str()).unwrap_or_default();
+        if text.is_empty() { "no reason given".to_owned() } else { text.to_owned() }
+    };
     match event.r#type.as_str() {
-        "run_finished" => Some(TraceEnd::RunFinished),
-        "run_failed" => {
-            let data: serde_json::Value = serde_json::from_str(&event.data).unwrap_or_default();
-            let reason = data.get("error").and_then(|error| error.as_str()).unwrap_or("no reason given");
-            Some(TraceEnd::RunFailed(reason.to_owned()))
-        }
+        RUN_FINISHED => Some(TraceEnd::RunFinished),
+        RUN_FAILED => Some(TraceEnd::RunFailed(data_field("error"))),
+        RUN_CANCELLED => Some(TraceEnd::RunCancelled(data_field("reason"))),
         _ => None,
-    }
-}
-
-/// Returns whether `error` means the connection broke (worth reconnecting) rather than that the
-/// hub refused the request.
-fn is_disconnect(error: &ClientError) -> bool {
-    match error {
-        ClientError::Unreachable { .. } => true,
-        // A status made on this side from a transport error (reset stream, closed connection)
-        // carries that error as its source; statuses sent by the hub have none.
-        ClientError::Status(status) => {
-            status.code() == tonic::Code::Unavailable || std::error::Error::source(status).is_some()
-        }
-        ClientError::InvalidUrl { .. } => false,
     }
 }
 
@@ -153,9 +68,10 @@ pub async fn follow_run(client: &Client, agent_id: &str, run_id: &str, format: E
         follow: true,
         ..TraceRequest::default()
     };
-    match print_trace(client, request, format, Some(run_id)).await? {
+    match print_trace(client, request, format).await? {
         TraceEnd::RunFinished => Ok(()),
         TraceEnd::RunFailed(reason) => anyhow::bail!("run {run_id} failed: {reason}"),
+        TraceEnd::RunCancelled(reason) => anyhow::bail!("run {run_id} cancelled: {reason}"),
         TraceEnd::Done => anyhow::bail!("the trace of run {run_id} ended before the run did"),
     }
 }
@@ -175,18 +91,15 @@ mod tests {
 
     #[test]
     fn only_the_watched_run_ends_the_trace() {
-        assert_eq!(run_end(&event("run_finished", "r1", "{}"), Some("r1")), Some(TraceEnd::RunFinished));
-        assert_eq!(run_end(&event("run_finished", "r2", "{}"), Some("r1")), None);
-        assert_eq!(run_end(&event("run_finished", "r1", "{}"), None), None);
+        assert_eq!(run_end(&event("run_finished", "r1", "{}"), "r1"), Some(TraceEnd::RunFinished));
+        assert_eq!(run_end(&event("run_finished", "r2", "{}"), "r1"), None);
+        assert_eq!(run_end(&event("run_finished", "r1", "{}"), ""), None);
+        assert_eq!(run_end(&event("run_paused", "r1", r#"{"reason":"later"}"#), "r1"), None);
         let failed = event("run_failed", "r1", r#"{"error":"model: timeout"}"#);
-        assert_eq!(run_end(&failed, Some("r1")), Some(TraceEnd::RunFailed("model: timeout".to_owned())));
-    }
-
-    #[test]
-    fn hub_refusals_are_not_disconnects() {
-        assert!(!is_disconnect(&ClientError::Status(tonic::Status::not_found("agent x not found"))));
-        assert!(is_disconnect(&ClientError::Status(tonic::Status::unavailable("hub shutting down"))));
-        let unreachable = ClientError::Unreachable { url: "u".to_owned(), reason: "connection refused".to_owned() };
-        assert!(is_disconnect(&unreachable));
+        assert_eq!(run_end(&failed, "r1"), Some(TraceEnd::RunFailed("model: timeout".to_owned())));
+        let cancelled = event("run_cancelled", "r1", r#"{"reason":"too slow"}"#);
+        assert_eq!(run_end(&cancelled, "r1"), Some(TraceEnd::RunCancelled("too slow".to_owned())));
+        let silent = event("run_cancelled", "r1", r#"{"reason":""}"#);
+        assert_eq!(run_end(&silent, "r1"), Some(TraceEnd::RunCancelled("no reason given".to_owned())));
     }
 }

@@ -1,5 +1,5 @@
 //! `agentry`: the Agentry Cloud binary — `dev`, `hub serve`, `node join` and the client
-//! commands (`spawn`, `send`, `trace`, `ps`, `nodes`).
+//! commands (`spawn`, `send`, `trace`, `ps`, `nodes`, `cancel`, `pause`, `resume`).
 //!
 //! Data goes to stdout; logs (`RUST_LOG`) and errors go to stderr. A failure prints one
 //! `error: ...` line and exits 1, or 2 when the hub is unreachable (see `report.rs`).

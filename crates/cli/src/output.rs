@@ -9,10 +9,13 @@ mod listing;
 use std::io::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use anyhow::Context;
 use clap::ValueEnum;
 
+use agentry_sdk::proto::Run;
+
 pub use events::{EventFormat, event_line};
-pub use listing::{agents_json, agents_table, nodes_json, nodes_table};
+pub use listing::{agents_json, agents_table, nodes_json, nodes_table, run_json, run_result_line};
 
 /// Output format of a listing command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -21,6 +24,24 @@ pub enum ListFormat {
     Table,
     /// A JSON array for programs.
     Json,
+}
+
+/// Output format of a command acting on one object (`cancel`, `pause`, `resume`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ResultFormat {
+    /// One line for people.
+    Text,
+    /// The object as JSON for programs.
+    Json,
+}
+
+/// Prints a run after `action` (`cancelled`, `paused`, `resumed`) in `format`.
+pub fn print_run_result(run: &Run, action: &str, format: ResultFormat) -> anyhow::Result<()> {
+    let text = match format {
+        ResultFormat::Text => run_result_line(run, action),
+        ResultFormat::Json => run_json(run).context("encoding the run as JSON")?,
+    };
+    print_line(&text).context("writing to stdout")
 }
 
 /// Writes `text` and a newline to stdout, flushed so followers see each line at once.

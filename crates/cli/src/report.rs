@@ -27,7 +27,7 @@ pub fn failure(error: &anyhow::Error) -> ExitCode {
 /// Returns 2 when the hub was unreachable, else 1.
 pub fn exit_code(error: &anyhow::Error) -> u8 {
     let unreachable =
-        error.chain().any(|cause| matches!(cause.downcast_ref::<ClientError>(), Some(ClientError::Unreachable { .. })));
+        error.chain().any(|cause| cause.downcast_ref::<ClientError>().is_some_and(ClientError::is_unreachable));
     if unreachable { EXIT_UNREACHABLE } else { EXIT_FAILURE }
 }
 
@@ -100,6 +100,22 @@ mod tests {
         assert_eq!(exit_code(&error), EXIT_UNREACHABLE);
         assert_eq!(one_line(&error), "hub unreachable at http://127.0.0.1:1: connection refused");
         assert_eq!(exit_code(&anyhow::anyhow!("other")), EXIT_FAILURE);
+    }
+
+    #[test]
+    fn a_trace_given_up_on_an_unreachable_hub_exits_with_2() {
+        let unreachable =
+            ClientError::Unreachable { url: "http://127.0.0.1:1".to_owned(), reason: "connection refused".to_owned() };
+        let error = anyhow::Error::new(ClientError::TraceInterrupted {
+            last_seq: 7,
+            gave_up_after: std::time::Duration::from_secs(60),
+            source: Box::new(unreachable),
+        });
+        assert_eq!(exit_code(&error), EXIT_UNREACHABLE);
+        assert_eq!(
+            one_line(&error),
+            "trace interrupted after seq 7; gave up reconnecting after 60s: hub unreachable at http://127.0.0.1:1: connection refused"
+        );
     }
 
     #[test]

@@ -6,7 +6,9 @@
 //! - each tool result is committed when the tool finishes, preceded by a committed `tool_start`;
 //! - on resume, [`next_action`] reads the committed conversation: a committed answer is never
 //!   requested again, and only tool calls without a committed result are executed, with the same
-//!   idempotency key `run_id/step/tool_call_id` as the first attempt.
+//!   idempotency key `run_id/step/tool_call_id` as the first attempt;
+//! - a call that had started (committed `tool_start`, no result) is *interrupted*: it is
+//!   recorded as `tool_interrupted` and handled per its tool's [`InterruptPolicy`].
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -22,7 +24,7 @@ use crate::limits::{MAX_TOOL_OUTPUT_BYTES, truncate_with_marker};
 use crate::message::{Message, Role, ToolCall};
 use crate::model::{ChatRequest, ModelProvider};
 use crate::run::RunStatus;
-use crate::tools::{ToolContext, ToolRegistry};
+use crate::tools::{InterruptPolicy, ToolContext, ToolRegistry};
 
 /// One atomic unit of progress: events and messages appended together, and maybe a new status.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -74,6 +76,8 @@ pub struct RunRequest {
     pub workspace: PathBuf,
     /// Time limit of one tool call.
     pub tool_timeout: Duration,
+    /// Ids of this run's tool calls that have a committed `tool_start` (from earlier attempts).
+    pub started_tool_calls: Vec<String>,
 }
 
 /// How a run ended for this executor.
@@ -236,10 +240,9 @@ pub async fn drive_run(
             }
             Action::RunTools { step, pending } => {
                 for call in pending {
-                    let result = run_tool_call(&request, tools, step, &call, sink).await?;
-                    match result {
-                        Some(message) => conversation.push(message),
-                        None => return Ok(RunOutcome::Fenced),
+                    match run_tool_call(&request, tools, step, &call, sink).await? {
+                        Ok(message) => conversation.push(message),
+                        Err(outcome) => return Ok(outcome),
                     }
                 }
             }
@@ -248,16 +251,52 @@ pub async fn drive_run(
 }
 
 /// Runs one tool call: commits `tool_start`, executes, commits `tool_end` with the result
-/// message. Returns the committed result message, or `None` when fenced.
+/// message. A call interrupted in an earlier attempt is first handled per its tool's
+/// [`InterruptPolicy`]. Returns the committed result message, or the outcome that stops the run
+/// (fenced, or failed by [`InterruptPolicy::Fail`]).
 async fn run_tool_call(
     request: &RunRequest,
     tools: &ToolRegistry,
     step: u32,
     call: &ToolCall,
     sink: &mut dyn StepSink,
-) -> Result<Option<Message>, SinkError> {
+) -> Result<Result<Message, RunOutcome>, SinkError> {
     let idempotency_key = format!("{}/{}/{}", request.run_id, step, call.id);
-    let start = EventDraft::now(
+    let mut events = Vec::new();
+    if request.started_tool_calls.contains(&call.id) {
+        let policy = tools.get(&call.name).map_or(InterruptPolicy::Retry, |tool| tool.on_interrupt());
+        tracing::warn!(tool = %call.name, tool_call_id = %call.id, policy = policy.as_str(), "tool call was interrupted");
+        events.push(EventDraft::now(
+            kind::TOOL_INTERRUPTED,
+            json!({
+                "step": step,
+                "tool_call_id": call.id,
+                "name": call.name,
+                "idempotency_key": idempotency_key,
+                "policy": policy.as_str(),
+            }),
+        ));
+        match policy {
+            InterruptPolicy::Retry => {}
+            InterruptPolicy::Fail => {
+                let reason = format!(
+                    "tool call {} ({}) was interrupted by a failure and its tool is not safe to run again",
+                    call.id, call.name
+                );
+                return Ok(Err(fail_run_with(sink, events, reason).await?));
+            }
+            InterruptPolicy::Ask => {
+                let output = format!(
+                    "error: tool_interrupted: this {} call was interrupted by a node failure before it reported a \
+                     result; it may or may not have taken effect. Check the current state before running it again.",
+                    call.name
+                );
+                let end = tool_end_event(step, call, &output, true, 0);
+                return commit_tool_result(request, sink, call, output, [events, vec![end]].concat()).await;
+            }
+        }
+    }
+    events.push(EventDraft::now(
         kind::TOOL_START,
         json!({
             "step": step,
@@ -266,16 +305,22 @@ async fn run_tool_call(
             "arguments": call.arguments,
             "idempotency_key": idempotency_key,
         }),
-    );
-    let start_commit = StepCommit { events: vec![start], ..StepCommit::default() };
-    if commit_or_fenced(sink, start_commit).await?.is_some() {
-        return Ok(None);
+    ));
+    let start_commit = StepCommit { events, ..StepCommit::default() };
+    if let Some(outcome) = commit_or_fenced(sink, start_commit).await? {
+        return Ok(Err(outcome));
     }
     let context = ToolContext { workspace: request.workspace.clone(), idempotency_key, timeout: request.tool_timeout };
     let clock = Instant::now();
     let (output, is_error) = execute_tool(tools, &context, call).await;
     let output = truncate_with_marker(&output, MAX_TOOL_OUTPUT_BYTES);
-    let end = EventDraft::now(
+    let end = tool_end_event(step, call, &output, is_error, clock.elapsed().as_millis() as u64);
+    commit_tool_result(request, sink, call, output, vec![end]).await
+}
+
+/// Returns a `tool_end` event.
+fn tool_end_event(step: u32, call: &ToolCall, output: &str, is_error: bool, duration_ms: u64) -> EventDraft {
+    EventDraft::now(
         kind::TOOL_END,
         json!({
             "step": step,
@@ -283,16 +328,27 @@ async fn run_tool_call(
             "name": call.name,
             "output": output,
             "is_error": is_error,
-            "duration_ms": clock.elapsed().as_millis() as u64,
+            "duration_ms": duration_ms,
         }),
-    );
+    )
+}
+
+/// Commits a tool's result message with `events`; returns the message, or the outcome when
+/// fenced.
+async fn commit_tool_result(
+    request: &RunRequest,
+    sink: &mut dyn StepSink,
+    call: &ToolCall,
+    output: String,
+    events: Vec<EventDraft>,
+) -> Result<Result<Message, RunOutcome>, SinkError> {
     let mut message = Message::tool_result(call.id.clone(), output);
     message.run_id = Some(request.run_id);
-    let end_commit = StepCommit { events: vec![end], messages: vec![message.clone()], ..StepCommit::default() };
-    if commit_or_fenced(sink, end_commit).await?.is_some() {
-        return Ok(None);
-    }
-    Ok(Some(message))
+    let commit = StepCommit { events, messages: vec![message.clone()], ..StepCommit::default() };
+    Ok(match commit_or_fenced(sink, commit).await? {
+        Some(outcome) => Err(outcome),
+        None => Ok(message),
+    })
 }
 
 /// Executes a tool call; returns its output and whether it is an error the model should see.
@@ -320,13 +376,19 @@ fn prompt(spec: &AgentSpec, conversation: &[Message]) -> Vec<Message> {
 
 /// Commits a failure and returns the outcome.
 async fn fail_run(sink: &mut dyn StepSink, reason: String) -> Result<RunOutcome, SinkError> {
+    fail_run_with(sink, Vec::new(), reason).await
+}
+
+/// Commits `events` then a failure, and returns the outcome.
+async fn fail_run_with(
+    sink: &mut dyn StepSink,
+    mut events: Vec<EventDraft>,
+    reason: String,
+) -> Result<RunOutcome, SinkError> {
     tracing::warn!(reason = %reason, "run failed");
-    let commit = StepCommit {
-        events: vec![EventDraft::now(kind::RUN_FAILED, json!({ "error": reason }))],
-        status: Some(RunStatus::Failed),
-        error: Some(reason.clone()),
-        ..StepCommit::default()
-    };
+    events.push(EventDraft::now(kind::RUN_FAILED, json!({ "error": reason })));
+    let commit =
+        StepCommit { events, status: Some(RunStatus::Failed), error: Some(reason.clone()), ..StepCommit::default() };
     Ok(commit_or_fenced(sink, commit).await?.unwrap_or(RunOutcome::Failed(reason)))
 }
 

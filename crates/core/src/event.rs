@@ -24,14 +24,26 @@ pub mod kind {
     pub const RUN_FINISHED: &str = "run_finished";
     /// The run failed. Data: `{error}`.
     pub const RUN_FAILED: &str = "run_failed";
-    /// The run was reassigned to another node. Data: `{from_node_id, to_node_id, epoch}`.
+    /// The hub took the run back from its node (lease expired, node left or drained) to place
+    /// it again; written by the hub. Data: `{from_node_id, reason, epoch}` (`epoch` is the new
+    /// one: the old node is fenced).
     pub const RUN_MOVED: &str = "run_moved";
+    /// An operator cancelled the run; written by the hub; ends the run. Data: `{reason}`.
+    pub const RUN_CANCELLED: &str = "run_cancelled";
+    /// An operator paused the run; written by the hub. Data: `{reason, epoch}`.
+    pub const RUN_PAUSED: &str = "run_paused";
+    /// An operator resumed a paused run; written by the hub. Data: `{}`.
+    pub const RUN_RESUMED: &str = "run_resumed";
+    /// On resume, a tool call had a committed `tool_start` but no result: the executor that ran
+    /// it died. Data: `{step, tool_call_id, name, idempotency_key, policy}` where `policy` is
+    /// the tool's [`crate::tools::InterruptPolicy`] applied (`retry`, `fail` or `ask`).
+    pub const TOOL_INTERRUPTED: &str = "tool_interrupted";
     /// Streaming model output; ephemeral (never persisted, no seq).
     pub const TOKEN: &str = "token";
 
     /// Returns whether an event of this type ends its run.
     pub fn ends_run(kind: &str) -> bool {
-        kind == RUN_FINISHED || kind == RUN_FAILED
+        kind == RUN_FINISHED || kind == RUN_FAILED || kind == RUN_CANCELLED
     }
 }
 

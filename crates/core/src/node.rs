@@ -15,8 +15,10 @@ pub enum NodeState {
     Cordoned,
     /// Finishing its runs before leaving.
     Draining,
-    /// Its lease expired or it left.
+    /// Its lease expired: the hub took its runs back and refuses its heartbeats and commits.
     Dead,
+    /// It left the cluster gracefully (its runs were handed back).
+    Left,
 }
 
 impl NodeState {
@@ -27,7 +29,16 @@ impl NodeState {
             Self::Cordoned => "cordoned",
             Self::Draining => "draining",
             Self::Dead => "dead",
+            Self::Left => "left",
         }
+    }
+}
+
+impl NodeState {
+    /// Returns whether the node is gone (dead or left): it holds no runs and never returns under
+    /// this identity.
+    pub fn is_gone(self) -> bool {
+        matches!(self, Self::Dead | Self::Left)
     }
 }
 
@@ -41,7 +52,7 @@ impl FromStr for NodeState {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        [Self::Ready, Self::Cordoned, Self::Draining, Self::Dead]
+        [Self::Ready, Self::Cordoned, Self::Draining, Self::Dead, Self::Left]
             .into_iter()
             .find(|state| state.as_str() == text)
             .ok_or_else(|| format!("unknown node state {text:?}"))

@@ -6,13 +6,12 @@ use std::sync::Arc;
 use tokio::sync::{Notify, broadcast};
 use tokio_util::sync::CancellationToken;
 
-use agentry_broker::{TaskQueue, task_subject};
-use agentry_core::{Agent, AgentId, AgentSpec, NodeId, NodeInfo, NodeState, Run, RunId, clock};
+use agentry_broker::TaskQueue;
+use agentry_core::{Agent, AgentId, AgentSpec, NodeInfo, Run, RunId};
 use agentry_store::{AgentSummary, CommitBatch, CommitOutcome, NewAgent, NewRun, RunContext, Store};
 
 use crate::config::HubConfig;
-use crate::error::{HubError, Result};
-use crate::validate;
+use crate::error::Result;
 
 /// What a client asked `Spawn` for, validated.
 #[derive(Debug, Clone)]
@@ -37,17 +36,8 @@ pub enum OnBusy {
     Enqueue,
     /// Refuse the message.
     Reject,
-    /// Stop the active run and start this one.
+    /// Cancel the agent's active and queued runs, then start this one.
     Interrupt,
-}
-
-/// Answer of `Join`.
-#[derive(Debug, Clone)]
-pub struct Membership {
-    /// The node's identity for this membership.
-    pub node_id: NodeId,
-    /// Subject it pulls tasks from.
-    pub subject: String,
 }
 
 /// Shared hub state: cheap to clone, used by every handler and background task.
@@ -108,13 +98,7 @@ impl Hub {
         let busy = summary.latest_run.as_ref().is_some_and(|run| !run.status.is_terminal());
         match (busy, on_busy) {
             (true, OnBusy::Reject) => return Ok(None),
-            (true, OnBusy::Interrupt) => {
-                return Err(HubError::Unimplemented(
-                    "on_busy=INTERRUPT needs run cancellation, which this hub version does not have; \
-                     use ENQUEUE or REJECT"
-                        .into(),
-                ));
-            }
+            (true, OnBusy::Interrupt) => self.interrupt_agent(agent_id).await?,
             _ => {}
         }
         let run = self.store.create_run(agent_id, NewRun { id: RunId::generate(), input }).await?;
@@ -140,77 +124,6 @@ impl Hub {
     /// Lists nodes, oldest first.
     pub async fn list_nodes(&self) -> Result<Vec<NodeInfo>> {
         Ok(self.store.list_nodes().await?)
-    }
-
-    /// Registers a node under a new identity and wakes the placer.
-    pub async fn join(&self, name: String, slots: u32, labels: BTreeMap<String, String>) -> Result<Membership> {
-        if name.is_empty() || name.len() > 128 {
-            return Err(HubError::InvalidArgument("name must be 1-128 bytes".into()));
-        }
-        if slots == 0 || slots > 10_000 {
-            return Err(HubError::InvalidArgument(format!("slots is {slots}; it must be 1-10000")));
-        }
-        validate::labels("labels", &labels)?;
-        let node = NodeInfo {
-            id: NodeId::generate(),
-            name,
-            state: NodeState::Ready,
-            slots,
-            running: 0,
-            labels,
-            last_heartbeat_ms: clock::now_ms(),
-        };
-        self.store.register_node(node.clone()).await?;
-        tracing::info!(node_id = %node.id, name = %node.name, slots, "node joined");
-        self.placement_wakeup.notify_one();
-        Ok(Membership { node_id: node.id, subject: task_subject(node.id) })
-    }
-
-    /// Stops placing new runs on a node; returns it.
-    pub async fn cordon(&self, node_id: NodeId) -> Result<NodeInfo> {
-        let node = self.store.set_node_state(node_id, NodeState::Cordoned).await?;
-        tracing::info!(%node_id, "node cordoned");
-        Ok(node)
-    }
-
-    /// Makes a node eligible for new runs again; returns it.
-    pub async fn uncordon(&self, node_id: NodeId) -> Result<NodeInfo> {
-        let current = self.node(node_id).await?;
-        if current.state == NodeState::Dead {
-            return Err(HubError::FailedPrecondition(format!(
-                "node {node_id} is dead; a node that comes back joins under a new id"
-            )));
-        }
-        let node = self.store.set_node_state(node_id, NodeState::Ready).await?;
-        tracing::info!(%node_id, "node uncordoned");
-        self.placement_wakeup.notify_one();
-        Ok(node)
-    }
-
-    /// Drains a node: no new runs, runs placed there but not started go elsewhere, running
-    /// runs finish where they are. Returns the node and how many runs moved.
-    pub async fn drain(&self, node_id: NodeId) -> Result<(NodeInfo, usize)> {
-        let node = self.store.set_node_state(node_id, NodeState::Draining).await?;
-        let moved = self.store.release_node_runs(node_id).await?;
-        tracing::info!(%node_id, moved = moved.len(), "node draining");
-        if !moved.is_empty() {
-            self.placement_wakeup.notify_one();
-        }
-        Ok((node, moved.len()))
-    }
-
-    async fn node(&self, node_id: NodeId) -> Result<NodeInfo> {
-        let nodes = self.store.list_nodes().await?;
-        nodes
-            .into_iter()
-            .find(|node| node.id == node_id)
-            .ok_or_else(|| HubError::Store(agentry_store::Error::NotFound { what: "node", id: node_id.to_string() }))
-    }
-
-    /// Extends a node's lease.
-    pub async fn heartbeat(&self, node_id: NodeId, running: u32) -> Result<()> {
-        self.store.heartbeat(node_id, running, clock::now_ms()).await?;
-        Ok(())
     }
 
     /// Returns a run's context for the node holding `epoch`.

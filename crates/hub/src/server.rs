@@ -17,6 +17,7 @@ use crate::config::HubConfig;
 use crate::grpc::{AgentHubApi, NodeServiceApi};
 use crate::hub::Hub;
 use crate::placer::{run_hint_relay, run_placer};
+use crate::reaper::run_reaper;
 
 /// Why the hub could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +53,7 @@ pub async fn run(
     let background = CancellationToken::new();
     let placer = tokio::spawn(run_placer(hub.clone(), background.clone()));
     let relay = tokio::spawn(run_hint_relay(hub.clone(), background.clone()));
+    let reaper = tokio::spawn(run_reaper(hub.clone(), background.clone()));
 
     let agent_hub = AgentHubServer::new(AgentHubApi::new(hub.clone()))
         .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES)
@@ -96,5 +98,6 @@ pub async fn run(
     background.cancel();
     let _ = placer.await;
     let _ = relay.await;
+    let _ = reaper.await;
     Ok(result?)
 }

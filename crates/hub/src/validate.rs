@@ -67,6 +67,34 @@ pub fn idempotency_key(key: &str) -> Result<Option<String>> {
     Ok((!key.is_empty()).then(|| key.to_owned()))
 }
 
+/// Longest operator reason (cancel, pause), in bytes.
+pub const MAX_REASON_BYTES: usize = 1024;
+/// Longest commit id, in bytes (a UUID is 36).
+pub const MAX_COMMIT_ID_BYTES: usize = 64;
+
+/// Checks an operator's reason, at most [`MAX_REASON_BYTES`]; blank gives `default`.
+pub fn reason(text: &str, default: &str) -> Result<String> {
+    if text.len() > MAX_REASON_BYTES {
+        return Err(HubError::InvalidArgument(format!(
+            "reason is {} bytes; the limit is {MAX_REASON_BYTES}",
+            text.len()
+        )));
+    }
+    let text = text.trim();
+    Ok(if text.is_empty() { default.to_owned() } else { text.to_owned() })
+}
+
+/// Checks an optional commit id (empty means none), at most [`MAX_COMMIT_ID_BYTES`].
+pub fn commit_id(text: &str) -> Result<Option<String>> {
+    if text.len() > MAX_COMMIT_ID_BYTES {
+        return Err(HubError::InvalidArgument(format!(
+            "commit_id is {} bytes; the limit is {MAX_COMMIT_ID_BYTES}",
+            text.len()
+        )));
+    }
+    Ok((!text.is_empty()).then(|| text.to_owned()))
+}
+
 /// Parses a required id field.
 pub fn id<T>(field: &str, text: &str) -> Result<T>
 where
@@ -106,6 +134,15 @@ mod tests {
         let mut big_value = BTreeMap::new();
         big_value.insert("k".to_string(), "v".repeat(MAX_LABEL_VALUE_BYTES + 1));
         assert!(labels("labels", &big_value).is_err());
+    }
+
+    #[test]
+    fn reasons_default_and_are_bounded() {
+        assert_eq!(reason("  ", "by default").unwrap(), "by default");
+        assert_eq!(reason(" flaky ", "by default").unwrap(), "flaky");
+        assert!(reason(&"x".repeat(MAX_REASON_BYTES + 1), "d").unwrap_err().to_string().contains("limit is 1024"));
+        assert_eq!(commit_id("").unwrap(), None);
+        assert!(commit_id(&"c".repeat(65)).is_err());
     }
 
     #[test]

@@ -29,6 +29,9 @@ pub struct NodeConfig {
     pub commit_retry_window: Duration,
     /// How long in-flight runs may take to finish on shutdown before they are handed back.
     pub shutdown_grace: Duration,
+    /// Deliveries of one task after which its run is dead-lettered: failed with the last
+    /// failure kept as its error, instead of being retried forever.
+    pub max_deliveries: u64,
     /// The OpenAI-compatible model endpoint for `openai:` models.
     pub openai: OpenAiConfig,
 }
@@ -48,6 +51,7 @@ impl NodeConfig {
             progress_interval: Duration::from_secs(10),
             commit_retry_window: Duration::from_secs(120),
             shutdown_grace: Duration::from_secs(30),
+            max_deliveries: 5,
             openai,
         }
     }

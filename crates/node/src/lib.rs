@@ -5,12 +5,15 @@
 //! ([`agentry_core::agent_loop`]) and commits every step back to the hub. It links no database:
 //! only the hub talks to the store.
 //!
-//! Layout: [`config`], [`executor`] (one task → one run), [`sink`] (commits over gRPC),
-//! [`worker`] (join, heartbeat, pull loop, shutdown).
+//! Layout: [`config`], [`executor`] (one task → one run, dead-lettering), [`sink`] (commits
+//! over gRPC), [`leases`] (runs executing, revocable), [`heartbeat`] (the node's lease),
+//! [`worker`] (join, pull loop, rejoin after a lost membership, graceful leave).
 
 pub mod config;
 pub mod error;
 pub mod executor;
+pub mod heartbeat;
+pub mod leases;
 pub mod sink;
 pub mod worker;
 

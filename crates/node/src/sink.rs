@@ -30,7 +30,10 @@ impl GrpcSink {
 #[async_trait]
 impl StepSink for GrpcSink {
     async fn commit(&mut self, commit: StepCommit) -> Result<(), SinkError> {
-        let request = commit_request(self.run_id, self.epoch, commit);
+        // One id for every attempt of this commit: a retry of a commit that was applied but
+        // whose answer was lost is recognised by the hub and not written again.
+        let mut request = commit_request(self.run_id, self.epoch, commit);
+        request.commit_id = uuid::Uuid::now_v7().to_string();
         let deadline = Instant::now() + self.retry_window;
         let mut backoff = Duration::from_millis(100);
         loop {
@@ -43,9 +46,6 @@ impl StepSink for GrpcSink {
                 Code::Unavailable | Code::DeadlineExceeded | Code::Unknown | Code::Cancelled
                     if Instant::now() + backoff < deadline =>
                 {
-                    // Known gap: if the hub applied a commit but its answer was lost, this retry
-                    // appends it again. Commit ids that make retries idempotent come with the
-                    // failover work (issue 3).
                     tracing::warn!(run_id = %self.run_id, code = ?status.code(), message = status.message(), "commit failed, retrying");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(5));
@@ -84,6 +84,7 @@ pub fn commit_request(run_id: RunId, epoch: u64, commit: StepCommit) -> pb::Comm
             .collect(),
         status: commit.status.map_or(pb::RunStatus::Unspecified, status) as i32,
         error: commit.error.unwrap_or_default(),
+        commit_id: String::new(),
     }
 }
 

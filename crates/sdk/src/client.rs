@@ -10,6 +10,7 @@ use agentry_proto::v1 as pb;
 use agentry_proto::v1::agent_hub_client::AgentHubClient;
 
 use crate::error::{ClientError, connection_failure_reason};
+use crate::follow::{FollowOptions, follow};
 
 /// Largest gRPC message sent or accepted, in bytes (8 MiB). Matches the hub's limit
 /// (`agentry_core::limits::MAX_GRPC_MESSAGE_BYTES`), restated so the SDK stays free of core.
@@ -110,6 +111,44 @@ impl Client {
             .boxed())
     }
 
+    /// Like [`Client::trace`], but a followed trace survives hub restarts: when the stream
+    /// breaks (the hub is unavailable or restarting, the connection drops) it is reopened after
+    /// the last `seq` received, with backoff, and no event is skipped or yielded twice. Gives up
+    /// with [`ClientError::TraceInterrupted`] after 60 s without progress; see
+    /// [`Client::follow_trace_with`].
+    ///
+    /// With `request.run_id`, the stream ends after that run's `run_finished`, `run_failed` or
+    /// `run_cancelled`; a paused run is followed on until it is resumed and ends, or is
+    /// cancelled. Without `request.follow`, the backlog is replayed once and a broken stream is
+    /// an error, as with [`Client::trace`]. An error is always the stream's last item.
+    ///
+    /// ```no_run
+    /// use agentry_sdk::Client;
+    /// use agentry_sdk::proto::TraceRequest;
+    /// use futures::StreamExt;
+    ///
+    /// # async fn example(client: Client, run_id: String) -> Result<(), agentry_sdk::ClientError> {
+    /// let request = TraceRequest { run_id, follow: true, ..TraceRequest::default() };
+    /// let mut events = client.follow_trace(request);
+    /// while let Some(event) = events.next().await {
+    ///     let event = event?;
+    ///     if agentry_sdk::event_kind::ends_run(&event.r#type) {
+    ///         println!("run ended with {}", event.r#type);
+    ///     }
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn follow_trace(&self, request: pb::TraceRequest) -> TraceStream {
+        self.follow_trace_with(request, FollowOptions::default())
+    }
+
+    /// Like [`Client::follow_trace`], with the give-up window, backoff and pause behaviour of
+    /// `options`.
+    pub fn follow_trace_with(&self, request: pb::TraceRequest, options: FollowOptions) -> TraceStream {
+        follow(self.clone(), request, options)
+    }
+
     /// Returns one agent with its latest run.
     pub async fn get_agent(&self, agent_id: impl Into<String>) -> Result<pb::Agent, ClientError> {
         let request = pb::GetAgentRequest { agent_id: agent_id.into() };
@@ -153,6 +192,40 @@ impl Client {
         let response = self.unary(self.inner.clone().drain_node(pb::DrainNodeRequest { node_id }).await)?;
         let node = response.node.ok_or_else(|| ClientError::missing("DrainNode", "node"))?;
         Ok((node, response.moved_runs))
+    }
+
+    /// Cancels a queued, running or paused run for good; `reason` is kept in the run's `error`
+    /// and its `run_cancelled` event. Returns the run, now cancelled. A run that already ended
+    /// is refused (`FailedPrecondition`); an unknown one is `NotFound`.
+    pub async fn cancel_run(
+        &self,
+        run_id: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> Result<pb::Run, ClientError> {
+        let request = pb::CancelRunRequest { run_id: run_id.into(), reason: reason.into() };
+        let response = self.unary(self.inner.clone().cancel_run(request).await)?;
+        response.run.ok_or_else(|| ClientError::missing("CancelRun", "run"))
+    }
+
+    /// Pauses a queued or running run: it stops executing and stays paused (with a
+    /// `run_paused` event) until [`Client::resume_run`] or [`Client::cancel_run`]. Returns the
+    /// run, now paused. A run that ended is refused (`FailedPrecondition`).
+    pub async fn pause_run(
+        &self,
+        run_id: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> Result<pb::Run, ClientError> {
+        let request = pb::PauseRunRequest { run_id: run_id.into(), reason: reason.into() };
+        let response = self.unary(self.inner.clone().pause_run(request).await)?;
+        response.run.ok_or_else(|| ClientError::missing("PauseRun", "run"))
+    }
+
+    /// Queues a paused run again; it continues from its last commit. Returns the run, now
+    /// queued. A run that is not paused is refused (`FailedPrecondition`).
+    pub async fn resume_run(&self, run_id: impl Into<String>) -> Result<pb::Run, ClientError> {
+        let request = pb::ResumeRunRequest { run_id: run_id.into() };
+        let response = self.unary(self.inner.clone().resume_run(request).await)?;
+        response.run.ok_or_else(|| ClientError::missing("ResumeRun", "run"))
     }
 
     fn unary<T>(&self, response: Result<tonic::Response<T>, tonic::Status>) -> Result<T, ClientError> {

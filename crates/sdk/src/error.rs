@@ -1,6 +1,7 @@
 //! [`ClientError`]: what a call to the hub can fail with.
 
 use std::error::Error as StdError;
+use std::time::Duration;
 
 use tonic::{Code, ConnectError, Status};
 
@@ -26,6 +27,18 @@ pub enum ClientError {
         /// Why it was rejected.
         reason: String,
     },
+    /// A followed trace broke and could not be reopened before the give-up window passed
+    /// (see [`crate::FollowOptions`]).
+    #[error("trace interrupted after seq {last_seq}; gave up reconnecting after {}s", .gave_up_after.as_secs_f32())]
+    TraceInterrupted {
+        /// The last `seq` received: resume with `after_seq` = this.
+        last_seq: u64,
+        /// The give-up window that passed without progress.
+        gave_up_after: Duration,
+        /// The last failure.
+        #[source]
+        source: Box<ClientError>,
+    },
 }
 
 impl ClientError {
@@ -35,12 +48,24 @@ impl ClientError {
     }
 
     /// Returns the gRPC code: that of the status, `Unavailable` for [`ClientError::Unreachable`],
-    /// `None` for [`ClientError::InvalidUrl`].
+    /// that of the last failure for [`ClientError::TraceInterrupted`], `None` for
+    /// [`ClientError::InvalidUrl`].
     pub fn code(&self) -> Option<Code> {
         match self {
             Self::Unreachable { .. } => Some(Code::Unavailable),
             Self::Status(status) => Some(status.code()),
             Self::InvalidUrl { .. } => None,
+            Self::TraceInterrupted { source, .. } => source.code(),
+        }
+    }
+
+    /// Returns whether the hub could not be reached: [`ClientError::Unreachable`], or a
+    /// [`ClientError::TraceInterrupted`] whose last failure was.
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            Self::Unreachable { .. } => true,
+            Self::TraceInterrupted { source, .. } => source.is_unreachable(),
+            Self::Status(_) | Self::InvalidUrl { .. } => false,
         }
     }
 
@@ -164,6 +189,21 @@ mod tests {
         let status = Status::from_error(Box::new(ConnectError(Box::new(refused))));
         let error = ClientError::from_status("http://127.0.0.1:1", status);
         assert_eq!(error.to_string(), "hub unreachable at http://127.0.0.1:1: connection refused");
+    }
+
+    #[test]
+    fn an_interrupted_trace_keeps_the_last_failure() {
+        let unreachable =
+            ClientError::Unreachable { url: "http://hub".to_owned(), reason: "connection refused".to_owned() };
+        let interrupted = ClientError::TraceInterrupted {
+            last_seq: 12,
+            gave_up_after: Duration::from_secs(60),
+            source: Box::new(unreachable),
+        };
+        assert_eq!(interrupted.to_string(), "trace interrupted after seq 12; gave up reconnecting after 60s");
+        assert!(interrupted.is_unreachable() && interrupted.is_unavailable());
+        let source = interrupted.source().expect("the last failure");
+        assert_eq!(source.to_string(), "hub unreachable at http://hub: connection refused");
     }
 
     #[test]

@@ -2,17 +2,23 @@
 //!
 //! [`Client`] wraps the generated `AgentHub` gRPC client: it connects eagerly (an unreachable
 //! hub is reported at once), maps failures to [`ClientError`] and exposes traces as a
-//! [`TraceStream`] (a [`futures::Stream`]). Requests and replies are the generated types, re-exported as [`proto`].
+//! [`TraceStream`] (a [`futures::Stream`]); [`Client::follow_trace`] keeps a followed trace
+//! going across hub restarts. Requests and replies are the generated types, re-exported as
+//! [`proto`].
 //!
-//! Layout: `client.rs` ([`Client`]), `error.rs` ([`ClientError`]).
+//! Layout: `client.rs` ([`Client`]), `follow.rs` (reconnecting traces, [`FollowOptions`]),
+//! `event_kind.rs` (run lifecycle event names), `error.rs` ([`ClientError`]).
 
 #![warn(missing_docs)]
 
 mod client;
 mod error;
+pub mod event_kind;
+mod follow;
 
 pub use client::{CONNECT_TIMEOUT, Client, MAX_MESSAGE_BYTES, TraceStream};
 pub use error::{ClientError, code_name};
+pub use follow::FollowOptions;
 
 /// The generated `agentry.v1` types the client takes and returns.
 pub use agentry_proto::v1 as proto;

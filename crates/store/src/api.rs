@@ -73,6 +73,8 @@ pub struct RunContext {
     pub agent: Agent,
     /// The agent's whole committed conversation, in order.
     pub messages: Vec<StoredMessage>,
+    /// Ids of this run's tool calls with a committed `tool_start`, in order.
+    pub started_tool_call_ids: Vec<String>,
 }
 
 /// One atomic commit of a node's progress on a run.
@@ -90,6 +92,9 @@ pub struct CommitBatch {
     pub status: Option<RunStatus>,
     /// Failure reason, with status `failed`.
     pub error: Option<String>,
+    /// Id chosen by the committer, the same for every retry of this commit: when it equals the
+    /// run's last applied commit id, the commit is answered as applied and nothing is written.
+    pub commit_id: Option<String>,
 }
 
 /// What a commit wrote.
@@ -99,6 +104,40 @@ pub struct CommitOutcome {
     pub run: Run,
     /// The agent's `last_seq` after the commit.
     pub last_seq: u64,
+}
+
+/// Which runs [`Store::release_node_runs`] takes back from a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReleaseScope {
+    /// Runs placed on the node that it has not started (draining).
+    Unstarted,
+    /// Every run it holds, started or not (its lease expired, or it left).
+    All,
+}
+
+/// An operator's change to a run's lifecycle (see [`Store::control_run`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunControl {
+    /// Ends a run that has not ended: `cancelled`, with the reason as its error.
+    Cancel {
+        /// Why; kept as the run's error.
+        reason: String,
+    },
+    /// Stops a queued or running run and keeps it `paused`, unplaced.
+    Pause {
+        /// Why; shown as the run's wait reason.
+        reason: String,
+    },
+    /// Queues a paused run again.
+    Resume,
+}
+
+/// Leadership of the cluster's singleton duties (the reaper), held until dropped.
+#[async_trait]
+pub trait Leadership: Send {
+    /// Returns whether leadership is still held (false once its database session is lost, since
+    /// another replica may have taken over).
+    async fn still_leading(&mut self) -> bool;
 }
 
 /// Durable state of the cluster. Implemented for PostgreSQL and SQLite; both pass the same
@@ -124,6 +163,9 @@ pub trait Store: Send + Sync + 'static {
     /// Returns one run.
     async fn get_run(&self, run_id: RunId) -> Result<Run>;
 
+    /// Returns the agent's runs that have not ended (queued, running, paused), oldest first.
+    async fn active_runs(&self, agent_id: AgentId) -> Result<Vec<Run>>;
+
     /// Returns runs ready for placement, oldest first, at most `limit`: `queued` runs with no
     /// node, each the oldest queued run of an agent that has no placed, running or paused run.
     /// Runs of one agent therefore execute one at a time, in order.
@@ -137,9 +179,31 @@ pub trait Store: Send + Sync + 'static {
     /// are absent.
     async fn node_loads(&self) -> Result<Vec<(NodeId, u32)>>;
 
-    /// Takes back the runs placed on `node_id` that it has not started: clears their node and
-    /// bumps their epoch, so a task already published for them is refused. Returns them.
-    async fn release_node_runs(&self, node_id: NodeId) -> Result<Vec<Run>>;
+    /// Takes back runs from `node_id` (which ones: `scope`) so they are placed again: each
+    /// becomes `queued` and unplaced with its epoch bumped, so the node is fenced, and gets a
+    /// `run_moved` event `{from_node_id, reason, epoch}`. Returns them.
+    async fn release_node_runs(&self, node_id: NodeId, scope: ReleaseScope, reason: &str) -> Result<Vec<Run>>;
+
+    /// Applies an operator's change to a run, fencing its node (epoch + 1) for cancel and
+    /// pause, and appends the matching event (`run_cancelled {reason}`, `run_paused {reason,
+    /// epoch}`, `run_resumed {}`). Returns the run.
+    ///
+    /// Errors: [`crate::Error::NotFound`]; [`crate::Error::Conflict`] when the run's status
+    /// forbids it (cancel or pause of an ended run, resume of a run that is not paused).
+    async fn control_run(&self, run_id: RunId, control: RunControl) -> Result<Run>;
+
+    /// Returns the runs of `leases` (run, epoch executed under) that their executor no longer
+    /// owns: missing, at another epoch, paused or ended.
+    async fn revoked_runs(&self, leases: &[(RunId, u64)]) -> Result<Vec<RunId>>;
+
+    /// Marks dead every node (not already dead or left) whose last heartbeat is older than
+    /// `cutoff_ms`; returns them.
+    async fn expire_nodes(&self, cutoff_ms: i64) -> Result<Vec<NodeInfo>>;
+
+    /// Tries to become the leader of the cluster's singleton duties. PostgreSQL: a session
+    /// advisory lock, so one hub replica leads and another takes over when its session ends;
+    /// SQLite (one hub): always granted. `None` when another replica leads.
+    async fn try_lead(&self) -> Result<Option<Box<dyn Leadership>>>;
 
     /// Assigns a run to `node_id` and bumps its epoch, if its epoch is still `expected_epoch`
     /// (compare-and-set; [`crate::Error::StaleEpoch`] otherwise). The run stays `queued` until
@@ -171,9 +235,11 @@ pub trait Store: Send + Sync + 'static {
     async fn register_node(&self, node: NodeInfo) -> Result<()>;
 
     /// Extends a node's lease: sets `last_heartbeat_ms = now_ms` and `running`; returns the node.
+    /// [`crate::Error::Conflict`] when the node is gone (dead or left): it must join again.
     async fn heartbeat(&self, node_id: NodeId, running: u32, now_ms: i64) -> Result<NodeInfo>;
 
-    /// Sets a node's membership state; returns the node.
+    /// Sets a node's membership state; returns the node. [`crate::Error::Conflict`] when the
+    /// node is gone (dead or left).
     async fn set_node_state(&self, node_id: NodeId, state: NodeState) -> Result<NodeInfo>;
 
     /// Lists every node, oldest first.

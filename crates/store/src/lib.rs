@@ -27,7 +27,8 @@ pub mod testing;
 use std::sync::Arc;
 
 pub use api::{
-    AgentSummary, CommitBatch, CommitOutcome, NewAgent, NewRun, PlaceableRun, RunContext, Store, StoredMessage,
+    AgentSummary, CommitBatch, CommitOutcome, Leadership, NewAgent, NewRun, PlaceableRun, ReleaseScope, RunContext,
+    RunControl, Store, StoredMessage,
 };
 pub use error::{Error, Result};
 pub use postgres::PgStore;

@@ -58,6 +58,7 @@ macro_rules! store_test_suite {
                 commit::commit_after_terminal_writes_nothing,
                 commit::commit_to_unknown_run_is_not_found,
                 commit::concurrent_commits_get_gap_free_seqs,
+                commit::retried_commit_is_applied_once,
                 events::events_after_returns_exactly_later_events,
                 events::events_after_filters_by_run,
                 events::events_after_respects_limit,
@@ -70,6 +71,14 @@ macro_rules! store_test_suite {
                 scheduling::node_loads_count_placed_running_and_paused,
                 scheduling::release_node_runs_takes_back_unstarted_runs,
                 scheduling::set_node_state_changes_membership,
+                lifecycle::release_all_takes_running_runs_and_records_the_move,
+                lifecycle::cancel_fences_the_node_and_ends_the_run,
+                lifecycle::pause_and_resume_keep_the_conversation,
+                lifecycle::controls_refuse_what_the_status_forbids,
+                lifecycle::revoked_runs_names_the_runs_no_longer_owned,
+                lifecycle::expired_nodes_become_dead_and_are_refused,
+                lifecycle::load_run_lists_started_tool_calls,
+                lifecycle::leadership_is_granted,
             );
         }
     };
@@ -85,3 +94,26 @@ macro_rules! store_test_suite {
 
 store_test_suite!(postgres, crate::postgres_harness());
 store_test_suite!(sqlite, crate::sqlite_harness());
+
+/// On PostgreSQL one hub replica leads at a time; another takes over once the leader's session
+/// ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_leadership_is_exclusive_and_passes_on() {
+    let database = PgTestDatabase::create().await.expect("create test database");
+    let first = PgStore::connect(database.url()).await.unwrap();
+    let second = PgStore::connect(database.url()).await.unwrap();
+    let mut leader = first.try_lead().await.unwrap().expect("the first replica leads");
+    assert!(second.try_lead().await.unwrap().is_none(), "two leaders at once");
+    assert!(leader.still_leading().await);
+    drop(leader);
+    // Closing the session releases the lock; the server notices asynchronously.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        if let Some(mut taken_over) = second.try_lead().await.unwrap() {
+            assert!(taken_over.still_leading().await);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "leadership was not passed on");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

@@ -1,10 +1,13 @@
 //! The `agentry` command line: one module per command (`<noun>/<verb>.rs` for grouped ones).
 
+mod cancel;
 mod dev;
 mod hub;
 mod node;
 mod nodes;
+mod pause;
 mod ps;
+mod resume;
 mod send;
 mod spawn;
 mod trace;
@@ -12,7 +15,7 @@ mod trace;
 use clap::{Args, Parser, Subcommand};
 use tokio::io::AsyncReadExt;
 
-use agentry_sdk::Client;
+use agentry_sdk::{Client, ClientError};
 
 /// Default hub URL of the client commands and `node join`.
 pub const DEFAULT_HUB_URL: &str = "http://127.0.0.1:7700";
@@ -47,6 +50,12 @@ pub enum Command {
     Ps(ps::PsArgs),
     /// List the nodes known to the hub.
     Nodes(nodes::NodesArgs),
+    /// Stop a run for good (it ends as cancelled).
+    Cancel(cancel::CancelArgs),
+    /// Pause a queued or running run until it is resumed or cancelled.
+    Pause(pause::PauseArgs),
+    /// Resume a paused run from its last committed step.
+    Resume(resume::ResumeArgs),
 }
 
 impl Command {
@@ -71,6 +80,9 @@ impl Command {
             Self::Trace(args) => trace::run(args).await,
             Self::Ps(args) => ps::run(args).await,
             Self::Nodes(args) => nodes::run(args).await,
+            Self::Cancel(args) => cancel::run(args).await,
+            Self::Pause(args) => pause::run(args).await,
+            Self::Resume(args) => resume::run(args).await,
         }
     }
 }
@@ -88,6 +100,14 @@ impl HubArgs {
     pub async fn connect(&self) -> anyhow::Result<Client> {
         Ok(Client::connect(self.hub.clone()).await?)
     }
+}
+
+/// Returns the error of a refused run control: a run in the wrong state (`FailedPrecondition`)
+/// says which run cannot be `done` (`cancelled`, `paused`, `resumed`); other errors are kept.
+pub fn refused_as(error: ClientError, run_id: &str, done: &str) -> anyhow::Error {
+    let wrong_state = error.code() == Some(tonic::Code::FailedPrecondition);
+    let error = anyhow::Error::new(error);
+    if wrong_state { error.context(format!("run {run_id} cannot be {done}")) } else { error }
 }
 
 /// Returns `text`, or all of stdin when `text` is `-`.
@@ -124,6 +144,15 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn a_run_in_the_wrong_state_names_the_refused_action() {
+        let ended = ClientError::Status(tonic::Status::failed_precondition("run r1 has ended (cancelled)"));
+        let message = crate::report::one_line(&refused_as(ended, "r1", "cancelled"));
+        assert_eq!(message, "run r1 cannot be cancelled: failed precondition: run r1 has ended (cancelled)");
+        let unknown = ClientError::Status(tonic::Status::not_found("run r2 not found"));
+        assert_eq!(crate::report::one_line(&refused_as(unknown, "r2", "paused")), "not found: run r2 not found");
     }
 
     #[test]

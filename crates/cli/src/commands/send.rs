@@ -16,6 +16,8 @@ enum OnBusyArg {
     Enqueue,
     /// Refuse the message (exit 1).
     Reject,
+    /// Cancel the agent's active and queued runs, then start this one.
+    Interrupt,
 }
 
 /// Options of `agentry send`.
@@ -45,6 +47,7 @@ pub async fn run(args: SendArgs) -> anyhow::Result<()> {
     let on_busy = match args.on_busy {
         OnBusyArg::Enqueue => OnBusy::Enqueue,
         OnBusyArg::Reject => OnBusy::Reject,
+        OnBusyArg::Interrupt => OnBusy::Interrupt,
     };
     let request = SendMessageRequest {
         agent_id: args.agent_id.clone(),

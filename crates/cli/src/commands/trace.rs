@@ -24,7 +24,8 @@ pub struct TraceArgs {
     /// Print events as JSON lines.
     #[arg(long)]
     jsonl: bool,
-    /// Only this run's events; with --follow, stop when it ends.
+    /// Only this run's events; with --follow, stop when it ends (finished, failed or cancelled;
+    /// a paused run is followed until it is resumed and ends).
     #[arg(long, value_name = "RUN_ID")]
     run: Option<String>,
 }
@@ -32,16 +33,14 @@ pub struct TraceArgs {
 /// Prints the events.
 pub async fn run(args: TraceArgs) -> anyhow::Result<()> {
     let client = args.hub.connect().await?;
-    let run_id = args.run.unwrap_or_default();
     let request = TraceRequest {
         agent_id: args.agent_id,
-        run_id: run_id.clone(),
+        run_id: args.run.unwrap_or_default(),
         after_seq: args.after,
         follow: args.follow,
         ..TraceRequest::default()
     };
-    let watch_run = (!run_id.is_empty()).then_some(run_id.as_str());
-    let printing = print_trace(&client, request, EventFormat::from_flag(args.jsonl), watch_run);
+    let printing = print_trace(&client, request, EventFormat::from_flag(args.jsonl));
     tokio::select! {
         result = printing => result.map(|_| ()),
         // Ctrl-C ends tailing normally: everything received was printed.

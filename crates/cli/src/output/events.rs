@@ -110,10 +110,24 @@ fn describe(event: &TraceEvent, data: &Value) -> Option<String> {
         "final" => text("content")?.to_owned(),
         "run_finished" => format!("run={} steps={}", event.run_id, number("steps")?),
         "run_failed" => format!("run={} {}", event.run_id, text("error")?),
-        "run_moved" => format!("{} -> {} epoch={}", text("from_node_id")?, text("to_node_id")?, number("epoch")?),
+        "run_cancelled" | "run_paused" => with_reason(format!("run={}", event.run_id), text("reason")),
+        "run_resumed" => format!("run={}", event.run_id),
+        "run_moved" => match text("to_node_id") {
+            Some(to_node_id) => format!("{} -> {to_node_id} epoch={}", text("from_node_id")?, number("epoch")?),
+            None => with_reason(format!("from={} epoch={}", text("from_node_id")?, number("epoch")?), text("reason")),
+        },
+        "tool_interrupted" => format!("{} policy={}", text("name")?, text("policy")?),
         _ => return None,
     };
     Some(detail)
+}
+
+/// Returns `head`, then `reason` when there is one.
+fn with_reason(head: String, reason: Option<&str>) -> String {
+    match reason.map(str::trim) {
+        Some(reason) if !reason.is_empty() => format!("{head} {}", one_line_preview(reason, usize::MAX)),
+        _ => head,
+    }
 }
 
 /// Returns tool arguments on one line: compact JSON when the text is JSON.
@@ -201,6 +215,18 @@ mod tests {
         assert_eq!(human("final", json!({ "content": answer })), format!("#12 22:23:05.123 final {answer}"));
         let failed = human("run_failed", json!({ "error": "model: 401 unauthorized" }));
         assert_eq!(failed, "#12 22:23:05.123 run_failed run=run-1 model: 401 unauthorized");
+    }
+
+    #[test]
+    fn run_control_and_move_lines_show_the_reason() {
+        let cancelled = human("run_cancelled", json!({ "reason": "too slow" }));
+        assert_eq!(cancelled, "#12 22:23:05.123 run_cancelled run=run-1 too slow");
+        assert_eq!(human("run_paused", json!({ "reason": "", "epoch": 2 })), "#12 22:23:05.123 run_paused run=run-1");
+        assert_eq!(human("run_resumed", json!({})), "#12 22:23:05.123 run_resumed run=run-1");
+        let moved = human("run_moved", json!({ "from_node_id": "n1", "reason": "lease expired", "epoch": 3 }));
+        assert_eq!(moved, "#12 22:23:05.123 run_moved from=n1 epoch=3 lease expired");
+        let interrupted = human("tool_interrupted", json!({ "name": "bash", "policy": "retry", "step": 1 }));
+        assert_eq!(interrupted, "#12 22:23:05.123 tool_interrupted bash policy=retry");
     }
 
     #[test]

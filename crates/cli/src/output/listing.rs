@@ -9,8 +9,8 @@ use agentry_sdk::proto::{Agent, Node, NodeState, Run, RunStatus};
 
 use super::{age, one_line_preview, render_table, rfc3339, system_time};
 
-/// Characters of a run error shown in the `ps` table.
-const ERROR_PREVIEW_CHARS: usize = 60;
+/// Characters of a run error shown in the `ps` table (enough for a dead-letter reason).
+const ERROR_PREVIEW_CHARS: usize = 100;
 
 /// An agent in `ps --output json`.
 #[derive(Serialize)]
@@ -35,6 +35,14 @@ struct RunJson {
     wait_reason: String,
     created_at: Option<String>,
     updated_at: Option<String>,
+}
+
+/// A run in `cancel|pause|resume --output json`: the `ps` shape plus its agent.
+#[derive(Serialize)]
+struct RunWithAgentJson {
+    agent_id: String,
+    #[serde(flatten)]
+    run: RunJson,
 }
 
 /// A node in `nodes --output json`.
@@ -80,11 +88,11 @@ fn agent_json(agent: &Agent) -> AgentJson {
         labels: agent.labels.clone().into_iter().collect(),
         created_at: rfc3339(agent.created_at.as_ref()),
         last_seq: agent.last_seq,
-        latest_run: agent.latest_run.as_ref().map(run_json),
+        latest_run: agent.latest_run.as_ref().map(run_json_of),
     }
 }
 
-fn run_json(run: &Run) -> RunJson {
+fn run_json_of(run: &Run) -> RunJson {
     RunJson {
         run_id: run.run_id.clone(),
         status: run_status_name(run.status),
@@ -94,6 +102,22 @@ fn run_json(run: &Run) -> RunJson {
         wait_reason: run.wait_reason.clone(),
         created_at: rfc3339(run.created_at.as_ref()),
         updated_at: rfc3339(run.updated_at.as_ref()),
+    }
+}
+
+/// Returns one run as pretty JSON (`ps`'s `latest_run` shape plus `agent_id`).
+pub fn run_json(run: &Run) -> serde_json::Result<String> {
+    serde_json::to_string_pretty(&RunWithAgentJson { agent_id: run.agent_id.clone(), run: run_json_of(run) })
+}
+
+/// Returns the line printed after `action` on a run: `run <id> cancelled`, or with the
+/// status when it differs from the action, e.g. `run <id> resumed (queued)`.
+pub fn run_result_line(run: &Run, action: &str) -> String {
+    let status = run_status_name(run.status);
+    if status == action {
+        format!("run {} {action}", run.run_id)
+    } else {
+        format!("run {} {action} ({status})", run.run_id)
     }
 }
 
@@ -250,6 +274,50 @@ mod tests {
     }
 
     #[test]
+    fn dead_lettered_cancelled_and_paused_runs_read_well() {
+        let with_run = |status: RunStatus, error: &str| {
+            let mut agent = agent();
+            let run = agent.latest_run.as_mut().unwrap();
+            run.status = status as i32;
+            run.error = error.to_owned();
+            agents_table(&[agent], UNIX_EPOCH + Duration::from_secs(62))
+        };
+        let dead = with_run(RunStatus::Failed, "dead-lettered after 5 deliveries: the node crashed each time");
+        let row = dead.lines().nth(1).unwrap();
+        assert!(
+            row.contains("   failed   ")
+                && row.ends_with("dead-lettered after 5 deliveries: the node crashed each time"),
+            "{dead}"
+        );
+        let cancelled = with_run(RunStatus::Cancelled, "too slow");
+        let row = cancelled.lines().nth(1).unwrap();
+        assert!(row.contains("   cancelled   ") && row.ends_with("too slow"), "{cancelled}");
+        let paused = with_run(RunStatus::Paused, "");
+        let row = paused.lines().nth(1).unwrap();
+        assert!(row.contains("   paused   ") && row.ends_with("   -"), "{paused}");
+    }
+
+    #[test]
+    fn run_results_are_one_line_or_the_run_as_json() {
+        let run = Run {
+            run_id: "r1".to_owned(),
+            agent_id: "a1".to_owned(),
+            status: RunStatus::Cancelled as i32,
+            error: "too slow".to_owned(),
+            ..Run::default()
+        };
+        assert_eq!(run_result_line(&run, "cancelled"), "run r1 cancelled");
+        let queued = Run { status: RunStatus::Queued as i32, ..run.clone() };
+        assert_eq!(run_result_line(&queued, "resumed"), "run r1 resumed (queued)");
+        let parsed: Value = serde_json::from_str(&run_json(&run).expect("JSON")).expect("parse");
+        assert_eq!(
+            parsed,
+            json!({ "agent_id": "a1", "run_id": "r1", "status": "cancelled", "epoch": 0, "node_id": "", "error": "too slow",
+                    "wait_reason": "", "created_at": null, "updated_at": null })
+        );
+    }
+
+    #[test]
     fn nodes_json_uses_lowercase_states() {
         let node = Node {
             node_id: "n1".to_owned(),
@@ -271,6 +339,8 @@ mod tests {
     #[test]
     fn status_names_are_lowercase() {
         assert_eq!(run_status_name(RunStatus::Queued as i32), "queued");
+        assert_eq!(run_status_name(RunStatus::Paused as i32), "paused");
+        assert_eq!(run_status_name(RunStatus::Cancelled as i32), "cancelled");
         assert_eq!(run_status_name(99), "unknown(99)");
         assert_eq!(node_state_name(NodeState::Draining as i32), "draining");
     }

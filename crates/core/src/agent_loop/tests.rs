@@ -86,6 +86,7 @@ fn request(run_id: RunId, history: Vec<Message>, max_iterations: u32) -> RunRequ
         input: "say hi twice".into(),
         workspace: std::env::temp_dir(),
         tool_timeout: Duration::from_secs(5),
+        started_tool_calls: Vec::new(),
     }
 }
 
@@ -252,4 +253,80 @@ fn next_action_reads_committed_state() {
     assert_eq!(next_action(&[&user, &answer]), Action::RunTools { step: 1, pending: vec![call] });
     let result = Message::tool_result("x", "ok");
     assert_eq!(next_action(&[&user, &answer, &result]), Action::CallModel { step: 2 });
+}
+
+/// A tool with a chosen interrupt policy that counts its calls.
+struct Flaky {
+    policy: crate::tools::InterruptPolicy,
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait]
+impl crate::tools::Tool for Flaky {
+    fn spec(&self) -> crate::model::ToolSpec {
+        crate::model::ToolSpec { name: "flaky".into(), description: "test".into(), parameters: json!({}) }
+    }
+
+    fn on_interrupt(&self) -> crate::tools::InterruptPolicy {
+        self.policy
+    }
+
+    async fn call(&self, _: &crate::tools::ToolContext, _: Value) -> Result<String, crate::tools::ToolError> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok("did it".into())
+    }
+}
+
+/// Resumes a run whose one `flaky` call started (committed `tool_start`) but has no result.
+async fn resume_interrupted(policy: crate::tools::InterruptPolicy) -> (RunOutcome, RecordingSink, usize, usize) {
+    let run_id = RunId::generate();
+    let mut user = Message::user("do it");
+    user.run_id = Some(run_id);
+    let call = ToolCall { id: "x".into(), name: "flaky".into(), arguments: "{}".into() };
+    let mut answer = Message::assistant("", vec![call]);
+    answer.run_id = Some(run_id);
+    let tool = std::sync::Arc::new(Flaky { policy, calls: Default::default() });
+    let mut tools = ToolRegistry::default();
+    tools.insert(tool.clone());
+    let model = ScriptedModel::new(vec![text_answer("checked")]);
+    let mut sink = RecordingSink::default();
+    let mut run_request = request(run_id, vec![user, answer], 8);
+    run_request.started_tool_calls = vec!["x".into()];
+    let outcome = drive_run(run_request, &model, &tools, &mut sink).await.unwrap();
+    let calls = tool.calls.load(std::sync::atomic::Ordering::SeqCst);
+    (outcome, sink, calls, model.request_count())
+}
+
+fn interrupted_event(sink: &RecordingSink) -> &EventDraft {
+    sink.commits.iter().flat_map(|commit| &commit.events).find(|event| event.kind == kind::TOOL_INTERRUPTED).unwrap()
+}
+
+#[tokio::test]
+async fn interrupted_retry_tool_runs_again_with_the_same_key() {
+    let (outcome, sink, calls, requests) = resume_interrupted(crate::tools::InterruptPolicy::Retry).await;
+    assert_eq!(outcome, RunOutcome::Completed("checked".into()));
+    assert_eq!((calls, requests), (1, 1));
+    assert_eq!(interrupted_event(&sink).data["policy"], "retry");
+    let start = sink.commits.iter().flat_map(|commit| &commit.events).find(|event| event.kind == kind::TOOL_START);
+    assert_eq!(start.unwrap().data["idempotency_key"], interrupted_event(&sink).data["idempotency_key"]);
+}
+
+#[tokio::test]
+async fn interrupted_fail_tool_fails_the_run_without_running_it() {
+    let (outcome, sink, calls, requests) = resume_interrupted(crate::tools::InterruptPolicy::Fail).await;
+    let RunOutcome::Failed(reason) = outcome else { panic!("expected a failed run, got {outcome:?}") };
+    assert!(reason.contains("tool call x (flaky) was interrupted"), "{reason}");
+    assert_eq!((calls, requests), (0, 0));
+    assert_eq!(interrupted_event(&sink).data["policy"], "fail");
+    assert_eq!(sink.commits.last().unwrap().status, Some(RunStatus::Failed));
+}
+
+#[tokio::test]
+async fn interrupted_ask_tool_tells_the_model_instead_of_running_it() {
+    let (outcome, sink, calls, requests) = resume_interrupted(crate::tools::InterruptPolicy::Ask).await;
+    assert_eq!(outcome, RunOutcome::Completed("checked".into()));
+    assert_eq!((calls, requests), (0, 1));
+    assert_eq!(interrupted_event(&sink).data["policy"], "ask");
+    let result = sink.commits.iter().flat_map(|commit| &commit.messages).find(|message| message.role == Role::Tool);
+    assert!(result.unwrap().content.contains("tool_interrupted"), "{result:?}");
 }

@@ -16,7 +16,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 
 use super::parse_arguments;
-use super::{Tool, ToolContext, ToolError};
+use super::{InterruptPolicy, Tool, ToolContext, ToolError};
 use crate::limits::{MAX_TOOL_OUTPUT_BYTES, truncate_with_marker};
 use crate::model::ToolSpec;
 
@@ -59,6 +59,13 @@ impl Tool for Bash {
                 "required": ["command"],
             }),
         }
+    }
+
+    /// A command may have side effects that running it twice repeats (it gets the idempotency
+    /// key as `AGENTRY_IDEMPOTENCY_KEY` but few commands use it), so an interrupted call is not
+    /// re-run: the model is told and checks first.
+    fn on_interrupt(&self) -> InterruptPolicy {
+        InterruptPolicy::Ask
     }
 
     async fn call(&self, context: &ToolContext, arguments: Value) -> Result<String, ToolError> {

@@ -50,11 +50,43 @@ pub enum ToolError {
     Timeout(Duration),
 }
 
+/// What the agent loop does on resume with a call of this tool that had started (its
+/// `tool_start` is committed) but has no committed result: the executor died mid-call, so the
+/// call may or may not have taken effect. The loop records a `tool_interrupted` event, then:
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InterruptPolicy {
+    /// Runs the call again with the same idempotency key. For idempotent tools (reads, writes
+    /// of given content) and tools that deduplicate by the key.
+    Retry,
+    /// Fails the run, naming the call: an operator decides what to do.
+    Fail,
+    /// Does not run it again; gives the model an error result saying the call was interrupted
+    /// and may have taken effect, so the model checks the state before acting again.
+    Ask,
+}
+
+impl InterruptPolicy {
+    /// Returns the lowercase name used in `tool_interrupted` events.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Retry => "retry",
+            Self::Fail => "fail",
+            Self::Ask => "ask",
+        }
+    }
+}
+
 /// A callable tool.
 #[async_trait]
 pub trait Tool: Send + Sync {
     /// Returns the name, description and argument schema offered to the model.
     fn spec(&self) -> ToolSpec;
+
+    /// Returns how an interrupted call of this tool is handled on resume (default:
+    /// [`InterruptPolicy::Retry`], i.e. the tool is idempotent under its idempotency key).
+    fn on_interrupt(&self) -> InterruptPolicy {
+        InterruptPolicy::Retry
+    }
 
     /// Runs the tool with `arguments` (a JSON object) and returns its textual output.
     async fn call(&self, context: &ToolContext, arguments: Value) -> Result<String, ToolError>;

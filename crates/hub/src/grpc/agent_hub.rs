@@ -11,6 +11,7 @@ use tonic::{Request, Response, Status};
 use agentry_core::{AgentId, NodeId, RunId};
 use agentry_proto::v1 as pb;
 use agentry_proto::v1::agent_hub_server::AgentHub;
+use agentry_store::RunControl;
 
 use super::convert;
 use crate::hub::{Hub, OnBusy, SpawnCommand};
@@ -156,6 +157,34 @@ impl AgentHub for AgentHubApi {
         let node_id = validate::id::<NodeId>("node_id", &request.into_inner().node_id)?;
         let (node, moved) = self.hub.drain(node_id).await?;
         Ok(Response::new(pb::DrainNodeResponse { node: Some(convert::node(&node)), moved_runs: moved as u32 }))
+    }
+
+    async fn cancel_run(
+        &self,
+        request: Request<pb::CancelRunRequest>,
+    ) -> Result<Response<pb::CancelRunResponse>, Status> {
+        let request = request.into_inner();
+        let run_id = validate::id::<RunId>("run_id", &request.run_id)?;
+        let reason = validate::reason(&request.reason, "cancelled by an operator")?;
+        let run = self.hub.control_run(run_id, RunControl::Cancel { reason }).await?;
+        Ok(Response::new(pb::CancelRunResponse { run: Some(convert::run(&run)) }))
+    }
+
+    async fn pause_run(&self, request: Request<pb::PauseRunRequest>) -> Result<Response<pb::PauseRunResponse>, Status> {
+        let request = request.into_inner();
+        let run_id = validate::id::<RunId>("run_id", &request.run_id)?;
+        let reason = validate::reason(&request.reason, "paused by an operator")?;
+        let run = self.hub.control_run(run_id, RunControl::Pause { reason }).await?;
+        Ok(Response::new(pb::PauseRunResponse { run: Some(convert::run(&run)) }))
+    }
+
+    async fn resume_run(
+        &self,
+        request: Request<pb::ResumeRunRequest>,
+    ) -> Result<Response<pb::ResumeRunResponse>, Status> {
+        let run_id = validate::id::<RunId>("run_id", &request.into_inner().run_id)?;
+        let run = self.hub.control_run(run_id, RunControl::Resume).await?;
+        Ok(Response::new(pb::ResumeRunResponse { run: Some(convert::run(&run)) }))
     }
 
     async fn list_nodes(

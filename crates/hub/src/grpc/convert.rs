@@ -117,6 +117,7 @@ pub fn node(node: &NodeInfo) -> pb::Node {
         NodeState::Cordoned => pb::NodeState::Cordoned,
         NodeState::Draining => pb::NodeState::Draining,
         NodeState::Dead => pb::NodeState::Dead,
+        NodeState::Left => pb::NodeState::Left,
     };
     pb::Node {
         node_id: node.id.to_string(),

@@ -11,6 +11,9 @@ use super::convert;
 use crate::hub::Hub;
 use crate::validate;
 
+/// Most leases one heartbeat may carry (the largest number of slots a node may have).
+const MAX_LEASES: usize = 10_000;
+
 /// The `NodeService` gRPC service over a [`Hub`].
 pub struct NodeServiceApi {
     hub: Hub,
@@ -43,8 +46,19 @@ impl NodeService for NodeServiceApi {
     ) -> Result<Response<pb::HeartbeatResponse>, Status> {
         let request = request.into_inner();
         let node_id = validate::id::<NodeId>("node_id", &request.node_id)?;
-        self.hub.heartbeat(node_id, request.running).await?;
-        Ok(Response::new(pb::HeartbeatResponse {}))
+        if request.leases.len() > MAX_LEASES {
+            return Err(Status::invalid_argument(format!(
+                "leases: {} entries; at most {MAX_LEASES} (one per slot)",
+                request.leases.len()
+            )));
+        }
+        let leases = request
+            .leases
+            .iter()
+            .map(|lease| Ok((validate::id::<RunId>("leases.run_id", &lease.run_id)?, lease.epoch)))
+            .collect::<Result<Vec<_>, Status>>()?;
+        let revoked = self.hub.heartbeat(node_id, request.running, &leases).await?;
+        Ok(Response::new(pb::HeartbeatResponse { revoked_run_ids: revoked.iter().map(ToString::to_string).collect() }))
     }
 
     async fn load_run(&self, request: Request<pb::LoadRunRequest>) -> Result<Response<pb::LoadRunResponse>, Status> {
@@ -55,6 +69,7 @@ impl NodeService for NodeServiceApi {
             run: Some(convert::run(&context.run)),
             spec: Some(convert::spec(&context.agent.spec)),
             messages: context.messages.iter().map(convert::message).collect(),
+            started_tool_call_ids: context.started_tool_call_ids,
         }))
     }
 
@@ -79,8 +94,15 @@ impl NodeService for NodeServiceApi {
             messages,
             status: convert::run_status_from(request.status)?,
             error: (!request.error.is_empty()).then_some(request.error),
+            commit_id: validate::commit_id(&request.commit_id)?,
         };
         let outcome = self.hub.commit(batch).await?;
         Ok(Response::new(pb::CommitResponse { last_seq: outcome.last_seq }))
+    }
+
+    async fn leave(&self, request: Request<pb::LeaveRequest>) -> Result<Response<pb::LeaveResponse>, Status> {
+        let node_id = validate::id::<NodeId>("node_id", &request.into_inner().node_id)?;
+        let released = self.hub.leave(node_id).await?;
+        Ok(Response::new(pb::LeaveResponse { released_runs: released as u32 }))
     }
 }

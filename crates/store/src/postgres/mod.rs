@@ -2,11 +2,13 @@
 
 use std::time::Duration;
 
-use sqlx::Postgres;
+use async_trait::async_trait;
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
+use sqlx::{Connection, Postgres};
 use tracing::info;
 
+use crate::api::Leadership;
 use crate::error::Result;
 use crate::sql::{SqlStore, forward_store};
 
@@ -43,6 +45,41 @@ impl PgStore {
     /// Returns the pool, e.g. for advisory locks.
     pub fn pool(&self) -> &PgPool {
         self.inner.pool()
+    }
+
+    /// Takes the leader advisory lock ([`LEADER_LOCK_KEY`]) on a connection of its own, which
+    /// then holds it for as long as it lives.
+    async fn acquire_leadership(&self) -> Result<Option<Box<dyn Leadership>>> {
+        let mut connection = self.pool().acquire().await?.detach();
+        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(LEADER_LOCK_KEY)
+            .fetch_one(&mut connection)
+            .await?;
+        if locked {
+            info!("leadership acquired");
+            Ok(Some(Box::new(PgLeadership { connection })))
+        } else {
+            let _ = connection.close().await;
+            Ok(None)
+        }
+    }
+}
+
+/// Key of the session-level advisory lock held by the leading hub: "agentry\0" as a big-endian
+/// integer, chosen to stay clear of other applications sharing the database.
+pub const LEADER_LOCK_KEY: i64 = 0x6167_656e_7472_7900;
+
+/// Leadership held by an advisory lock on a dedicated session: it ends when the session does
+/// (dropping closes the connection, and a database restart or network failure ends the session
+/// and with it the lock).
+struct PgLeadership {
+    connection: PgConnection,
+}
+
+#[async_trait]
+impl Leadership for PgLeadership {
+    async fn still_leading(&mut self) -> bool {
+        sqlx::query("SELECT 1").execute(&mut self.connection).await.is_ok()
     }
 }
 

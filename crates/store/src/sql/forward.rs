@@ -31,6 +31,9 @@ macro_rules! forward_store {
             async fn get_run(&self, run_id: agentry_core::RunId) -> $crate::Result<agentry_core::Run> {
                 self.inner.get_run(run_id).await
             }
+            async fn active_runs(&self, agent_id: agentry_core::AgentId) -> $crate::Result<Vec<agentry_core::Run>> {
+                self.inner.active_runs(agent_id).await
+            }
             async fn placeable_runs(&self, limit: u32) -> $crate::Result<Vec<$crate::PlaceableRun>> {
                 self.inner.placeable_runs(limit).await
             }
@@ -45,8 +48,32 @@ macro_rules! forward_store {
             async fn node_loads(&self) -> $crate::Result<Vec<(agentry_core::NodeId, u32)>> {
                 self.inner.node_loads().await
             }
-            async fn release_node_runs(&self, node_id: agentry_core::NodeId) -> $crate::Result<Vec<agentry_core::Run>> {
-                self.inner.release_node_runs(node_id).await
+            async fn release_node_runs(
+                &self,
+                node_id: agentry_core::NodeId,
+                scope: $crate::ReleaseScope,
+                reason: &str,
+            ) -> $crate::Result<Vec<agentry_core::Run>> {
+                self.inner.release_node_runs(node_id, scope, reason).await
+            }
+            async fn control_run(
+                &self,
+                run_id: agentry_core::RunId,
+                control: $crate::RunControl,
+            ) -> $crate::Result<agentry_core::Run> {
+                self.inner.control_run(run_id, control).await
+            }
+            async fn revoked_runs(
+                &self,
+                leases: &[(agentry_core::RunId, u64)],
+            ) -> $crate::Result<Vec<agentry_core::RunId>> {
+                self.inner.revoked_runs(leases).await
+            }
+            async fn expire_nodes(&self, cutoff_ms: i64) -> $crate::Result<Vec<agentry_core::NodeInfo>> {
+                self.inner.expire_nodes(cutoff_ms).await
+            }
+            async fn try_lead(&self) -> $crate::Result<Option<Box<dyn $crate::Leadership>>> {
+                self.acquire_leadership().await
             }
             async fn assign_run(
                 &self,

@@ -7,6 +7,7 @@
 //! guard failed, and the run is then read once more only to name the reason.
 
 mod forward;
+mod lifecycle;
 pub(crate) mod queries;
 pub(crate) mod rows;
 
@@ -20,10 +21,11 @@ use agentry_core::{Agent, AgentId, NodeId, NodeInfo, NodeState, Run, RunId, RunS
 
 use crate::api::{AgentSummary, CommitBatch, CommitOutcome, NewAgent, NewRun, PlaceableRun, RunContext, StoredMessage};
 use crate::error::{Error, Result};
+use lifecycle::append_events;
 use queries::*;
 use rows::{
-    AgentPositions, AgentRow, AgentSummaryRow, EventRow, MessageRow, NodeLoadRow, NodeRow, PlaceableRow, RunRow,
-    json_text, to_db_int,
+    AgentPositions, AgentRow, AgentSummaryRow, CommitMarkerRow, DataRow, EventRow, MessageRow, NodeLoadRow, NodeRow,
+    PlaceableRow, RunRow, json_text, to_db_int,
 };
 
 /// The store over a pool of `DB` connections.
@@ -63,6 +65,8 @@ where
     for<'r> NodeRow: FromRow<'r, DB::Row>,
     for<'r> PlaceableRow: FromRow<'r, DB::Row>,
     for<'r> NodeLoadRow: FromRow<'r, DB::Row>,
+    for<'r> CommitMarkerRow: FromRow<'r, DB::Row>,
+    for<'r> DataRow: FromRow<'r, DB::Row>,
 {
     #[instrument(level = "debug", skip_all, fields(agent_id = %agent.id))]
     pub(crate) async fn create_agent(
@@ -154,19 +158,33 @@ where
         rows.into_iter().map(<(NodeId, u32)>::try_from).collect()
     }
 
-    pub(crate) async fn release_node_runs(&self, node_id: NodeId) -> Result<Vec<Run>> {
-        let rows: Vec<RunRow> =
-            query_as(RELEASE_NODE_RUNS).bind(node_id.to_string()).bind(now_ms()).fetch_all(&self.pool).await?;
-        rows.into_iter().map(Run::try_from).collect()
-    }
-
     pub(crate) async fn set_node_state(&self, node_id: NodeId, state: NodeState) -> Result<NodeInfo> {
         let row: Option<NodeRow> = query_as(SET_NODE_STATE)
             .bind(node_id.to_string())
             .bind(state.as_str().to_owned())
             .fetch_optional(&self.pool)
             .await?;
-        NodeInfo::try_from(row.ok_or_else(|| not_found("node", node_id))?)
+        match row {
+            Some(row) => NodeInfo::try_from(row),
+            None => Err(self.node_refusal(node_id).await),
+        }
+    }
+
+    /// Names why a guarded update of a node matched no row: it is unknown or gone.
+    async fn node_refusal(&self, node_id: NodeId) -> Error {
+        let row: Option<NodeRow> =
+            match query_as(SELECT_NODE).bind(node_id.to_string()).fetch_optional(&self.pool).await {
+                Ok(row) => row,
+                Err(error) => return error.into(),
+            };
+        match row.map(NodeInfo::try_from) {
+            None => not_found("node", node_id),
+            Some(Err(error)) => error,
+            Some(Ok(node)) => Error::Conflict(format!(
+                "node {node_id} is {}: its runs were taken back; a node that comes back joins under a new id",
+                node.state
+            )),
+        }
     }
 
     #[instrument(level = "debug", skip_all, fields(%run_id, %node_id, expected_epoch))]
@@ -206,7 +224,17 @@ where
         let message_rows: Vec<MessageRow> =
             query_as(SELECT_MESSAGES).bind(agent.id.to_string()).fetch_all(&self.pool).await?;
         let messages = message_rows.into_iter().map(StoredMessage::try_from).collect::<Result<_>>()?;
-        Ok(RunContext { run, agent, messages })
+        let started: Vec<DataRow> = query_as(SELECT_STARTED_TOOL_CALLS)
+            .bind(agent.id.to_string())
+            .bind(run_id.to_string())
+            .fetch_all(&self.pool)
+            .await?;
+        let started_tool_call_ids = started
+            .into_iter()
+            .filter_map(|row| serde_json::from_str::<serde_json::Value>(&row.data).ok())
+            .filter_map(|data| data["tool_call_id"].as_str().map(str::to_owned))
+            .collect();
+        Ok(RunContext { run, agent, messages, started_tool_call_ids })
     }
 
     #[instrument(level = "debug", skip_all, fields(run_id = %batch.run_id, epoch = batch.epoch))]
@@ -220,37 +248,20 @@ where
             .bind(batch.status.map(|status| status.as_str().to_owned()))
             .bind(batch.error)
             .bind(now)
+            .bind(batch.commit_id.clone())
             .fetch_optional(&mut *transaction)
             .await?;
         let Some(updated) = updated else {
             // Release the transaction first: the SQLite pool has a single connection.
             transaction.rollback().await?;
-            let current = self.find_run(batch.run_id).await?;
-            return Err(refusal(Guard::Commit, batch.run_id, batch.epoch, current));
+            return self.commit_refused(batch.run_id, batch.epoch, batch.commit_id).await;
         };
         let run = Run::try_from(updated)?;
         let agent_id = run.agent_id.to_string();
 
-        let event_count = to_db_int(batch.events.len() as u64);
         let message_count = to_db_int(batch.messages.len() as u64);
-        let positions: AgentPositions = query_as(RESERVE_AGENT_POSITIONS)
-            .bind(agent_id.clone())
-            .bind(event_count)
-            .bind(message_count)
-            .fetch_one(&mut *transaction)
-            .await?;
-        let first_seq = positions.last_seq - event_count + 1;
-        for (seq, event) in (first_seq..).zip(batch.events) {
-            query(INSERT_EVENT)
-                .bind(agent_id.clone())
-                .bind(seq)
-                .bind(run_id.clone())
-                .bind(event.kind)
-                .bind(json_text("event data", serde_json::to_string(&event.data))?)
-                .bind(event.ts_ms)
-                .execute(&mut *transaction)
-                .await?;
-        }
+        let positions: AgentPositions =
+            append_events(&mut transaction, &agent_id, &run_id, batch.events, message_count).await?;
         let first_index = positions.message_count - message_count;
         for (index, message) in (first_index..).zip(batch.messages) {
             query(INSERT_MESSAGE)
@@ -270,6 +281,24 @@ where
             .map_err(|_| Error::Corrupt(format!("agents.last_seq: {} is negative", positions.last_seq)))?;
         debug!(last_seq, status = %run.status, "committed");
         Ok(CommitOutcome { run, last_seq })
+    }
+
+    /// Answers a commit whose guarded update matched no row: a retry of the commit applied last
+    /// is answered as applied; anything else is refused with its reason.
+    async fn commit_refused(&self, run_id: RunId, epoch: u64, commit_id: Option<String>) -> Result<CommitOutcome> {
+        let current = self.find_run(run_id).await?;
+        if let (Some(run), Some(commit_id)) = (&current, commit_id)
+            && run.epoch == epoch
+        {
+            let marker: Option<CommitMarkerRow> =
+                query_as(SELECT_COMMIT_MARKER).bind(run_id.to_string()).fetch_optional(&self.pool).await?;
+            if let Some(marker) = marker.filter(|marker| marker.last_commit_id.as_deref() == Some(&commit_id)) {
+                debug!(%run_id, commit_id, "retried commit already applied");
+                let last_seq = u64::try_from(marker.last_seq).unwrap_or_default();
+                return Ok(CommitOutcome { run: run.clone(), last_seq });
+            }
+        }
+        Err(refusal(Guard::Commit, run_id, epoch, current))
     }
 
     pub(crate) async fn events_after(
@@ -317,7 +346,10 @@ where
             .bind(now_ms)
             .fetch_optional(&self.pool)
             .await?;
-        NodeInfo::try_from(row.ok_or_else(|| not_found("node", node_id))?)
+        match row {
+            Some(row) => NodeInfo::try_from(row),
+            None => Err(self.node_refusal(node_id).await),
+        }
     }
 
     pub(crate) async fn list_nodes(&self) -> Result<Vec<NodeInfo>> {

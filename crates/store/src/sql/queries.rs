@@ -52,3 +52,19 @@ pub(crate) const SET_WAIT_REASON: &str = include_str!("../../queries/set_wait_re
 pub(crate) const SET_NODE_STATE: &str = include_str!("../../queries/set_node_state.sql");
 /// `queries/release_node_runs.sql`.
 pub(crate) const RELEASE_NODE_RUNS: &str = include_str!("../../queries/release_node_runs.sql");
+/// `queries/select_commit_marker.sql`.
+pub(crate) const SELECT_COMMIT_MARKER: &str = include_str!("../../queries/select_commit_marker.sql");
+/// `queries/cancel_run.sql`.
+pub(crate) const CANCEL_RUN: &str = include_str!("../../queries/cancel_run.sql");
+/// `queries/pause_run.sql`.
+pub(crate) const PAUSE_RUN: &str = include_str!("../../queries/pause_run.sql");
+/// `queries/resume_run.sql`.
+pub(crate) const RESUME_RUN: &str = include_str!("../../queries/resume_run.sql");
+/// `queries/expire_nodes.sql`.
+pub(crate) const EXPIRE_NODES: &str = include_str!("../../queries/expire_nodes.sql");
+/// `queries/select_node.sql`.
+pub(crate) const SELECT_NODE: &str = include_str!("../../queries/select_node.sql");
+/// `queries/select_started_tool_calls.sql`.
+pub(crate) const SELECT_STARTED_TOOL_CALLS: &str = include_str!("../../queries/select_started_tool_calls.sql");
+/// `queries/active_runs.sql`.
+pub(crate) const ACTIVE_RUNS: &str = include_str!("../../queries/active_runs.sql");

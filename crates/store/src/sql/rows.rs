@@ -113,6 +113,22 @@ pub(crate) struct NodeRow {
     last_heartbeat_ms: i64,
 }
 
+/// A row of `select_commit_marker.sql`.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct CommitMarkerRow {
+    /// Id of the run's last applied commit.
+    pub(crate) last_commit_id: Option<String>,
+    /// The agent's highest event seq.
+    pub(crate) last_seq: i64,
+}
+
+/// A row holding one JSON `data` column (`select_started_tool_calls.sql`).
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct DataRow {
+    /// JSON text.
+    pub(crate) data: String,
+}
+
 /// The counters of an agent after a commit reserved its positions.
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct AgentPositions {

@@ -11,11 +11,13 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use sqlx::Sqlite;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use tracing::info;
 
+use crate::api::Leadership;
 use crate::error::Result;
 use crate::sql::{SqlStore, forward_store};
 
@@ -78,6 +80,21 @@ impl SqliteStore {
     /// Returns the pool (a single connection).
     pub fn pool(&self) -> &SqlitePool {
         self.inner.pool()
+    }
+
+    /// A SQLite database has one hub, which always leads.
+    async fn acquire_leadership(&self) -> Result<Option<Box<dyn Leadership>>> {
+        Ok(Some(Box::new(SoleLeader)))
+    }
+}
+
+/// The leadership of the only hub of a SQLite database.
+struct SoleLeader;
+
+#[async_trait]
+impl Leadership for SoleLeader {
+    async fn still_leading(&mut self) -> bool {
+        true
     }
 }
 

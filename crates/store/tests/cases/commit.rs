@@ -172,3 +172,22 @@ pub async fn concurrent_commits_get_gap_free_seqs(harness: Harness) {
     let indexes: Vec<u64> = messages.iter().map(|stored| stored.index).collect();
     assert_eq!(indexes, (0..(TASKS * BATCHES) as u64).collect::<Vec<_>>());
 }
+
+pub async fn retried_commit_is_applied_once(harness: Harness) {
+    let store = harness.store;
+    let (_, run) = running_run(store.as_ref()).await;
+    let step = CommitBatch { commit_id: Some("c-1".into()), ..step_batch(&run, 1, 2) };
+    let first = store.commit(step.clone()).await.unwrap();
+    // The node lost the answer and retries: answered as applied, nothing written again.
+    let retry = store.commit(step.clone()).await.unwrap();
+    assert_eq!(retry.last_seq, first.last_seq);
+    let context = store.load_run(run.id, 1).await.unwrap();
+    assert_eq!(context.messages.len(), 1);
+    assert_eq!(store.events_after(run.agent_id, None, 0, 100).await.unwrap().len(), 2);
+    // A different commit id is a new commit; the retry of a terminal commit is answered too.
+    let finish = CommitBatch { commit_id: Some("c-2".into()), status: Some(RunStatus::Completed), ..batch(&run, 1) };
+    store.commit(finish.clone()).await.unwrap();
+    assert_eq!(store.commit(finish).await.unwrap().run.status, RunStatus::Completed);
+    // An older commit id is not the last one: refused as the run has ended.
+    assert!(store.commit(step).await.is_err());
+}

@@ -3,6 +3,7 @@
 pub mod agents;
 pub mod commit;
 pub mod events;
+pub mod lifecycle;
 pub mod nodes;
 pub mod runs;
 pub mod scheduling;
@@ -53,7 +54,15 @@ pub fn event(kind: &str, data: serde_json::Value) -> EventDraft {
 
 /// Returns an empty commit of `run` at `epoch`.
 pub fn batch(run: &Run, epoch: u64) -> CommitBatch {
-    CommitBatch { run_id: run.id, epoch, events: Vec::new(), messages: Vec::new(), status: None, error: None }
+    CommitBatch {
+        run_id: run.id,
+        epoch,
+        events: Vec::new(),
+        messages: Vec::new(),
+        status: None,
+        error: None,
+        commit_id: None,
+    }
 }
 
 /// Returns a commit of `run` at `epoch` with `count` step events and one assistant message.

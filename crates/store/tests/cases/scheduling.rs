@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use agentry_core::{NodeId, NodeState, RunStatus};
-use agentry_store::{CommitBatch, NewAgent};
+use agentry_store::{CommitBatch, NewAgent, ReleaseScope};
 
 use super::{Harness, assert_not_found, assert_stale, batch, new_agent, new_run, node, placed_run, running_run, spec};
 
@@ -74,14 +74,17 @@ pub async fn release_node_runs_takes_back_unstarted_runs(harness: Harness) {
     let started = store.assign_run(started.unwrap().id, node, 0).await.unwrap();
     store.commit(CommitBatch { status: Some(RunStatus::Running), ..batch(&started, started.epoch) }).await.unwrap();
 
-    let released = store.release_node_runs(node).await.unwrap();
+    let released = store.release_node_runs(node, ReleaseScope::Unstarted, "node drained").await.unwrap();
     assert_eq!(released.iter().map(|run| run.id).collect::<Vec<_>>(), vec![placed.id]);
     assert_eq!((released[0].node_id, released[0].epoch, released[0].status), (None, 2, RunStatus::Queued));
     // The task published for epoch 1 is now refused; the running run stays with its node.
     assert_stale(store.load_run(placed.id, 1).await, placed.id, 1, 2);
     assert_eq!(store.get_run(started.id).await.unwrap().node_id, Some(node));
     assert_eq!(store.placeable_runs(10).await.unwrap()[0].run.id, placed.id);
-    assert!(store.release_node_runs(node).await.unwrap().is_empty());
+    assert!(store.release_node_runs(node, ReleaseScope::Unstarted, "again").await.unwrap().is_empty());
+    let moved = store.events_after(placed.agent_id, Some(placed.id), 0, 10).await.unwrap();
+    assert_eq!(moved.last().unwrap().kind, "run_moved");
+    assert_eq!(moved.last().unwrap().data["reason"], "node drained");
 }
 
 pub async fn set_node_state_changes_membership(harness: Harness) {

@@ -39,6 +39,13 @@ pub struct JoinArgs {
     /// Time limit of one tool call (e.g. 120s, 5m).
     #[arg(long, default_value = "120s", value_parser = parse_duration, value_name = "DURATION")]
     tool_timeout: Duration,
+    /// On SIGTERM, how long in-flight runs may take to finish before the node hands them back
+    /// to the hub (other nodes resume them from their last commit) and leaves.
+    #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+    shutdown_grace: Duration,
+    /// Deliveries of one task after which its run is dead-lettered (failed, last error kept).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    max_deliveries: u64,
 }
 
 /// Runs the node until SIGINT/SIGTERM, then drains in-flight runs.
@@ -53,6 +60,8 @@ pub async fn run(args: JoinArgs) -> anyhow::Result<()> {
     config.slots = args.slots;
     config.labels = args.labels.unwrap_or_default();
     config.tool_timeout = args.tool_timeout;
+    config.shutdown_grace = args.shutdown_grace;
+    config.max_deliveries = args.max_deliveries;
     let queue = JetStreamQueue::connect(JetStreamConfig::new(args.nats_url.clone()))
         .await
         .with_context(|| format!("connecting to NATS at {}", args.nats_url))?;

@@ -14,8 +14,12 @@ fn pick<'a>(nodes: &'a [Node], reference: &str) -> anyhow::Result<&'a Node> {
     if let Some(node) = nodes.iter().find(|node| node.node_id == reference) {
         return Ok(node);
     }
-    let named: Vec<&Node> =
-        nodes.iter().filter(|node| node.name == reference && node.state != NodeState::Dead as i32).collect();
+    let named: Vec<&Node> = nodes
+        .iter()
+        .filter(|node| {
+            node.name == reference && !matches!(NodeState::try_from(node.state), Ok(NodeState::Dead | NodeState::Left))
+        })
+        .collect();
     match named.as_slice() {
         [node] => Ok(node),
         [] => anyhow::bail!("no node has the id or name {reference:?} (see `agentry nodes`)"),

@@ -1,0 +1,77 @@
+//! The reaper: expires the leases of silent nodes and moves their runs to live nodes.
+//!
+//! One hub replica reaps at a time, the holder of [`agentry_store::Store::try_lead`] (a
+//! PostgreSQL advisory lock): the others keep trying, and one takes over within a pass after the
+//! leader's database session ends. A reaped node is marked `dead`; its runs become queued with
+//! `epoch + 1` (so the dead node is fenced if it was only cut off) and a `run_moved` event, and
+//! the placer places them on live nodes, where they resume from their last commit.
+
+use tokio_util::sync::CancellationToken;
+
+use agentry_core::clock;
+use agentry_store::{Leadership, ReleaseScope};
+
+use crate::error::Result;
+use crate::hub::Hub;
+
+/// Runs reaper passes every `heartbeat_interval` while this hub leads, until `shutdown`.
+pub async fn run_reaper(hub: Hub, shutdown: CancellationToken) {
+    let mut leadership: Option<Box<dyn Leadership>> = None;
+    let mut ticker = tokio::time::interval(hub.config.heartbeat_interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
+        if let Some(held) = leadership.as_mut()
+            && !held.still_leading().await
+        {
+            tracing::warn!("lost leadership (database session ended); another hub may reap now");
+            leadership = None;
+        }
+        if leadership.is_none() {
+            match hub.store.try_lead().await {
+                Ok(Some(acquired)) => {
+                    tracing::info!("this hub leads: it runs the reaper");
+                    leadership = Some(acquired);
+                }
+                Ok(None) => continue,
+                Err(error) => {
+                    tracing::warn!(%error, "leadership not acquired; retrying");
+                    continue;
+                }
+            }
+        }
+        match reap(&hub).await {
+            Ok(0) => {}
+            Ok(moved) => tracing::info!(moved, "reaper moved runs off gone nodes"),
+            Err(error) => tracing::warn!(%error, "reaper pass failed; retrying"),
+        }
+    }
+}
+
+/// One pass: nodes silent for longer than the lease TTL become dead; runs still held by gone
+/// nodes (dead or left; also those left over by an interrupted earlier pass) are taken back.
+/// Returns how many runs moved.
+pub async fn reap(hub: &Hub) -> Result<usize> {
+    let lease_ttl_ms = i64::try_from(hub.config.lease_ttl.as_millis()).unwrap_or(i64::MAX);
+    let expired = hub.store.expire_nodes(clock::now_ms().saturating_sub(lease_ttl_ms)).await?;
+    for node in &expired {
+        tracing::warn!(node_id = %node.id, name = %node.name, last_heartbeat_ms = node.last_heartbeat_ms, "node lease expired; node is dead");
+        hub.retire_queue(node.id).await;
+    }
+    let loads = hub.store.node_loads().await?;
+    if loads.is_empty() {
+        return Ok(0);
+    }
+    let nodes = hub.store.list_nodes().await?;
+    let mut moved = 0;
+    for node in nodes.iter().filter(|node| node.state.is_gone()) {
+        if loads.iter().any(|(node_id, load)| *node_id == node.id && *load > 0) {
+            let reason = format!("node {} ({}) is {}: its lease expired", node.name, node.id, node.state);
+            moved += hub.take_back(node.id, ReleaseScope::All, &reason).await?;
+        }
+    }
+    Ok(moved)
+}
