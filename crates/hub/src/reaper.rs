@@ -5,6 +5,11 @@
 //! leader's database session ends. A reaped node is marked `dead`; its runs become queued with
 //! `epoch + 1` (so the dead node is fenced if it was only cut off) and a `run_moved` event, and
 //! the placer places them on live nodes, where they resume from their last commit.
+//!
+//! A new leader waits one lease TTL before its first pass: while no hub (or no database) was
+//! reachable, nodes could not renew their leases, so their last heartbeats say nothing about
+//! whether they are alive. Waiting lets every live node heartbeat once (the same rule as
+//! Nomad's leader re-establishing heartbeat timers on election).
 
 use tokio_util::sync::CancellationToken;
 
@@ -17,6 +22,7 @@ use crate::hub::Hub;
 /// Runs reaper passes every `heartbeat_interval` while this hub leads, until `shutdown`.
 pub async fn run_reaper(hub: Hub, shutdown: CancellationToken) {
     let mut leadership: Option<Box<dyn Leadership>> = None;
+    let mut reap_from = tokio::time::Instant::now();
     let mut ticker = tokio::time::interval(hub.config.heartbeat_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -33,8 +39,9 @@ pub async fn run_reaper(hub: Hub, shutdown: CancellationToken) {
         if leadership.is_none() {
             match hub.store.try_lead().await {
                 Ok(Some(acquired)) => {
-                    tracing::info!("this hub leads: it runs the reaper");
+                    tracing::info!(grace = ?hub.config.lease_ttl, "this hub leads: it runs the reaper after a grace period");
                     leadership = Some(acquired);
+                    reap_from = tokio::time::Instant::now() + hub.config.lease_ttl;
                 }
                 Ok(None) => continue,
                 Err(error) => {
@@ -42,6 +49,9 @@ pub async fn run_reaper(hub: Hub, shutdown: CancellationToken) {
                     continue;
                 }
             }
+        }
+        if tokio::time::Instant::now() < reap_from {
+            continue;
         }
         match reap(&hub).await {
             Ok(0) => {}
