@@ -6,6 +6,11 @@ pub const MAX_INPUT_BYTES: usize = 1024 * 1024;
 /// Largest system prompt accepted in an agent spec, in bytes (64 KiB).
 pub const MAX_SYSTEM_PROMPT_BYTES: usize = 64 * 1024;
 
+/// Largest model answer (HTTP response body) accepted, in bytes (2 MiB): an answer must fit in
+/// one commit (below [`MAX_GRPC_MESSAGE_BYTES`]); a larger one fails the model call, and with
+/// it the run, instead of making every commit of the step fail.
+pub const MAX_MODEL_RESPONSE_BYTES: usize = 2 * 1024 * 1024;
+
 /// Largest tool output kept in the conversation, in bytes (16 KiB); longer output is truncated
 /// with a marker saying how much was dropped.
 pub const MAX_TOOL_OUTPUT_BYTES: usize = 16 * 1024;

@@ -11,6 +11,7 @@ use serde_json::Value;
 use tracing::instrument;
 
 use super::{ChatRequest, ChatResponse, ModelError, ModelProvider, Usage};
+use crate::limits::MAX_MODEL_RESPONSE_BYTES;
 use crate::message::{Message, Role, ToolCall};
 
 /// Base URL used when `OPENAI_BASE_URL` is unset.
@@ -131,9 +132,18 @@ impl OpenAiProvider {
         if let Some(api_key) = &self.api_key {
             http_request = http_request.bearer_auth(api_key);
         }
-        let response = http_request.send().await.map_err(transport)?;
+        let mut response = http_request.send().await.map_err(transport)?;
         let status = response.status();
-        let text = response.text().await.map_err(transport)?;
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(transport)? {
+            if body.len() + chunk.len() > MAX_MODEL_RESPONSE_BYTES {
+                return Err(ModelError::Decode(format!(
+                    "answer is larger than the {MAX_MODEL_RESPONSE_BYTES}-byte limit (2 MiB)"
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let text = String::from_utf8_lossy(&body);
         if !status.is_success() {
             let body = cut_to_boundary(&text, MAX_ERROR_BODY_BYTES).to_owned();
             return Err(ModelError::Http { status: status.as_u16(), body });
@@ -499,6 +509,16 @@ mod tests {
         let ModelError::Http { status, body } = error else { panic!("expected http error, got {error}") };
         assert_eq!(status, 400);
         assert_eq!(body.len(), 2048);
+        assert_eq!(script.requests.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_oversized_answer_is_refused_without_retry() {
+        let huge =
+            format!(r#"{{"choices":[{{"message":{{"role":"assistant","content":"{}"}}}}]}}"#, "x".repeat(3 << 20));
+        let (script, provider) = serve(&[(200, &huge)], None).await;
+        let error = provider.complete(&request(vec![Message::user("hi")], vec![])).await.unwrap_err();
+        assert!(matches!(&error, ModelError::Decode(text) if text.contains("2097152-byte limit")), "{error}");
         assert_eq!(script.requests.lock().unwrap().len(), 1);
     }
 
