@@ -1,14 +1,31 @@
 //! Test harnesses for Agentry Cloud, on real services:
-//! - [`nats::NatsServer`]: a private `nats-server -js` per test;
-//! - `agentry_store::testing::PgTestDatabase` (re-exported): a fresh PostgreSQL database per test;
-//! - [`scripted_model::ScriptedModel`]: an OpenAI-compatible HTTP server replaying a script;
-//! - [`cluster::Cluster`]: hub + N nodes in process.
+//! - [`nats::NatsServer`]: a private `nats-server -js` per test, restartable;
+//! - `agentry_store::testing::PgTestDatabase` (re-exported): a fresh PostgreSQL database per test
+//!   on the shared server;
+//! - [`postgres::PostgresServer`]: a private PostgreSQL server per test, for tests that crash or
+//!   restart the database;
+//! - [`proxy::TcpProxy`]: a TCP forwarder that can be partitioned (blackholed) and healed, both
+//!   ways or one [`proxy::Direction`] at a time;
+//! - [`scripted_model::ScriptedModel`]: an OpenAI-compatible HTTP server replaying a script,
+//!   with per-step latencies;
+//! - [`cluster::Cluster`]: hub + N nodes in process;
+//! - [`process_cluster::ProcessCluster`]: hub + N nodes as `agentry` processes (kill -9,
+//!   SIGTERM, hub restarts), with CLI client helpers;
+//! - [`trace_check`]: checks of the durability contract on traces and model requests.
 
 pub mod cluster;
 pub mod nats;
+pub mod postgres;
+pub mod process_cluster;
+pub mod proxy;
 pub mod scripted_model;
+pub mod trace_check;
 
 pub use agentry_store::testing::PgTestDatabase;
 pub use cluster::{Backend, Cluster};
 pub use nats::NatsServer;
+pub use postgres::PostgresServer;
+pub use process_cluster::{NodeOptions, ProcessCluster, ProcessClusterConfig, TraceFollower};
+pub use proxy::TcpProxy;
 pub use scripted_model::{Reply, ScriptedModel};
+pub use trace_check::TraceSummary;

@@ -6,6 +6,10 @@
 //! user message. So one script serves any number of agents concurrently, and a resumed run
 //! that (wrongly) asked again for a committed step would be counted twice in
 //! [`ScriptedModel::requests_per_step`].
+//!
+//! Every reply waits a latency first: a constant ([`ScriptedModel::start`]), one per step
+//! ([`ScriptedModel::start_with_step_latency`]) or one chosen per request from its user input and
+//! step ([`ScriptedModel::start_with_latency_fn`], e.g. only the first request of a step is slow).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -52,12 +56,17 @@ pub struct RecordedRequest {
     pub user_input: String,
     /// The whole JSON body.
     pub body: Value,
+    /// When it arrived; its answer is sent after the latency chosen for it.
+    pub received_at: tokio::time::Instant,
 }
+
+/// Chooses the latency of a request from its user input and step.
+type LatencyFn = dyn Fn(&str, usize) -> Duration + Send + Sync;
 
 #[derive(Clone)]
 struct Shared {
     script: Arc<Vec<Reply>>,
-    latency: Duration,
+    latency: Arc<LatencyFn>,
     requests: Arc<Mutex<Vec<RecordedRequest>>>,
 }
 
@@ -72,8 +81,26 @@ impl ScriptedModel {
     /// Starts a server answering step *n* with `script[n]` (the last entry repeats past the
     /// end), after `latency`.
     pub async fn start(script: Vec<Reply>, latency: Duration) -> anyhow::Result<Self> {
+        Self::start_with_latency_fn(script, move |_, _| latency).await
+    }
+
+    /// Like [`ScriptedModel::start`], answering step *n* after `latency(n)`.
+    pub async fn start_with_step_latency(
+        script: Vec<Reply>,
+        latency: impl Fn(usize) -> Duration + Send + Sync + 'static,
+    ) -> anyhow::Result<Self> {
+        Self::start_with_latency_fn(script, move |_, step| latency(step)).await
+    }
+
+    /// Like [`ScriptedModel::start`], answering each request after `latency(user_input, step)`.
+    /// The function is called once per request, when it arrives (after it is recorded), so it
+    /// may count calls, e.g. to make only the first request of a step slow.
+    pub async fn start_with_latency_fn(
+        script: Vec<Reply>,
+        latency: impl Fn(&str, usize) -> Duration + Send + Sync + 'static,
+    ) -> anyhow::Result<Self> {
         anyhow::ensure!(!script.is_empty(), "a script needs at least one reply");
-        let shared = Shared { script: Arc::new(script), latency, requests: Arc::default() };
+        let shared = Shared { script: Arc::new(script), latency: Arc::new(latency), requests: Arc::default() };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let address = listener.local_addr()?;
         let app = Router::new().route("/v1/chat/completions", post(complete)).with_state(shared.clone());
@@ -119,9 +146,11 @@ async fn complete(State(shared): State<Shared>, Json(body): Json<Value>) -> Resp
         step,
         user_input: user_input.to_owned(),
         body: body.clone(),
+        received_at: tokio::time::Instant::now(),
     });
-    if !shared.latency.is_zero() {
-        tokio::time::sleep(shared.latency).await;
+    let latency = (shared.latency)(user_input, step);
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
     }
     let reply = shared.script.get(step).unwrap_or_else(|| shared.script.last().expect("script is not empty"));
     let message = match reply {

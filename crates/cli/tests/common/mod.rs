@@ -2,6 +2,8 @@
 
 #![allow(dead_code)] // Each test file uses a subset.
 
+pub mod faults;
+
 use std::fs::File;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
