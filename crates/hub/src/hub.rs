@@ -134,7 +134,15 @@ impl Hub {
     /// Commits a node's progress, then wakes trace followers (and the placer when the run ended,
     /// so the agent's next queued run can start).
     pub async fn commit(&self, batch: CommitBatch) -> Result<CommitOutcome> {
-        let outcome = self.store.commit(batch).await?;
+        let (run_id, epoch) = (batch.run_id, batch.epoch);
+        let outcome = match self.store.commit(batch).await {
+            Ok(outcome) => outcome,
+            Err(error @ agentry_store::Error::StaleEpoch { .. }) => {
+                tracing::info!(%run_id, epoch, %error, "stale commit refused (fenced)");
+                return Err(error.into());
+            }
+            Err(error) => return Err(error.into()),
+        };
         self.hint_events(outcome.run.agent_id).await;
         if outcome.run.status.is_terminal() {
             self.placement_wakeup.notify_one();

@@ -23,6 +23,8 @@ use crate::leases::Leases;
 
 /// How long a node keeps trying to reach the hub at start before giving up.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long revoked executors may take to stop before they are aborted.
+const REVOKED_STOP_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a leaving node waits for the hub to take its runs back.
 const LEAVE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -136,9 +138,14 @@ async fn serve_membership(
         }
     };
     if matches!(ended, Ended::Lost) {
-        // Every lease was revoked: the executors stop at once; their runs moved elsewhere.
-        in_flight.abort_all();
-        while in_flight.join_next().await.is_some() {}
+        // Every lease was revoked: the executors stop at their next await (each logs that its
+        // run was fenced); their runs moved elsewhere.
+        let stopped =
+            tokio::time::timeout(REVOKED_STOP_TIMEOUT, async { while in_flight.join_next().await.is_some() {} });
+        if stopped.await.is_err() {
+            in_flight.abort_all();
+            while in_flight.join_next().await.is_some() {}
+        }
         stop_heartbeats.cancel();
         let _ = heartbeats.await;
         return Ended::Lost;
