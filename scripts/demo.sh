@@ -30,22 +30,26 @@ done
 
 question="Which crates does the Rust workspace in $repo contain? Use the bash tool to list the \
 directory $repo/crates, then name each crate."
+retry="Run ls $repo/crates with the bash tool, then name each crate of the Rust workspace."
 model=openai:qwen2.5-coder-1.5b
-system="You are a precise assistant. You cannot see files yourself: call the bash tool to run \
-commands, read its output, then answer briefly."
+system="You are a precise assistant. You cannot see files yourself. To run a command, call the \
+bash function; never show a command in a code block. Read its output, then answer briefly."
 
 used_bash() { "$bin" trace "$1" --jsonl | grep -q '"type":"tool_start"'; }
+spawn() {
+  "$bin" spawn --model "$model" --tools bash --max-iterations 6 --system "$system" \
+    --input "$1" --follow | tee "$data/spawn.out" >&2 || true
+  head -n 1 "$data/spawn.out"
+}
 
 echo "== spawning an agent ($model, tools: bash): $question" >&2
-"$bin" spawn --model "$model" --tools bash --max-iterations 6 --system "$system" --input "$question" \
-  --follow | tee "$data/spawn.out" || true
-agent=$(head -n 1 "$data/spawn.out")
-# A 1.5B model sometimes answers from memory instead of calling the tool; the agent keeps its
-# conversation, so ask it again in the same conversation (agentry send).
-for attempt in 1 2; do
+agent=$(spawn "$question")
+# A 1.5B model sometimes answers from memory instead of calling the tool, and then tends to
+# repeat itself in the same conversation; a new agent with a more direct instruction gets another chance.
+for attempt in 1 2 3; do
   used_bash "$agent" && break
-  echo "== the model answered without running bash; asking again in the same conversation" >&2
-  "$bin" send "$agent" "You did not run any command. Call the bash tool now to list $repo/crates, then name each crate." --follow || true
+  echo "== the model answered without running bash; asking a new agent more directly: $retry" >&2
+  agent=$(spawn "$retry")
 done
 echo "== for comparison, ls $repo/crates: $(ls "$repo/crates" | xargs)" >&2
 echo "== agents (agentry ps):" >&2
