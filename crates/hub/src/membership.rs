@@ -53,7 +53,7 @@ impl Hub {
         if leases.is_empty() {
             return Ok(Vec::new());
         }
-        Ok(self.store.revoked_runs(leases).await?)
+        Ok(self.store.revoked_runs(node_id, leases).await?)
     }
 
     /// Stops placing new runs on a node; returns it.

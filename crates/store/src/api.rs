@@ -192,9 +192,10 @@ pub trait Store: Send + Sync + 'static {
     /// forbids it (cancel or pause of an ended run, resume of a run that is not paused).
     async fn control_run(&self, run_id: RunId, control: RunControl) -> Result<Run>;
 
-    /// Returns the runs of `leases` (run, epoch executed under) that their executor no longer
-    /// owns: missing, at another epoch, paused or ended.
-    async fn revoked_runs(&self, leases: &[(RunId, u64)]) -> Result<Vec<RunId>>;
+    /// Returns the runs of `leases` (run, epoch executed under) that `node_id` no longer owns:
+    /// missing, placed elsewhere, at another epoch, paused or ended. One query, whatever the
+    /// number of leases.
+    async fn revoked_runs(&self, node_id: NodeId, leases: &[(RunId, u64)]) -> Result<Vec<RunId>>;
 
     /// Marks dead every node (not already dead or left) whose last heartbeat is older than
     /// `cutoff_ms`; returns them.

@@ -65,9 +65,10 @@ macro_rules! forward_store {
             }
             async fn revoked_runs(
                 &self,
+                node_id: agentry_core::NodeId,
                 leases: &[(agentry_core::RunId, u64)],
             ) -> $crate::Result<Vec<agentry_core::RunId>> {
-                self.inner.revoked_runs(leases).await
+                self.inner.revoked_runs(node_id, leases).await
             }
             async fn expire_nodes(&self, cutoff_ms: i64) -> $crate::Result<Vec<agentry_core::NodeInfo>> {
                 self.inner.expire_nodes(cutoff_ms).await

@@ -105,18 +105,14 @@ where
         })
     }
 
-    pub(crate) async fn revoked_runs(&self, leases: &[(RunId, u64)]) -> Result<Vec<RunId>> {
-        let mut revoked = Vec::new();
-        for &(run_id, epoch) in leases {
-            let owned = self
-                .run_row(run_id)
-                .await?
-                .is_some_and(|run| run.epoch == epoch && matches!(run.status, RunStatus::Queued | RunStatus::Running));
-            if !owned {
-                revoked.push(run_id);
-            }
-        }
-        Ok(revoked)
+    pub(crate) async fn revoked_runs(&self, node_id: NodeId, leases: &[(RunId, u64)]) -> Result<Vec<RunId>> {
+        let rows: Vec<RunRow> = query_as(HELD_RUNS).bind(node_id.to_string()).fetch_all(self.pool()).await?;
+        let held = rows.into_iter().map(Run::try_from).collect::<Result<Vec<_>>>()?;
+        Ok(leases
+            .iter()
+            .filter(|(run_id, epoch)| !held.iter().any(|run| run.id == *run_id && run.epoch == *epoch))
+            .map(|(run_id, _)| *run_id)
+            .collect())
     }
 
     async fn run_row(&self, run_id: RunId) -> Result<Option<Run>> {

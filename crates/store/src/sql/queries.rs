@@ -66,5 +66,7 @@ pub(crate) const EXPIRE_NODES: &str = include_str!("../../queries/expire_nodes.s
 pub(crate) const SELECT_NODE: &str = include_str!("../../queries/select_node.sql");
 /// `queries/select_started_tool_calls.sql`.
 pub(crate) const SELECT_STARTED_TOOL_CALLS: &str = include_str!("../../queries/select_started_tool_calls.sql");
+/// `queries/held_runs.sql`.
+pub(crate) const HELD_RUNS: &str = include_str!("../../queries/held_runs.sql");
 /// `queries/active_runs.sql`.
 pub(crate) const ACTIVE_RUNS: &str = include_str!("../../queries/active_runs.sql");

@@ -83,9 +83,10 @@ pub async fn revoked_runs_names_the_runs_no_longer_owned(harness: Harness) {
     let (_, cancelled) = running_run(store.as_ref()).await;
     store.control_run(cancelled.id, RunControl::Cancel { reason: "stop".into() }).await.unwrap();
     let unknown = agentry_core::RunId::generate();
+    let node = kept.node_id.unwrap();
     let leases = [(kept.id, 1), (cancelled.id, 1), (unknown, 1)];
-    assert_eq!(store.revoked_runs(&leases).await.unwrap(), vec![cancelled.id, unknown]);
-    assert_eq!(store.revoked_runs(&[(kept.id, 0)]).await.unwrap(), vec![kept.id], "an older epoch is revoked");
+    assert_eq!(store.revoked_runs(node, &leases).await.unwrap(), vec![cancelled.id, unknown]);
+    assert_eq!(store.revoked_runs(node, &[(kept.id, 0)]).await.unwrap(), vec![kept.id], "an older epoch is revoked");
 }
 
 pub async fn expired_nodes_become_dead_and_are_refused(harness: Harness) {

@@ -127,19 +127,7 @@ impl ProcessCluster {
         timeout: Duration,
         condition: impl Fn(&[Value]) -> bool,
     ) -> anyhow::Result<Vec<Value>> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let nodes = self.nodes().await;
-            match &nodes {
-                Ok(nodes) if condition(nodes) => return Ok(nodes.clone()),
-                _ if Instant::now() > deadline => bail!(
-                    "no {what} within {timeout:?}; last `agentry nodes`: {}; logs in {}",
-                    describe(&nodes),
-                    self.logs_dir().display()
-                ),
-                _ => tokio::time::sleep(POLL_INTERVAL).await,
-            }
-        }
+        self.poll_until("agentry nodes", what, timeout, || self.nodes(), condition).await
     }
 
     /// Polls `agentry ps` until `condition` holds (failed calls count as not yet) and returns
@@ -152,14 +140,27 @@ impl ProcessCluster {
         timeout: Duration,
         condition: impl Fn(&[Value]) -> bool,
     ) -> anyhow::Result<Vec<Value>> {
+        self.poll_until("agentry ps", what, timeout, || self.agents(), condition).await
+    }
+
+    /// Calls `fetch` every [`POLL_INTERVAL`] until its answer satisfies `condition`; errors
+    /// after `timeout` naming `what`, the last answer of `command` and the logs directory.
+    async fn poll_until<F: Future<Output = anyhow::Result<Vec<Value>>>>(
+        &self,
+        command: &str,
+        what: &str,
+        timeout: Duration,
+        fetch: impl Fn() -> F,
+        condition: impl Fn(&[Value]) -> bool,
+    ) -> anyhow::Result<Vec<Value>> {
         let deadline = Instant::now() + timeout;
         loop {
-            let agents = self.agents().await;
-            match &agents {
-                Ok(agents) if condition(agents) => return Ok(agents.clone()),
+            let answer = fetch().await;
+            match &answer {
+                Ok(items) if condition(items) => return Ok(items.clone()),
                 _ if Instant::now() > deadline => bail!(
-                    "no {what} within {timeout:?}; last `agentry ps`: {}; logs in {}",
-                    describe(&agents),
+                    "no {what} within {timeout:?}; last `{command}`: {}; logs in {}",
+                    describe(&answer),
                     self.logs_dir().display()
                 ),
                 _ => tokio::time::sleep(POLL_INTERVAL).await,
