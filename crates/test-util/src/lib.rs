@@ -11,9 +11,12 @@
 //! - [`cluster::Cluster`]: hub + N nodes in process;
 //! - [`process_cluster::ProcessCluster`]: hub + N nodes as `agentry` processes (kill -9,
 //!   SIGTERM, hub restarts), with CLI client helpers;
-//! - [`trace_check`]: checks of the durability contract on traces and model requests.
+//! - [`trace_check`]: checks of the durability contract on traces and model requests;
+//! - [`eventually`]: waiting until a condition holds (polling with a deadline), instead of
+//!   hand-written `loop { …; sleep }`.
 
 pub mod cluster;
+pub mod eventually;
 pub mod nats;
 pub mod postgres;
 pub mod process_cluster;
@@ -23,6 +26,7 @@ pub mod trace_check;
 
 pub use agentry_store::testing::PgTestDatabase;
 pub use cluster::{Backend, Cluster};
+pub use eventually::{Observed, eventually, eventually_blocking, eventually_every};
 pub use nats::NatsServer;
 pub use postgres::PostgresServer;
 pub use process_cluster::{NodeOptions, ProcessCluster, ProcessClusterConfig, TraceFollower};
