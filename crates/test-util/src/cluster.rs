@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
@@ -23,6 +23,7 @@ use agentry_proto::v1::agent_hub_client::AgentHubClient;
 use agentry_store::testing::PgTestDatabase;
 use agentry_store::{SqliteStore, Store};
 
+use crate::eventually::{Observed, eventually};
 use crate::nats::NatsServer;
 
 /// Which store and broker the cluster uses.
@@ -159,37 +160,42 @@ impl Cluster {
 
     /// Waits (up to 30 s) until `count` nodes are `ready`.
     pub async fn wait_for_ready_nodes(&self, count: usize) -> anyhow::Result<()> {
-        let mut client = connect_with_retry(&self.hub_url).await?;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            let nodes = client.list_nodes(pb::ListNodesRequest {}).await?.into_inner().nodes;
-            let ready = nodes.iter().filter(|node| node.state == pb::NodeState::Ready as i32).count();
-            if ready >= count {
-                return Ok(());
+        let client = connect_with_retry(&self.hub_url).await?;
+        eventually(&format!("{count} ready nodes"), Duration::from_secs(30), || {
+            let mut client = client.clone();
+            async move {
+                let nodes = match client.list_nodes(pb::ListNodesRequest {}).await {
+                    Ok(response) => response.into_inner().nodes,
+                    Err(status) => return Observed::Failed(status.into()),
+                };
+                let ready = nodes.iter().filter(|node| node.state == pb::NodeState::Ready as i32).count();
+                if ready >= count { Observed::Ready(()) } else { Observed::NotYet(format!("{ready} ready")) }
             }
-            if tokio::time::Instant::now() > deadline {
-                bail!("only {ready} of {count} nodes ready after 30 s");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        })
+        .await
     }
 
     /// Waits (up to `timeout`) until the run is in a terminal state and returns it.
     pub async fn wait_for_run_end(&self, run_id: &str, timeout: Duration) -> anyhow::Result<pb::Run> {
-        let mut client = self.client().await?;
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let request = pb::GetRunRequest { run_id: run_id.to_owned() };
-            let run = client.get_run(request).await?.into_inner().run.context("GetRun returned no run")?;
-            let terminal = [pb::RunStatus::Completed, pb::RunStatus::Failed, pb::RunStatus::Cancelled];
-            if terminal.iter().any(|status| *status as i32 == run.status) {
-                return Ok(run);
+        let client = self.client().await?;
+        eventually(&format!("run {run_id} to end"), timeout, || {
+            let mut client = client.clone();
+            async move {
+                let request = pb::GetRunRequest { run_id: run_id.to_owned() };
+                let run = match client.get_run(request).await.map(|response| response.into_inner().run) {
+                    Ok(Some(run)) => run,
+                    Ok(None) => return Observed::Failed(anyhow::anyhow!("GetRun returned no run")),
+                    Err(status) => return Observed::Failed(status.into()),
+                };
+                let terminal = [pb::RunStatus::Completed, pb::RunStatus::Failed, pb::RunStatus::Cancelled];
+                if terminal.iter().any(|status| *status as i32 == run.status) {
+                    Observed::Ready(run)
+                } else {
+                    Observed::NotYet(format!("{:?}", pb::RunStatus::try_from(run.status)))
+                }
             }
-            if tokio::time::Instant::now() > deadline {
-                bail!("run {run_id} still {:?} after {timeout:?}", pb::RunStatus::try_from(run.status));
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        })
+        .await
     }
 
     /// Stops nodes, then the hub, gracefully.
@@ -237,12 +243,11 @@ fn start_hub(
 
 /// Connects to a hub that may still be starting (up to 10 s).
 async fn connect_with_retry(url: &str) -> anyhow::Result<AgentHubClient<Channel>> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
+    eventually(&format!("the hub at {url} to accept connections"), Duration::from_secs(10), || async {
         match AgentHubClient::connect(url.to_owned()).await {
-            Ok(client) => return Ok(client),
-            Err(error) if tokio::time::Instant::now() > deadline => return Err(error.into()),
-            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            Ok(client) => Observed::Ready(client),
+            Err(error) => Observed::NotYet(format!("{error:#}")),
         }
-    }
+    })
+    .await
 }

@@ -39,6 +39,11 @@ impl<T> Observed<T> {
             None => Self::NotYet(state()),
         }
     }
+
+    /// Returns what `result` observed, or `Failed(error)`: for probes that use `?`.
+    pub fn from_result(result: anyhow::Result<Self>) -> Self {
+        result.unwrap_or_else(Self::Failed)
+    }
 }
 
 /// Calls `probe` every [`POLL_INTERVAL`] until it yields a value, for up to `timeout`.
@@ -209,6 +214,13 @@ mod tests {
         assert!(matches!(Observed::from_option(Some(1), || unreachable!()), Observed::Ready(1)));
         let missing = Observed::<u8>::from_option(None, || "empty".to_owned());
         assert!(matches!(missing, Observed::NotYet(state) if state == "empty"));
+    }
+
+    #[test]
+    fn from_result_turns_an_error_into_a_failure() {
+        assert!(matches!(Observed::from_result(Ok(Observed::Ready(1))), Observed::Ready(1)));
+        let failed = Observed::<u8>::from_result(Err(anyhow::anyhow!("gone")));
+        assert!(matches!(failed, Observed::Failed(error) if error.to_string() == "gone"));
     }
 
     #[test]

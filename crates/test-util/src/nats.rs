@@ -4,7 +4,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
+
+use crate::eventually::{Observed, eventually_blocking};
+
+/// How often to look for the ports file of a starting server.
+const PORT_POLL_INTERVAL: Duration = Duration::from_millis(20);
 
 /// A running JetStream-enabled NATS server owned by the test.
 pub struct NatsServer {
@@ -74,16 +79,14 @@ fn spawn_server(store_dir: &Path, port: Option<u16>) -> anyhow::Result<(Child, u
         .stderr(Stdio::null())
         .spawn()
         .with_context(|| format!("starting {} (install the Debian package nats-server)", binary.display()))?;
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(port) = read_port(&ports_dir)? {
-            return Ok((child, port));
-        }
-        if std::time::Instant::now() > deadline {
-            bail!("nats-server did not report its port within 10 s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let port =
+        eventually_blocking("nats-server to report its port", Duration::from_secs(10), PORT_POLL_INTERVAL, || {
+            match read_port(&ports_dir) {
+                Ok(port) => Observed::from_option(port, || "no port in the ports dir yet".to_owned()),
+                Err(error) => Observed::Failed(error),
+            }
+        })?;
+    Ok((child, port))
 }
 
 /// Reads `nats-server_<pid>.ports` (`{"nats":["nats://127.0.0.1:PORT"],...}`) if written yet.

@@ -20,12 +20,21 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::{Context, anyhow, bail};
+
+use crate::eventually::{Observed, eventually_blocking};
 
 /// How long a start may take until the server accepts connections (crash recovery included).
 const START_DEADLINE: Duration = Duration::from_secs(30);
 /// How long a fast shutdown may take before the server is killed.
 const STOP_DEADLINE: Duration = Duration::from_secs(20);
+/// How often to check whether a stopping server exited.
+const EXIT_POLL_INTERVAL: Duration = Duration::from_millis(20);
+/// How often to ask a starting server whether it accepts connections.
+const READY_POLL_INTERVAL: Duration = Duration::from_millis(50);
+/// How long to wait before starting a server again whose previous start found the old shared
+/// memory still in use.
+const RESPAWN_INTERVAL: Duration = Duration::from_millis(200);
 
 /// A PostgreSQL server owned by the test.
 pub struct PostgresServer {
@@ -114,9 +123,13 @@ impl PostgresServer {
     pub fn stop(&mut self) -> anyhow::Result<()> {
         let Some(mut child) = self.child.take() else { return Ok(()) };
         let sent = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
-        let deadline = Instant::now() + STOP_DEADLINE;
-        while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline && sent.is_ok() {
-            std::thread::sleep(Duration::from_millis(20));
+        if sent.is_ok() {
+            // A server still running at the deadline is killed below.
+            let _exited_in_time =
+                eventually_blocking("postgres to stop", STOP_DEADLINE, EXIT_POLL_INTERVAL, || match child.try_wait() {
+                    Ok(None) => Observed::NotYet("running".to_owned()),
+                    Ok(Some(_)) | Err(_) => Observed::Ready(()),
+                });
         }
         if matches!(child.try_wait(), Ok(None)) {
             signal_group(&child, "KILL");
@@ -133,26 +146,32 @@ impl PostgresServer {
     /// Errors when it exits or does not become ready in time; the error quotes its log.
     pub fn restart(&mut self) -> anyhow::Result<()> {
         self.stop()?;
-        let deadline = Instant::now() + START_DEADLINE;
-        loop {
-            let mut child = self.spawn_postgres()?;
-            match self.wait_until_ready(&mut child, deadline) {
-                Ok(()) => {
-                    self.child = Some(child);
-                    return Ok(());
-                }
-                // Backends of a killed server may still hold the old shared memory for a moment
-                // ("pre-existing shared memory block is still in use"): try again.
-                Err(_) if Instant::now() < deadline && self.log_tail().contains("still in use") => {
-                    std::thread::sleep(Duration::from_millis(200));
-                }
+        let started = Instant::now();
+        let child = eventually_blocking("postgres to start", START_DEADLINE, RESPAWN_INTERVAL, || {
+            let mut child = match self.spawn_postgres() {
+                Ok(child) => child,
+                Err(error) => return Observed::Failed(error),
+            };
+            match self.wait_until_ready(&mut child, START_DEADLINE.saturating_sub(started.elapsed())) {
+                Ok(()) => Observed::Ready(child),
                 Err(error) => {
-                    signal_group(&child, "KILL");
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(error.context(format!("PostgreSQL log:\n{}", self.log_tail())));
+                    end_child(&mut child);
+                    // Backends of a killed server may still hold the old shared memory for a
+                    // moment ("pre-existing shared memory block is still in use"): try again.
+                    if self.log_tail().contains("still in use") {
+                        Observed::NotYet(format!("{error:#}; the old shared memory is still in use"))
+                    } else {
+                        Observed::Failed(error)
+                    }
                 }
             }
+        });
+        match child {
+            Ok(child) => {
+                self.child = Some(child);
+                Ok(())
+            }
+            Err(error) => Err(error.context(format!("PostgreSQL log:\n{}", self.log_tail()))),
         }
     }
 
@@ -174,23 +193,24 @@ impl PostgresServer {
         as_user(&mut command, self.run_as).spawn().context("starting postgres")
     }
 
-    fn wait_until_ready(&self, child: &mut Child, deadline: Instant) -> anyhow::Result<()> {
-        loop {
-            if let Some(status) = child.try_wait()? {
-                bail!("postgres exited with {status}");
+    /// Waits up to `timeout` until `child` accepts connections; errors at once when it exits.
+    fn wait_until_ready(&self, child: &mut Child, timeout: Duration) -> anyhow::Result<()> {
+        eventually_blocking("postgres to accept connections", timeout, READY_POLL_INTERVAL, || {
+            match child.try_wait() {
+                Ok(None) => {}
+                Ok(Some(status)) => return Observed::Failed(anyhow!("postgres exited with {status}")),
+                Err(error) => return Observed::Failed(error.into()),
             }
             let ready = Command::new(self.bin_dir.join("pg_isready"))
                 .args(["-q", "-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "postgres", "-d", "postgres"])
                 .status()
-                .context("running pg_isready")?;
-            if ready.success() {
-                return Ok(());
+                .context("running pg_isready");
+            match ready {
+                Ok(status) if status.success() => Observed::Ready(()),
+                Ok(status) => Observed::NotYet(format!("pg_isready exited with {status}")),
+                Err(error) => Observed::Failed(error),
             }
-            if Instant::now() > deadline {
-                bail!("postgres did not accept connections within {START_DEADLINE:?}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        })
     }
 
     fn psql(&self, database: &str, statement: &str) -> anyhow::Result<Output> {
@@ -214,6 +234,15 @@ impl Drop for PostgresServer {
         // A fast shutdown rather than a kill: it releases the shared memory segment.
         let _ = self.stop();
     }
+}
+
+/// Kills `child` and its process group if it still runs, and reaps it.
+fn end_child(child: &mut Child) {
+    if matches!(child.try_wait(), Ok(None)) {
+        signal_group(child, "KILL");
+        let _ = child.kill();
+    }
+    let _ = child.wait();
 }
 
 /// Sends `SIG<signal>` to the process group led by `child` (ignored when it is gone).

@@ -4,13 +4,13 @@
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::{Context, anyhow, bail};
 use futures::{StreamExt, TryStreamExt};
 use serde_json::Value;
 use tokio::process::Command;
-use tokio::time::Instant;
 
 use super::ProcessCluster;
+use crate::eventually::{Observed, eventually_every};
 
 /// How long one client command may take.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -153,19 +153,13 @@ impl ProcessCluster {
         fetch: impl Fn() -> F,
         condition: impl Fn(&[Value]) -> bool,
     ) -> anyhow::Result<Vec<Value>> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let answer = fetch().await;
-            match &answer {
-                Ok(items) if condition(items) => return Ok(items.clone()),
-                _ if Instant::now() > deadline => bail!(
-                    "no {what} within {timeout:?}; last `{command}`: {}; logs in {}",
-                    describe(&answer),
-                    self.logs_dir().display()
-                ),
-                _ => tokio::time::sleep(POLL_INTERVAL).await,
+        eventually_every(&self.awaiting(what), timeout, POLL_INTERVAL, || async {
+            match fetch().await {
+                Ok(items) if condition(&items) => Observed::Ready(items),
+                answer => Observed::NotYet(format!("`{command}` answered {}", describe(&answer))),
             }
-        }
+        })
+        .await
     }
 
     /// Waits until the latest run of each of `agent_ids` is `completed` and returns their
@@ -174,62 +168,62 @@ impl ProcessCluster {
     /// Errors at once when one of them ended otherwise (`failed`, e.g. dead-lettered, or `cancelled`),
     /// and after `timeout` with the ones not completed.
     pub async fn wait_until_completed(&self, agent_ids: &[String], timeout: Duration) -> anyhow::Result<Vec<Value>> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Ok(agents) = self.agents().await {
-                let entries: Vec<Option<&Value>> =
-                    agent_ids.iter().map(|id| agents.iter().find(|agent| agent["agent_id"] == id.as_str())).collect();
-                let status = |entry: &Option<&Value>| {
-                    entry.map(|agent| agent["latest_run"]["status"].as_str().unwrap_or("none").to_owned())
-                };
-                if let Some(ended) = entries
-                    .iter()
-                    .flatten()
-                    .find(|agent| FAILED_STATUSES.contains(&agent["latest_run"]["status"].as_str().unwrap_or_default()))
-                {
-                    bail!("a run did not complete: {ended}; logs in {}", self.logs_dir().display());
-                }
-                if entries.iter().all(|entry| status(entry).as_deref() == Some("completed")) {
-                    return Ok(entries.into_iter().flatten().cloned().collect());
-                }
-                if Instant::now() > deadline {
-                    let pending: Vec<String> = agent_ids
-                        .iter()
-                        .zip(&entries)
-                        .filter(|(_, entry)| status(entry).as_deref() != Some("completed"))
-                        .map(|(id, entry)| format!("{id}: {}", entry.map_or("not listed".to_owned(), Value::to_string)))
-                        .collect();
-                    bail!(
-                        "{} of {} runs not completed within {timeout:?}: {}; logs in {}",
-                        pending.len(),
-                        agent_ids.len(),
-                        pending.join("; "),
-                        self.logs_dir().display()
-                    );
-                }
-            } else if Instant::now() > deadline {
-                bail!("the hub did not answer `agentry ps` within {timeout:?}; logs in {}", self.logs_dir().display());
+        let what = format!("{} runs to complete", agent_ids.len());
+        eventually_every(&self.awaiting(&what), timeout, POLL_INTERVAL, || async {
+            match self.agents().await {
+                Ok(agents) => completed_entries(agent_ids, &agents),
+                Err(error) => Observed::NotYet(format!("the hub did not answer `agentry ps`: {error:#}")),
             }
-            tokio::time::sleep(POLL_INTERVAL).await;
-        }
+        })
+        .await
     }
 
     /// Waits until the log of `name` (`hub` or a node) contains `needle`; returns the log.
     ///
     /// Errors after `timeout`.
     pub async fn wait_for_log(&self, name: &str, needle: &str, timeout: Duration) -> anyhow::Result<String> {
-        let deadline = Instant::now() + timeout;
-        loop {
+        let what = format!("{needle:?} in {name}.log");
+        eventually_every(&self.awaiting(&what), timeout, POLL_INTERVAL, || async {
             let log = self.log(name);
             if log.contains(needle) {
-                return Ok(log);
+                Observed::Ready(log)
+            } else {
+                Observed::NotYet(format!("{} lines", log.lines().count()))
             }
-            if Instant::now() > deadline {
-                bail!("{name}.log has no {needle:?} after {timeout:?}; logs in {}", self.logs_dir().display());
-            }
-            tokio::time::sleep(POLL_INTERVAL).await;
-        }
+        })
+        .await
     }
+
+    /// Returns `what` followed by where the logs are, for the message of a wait that failed.
+    fn awaiting(&self, what: &str) -> String {
+        format!("{what} (logs in {})", self.logs_dir().display())
+    }
+}
+
+/// Returns the `agentry ps` entries of `agent_ids` (in that order) when the latest run of each
+/// is `completed`, fails when one of them ended otherwise, else lists the ones not completed.
+fn completed_entries(agent_ids: &[String], agents: &[Value]) -> Observed<Vec<Value>> {
+    let entries: Vec<Option<&Value>> =
+        agent_ids.iter().map(|id| agents.iter().find(|agent| agent["agent_id"] == id.as_str())).collect();
+    let status =
+        |entry: &Option<&Value>| entry.map(|agent| agent["latest_run"]["status"].as_str().unwrap_or("none").to_owned());
+    if let Some(ended) = entries
+        .iter()
+        .flatten()
+        .find(|agent| FAILED_STATUSES.contains(&agent["latest_run"]["status"].as_str().unwrap_or_default()))
+    {
+        return Observed::Failed(anyhow!("a run did not complete: {ended}"));
+    }
+    if entries.iter().all(|entry| status(entry).as_deref() == Some("completed")) {
+        return Observed::Ready(entries.into_iter().flatten().cloned().collect());
+    }
+    let pending: Vec<String> = agent_ids
+        .iter()
+        .zip(&entries)
+        .filter(|(_, entry)| status(entry).as_deref() != Some("completed"))
+        .map(|(id, entry)| format!("{id}: {}", entry.map_or("not listed".to_owned(), Value::to_string)))
+        .collect();
+    Observed::NotYet(format!("{} of {} runs not completed: {}", pending.len(), agent_ids.len(), pending.join("; ")))
 }
 
 /// Returns `output` when the command exited 0; else an error quoting its stderr.

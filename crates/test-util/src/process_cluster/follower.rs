@@ -6,13 +6,13 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::{Context, anyhow};
 use serde_json::Value;
 use tokio::process::{Child, Command};
-use tokio::time::Instant;
 
 use super::ProcessCluster;
 use super::client::parse_jsonl;
+use crate::eventually::{Observed, eventually_every};
 
 /// Pause between two reads of the output in [`TraceFollower::wait_for`].
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
@@ -68,21 +68,26 @@ impl TraceFollower {
         timeout: Duration,
         condition: impl Fn(&[Value]) -> bool,
     ) -> anyhow::Result<Vec<Value>> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let events = self.events()?;
-            if condition(&events) {
-                return Ok(events);
+        eventually_every(what, timeout, POLL_INTERVAL, || std::future::ready(self.look(what, &condition))).await
+    }
+
+    /// Reads the events printed so far: ready when they satisfy `condition`, failed when the
+    /// follower exited.
+    fn look(&mut self, what: &str, condition: impl Fn(&[Value]) -> bool) -> Observed<Vec<Value>> {
+        let events = match self.events() {
+            Ok(events) => events,
+            Err(error) => return Observed::Failed(error),
+        };
+        if condition(&events) {
+            return Observed::Ready(events);
+        }
+        let exited = self.child.as_mut().map(|child| child.try_wait()).transpose();
+        match exited {
+            Ok(Some(Some(status))) => {
+                Observed::Failed(anyhow!("the follower exited with {status} before {what}; stderr: {}", self.stderr()))
             }
-            if let Some(child) = self.child.as_mut()
-                && let Some(status) = child.try_wait()?
-            {
-                bail!("the follower exited with {status} before {what}; stderr: {}", self.stderr());
-            }
-            if Instant::now() > deadline {
-                bail!("no {what} within {timeout:?} ({} events); stderr: {}", events.len(), self.stderr());
-            }
-            tokio::time::sleep(POLL_INTERVAL).await;
+            Err(error) => Observed::Failed(error.into()),
+            Ok(_) => Observed::NotYet(format!("{} events; stderr: {}", events.len(), self.stderr())),
         }
     }
 

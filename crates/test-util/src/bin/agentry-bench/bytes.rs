@@ -14,12 +14,14 @@ use std::fmt::Write;
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::{Context, anyhow, bail};
 use sqlx::PgPool;
 use tokio::time::Instant;
 
 use agentry_proto::v1::agent_hub_client::AgentHubClient;
-use agentry_test_util::{NatsServer, PostgresServer, ProcessCluster, ProcessClusterConfig, ScriptedModel};
+use agentry_test_util::{
+    NatsServer, Observed, PostgresServer, ProcessCluster, ProcessClusterConfig, ScriptedModel, eventually_every,
+};
 
 use crate::{echo_agent, echo_script};
 
@@ -125,17 +127,22 @@ async fn wal_position(pool: &PgPool) -> anyhow::Result<i64> {
 
 /// Waits (up to 120 s) until the run is `completed`; errors when it ends otherwise.
 async fn wait_until_completed(pool: &PgPool, run_id: &str) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let status: String =
-            sqlx::query_scalar("SELECT status FROM runs WHERE id = $1").bind(run_id).fetch_one(pool).await?;
-        match status.as_str() {
-            "completed" => return Ok(()),
-            "failed" | "cancelled" => bail!("run {run_id} ended {status}"),
-            _ if Instant::now() > deadline => bail!("run {run_id} still {status} after 120 s"),
-            _ => tokio::time::sleep(Duration::from_millis(10)).await,
+    let what = format!("run {run_id} to complete");
+    eventually_every(&what, Duration::from_secs(120), Duration::from_millis(10), || async {
+        match sqlx::query_scalar::<_, String>("SELECT status FROM runs WHERE id = $1")
+            .bind(run_id)
+            .fetch_one(pool)
+            .await
+        {
+            Ok(status) if status == "completed" => Observed::Ready(()),
+            Ok(status) if status == "failed" || status == "cancelled" => {
+                Observed::Failed(anyhow!("run {run_id} ended {status}"))
+            }
+            Ok(status) => Observed::NotYet(status),
+            Err(error) => Observed::Failed(error.into()),
         }
-    }
+    })
+    .await
 }
 
 impl BytesReport {

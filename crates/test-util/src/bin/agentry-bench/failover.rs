@@ -13,14 +13,15 @@ use std::hash::{BuildHasher, Hasher};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use serde_json::{Value, json};
 use sqlx::PgPool;
-use tokio::time::Instant;
 
 use agentry_proto::v1::agent_hub_client::AgentHubClient;
 use agentry_test_util::trace_check::{TraceSummary, check_seqs, requests_for};
-use agentry_test_util::{NatsServer, PgTestDatabase, ProcessCluster, ProcessClusterConfig, ScriptedModel};
+use agentry_test_util::{
+    NatsServer, Observed, PgTestDatabase, ProcessCluster, ProcessClusterConfig, ScriptedModel, eventually_every,
+};
 
 use crate::{echo_agent, echo_script, percentile, show_duration};
 
@@ -127,8 +128,8 @@ pub async fn measure(options: &FailoverOptions) -> anyhow::Result<FailoverReport
                 .await?;
         let kill_ms = now_ms();
         cluster.kill_node(&victim_name).await?;
-        let deadline = Instant::now() + 3 * options.lease_ttl + Duration::from_secs(60);
-        let moves = wait_for_moves(&pool, &victim_id, &victim_runs, deadline).await?;
+        let timeout = 3 * options.lease_ttl + Duration::from_secs(60);
+        let moves = wait_for_moves(&pool, &victim_id, &victim_runs, timeout).await?;
         report.ended_before_move += victim_runs.iter().filter(|run| !moves.iter().any(|m| &m.run_id == *run)).count();
         for moved in moves {
             let (started_ms, data) = moved.started.expect("wait_for_moves waits for run_started");
@@ -268,33 +269,33 @@ async fn in_flight(pool: &PgPool) -> anyhow::Result<i64> {
 /// Waits until at most `limit` runs are in flight, so that the nodes left after the next kill
 /// have a slot for each.
 async fn wait_for_room(pool: &PgPool, limit: i64, timeout: Duration) -> anyhow::Result<()> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let count = in_flight(pool).await?;
-        if count <= limit {
-            return Ok(());
+    let what = format!("at most {limit} runs in flight");
+    eventually_every(&what, timeout, Duration::from_millis(200), || async {
+        match in_flight(pool).await {
+            Ok(count) if count <= limit => Observed::Ready(()),
+            Ok(count) => Observed::NotYet(format!("{count} runs in flight")),
+            Err(error) => Observed::Failed(error),
         }
-        if Instant::now() > deadline {
-            bail!("{count} runs still in flight after {timeout:?}, more than {limit}");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    })
+    .await
 }
 
 /// Waits (up to 60 s) until every run of `run_ids` is `running` on a node.
 async fn wait_until_running(pool: &PgPool, run_ids: &[String]) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let statuses: Vec<String> =
-            sqlx::query_scalar("SELECT status FROM runs WHERE id = ANY($1)").bind(run_ids).fetch_all(pool).await?;
-        if statuses.len() == run_ids.len() && statuses.iter().all(|status| status == "running") {
-            return Ok(());
+    eventually_every("the new runs to be running", Duration::from_secs(60), POLL, || async {
+        let statuses = sqlx::query_scalar::<_, String>("SELECT status FROM runs WHERE id = ANY($1)")
+            .bind(run_ids)
+            .fetch_all(pool)
+            .await;
+        match statuses {
+            Ok(statuses) if statuses.len() == run_ids.len() && statuses.iter().all(|status| status == "running") => {
+                Observed::Ready(())
+            }
+            Ok(statuses) => Observed::NotYet(format!("statuses {statuses:?}")),
+            Err(error) => Observed::Failed(error.into()),
         }
-        if Instant::now() > deadline {
-            bail!("runs not all running within 60 s: {statuses:?}");
-        }
-        tokio::time::sleep(POLL).await;
-    }
+    })
+    .await
 }
 
 /// Returns `(id, name)` of the ready node running the most runs.
@@ -308,70 +309,73 @@ async fn busiest_node(pool: &PgPool) -> anyhow::Result<(String, String)> {
     busiest.context("no ready node runs a run")
 }
 
-/// Waits until each of `victim_runs` was moved off `victim_id` (or ended) and every run moved
-/// off it has a `run_started` after its `run_moved`; returns the moves.
+/// Waits (up to `timeout`) until each of `victim_runs` was moved off `victim_id` (or ended) and
+/// every run moved off it has a `run_started` after its `run_moved`; returns the moves.
 async fn wait_for_moves(
     pool: &PgPool,
     victim_id: &str,
     victim_runs: &[String],
-    deadline: Instant,
+    timeout: Duration,
 ) -> anyhow::Result<Vec<Move>> {
-    loop {
-        let rows: Vec<(String, i64, Option<i64>, Option<String>)> = sqlx::query_as(
-            "SELECT moved.run_id, moved.ts_ms, started.ts_ms, started.data FROM events AS moved \
-             LEFT JOIN LATERAL (SELECT later.ts_ms, later.data FROM events AS later \
-               WHERE later.agent_id = moved.agent_id AND later.run_id = moved.run_id AND later.seq > moved.seq \
-                 AND later.kind = 'run_started' ORDER BY later.seq LIMIT 1) AS started ON TRUE \
-             WHERE moved.kind = 'run_moved' AND moved.data::jsonb ->> 'from_node_id' = $1",
-        )
-        .bind(victim_id)
-        .fetch_all(pool)
-        .await?;
-        let moves: Vec<Move> = rows
-            .into_iter()
-            .map(|(run_id, moved_ms, started_ms, data)| Move {
-                run_id,
-                moved_ms,
-                started: started_ms.zip(data.map(|data| serde_json::from_str(&data).unwrap_or(Value::Null))),
-            })
-            .collect();
-        let unmoved: Vec<String> =
-            victim_runs.iter().filter(|run| !moves.iter().any(|m| &m.run_id == *run)).cloned().collect();
-        let ended: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM runs WHERE id = ANY($1) AND status IN ('completed', 'failed', 'cancelled')",
-        )
-        .bind(&unmoved)
-        .fetch_one(pool)
-        .await?;
-        if ended as usize == unmoved.len() && moves.iter().all(|m| m.started.is_some()) {
-            return Ok(moves);
-        }
-        if Instant::now() > deadline {
-            let waiting: Vec<&str> = moves.iter().filter(|m| m.started.is_none()).map(|m| m.run_id.as_str()).collect();
-            bail!("after the kill of {victim_id}: runs {unmoved:?} not moved, runs {waiting:?} not resumed");
-        }
-        tokio::time::sleep(POLL).await;
+    let what = format!("the runs of the killed {victim_id} to move and resume");
+    eventually_every(&what, timeout, POLL, || async {
+        Observed::from_result(moves_off(pool, victim_id, victim_runs).await)
+    })
+    .await
+}
+
+/// Returns the moves off `victim_id` once each of `victim_runs` was moved (or ended) and each
+/// moved run started again; else what is missing.
+async fn moves_off(pool: &PgPool, victim_id: &str, victim_runs: &[String]) -> anyhow::Result<Observed<Vec<Move>>> {
+    let rows: Vec<(String, i64, Option<i64>, Option<String>)> = sqlx::query_as(
+        "SELECT moved.run_id, moved.ts_ms, started.ts_ms, started.data FROM events AS moved \
+         LEFT JOIN LATERAL (SELECT later.ts_ms, later.data FROM events AS later \
+           WHERE later.agent_id = moved.agent_id AND later.run_id = moved.run_id AND later.seq > moved.seq \
+             AND later.kind = 'run_started' ORDER BY later.seq LIMIT 1) AS started ON TRUE \
+         WHERE moved.kind = 'run_moved' AND moved.data::jsonb ->> 'from_node_id' = $1",
+    )
+    .bind(victim_id)
+    .fetch_all(pool)
+    .await?;
+    let moves: Vec<Move> = rows
+        .into_iter()
+        .map(|(run_id, moved_ms, started_ms, data)| Move {
+            run_id,
+            moved_ms,
+            started: started_ms.zip(data.map(|data| serde_json::from_str(&data).unwrap_or(Value::Null))),
+        })
+        .collect();
+    let unmoved: Vec<String> =
+        victim_runs.iter().filter(|run| !moves.iter().any(|m| &m.run_id == *run)).cloned().collect();
+    let ended: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM runs WHERE id = ANY($1) AND status IN ('completed', 'failed', 'cancelled')",
+    )
+    .bind(&unmoved)
+    .fetch_one(pool)
+    .await?;
+    if ended as usize == unmoved.len() && moves.iter().all(|m| m.started.is_some()) {
+        return Ok(Observed::Ready(moves));
     }
+    let waiting: Vec<&str> = moves.iter().filter(|m| m.started.is_none()).map(|m| m.run_id.as_str()).collect();
+    Ok(Observed::NotYet(format!("runs {unmoved:?} not moved, runs {waiting:?} not resumed")))
 }
 
 /// Waits until none of `run_ids` is queued, running or paused.
 async fn wait_until_ended(pool: &PgPool, run_ids: &[String], timeout: Duration) -> anyhow::Result<()> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let pending: Vec<(String, String)> = sqlx::query_as(
+    eventually_every("every run to end", timeout, Duration::from_millis(200), || async {
+        let pending = sqlx::query_as::<_, (String, String)>(
             "SELECT id, status FROM runs WHERE id = ANY($1) AND status NOT IN ('completed', 'failed', 'cancelled')",
         )
         .bind(run_ids)
         .fetch_all(pool)
-        .await?;
-        if pending.is_empty() {
-            return Ok(());
+        .await;
+        match pending {
+            Ok(pending) if pending.is_empty() => Observed::Ready(()),
+            Ok(pending) => Observed::NotYet(format!("not ended: {pending:?}")),
+            Err(error) => Observed::Failed(error.into()),
         }
-        if Instant::now() > deadline {
-            bail!("runs not ended within {timeout:?}: {pending:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    })
+    .await
 }
 
 /// Returns an agent's persisted events as `agentry trace --jsonl` prints them.

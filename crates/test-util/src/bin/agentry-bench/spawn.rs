@@ -12,7 +12,7 @@ use agent_hub::scheduler::{NodeView, PlacementRequest, SchedulerState, Strategy,
 use agentry_core::{NodeId, NodeState};
 use agentry_proto::v1 as pb;
 use agentry_proto::v1::agent_hub_client::AgentHubClient;
-use agentry_test_util::Cluster;
+use agentry_test_util::{Cluster, Observed, eventually_every};
 
 /// Client connections the load is spread over (HTTP/2 multiplexes calls on each).
 const CONNECTIONS: usize = 8;
@@ -69,22 +69,29 @@ pub async fn one_step_runs(cluster: &Cluster, count: usize) -> anyhow::Result<Du
     for response in join_all(calls).await {
         run_ids.push(response?.into_inner().run_id);
     }
-    let mut client = cluster.client().await?;
-    let deadline = Instant::now() + Duration::from_secs(600);
-    loop {
-        let agents = client.list_agents(pb::ListAgentsRequest { limit: 1000 }).await?.into_inner().agents;
-        let finished = agents
-            .iter()
-            .filter_map(|agent| agent.latest_run.as_ref())
-            .filter(|run| run_ids.contains(&run.run_id))
-            .filter(|run| run.status == pb::RunStatus::Completed as i32 || run.status == pb::RunStatus::Failed as i32)
-            .count();
-        if finished == count {
-            return Ok(started.elapsed());
+    let client = cluster.client().await?;
+    let what = format!("{count} runs to finish");
+    eventually_every(&what, Duration::from_secs(600), Duration::from_millis(20), || {
+        let mut client = client.clone();
+        let run_ids = &run_ids;
+        async move {
+            let agents = match client.list_agents(pb::ListAgentsRequest { limit: 1000 }).await {
+                Ok(response) => response.into_inner().agents,
+                Err(status) => return Observed::Failed(status.into()),
+            };
+            let finished = agents
+                .iter()
+                .filter_map(|agent| agent.latest_run.as_ref())
+                .filter(|run| run_ids.contains(&run.run_id))
+                .filter(|run| {
+                    run.status == pb::RunStatus::Completed as i32 || run.status == pb::RunStatus::Failed as i32
+                })
+                .count();
+            if finished == count { Observed::Ready(()) } else { Observed::NotYet(format!("{finished} finished")) }
         }
-        anyhow::ensure!(Instant::now() < deadline, "only {finished} of {count} runs finished in 600 s");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await?;
+    Ok(started.elapsed())
 }
 
 /// Placements per second of the pure scheduler over `node_count` ready nodes (8 slots each),
