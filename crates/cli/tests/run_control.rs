@@ -5,11 +5,12 @@
 mod common;
 
 use std::process::Output;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use agentry_test_util::scripted_model::{Reply, ScriptedModel};
+use agentry_test_util::{Observed, eventually_blocking};
 
 use common::{DevProcess, stderr_lines};
 
@@ -74,19 +75,16 @@ fn agents(dev: &DevProcess) -> Vec<Value> {
 /// Waits until the latest run of some agent has `status` (and `run_id`, when given); returns
 /// that agent.
 fn wait_for_run(dev: &DevProcess, run_id: Option<&str>, status: &str) -> Value {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
+    let what = format!("run {run_id:?} to be {status}");
+    eventually_blocking(&what, DEADLINE, Duration::from_millis(100), || {
         let agents = agents(dev);
         let found = agents.iter().find(|agent| {
             let run = &agent["latest_run"];
             run["status"] == status && run_id.is_none_or(|run_id| run["run_id"] == run_id)
         });
-        if let Some(agent) = found {
-            return agent.clone();
-        }
-        assert!(Instant::now() < deadline, "no run {run_id:?} {status} within {DEADLINE:?}: {agents:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        Observed::from_option(found.cloned(), || format!("{agents:?}"))
+    })
+    .unwrap_or_else(|error| panic!("{error:#}"))
 }
 
 /// Returns the JSON lines of a `--jsonl` output.

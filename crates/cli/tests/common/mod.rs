@@ -8,14 +8,19 @@ use std::fs::File;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use anyhow::anyhow;
 use serde_json::Value;
+
+use agentry_test_util::{Observed, eventually_blocking};
 
 /// How long `agentry dev` may take to come up with its node ready.
 const STARTUP_DEADLINE: Duration = Duration::from_secs(60);
 /// How long a graceful shutdown may take.
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(30);
+/// Pause between two looks of a wait.
+const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
 /// A running `agentry dev`, killed when dropped (a failing test must not leak it).
 pub struct DevProcess {
@@ -66,37 +71,40 @@ impl DevProcess {
 
     /// Waits until the hub lists one node in state `ready`.
     pub fn wait_until_ready(&mut self) {
-        let deadline = Instant::now() + STARTUP_DEADLINE;
-        loop {
+        eventually_blocking("a ready node", STARTUP_DEADLINE, POLL_INTERVAL, || {
             if let Some(status) = self.child.try_wait().expect("polling agentry dev") {
-                panic!("agentry dev exited with {status}; stderr:\n{}", self.stderr());
+                return Observed::Failed(anyhow!("agentry dev exited with {status}; stderr:\n{}", self.stderr()));
             }
             let output = self.client(&["nodes", "--output", "json"]);
-            if output.status.success() {
-                let nodes: Value = serde_json::from_slice(&output.stdout).expect("nodes JSON");
-                let nodes = nodes.as_array().expect("a JSON array");
-                if nodes.len() == 1 && nodes[0]["state"] == "ready" {
-                    assert_eq!(nodes[0]["name"], "dev-node-1");
-                    return;
-                }
+            if !output.status.success() {
+                return Observed::NotYet(format!(
+                    "`agentry nodes` failed: {}",
+                    String::from_utf8_lossy(&output.stderr)
+                ));
             }
-            assert!(Instant::now() < deadline, "no ready node within {STARTUP_DEADLINE:?}; stderr:\n{}", self.stderr());
-            std::thread::sleep(Duration::from_millis(200));
-        }
+            let nodes: Value = serde_json::from_slice(&output.stdout).expect("nodes JSON");
+            let nodes = nodes.as_array().expect("a JSON array");
+            if nodes.len() == 1 && nodes[0]["state"] == "ready" {
+                assert_eq!(nodes[0]["name"], "dev-node-1");
+                Observed::Ready(())
+            } else {
+                Observed::NotYet(format!("nodes {nodes:?}; stderr:\n{}", self.stderr()))
+            }
+        })
+        .unwrap_or_else(|error| panic!("{error:#}"));
     }
 
     /// Sends SIGTERM and asserts a clean exit within the deadline.
     pub fn terminate(&mut self) {
         let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("running kill");
         assert!(status.success(), "kill -TERM failed");
-        let deadline = Instant::now() + SHUTDOWN_DEADLINE;
-        let exit = loop {
-            if let Some(exit) = self.child.try_wait().expect("polling agentry dev") {
-                break exit;
+        let exit = eventually_blocking("agentry dev to exit after SIGTERM", SHUTDOWN_DEADLINE, POLL_INTERVAL, || {
+            match self.child.try_wait().expect("polling agentry dev") {
+                Some(exit) => Observed::Ready(exit),
+                None => Observed::NotYet(format!("still running; stderr:\n{}", self.stderr())),
             }
-            assert!(Instant::now() < deadline, "agentry dev ignored SIGTERM; stderr:\n{}", self.stderr());
-            std::thread::sleep(Duration::from_millis(50));
-        };
+        })
+        .unwrap_or_else(|error| panic!("{error:#}"));
         assert!(exit.success(), "agentry dev exited with {exit}; stderr:\n{}", self.stderr());
     }
 }
