@@ -2,9 +2,10 @@
 //! [`TcpProxy`], which is blackholed while A waits for a slow model answer. A's lease expires,
 //! the hub moves the run to node B (epoch + 1, `run_moved`), B completes it. The partition heals
 //! in two halves: first towards the hub, so A's late commit of the old epoch reaches the hub
-//! before A hears anything (the hub must refuse it: the trace keeps one answer per step, one
-//! `final` and contiguous seqs), then back to A, which stops the run (it logs that it was fenced,
-//! or that it lost its membership and stopped every run).
+//! before A hears anything (the hub must refuse it: its log says so for that run and epoch, and
+//! the trace keeps one answer per step, one `final` and contiguous seqs), then back to A, which
+//! stops the run (it logs that it was fenced, or that it lost its membership and stopped every
+//! run). Each step waits for what it needs (the model's answer, the hub's refusal), not a time.
 
 mod common;
 
@@ -12,12 +13,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use agentry_test_util::proxy::Direction;
 use agentry_test_util::trace_check::{TraceSummary, check_seqs, requests_for};
 use agentry_test_util::{
-    NatsServer, NodeOptions, PgTestDatabase, ProcessCluster, ProcessClusterConfig, Reply, ScriptedModel, TcpProxy,
+    NatsServer, NodeOptions, Observed, PgTestDatabase, ProcessCluster, ProcessClusterConfig, Reply, ScriptedModel,
+    TcpProxy, eventually,
 };
 
 /// Latency of the first request of step 0 (A's): long enough to partition A during it.
@@ -25,6 +27,9 @@ const SLOW_STEP: Duration = Duration::from_secs(8);
 /// Latency of every other request (B's).
 const FAST_STEP: Duration = Duration::from_millis(200);
 const DEADLINE: Duration = Duration::from_secs(30);
+/// What the hub logs (at info, with `run_id` and the refused `epoch`) when it refuses a commit
+/// of an old epoch (`agent_hub::hub::Hub::commit`).
+const STALE_COMMIT_REFUSED: &str = "stale commit refused (fenced)";
 
 /// Starts a model whose script is an `echo` call then an answer; only the very first request
 /// of step 0 is slow.
@@ -58,31 +63,47 @@ async fn a_partitioned_node_loses_its_run_and_its_late_commit_is_fenced() {
     let input = "partitioned agent";
     let agent =
         cluster.spawn(&["--model", "openai:scripted", "--tools", "echo", "--input", input]).await.expect("spawn");
-    cluster
-        .wait_for_agents("the run running on node-a", DEADLINE, |agents| {
-            agents.iter().any(|listed| {
-                listed["agent_id"] == agent.as_str()
-                    && listed["latest_run"]["node_id"] == node_a.as_str()
-                    && listed["latest_run"]["status"] == "running"
-            })
+    let on_a = |agents: &[Value]| {
+        agents.iter().any(|listed| {
+            listed["agent_id"] == agent.as_str()
+                && listed["latest_run"]["node_id"] == node_a.as_str()
+                && listed["latest_run"]["status"] == "running"
         })
-        .await
-        .expect("the run on node-a");
-    let first_request = wait_for_first_request(&model).await;
+    };
+    let agents = cluster.wait_for_agents("the run running on node-a", DEADLINE, on_a).await.expect("the run on node-a");
+    let run_on_a =
+        agents.iter().find(|listed| listed["agent_id"] == agent.as_str()).expect("listed")["latest_run"].clone();
+    let run_id = run_on_a["run_id"].as_str().expect("a run id").to_owned();
+    let epoch_on_a = run_on_a["epoch"].as_u64().expect("an epoch");
+    wait_for_slow_request(&model).await;
     let node_b = cluster.add_node("node-b").await.expect("starting node-b");
 
     proxy.partition();
+    assert!(slow_answer_sent_at(&model).is_none(), "the partition must start before A gets its slow answer");
     let agents = cluster.wait_until_completed(std::slice::from_ref(&agent), DEADLINE).await.expect("completed on B");
     assert_eq!(agents[0]["latest_run"]["node_id"], node_b.as_str(), "the run ended on node-b: {}", agents[0]);
+    assert_eq!(agents[0]["latest_run"]["run_id"], run_id.as_str(), "the same run moved: {}", agents[0]);
 
-    // Heal once A got its slow answer and is trying to commit it through the partition: first
-    // towards the hub, so the stale commit is delivered before A can learn it lost the run.
-    tokio::time::sleep_until(first_request + SLOW_STEP + Duration::from_millis(500)).await;
+    // Once A has its slow answer it commits it at its old epoch, into the partition. Heal
+    // towards the hub only, so the stale commit is delivered before A can learn it lost the run,
+    // and wait until the hub refused it.
+    eventually("the model to answer node-a's slow request", SLOW_STEP + DEADLINE, || async {
+        Observed::from_option(slow_answer_sent_at(&model), || "not answered".to_owned())
+    })
+    .await
+    .unwrap_or_else(|error| panic!("{error:#}"));
     proxy.heal_direction(Direction::ToTarget);
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    let refusal = wait_for_line(&cluster, "hub", &format!("a refused stale commit of run {run_id}"), |line| {
+        line.contains(STALE_COMMIT_REFUSED) && line.contains(&run_id)
+    })
+    .await;
+    assert!(refusal.contains(&format!("epoch={epoch_on_a}")), "the hub refused A's epoch {epoch_on_a}: {refusal}");
     proxy.heal();
-    let stopped = wait_for_any_line(&cluster, "node-a", &["fenced", "membership lost"]).await;
-    eprintln!("node-a: {stopped}");
+    let stopped = wait_for_line(&cluster, "node-a", "node-a to stop the run (fenced or membership lost)", |line| {
+        line.contains("fenced") || line.contains("membership lost")
+    })
+    .await;
+    eprintln!("hub: {refusal}\nnode-a: {stopped}");
 
     let events = cluster.trace(&agent).await.expect("the trace");
     check_seqs(&events).unwrap_or_else(|problem| panic!("{problem}: {events:?}"));
@@ -95,31 +116,30 @@ async fn a_partitioned_node_loses_its_run_and_its_late_commit_is_fenced() {
     summary.check_requests(&requests, 2).unwrap_or_else(|problem| panic!("{problem}"));
 }
 
-/// Waits until the log of `node` has a line containing one of `needles`; returns that line.
-async fn wait_for_any_line(cluster: &ProcessCluster, node: &str, needles: &[&str]) -> String {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        let log = cluster.log(node);
-        if let Some(line) = log.lines().find(|line| needles.iter().any(|needle| line.contains(needle))) {
-            return line.to_owned();
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{node} never logged any of {needles:?}; logs in {}",
-            cluster.logs_dir().display()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+/// Waits until the log of `process` (`hub` or a node) has a line satisfying `matches`; returns
+/// that line.
+async fn wait_for_line(cluster: &ProcessCluster, process: &str, what: &str, matches: impl Fn(&str) -> bool) -> String {
+    let what = format!("{what} in {process}.log (logs in {})", cluster.logs_dir().display());
+    eventually(&what, DEADLINE, || async {
+        let log = cluster.log(process);
+        let line = log.lines().find(|line| matches(line)).map(str::to_owned);
+        Observed::from_option(line, || format!("{} lines", log.lines().count()))
+    })
+    .await
+    .unwrap_or_else(|error| panic!("{error:#}"))
 }
 
-/// Waits until the model got its first request; returns when it arrived.
-async fn wait_for_first_request(model: &ScriptedModel) -> tokio::time::Instant {
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        if let Some(request) = model.requests().first() {
-            return request.received_at;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "node-a never asked the model");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+/// Waits until the model got its first request: node-a asking for step 0, answered after
+/// [`SLOW_STEP`].
+async fn wait_for_slow_request(model: &ScriptedModel) {
+    eventually("node-a to ask the model", DEADLINE, || async {
+        Observed::from_option(model.requests().first().map(|_| ()), || "no request".to_owned())
+    })
+    .await
+    .unwrap_or_else(|error| panic!("{error:#}"));
+}
+
+/// Returns when the model sent its answer to the first (slow) request, if it did.
+fn slow_answer_sent_at(model: &ScriptedModel) -> Option<tokio::time::Instant> {
+    model.requests().first().and_then(|request| request.answered_at)
 }

@@ -10,6 +10,8 @@
 //! Every reply waits a latency first: a constant ([`ScriptedModel::start`]), one per step
 //! ([`ScriptedModel::start_with_step_latency`]) or one chosen per request from its user input and
 //! step ([`ScriptedModel::start_with_latency_fn`], e.g. only the first request of a step is slow).
+//! Each request is recorded ([`ScriptedModel::requests`]) with when it arrived and when its
+//! answer was sent, so a test can wait for a given answer rather than sleep through its latency.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -58,6 +60,8 @@ pub struct RecordedRequest {
     pub body: Value,
     /// When it arrived; its answer is sent after the latency chosen for it.
     pub received_at: tokio::time::Instant,
+    /// When its answer was handed to the HTTP server (after the latency); `None` while it waits.
+    pub answered_at: Option<tokio::time::Instant>,
 }
 
 /// Chooses the latency of a request from its user input and step.
@@ -142,16 +146,22 @@ async fn complete(State(shared): State<Shared>, Json(body): Json<Value>) -> Resp
     let step = last_user
         .map_or(0, |position| messages[position + 1..].iter().filter(|message| message["role"] == "assistant").count());
     let user_input = last_user.and_then(|position| messages[position]["content"].as_str()).unwrap_or_default();
-    shared.requests.lock().expect("requests lock poisoned").push(RecordedRequest {
-        step,
-        user_input: user_input.to_owned(),
-        body: body.clone(),
-        received_at: tokio::time::Instant::now(),
-    });
+    let index = {
+        let mut requests = shared.requests.lock().expect("requests lock poisoned");
+        requests.push(RecordedRequest {
+            step,
+            user_input: user_input.to_owned(),
+            body: body.clone(),
+            received_at: tokio::time::Instant::now(),
+            answered_at: None,
+        });
+        requests.len() - 1
+    };
     let latency = (shared.latency)(user_input, step);
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
+    shared.requests.lock().expect("requests lock poisoned")[index].answered_at = Some(tokio::time::Instant::now());
     let reply = shared.script.get(step).unwrap_or_else(|| shared.script.last().expect("script is not empty"));
     let message = match reply {
         Reply::Error(status, text) => {
