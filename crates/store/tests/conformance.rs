@@ -4,10 +4,14 @@
 mod cases;
 
 use std::any::Any;
+use std::collections::BTreeSet;
+use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use agentry_store::testing::PgTestDatabase;
 use agentry_store::{PgStore, SqliteStore, Store};
+use agentry_test_util::{Observed, eventually};
 
 /// A store under test, and what must outlive it (its database or directory).
 pub struct Harness {
@@ -31,7 +35,8 @@ async fn sqlite_harness() -> Harness {
 }
 
 /// Instantiates every case of `cases` as a test in module `$suite`, each with a store made by
-/// the async constructor `$constructor`.
+/// the async constructor `$constructor`. A case missing from the list fails
+/// `every_case_is_in_the_suite`.
 macro_rules! store_test_suite {
     ($suite:ident, $constructor:expr) => {
         mod $suite {
@@ -107,13 +112,67 @@ async fn postgres_leadership_is_exclusive_and_passes_on() {
     assert!(leader.still_leading().await);
     drop(leader);
     // Closing the session releases the lock; the server notices asynchronously.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        if let Some(mut taken_over) = second.try_lead().await.unwrap() {
-            assert!(taken_over.still_leading().await);
-            break;
+    let mut taken_over = eventually("the second replica to lead", Duration::from_secs(10), || async {
+        match second.try_lead().await {
+            Ok(Some(leadership)) => Observed::Ready(leadership),
+            Ok(None) => Observed::NotYet("the first replica's lock is still held".to_owned()),
+            Err(error) => Observed::Failed(error.into()),
         }
-        assert!(std::time::Instant::now() < deadline, "leadership was not passed on");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    })
+    .await
+    .unwrap_or_else(|error| panic!("leadership was not passed on: {error:#}"));
+    assert!(taken_over.still_leading().await);
+}
+
+/// Where the case list of `store_test_suite!` starts in this file.
+const CASE_LIST_START: &str = concat!("store_test_suite!(@cases $constructor", ";");
+
+/// A case left out of `store_test_suite!` would never run: every `pub async fn` of a module in
+/// `tests/cases/` (each is a case, a function of a fresh [`Harness`]) must be listed there, and
+/// every module there must be declared in `tests/cases/mod.rs`.
+#[test]
+fn every_case_is_in_the_suite() {
+    let listed = listed_cases(include_str!("conformance.rs"));
+    let defined = defined_cases(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("cases"));
+    assert!(!defined.is_empty() && !listed.is_empty(), "no cases found: defined {defined:?}, listed {listed:?}");
+    let missing: Vec<&String> = defined.difference(&listed).collect();
+    assert!(missing.is_empty(), "cases missing from store_test_suite! in tests/conformance.rs: {missing:?}");
+}
+
+/// Returns the `group::case` entries of the case list of `store_test_suite!` in `source`.
+fn listed_cases(source: &str) -> BTreeSet<String> {
+    let start = source.find(CASE_LIST_START).expect("the case list of store_test_suite!") + CASE_LIST_START.len();
+    let end = start + source[start..].find(");").expect("the end of the case list");
+    source[start..end].split(',').map(str::trim).filter(|entry| !entry.is_empty()).map(str::to_owned).collect()
+}
+
+/// Returns `module::function` for every `pub async fn` of the modules in `cases_dir` (besides
+/// `mod.rs`), asserting each module is declared in `mod.rs`.
+fn defined_cases(cases_dir: &Path) -> BTreeSet<String> {
+    let read =
+        |path: &Path| std::fs::read_to_string(path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+    let declarations = read(&cases_dir.join("mod.rs"));
+    let mut cases = BTreeSet::new();
+    for entry in std::fs::read_dir(cases_dir).expect("reading tests/cases") {
+        let path = entry.expect("a directory entry").path();
+        let Some(module) =
+            path.file_stem().and_then(|stem| stem.to_str()).filter(|_| path.extension() == Some("rs".as_ref()))
+        else {
+            continue;
+        };
+        if module == "mod" {
+            continue;
+        }
+        assert!(
+            declarations.contains(&format!("pub mod {module};")),
+            "tests/cases/{module}.rs is not declared in tests/cases/mod.rs"
+        );
+        for line in read(&path).lines() {
+            if let Some(signature) = line.trim_start().strip_prefix("pub async fn ") {
+                let name = signature.split(['(', '<']).next().unwrap_or_default().trim();
+                cases.insert(format!("{module}::{name}"));
+            }
+        }
     }
+    cases
 }
