@@ -5,10 +5,10 @@ use std::time::Duration;
 use async_nats::jetstream::{self, AckKind, consumer::pull, message::PublishMessage, stream};
 use async_trait::async_trait;
 use futures::StreamExt;
-use futures::stream::BoxStream;
 
-use agentry_core::{AgentId, NodeId};
+use agentry_core::NodeId;
 
+use crate::hints::NatsEventHints;
 use crate::{Acker, BrokerError, Delivery, Result, Task, TaskQueue, TaskSubscription, task_subject};
 
 /// JetStream layout and timing.
@@ -36,7 +36,7 @@ impl JetStreamConfig {
     }
 }
 
-/// Tasks on a JetStream work-queue stream; event hints on core NATS.
+/// Tasks on a JetStream work-queue stream.
 #[derive(Clone)]
 pub struct JetStreamQueue {
     client: async_nats::Client,
@@ -71,6 +71,11 @@ impl JetStreamQueue {
             .await
             .map_err(|error| BrokerError::Unavailable(format!("creating stream {}: {error}", config.stream)))?;
         Ok(Self { client, context, stream, config })
+    }
+
+    /// Returns event hints over this queue's NATS connection (core NATS subjects).
+    pub fn event_hints(&self) -> NatsEventHints {
+        NatsEventHints::new(self.client.clone())
     }
 }
 
@@ -120,25 +125,6 @@ impl TaskQueue for JetStreamQueue {
             .await
             .map_err(|error| BrokerError::Unavailable(format!("purging the tasks of node {node_id}: {error}")))?;
         Ok(())
-    }
-
-    async fn notify_events(&self, agent_id: AgentId) -> Result<()> {
-        self.client
-            .publish(format!("agentry.events.{agent_id}"), Vec::new().into())
-            .await
-            .map_err(|error| BrokerError::Unavailable(format!("publishing event hint: {error}")))
-    }
-
-    async fn event_hints(&self) -> Result<BoxStream<'static, AgentId>> {
-        let subscriber = self
-            .client
-            .subscribe("agentry.events.>")
-            .await
-            .map_err(|error| BrokerError::Unavailable(format!("subscribing to event hints: {error}")))?;
-        let hints = subscriber.filter_map(|message| async move {
-            message.subject.as_str().strip_prefix("agentry.events.").and_then(|id| id.parse().ok())
-        });
-        Ok(hints.boxed())
     }
 }
 

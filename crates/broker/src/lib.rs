@@ -1,30 +1,32 @@
 //! agentry-broker: how the hub hands runs to nodes, and how trace followers learn of new events.
 //!
-//! One trait, [`TaskQueue`], two implementations:
-//! - [`JetStreamQueue`]: NATS JetStream. Stream `AGENTRY_TASKS` (work-queue retention) over
+//! Two traits, each with a NATS and an in-process implementation, bundled by [`Broker`]:
+//! - [`TaskQueue`]: [`JetStreamQueue`] — stream `AGENTRY_TASKS` (work-queue retention) over
 //!   subjects `agentry.tasks.<node_id>`, one durable pull consumer per node, explicit acks,
-//!   `Nats-Msg-Id = run_id:epoch` de-duplication. Event hints travel on core NATS subjects
-//!   `agentry.events.<agent_id>`.
-//! - [`MemoryQueue`]: the same semantics in process, for `agentry dev` and unit tests.
-//!
-//! Event notifications are hints only: followers re-read the store after each one, so a lost
-//! or duplicated hint can delay an event but never drop or repeat it.
+//!   `Nats-Msg-Id = run_id:epoch` de-duplication; [`MemoryQueue`] — the same semantics in
+//!   process, for `agentry dev` and unit tests.
+//! - [`EventHints`] (`hints.rs`): wake-ups for trace followers on core NATS subjects
+//!   `agentry.events.<agent_id>` ([`NatsEventHints`]) or in process ([`MemoryEventHints`]).
+//!   Hints only: followers re-read the store after each one, so a lost or duplicated hint can
+//!   delay an event but never drop or repeat it.
 
 #![warn(missing_docs)]
 
 mod error;
+mod hints;
 mod jetstream;
 mod memory;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 
 use agentry_core::{AgentId, NodeId, RunId};
 
 pub use error::{BrokerError, Result};
+pub use hints::{EventHints, MemoryEventHints, NatsEventHints};
 pub use jetstream::{JetStreamConfig, JetStreamQueue};
 pub use memory::MemoryQueue;
 
@@ -51,7 +53,7 @@ pub fn task_subject(node_id: NodeId) -> String {
     format!("agentry.tasks.{node_id}")
 }
 
-/// Hands tasks from the hub to nodes and carries event hints to trace followers.
+/// Hands tasks from the hub to nodes.
 #[async_trait]
 pub trait TaskQueue: Send + Sync + 'static {
     /// Durably enqueues `task` for `node_id`. Publishing the same `run_id:epoch` twice within
@@ -66,12 +68,35 @@ pub trait TaskQueue: Send + Sync + 'static {
     /// still queued for it (their runs were taken back and are placed again under a new epoch,
     /// so those tasks would be refused anyway). Retiring an unknown node is not an error.
     async fn retire(&self, node_id: NodeId) -> Result<()>;
+}
 
-    /// Tells trace followers that `agent_id` has new events (best effort).
-    async fn notify_events(&self, agent_id: AgentId) -> Result<()>;
+/// The broker of one deployment: its task queue and its event hints.
+#[derive(Clone)]
+pub struct Broker {
+    /// Tasks from the hub to nodes.
+    pub tasks: Arc<dyn TaskQueue>,
+    /// Event hints between hub replicas.
+    pub hints: Arc<dyn EventHints>,
+}
 
-    /// Returns a stream of agents that have new events, from every hub publishing hints.
-    async fn event_hints(&self) -> Result<BoxStream<'static, AgentId>>;
+impl Broker {
+    /// Returns an in-process broker: only nodes in this process can receive its tasks.
+    pub fn in_process() -> Self {
+        Self { tasks: Arc::new(MemoryQueue::new()), hints: Arc::new(MemoryEventHints::default()) }
+    }
+
+    /// Returns an in-process broker over an existing `queue` (shared with in-process nodes).
+    pub fn in_process_with(queue: MemoryQueue) -> Self {
+        Self { tasks: Arc::new(queue), hints: Arc::new(MemoryEventHints::default()) }
+    }
+
+    /// Connects to NATS JetStream at `url` (`nats://host:port`) with the default layout.
+    ///
+    /// Errors with [`BrokerError::Unavailable`] when the server cannot be reached now.
+    pub async fn connect_nats(url: &str) -> Result<Self> {
+        let queue = JetStreamQueue::connect(JetStreamConfig::new(url)).await?;
+        Ok(Self { hints: Arc::new(queue.event_hints()), tasks: Arc::new(queue) })
+    }
 }
 
 /// A node's stream of tasks.

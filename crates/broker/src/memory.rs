@@ -6,16 +6,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures::StreamExt;
-use futures::stream::BoxStream;
-use tokio::sync::{Notify, broadcast};
+use tokio::sync::Notify;
 
-use agentry_core::{AgentId, NodeId};
+use agentry_core::NodeId;
 
 use crate::{Acker, Delivery, Result, Task, TaskQueue, TaskSubscription};
-
-/// Capacity of the event-hint channel; a follower that lags further re-reads the store anyway.
-const HINT_CAPACITY: usize = 1024;
 
 /// An in-process broker. Cheap to clone; clones share the queues.
 #[derive(Clone)]
@@ -25,7 +20,6 @@ pub struct MemoryQueue {
 
 struct Shared {
     state: Mutex<State>,
-    hints: broadcast::Sender<AgentId>,
 }
 
 #[derive(Default)]
@@ -49,8 +43,7 @@ impl Default for MemoryQueue {
 impl MemoryQueue {
     /// Returns an empty broker.
     pub fn new() -> Self {
-        let (hints, _) = broadcast::channel(HINT_CAPACITY);
-        Self { shared: Arc::new(Shared { state: Mutex::new(State::default()), hints }) }
+        Self { shared: Arc::new(Shared { state: Mutex::new(State::default()) }) }
     }
 
     /// Returns how many tasks wait for `node_id` (not counting delivered, unacked ones).
@@ -92,32 +85,6 @@ impl TaskQueue for MemoryQueue {
         self.shared.state.lock().expect("broker state poisoned").queues.remove(&node_id);
         Ok(())
     }
-
-    async fn notify_events(&self, agent_id: AgentId) -> Result<()> {
-        // No receiver is not an error: nobody follows this agent right now.
-        let _ = self.shared.hints.send(agent_id);
-        Ok(())
-    }
-
-    async fn event_hints(&self) -> Result<BoxStream<'static, AgentId>> {
-        let receiver = self.shared.hints.subscribe();
-        let hints = tokio_stream_from(receiver);
-        Ok(hints)
-    }
-}
-
-/// Adapts a broadcast receiver into a stream, skipping over lag (hints are only wake-ups).
-fn tokio_stream_from(receiver: broadcast::Receiver<AgentId>) -> BoxStream<'static, AgentId> {
-    futures::stream::unfold(receiver, |mut receiver| async move {
-        loop {
-            match receiver.recv().await {
-                Ok(agent_id) => return Some((agent_id, receiver)),
-                Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(broadcast::error::RecvError::Closed) => return None,
-            }
-        }
-    })
-    .boxed()
 }
 
 struct MemorySubscription {
@@ -182,7 +149,7 @@ impl Acker for MemoryAcker {
 
 #[cfg(test)]
 mod tests {
-    use agentry_core::RunId;
+    use agentry_core::{AgentId, RunId};
 
     use super::*;
 
@@ -231,14 +198,5 @@ mod tests {
         tokio::spawn(async move { publisher.publish(node, &sent).await });
         let delivery = subscription.next(Duration::from_secs(5)).await.unwrap().unwrap();
         assert_eq!(delivery.task, expected);
-    }
-
-    #[tokio::test]
-    async fn event_hints_reach_subscribers() {
-        let queue = MemoryQueue::new();
-        let mut hints = queue.event_hints().await.unwrap();
-        let agent = AgentId::generate();
-        queue.notify_events(agent).await.unwrap();
-        assert_eq!(hints.next().await, Some(agent));
     }
 }

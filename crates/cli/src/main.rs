@@ -5,8 +5,8 @@
 //! `error: ...` line and exits 1, or 2 when the hub is unreachable (see `report.rs`).
 
 mod commands;
+mod config;
 mod follow;
-mod labels;
 mod output;
 mod report;
 mod signal;
@@ -30,7 +30,7 @@ fn main() -> ExitCode {
         Ok(runtime) => runtime,
         Err(error) => return report::failure(&anyhow::Error::new(error).context("starting the async runtime")),
     };
-    let result = runtime.block_on(cli.command.run());
+    let result = runtime.block_on(cli.command.run(cli.config));
     // Commands await everything they need; whatever is left (e.g. a stdin read) is abandoned.
     runtime.shutdown_background();
     match result {

@@ -6,7 +6,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::AgentId;
 use crate::limits::{DEFAULT_MAX_ITERATIONS, MAX_ITERATIONS_LIMIT, MAX_SYSTEM_PROMPT_BYTES};
-use crate::tools::BUILTIN_TOOL_NAMES;
+
+/// Names of the builtin tools every node provides (agentry's names), in the order they are
+/// offered. The hub checks specs against this list; `agentry-runtime` builds each of them.
+pub const BUILTIN_TOOL_NAMES: &[&str] = &["echo", "bash", "view", "write", "ls"];
 
 /// How an agent runs. Serialized as JSON in the store.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

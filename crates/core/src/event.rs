@@ -36,7 +36,7 @@ pub mod kind {
     pub const RUN_RESUMED: &str = "run_resumed";
     /// On resume, a tool call had a committed `tool_start` but no result: the executor that ran
     /// it died. Data: `{step, tool_call_id, name, idempotency_key, policy}` where `policy` is
-    /// the tool's [`crate::tools::InterruptPolicy`] applied (`retry`, `fail` or `ask`).
+    /// the tool's interrupt policy (`agentry_runtime::tools::InterruptPolicy`) applied (`retry`, `fail` or `ask`).
     pub const TOOL_INTERRUPTED: &str = "tool_interrupted";
     /// Streaming model output; ephemeral (never persisted, no seq).
     pub const TOKEN: &str = "token";

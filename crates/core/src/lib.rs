@@ -1,30 +1,34 @@
-//! agentry-core: the domain of Agentry Cloud and the agent loop, with no database and no wire.
+//! agentry-core: the domain of Agentry Cloud — types, ids, events and pure rules — with no
+//! database, no wire and no I/O crate (no tokio, no HTTP client, no process spawning), so every
+//! other crate, the hub and the store included, can link it for free.
 //!
 //! - [`ids`], [`agent`], [`run`], [`message`], [`event`], [`node`]: domain types.
-//! - [`agent_loop`]: the durable model → tools → model loop, committing through [`agent_loop::StepSink`].
-//! - [`model`]: model providers ([`model::ModelProvider`], OpenAI-compatible chat completions).
-//! - [`tools`]: the [`tools::Tool`] trait and builtin tools.
 //! - [`limits`]: payload size limits; [`error::ErrorCode`]: error kinds shared by all crates.
+//! - [`commit`]: [`StepCommit`] and [`CommitBatch`], the unit of durable progress.
+//! - [`clock`]: wall-clock milliseconds, the unit stored everywhere.
+//!
+//! The agent loop, model providers and tools (everything that does HTTP or spawns processes)
+//! live in `agentry-runtime`, which only nodes link.
 
 #![warn(missing_docs)]
 
 pub mod agent;
-pub mod agent_loop;
 pub mod clock;
+pub mod commit;
 pub mod error;
 pub mod event;
 pub mod ids;
+pub mod labels;
 pub mod limits;
 pub mod message;
-pub mod model;
 pub mod node;
 pub mod run;
-pub mod tools;
 
-pub use agent::{Agent, AgentSpec, ModelRef, SpecError};
+pub use agent::{Agent, AgentSpec, BUILTIN_TOOL_NAMES, ModelRef, SpecError};
+pub use commit::{CommitBatch, StepCommit};
 pub use error::ErrorCode;
 pub use event::{EventDraft, TraceEvent};
 pub use ids::{AgentId, InvalidId, NodeId, RunId};
 pub use message::{Message, Role, ToolCall};
 pub use node::{NodeInfo, NodeState};
-pub use run::{Run, RunStatus};
+pub use run::{LoadedRun, Run, RunStatus};

@@ -3,7 +3,9 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::agent::AgentSpec;
 use crate::ids::{AgentId, NodeId, RunId};
+use crate::message::Message;
 
 /// Lifecycle state of a run: `queued → running → completed | failed | cancelled | paused`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -85,6 +87,19 @@ pub struct Run {
     pub created_ms: i64,
     /// Last change, milliseconds since the Unix epoch.
     pub updated_ms: i64,
+}
+
+/// What a node needs to execute (or resume) a run: the answer of `NodeService.LoadRun`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadedRun {
+    /// The run, at the epoch asked for.
+    pub run: Run,
+    /// Its agent's spec.
+    pub spec: AgentSpec,
+    /// The agent's whole committed conversation, in order.
+    pub messages: Vec<Message>,
+    /// Ids of this run's tool calls with a committed `tool_start`, in order.
+    pub started_tool_call_ids: Vec<String>,
 }
 
 #[cfg(test)]

@@ -1,35 +1,184 @@
-//! Hub configuration.
+//! Hub configuration: one typed, validated struct with its defaults in one place.
+//!
+//! Read from the `[hub]` section of the config file, `AGENTRY_*` environment variables and
+//! `agentry hub serve` flags (layered by the CLI, in that order of precedence over the defaults
+//! below). Keys are kebab-case; durations are humantime text (`5s`, `250ms`, `1m30s`).
 
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 use crate::scheduler::Strategy;
 
-/// How the hub behaves. Build with [`HubConfig::default`] and override fields.
-#[derive(Debug, Clone)]
+/// How the hub behaves. Every field has a default ([`HubConfig::default`]); check a built
+/// value with [`HubConfig::validate`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct HubConfig {
-    /// Lease time-to-live given to nodes: a node silent for longer is not offered new runs.
-    pub lease_ttl: Duration,
-    /// Heartbeat interval suggested to nodes.
-    pub heartbeat_interval: Duration,
-    /// How often the placer looks for unplaced runs even when nothing woke it.
-    pub placement_interval: Duration,
-    /// How often a trace follower re-reads the store when no event hint arrived.
-    pub trace_poll_interval: Duration,
-    /// Placement strategy.
+    /// Address the gRPC server listens on for clients and nodes (default `0.0.0.0:7700`).
+    pub listen: String,
+    /// The store: `postgres://...` for clusters, `sqlite:PATH` for a single hub (default
+    /// `sqlite:./.agentry/agentry.db`). A password in it is redacted when printed.
+    pub database_url: String,
+    /// NATS server with JetStream that carries tasks to nodes (`nats://host:port`). Unset: an
+    /// in-process broker, which only nodes inside this process can read.
+    pub nats_url: Option<String>,
+    /// Placement strategy: `round_robin` (default), `binpack` or `spread`.
     pub scheduler: Strategy,
-    /// Grace period for in-flight RPCs on shutdown.
+    /// Lease time-to-live given to nodes: a node silent for longer is declared dead and its
+    /// runs move (default 5 s).
+    #[serde(with = "humantime_serde")]
+    pub lease_ttl: Duration,
+    /// Heartbeat interval suggested to nodes; must be positive and shorter than `lease-ttl`
+    /// (default 1 s).
+    #[serde(with = "humantime_serde")]
+    pub heartbeat_interval: Duration,
+    /// How often the placer looks for unplaced runs even when nothing woke it (default 1 s).
+    #[serde(with = "humantime_serde")]
+    pub placement_interval: Duration,
+    /// How often a trace follower re-reads the store when no event hint arrived (default 2 s).
+    #[serde(with = "humantime_serde")]
+    pub trace_poll_interval: Duration,
+    /// Grace period for in-flight RPCs on shutdown (default 10 s).
+    #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
 }
 
 impl Default for HubConfig {
     fn default() -> Self {
         Self {
+            listen: "0.0.0.0:7700".to_owned(),
+            database_url: "sqlite:./.agentry/agentry.db".to_owned(),
+            nats_url: None,
+            scheduler: Strategy::RoundRobin,
             lease_ttl: Duration::from_secs(5),
             heartbeat_interval: Duration::from_secs(1),
             placement_interval: Duration::from_secs(1),
             trace_poll_interval: Duration::from_secs(2),
-            scheduler: Strategy::RoundRobin,
             shutdown_grace: Duration::from_secs(10),
         }
+    }
+}
+
+/// A configuration value that cannot work; names the key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {reason}")]
+pub struct InvalidConfig {
+    /// The kebab-case key, e.g. `heartbeat-interval`.
+    pub key: &'static str,
+    /// Why, and what would be accepted.
+    pub reason: String,
+}
+
+impl HubConfig {
+    /// Returns a configuration for in-process tests: listen on an ephemeral loopback port,
+    /// the given store URL, a short trace poll and shutdown grace.
+    pub fn for_test(database_url: impl Into<String>) -> Self {
+        Self {
+            listen: "127.0.0.1:0".to_owned(),
+            database_url: database_url.into(),
+            trace_poll_interval: Duration::from_millis(500),
+            shutdown_grace: Duration::from_secs(2),
+            ..Self::default()
+        }
+    }
+
+    /// Checks what types cannot: positive intervals, heartbeats shorter than the lease, URL
+    /// schemes the hub can open.
+    ///
+    /// Errors name the first offending key.
+    pub fn validate(&self) -> Result<(), InvalidConfig> {
+        let positive = [
+            ("lease-ttl", self.lease_ttl),
+            ("heartbeat-interval", self.heartbeat_interval),
+            ("placement-interval", self.placement_interval),
+            ("trace-poll-interval", self.trace_poll_interval),
+        ];
+        if let Some((key, _)) = positive.iter().find(|(_, value)| value.is_zero()) {
+            return Err(InvalidConfig { key, reason: "must be positive".to_owned() });
+        }
+        if self.heartbeat_interval >= self.lease_ttl {
+            return Err(InvalidConfig {
+                key: "heartbeat-interval",
+                reason: format!(
+                    "{} must be shorter than lease-ttl ({})",
+                    humantime::format_duration(self.heartbeat_interval),
+                    humantime::format_duration(self.lease_ttl)
+                ),
+            });
+        }
+        if !agentry_store::URL_SCHEMES.iter().any(|scheme| self.database_url.starts_with(scheme)) {
+            return Err(InvalidConfig {
+                key: "database-url",
+                reason: format!(
+                    "{} has an unsupported scheme; expected one of {}",
+                    redact_password(&self.database_url),
+                    agentry_store::URL_SCHEMES.join(", ")
+                ),
+            });
+        }
+        if let Some(url) = &self.nats_url
+            && !(url.starts_with("nats://") || url.starts_with("tls://"))
+        {
+            return Err(InvalidConfig { key: "nats-url", reason: format!("{url} is not a nats:// or tls:// URL") });
+        }
+        Ok(())
+    }
+
+    /// Returns this configuration with secrets (the database password) replaced by `***`, for
+    /// printing and logging.
+    pub fn redacted(&self) -> Self {
+        Self { database_url: redact_password(&self.database_url), ..self.clone() }
+    }
+}
+
+/// Returns `url` with the password of its user info replaced by `***`, for logs and errors.
+pub fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else { return url.to_owned() };
+    match rest[..at].split_once(':') {
+        Some((user, _password)) => format!("{scheme}://{user}:***{}", &rest[at..]),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_are_valid() {
+        assert_eq!(HubConfig::default().validate(), Ok(()));
+        assert_eq!(HubConfig::for_test("sqlite::memory:").validate(), Ok(()));
+    }
+
+    #[test]
+    fn a_heartbeat_not_shorter_than_the_lease_is_refused_by_name() {
+        let config = HubConfig { heartbeat_interval: Duration::from_secs(5), ..HubConfig::default() };
+        let error = config.validate().unwrap_err();
+        assert_eq!(error.key, "heartbeat-interval");
+        assert_eq!(error.to_string(), "heartbeat-interval: 5s must be shorter than lease-ttl (5s)");
+        let zero = HubConfig { lease_ttl: Duration::ZERO, ..HubConfig::default() };
+        assert_eq!(zero.validate().unwrap_err().key, "lease-ttl");
+    }
+
+    #[test]
+    fn unknown_url_schemes_are_refused_by_name() {
+        let database = HubConfig { database_url: "mysql://u:pw@db/x".into(), ..HubConfig::default() };
+        let error = database.validate().unwrap_err();
+        assert_eq!(error.key, "database-url");
+        assert!(error.reason.contains("mysql://u:***@db/x"), "{error}");
+        let nats = HubConfig { nats_url: Some("http://nats".into()), ..HubConfig::default() };
+        assert_eq!(nats.validate().unwrap_err().key, "nats-url");
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(redact_password("postgres://app:secret@db:5432/agentry"), "postgres://app:***@db:5432/agentry");
+        assert_eq!(redact_password("postgres://app@db/agentry"), "postgres://app@db/agentry");
+        assert_eq!(redact_password("sqlite:./.agentry/agentry.db"), "sqlite:./.agentry/agentry.db");
+        let config = HubConfig { database_url: "postgres://a:b@h/d".into(), ..HubConfig::default() };
+        assert_eq!(config.redacted().database_url, "postgres://a:***@h/d");
     }
 }

@@ -26,6 +26,12 @@ pub enum HubError {
     Broker(#[from] BrokerError),
 }
 
+impl From<agentry_proto::convert::WireError> for HubError {
+    fn from(error: agentry_proto::convert::WireError) -> Self {
+        Self::InvalidArgument(error.to_string())
+    }
+}
+
 impl HubError {
     /// Returns the coarse error kind; `None` for [`HubError::Unimplemented`].
     pub fn code(&self) -> Option<ErrorCode> {

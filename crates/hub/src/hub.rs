@@ -3,15 +3,17 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use tokio::sync::{Notify, broadcast};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use agentry_broker::TaskQueue;
+use agentry_broker::{Broker, TaskQueue};
+use agentry_core::CommitBatch;
 use agentry_core::{Agent, AgentId, AgentSpec, NodeInfo, Run, RunId};
-use agentry_store::{AgentSummary, CommitBatch, CommitOutcome, NewAgent, NewRun, RunContext, Store};
+use agentry_store::{AgentSummary, CommitOutcome, NewAgent, NewRun, RunContext, Store};
 
 use crate::config::HubConfig;
 use crate::error::Result;
+use crate::fanout::Fanout;
 
 /// What a client asked `Spawn` for, validated.
 #[derive(Debug, Clone)]
@@ -47,21 +49,20 @@ pub struct Hub {
     pub(crate) queue: Arc<dyn TaskQueue>,
     pub(crate) config: HubConfig,
     pub(crate) placement_wakeup: Arc<Notify>,
-    pub(crate) event_hints: broadcast::Sender<AgentId>,
+    pub(crate) fanout: Fanout,
     /// Cancelled when the hub stops: open trace streams end so clients reconnect elsewhere.
     pub(crate) stopping: CancellationToken,
 }
 
 impl Hub {
-    /// Returns a hub over `store` and `queue`.
-    pub fn new(config: HubConfig, store: Arc<dyn Store>, queue: Arc<dyn TaskQueue>) -> Self {
-        let (event_hints, _) = broadcast::channel(4096);
+    /// Returns a hub over `store` and `broker`.
+    pub fn new(config: HubConfig, store: Arc<dyn Store>, broker: Broker) -> Self {
         Self {
             store,
-            queue,
+            queue: broker.tasks,
             config,
             placement_wakeup: Arc::new(Notify::new()),
-            event_hints,
+            fanout: Fanout::new(broker.hints),
             stopping: CancellationToken::new(),
         }
     }
@@ -153,9 +154,6 @@ impl Hub {
     /// Tells every hub's trace followers that the agent has new events. Best effort: followers
     /// also poll, so a lost hint only delays delivery.
     pub(crate) async fn hint_events(&self, agent_id: AgentId) {
-        if let Err(error) = self.queue.notify_events(agent_id).await {
-            tracing::debug!(%error, "event hint not published; followers will poll");
-            let _ = self.event_hints.send(agent_id);
-        }
+        self.fanout.publish(agent_id).await;
     }
 }

@@ -4,14 +4,18 @@
 //! [`agentry_proto::v1::node_service_server::NodeService`]. Every durable fact goes to the
 //! [`agentry_store::Store`]; runs reach nodes through the [`agentry_broker::TaskQueue`].
 //!
-//! Layout: [`hub`] (operations on domain types; node operations in [`membership`], operator
-//! controls in [`control`]), [`grpc`] (thin adapters), [`scheduler`] (pure placement),
-//! [`placer`] (the task applying placements), [`reaper`] (lease expiry and failover, on the
-//! leader replica), [`trace`] (replay + tail), [`validate`] (input checks), [`server`] (`run`).
+//! Layout: [`config`] ([`HubConfig`], defaults and validation), [`hub`] (operations on domain
+//! types; node operations in [`membership`], operator controls in [`control`]), [`grpc`] (thin
+//! adapters over `agentry_proto::convert`), [`scheduler`] (pure placement), [`placer`] (the
+//! task applying placements), [`reaper`] (lease expiry and failover, on the leader replica),
+//! [`trace`] (replay + tail as a stream), [`fanout`] (event hints between replicas),
+//! [`validate`] (input checks), [`server`] ([`HubServer`], `run`: store and broker built from
+//! the config, background tasks supervised).
 
 pub mod config;
 pub mod control;
 pub mod error;
+pub mod fanout;
 pub mod grpc;
 pub mod hub;
 pub mod membership;
@@ -22,7 +26,7 @@ pub mod server;
 pub mod trace;
 pub mod validate;
 
-pub use config::HubConfig;
+pub use config::{HubConfig, InvalidConfig};
 pub use error::HubError;
 pub use hub::Hub;
-pub use server::{ServeError, run};
+pub use server::{HubServer, ServeError, run};

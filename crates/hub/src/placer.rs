@@ -5,7 +5,6 @@
 
 use std::collections::HashMap;
 
-use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 use agentry_broker::Task;
@@ -90,27 +89,4 @@ async fn placement_pass(hub: &Hub, state: &mut SchedulerState) -> crate::error::
         placed += 1;
     }
     Ok(placed)
-}
-
-/// Forwards event hints from the broker (published by every hub replica) to this hub's trace
-/// followers until `shutdown`; re-subscribes after broker failures.
-pub async fn run_hint_relay(hub: Hub, shutdown: CancellationToken) {
-    loop {
-        match hub.queue.event_hints().await {
-            Ok(mut hints) => loop {
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    hint = hints.next() => match hint {
-                        Some(agent_id) => { let _ = hub.event_hints.send(agent_id); }
-                        None => break,
-                    },
-                }
-            },
-            Err(error) => tracing::warn!(%error, "event hints unavailable; followers poll meanwhile"),
-        }
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
-        }
-    }
 }

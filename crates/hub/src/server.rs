@@ -1,4 +1,6 @@
-//! Serving: gRPC (AgentHub, NodeService, health, reflection) plus the background tasks.
+//! Serving: gRPC (AgentHub, NodeService, health, reflection) plus the supervised background
+//! tasks. [`HubServer`] builds the store and the broker from the [`HubConfig`] (the URL scheme
+//! chooses PostgreSQL or SQLite, NATS or in-process) unless they are injected.
 
 use std::sync::Arc;
 
@@ -7,40 +9,154 @@ use tokio_util::sync::CancellationToken;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
-use agentry_broker::TaskQueue;
+use agentry_broker::{Broker, BrokerError};
 use agentry_core::limits::MAX_GRPC_MESSAGE_BYTES;
 use agentry_proto::v1::agent_hub_server::AgentHubServer;
 use agentry_proto::v1::node_service_server::NodeServiceServer;
 use agentry_store::Store;
+use agentry_supervisor::{Policy, Supervisor, TaskFailure};
 
-use crate::config::HubConfig;
+use crate::config::{HubConfig, InvalidConfig, redact_password};
 use crate::grpc::{AgentHubApi, NodeServiceApi};
 use crate::hub::Hub;
-use crate::placer::{run_hint_relay, run_placer};
+use crate::placer::run_placer;
 use crate::reaper::run_reaper;
+
+/// Policy of the placer: a failed pass leaves nothing half-done (each assignment is one CAS in
+/// the store), so it restarts; without it no run would ever be placed again.
+pub const PLACER_POLICY: Policy = Policy::Restart;
+/// Policy of the hint relay: hints are wake-ups only, so it restarts (followers poll meanwhile).
+pub const HINT_RELAY_POLICY: Policy = Policy::Restart;
+/// Policy of the reaper: its leadership is a database session that ends with it, so it
+/// restarts and competes for leadership again.
+pub const REAPER_POLICY: Policy = Policy::Restart;
 
 /// Why the hub could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
+    /// The configuration is invalid.
+    #[error("invalid hub configuration: {0}")]
+    Config(#[from] InvalidConfig),
+    /// The store could not be opened.
+    #[error("opening the database {url}: {source}")]
+    Store {
+        /// The database URL, password redacted.
+        url: String,
+        /// What failed.
+        source: agentry_store::Error,
+    },
+    /// The broker could not be reached.
+    #[error("connecting to NATS at {url}: {source}")]
+    Broker {
+        /// The NATS URL.
+        url: String,
+        /// What failed.
+        source: BrokerError,
+    },
     /// Reflection could not be built from the descriptors (a build bug).
     #[error("building gRPC reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
     /// The gRPC server failed.
     #[error("gRPC server: {0}")]
     Transport(#[from] tonic::transport::Error),
+    /// A background task whose failure is fatal failed.
+    #[error("background task {} failed: {}", .0.task, .0.reason)]
+    Task(TaskFailure),
 }
 
-/// Serves the hub on `listener` until `shutdown` is cancelled, then stops in order: health
-/// NOT_SERVING → background tasks → in-flight RPCs (within `shutdown_grace`).
-pub async fn run(
+/// A hub to serve: its configuration and, optionally, an injected store and broker.
+pub struct HubServer {
     config: HubConfig,
-    store: Arc<dyn Store>,
-    queue: Arc<dyn TaskQueue>,
+    store: Option<Arc<dyn Store>>,
+    broker: Option<Broker>,
+    supervisor: Supervisor,
+}
+
+impl HubServer {
+    /// Returns a hub that opens its store and broker from `config`.
+    pub fn new(config: HubConfig) -> Self {
+        Self { config, store: None, broker: None, supervisor: Supervisor::new() }
+    }
+
+    /// Uses `store` instead of opening `config.database_url`.
+    pub fn with_store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Uses `broker` instead of connecting to `config.nats_url`.
+    pub fn with_broker(mut self, broker: Broker) -> Self {
+        self.broker = Some(broker);
+        self
+    }
+
+    /// Returns the supervisor of the hub's background tasks (to observe their failures).
+    pub fn supervisor(&self) -> Supervisor {
+        self.supervisor.clone()
+    }
+
+    /// Serves on `listener` until `shutdown` is cancelled, then stops in order: health
+    /// NOT_SERVING → background tasks → in-flight RPCs (within `shutdown_grace`).
+    ///
+    /// Errors when the configuration is invalid, the store or broker cannot be opened, the
+    /// server fails, or a fatal background task fails.
+    pub async fn serve(self, listener: TcpListener, shutdown: CancellationToken) -> Result<(), ServeError> {
+        self.config.validate()?;
+        let store = match self.store {
+            Some(store) => store,
+            None => open_store(&self.config.database_url).await?,
+        };
+        let broker = match self.broker {
+            Some(broker) => broker,
+            None => connect_broker(self.config.nats_url.as_deref()).await?,
+        };
+        serve(Hub::new(self.config, store, broker), self.supervisor, listener, shutdown).await
+    }
+}
+
+/// Serves a hub built from `config` on `listener` until `shutdown`; see [`HubServer::serve`].
+pub async fn run(config: HubConfig, listener: TcpListener, shutdown: CancellationToken) -> Result<(), ServeError> {
+    HubServer::new(config).serve(listener, shutdown).await
+}
+
+/// Opens the store at `url` (scheme `postgres://`, `postgresql://` or `sqlite:`).
+async fn open_store(url: &str) -> Result<Arc<dyn Store>, ServeError> {
+    agentry_store::connect(url).await.map_err(|source| ServeError::Store { url: redact_password(url), source })
+}
+
+/// Connects to NATS at `url`, or returns an in-process broker (with a warning) without one.
+async fn connect_broker(url: Option<&str>) -> Result<Broker, ServeError> {
+    match url {
+        Some(url) => {
+            Broker::connect_nats(url).await.map_err(|source| ServeError::Broker { url: url.to_owned(), source })
+        }
+        None => {
+            tracing::warn!(
+                "no nats-url (AGENTRY_NATS_URL, --nats-url): using the in-process broker; nodes in other \
+                 processes cannot receive tasks"
+            );
+            Ok(Broker::in_process())
+        }
+    }
+}
+
+/// Starts the hub's background tasks under `supervisor`, each stopping with `stop`.
+fn spawn_background(hub: &Hub, supervisor: &Supervisor, stop: &CancellationToken) {
+    let placer_hub = hub.clone();
+    supervisor.spawn("placer", PLACER_POLICY, stop.clone(), move |stop| run_placer(placer_hub.clone(), stop));
+    let fanout = hub.fanout.clone();
+    supervisor.spawn("hint-relay", HINT_RELAY_POLICY, stop.clone(), move |stop| fanout.clone().relay(stop));
+    let reaper_hub = hub.clone();
+    supervisor.spawn("reaper", REAPER_POLICY, stop.clone(), move |stop| run_reaper(reaper_hub.clone(), stop));
+}
+
+async fn serve(
+    hub: Hub,
+    supervisor: Supervisor,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), ServeError> {
-    let grace = config.shutdown_grace;
-    let hub = Hub::new(config, store, queue);
+    let grace = hub.config.shutdown_grace;
     let local_addr = listener.local_addr().ok();
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<AgentHubServer<AgentHubApi>>().await;
@@ -51,9 +167,7 @@ pub async fn run(
         .build_v1()?;
 
     let background = CancellationToken::new();
-    let placer = tokio::spawn(run_placer(hub.clone(), background.clone()));
-    let relay = tokio::spawn(run_hint_relay(hub.clone(), background.clone()));
-    let reaper = tokio::spawn(run_reaper(hub.clone(), background.clone()));
+    spawn_background(&hub, &supervisor, &background);
 
     let agent_hub = AgentHubServer::new(AgentHubApi::new(hub.clone()))
         .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES)
@@ -73,9 +187,11 @@ pub async fn run(
         .serve_with_incoming_shutdown(incoming, rpc_stop.clone().cancelled_owned());
     tokio::pin!(serve);
 
+    let failed = supervisor.failed();
     let served = tokio::select! {
         result = &mut serve => Some(result),
         _ = shutdown.cancelled() => None,
+        _ = failed.cancelled() => None,
     };
     let result = match served {
         Some(result) => result,
@@ -96,8 +212,9 @@ pub async fn run(
         }
     };
     background.cancel();
-    let _ = placer.await;
-    let _ = relay.await;
-    let _ = reaper.await;
+    supervisor.join().await;
+    if let Some(failure) = supervisor.fatal_failure() {
+        return Err(ServeError::Task(failure));
+    }
     Ok(result?)
 }

@@ -1,10 +1,16 @@
 //! Trace following: replay the persisted backlog after a `seq`, then tail new events.
 //!
 //! Events are always read from the store, in `seq` order, starting after the last one sent;
-//! hints only say *when* to read again. So the stream has no gap and no duplicate — across hub
-//! restarts too, since a client resumes with `after_seq` = the last `seq` it saw.
+//! hints ([`crate::fanout`]) only say *when* to read again. So the stream has no gap and no
+//! duplicate — across hub restarts too, since a client resumes with `after_seq` = the last `seq`
+//! it saw. A trace is a plain stream, polled by the gRPC response: no task runs for it, and it
+//! stops the moment the client goes away.
 
-use tokio::sync::{broadcast, mpsc};
+use std::collections::VecDeque;
+
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use tokio::sync::broadcast;
 
 use agentry_core::{AgentId, RunId, TraceEvent, event::kind};
 
@@ -14,7 +20,20 @@ use crate::hub::Hub;
 /// Most events read from the store per query.
 const PAGE: u32 = 512;
 
-/// What to follow.
+/// What a client asked to follow: an agent, or one run (its agent is looked up).
+#[derive(Debug, Clone, Copy)]
+pub struct TraceRequest {
+    /// The agent; may be omitted when `run_id` is given.
+    pub agent_id: Option<AgentId>,
+    /// Only this run's events, when set; the trace ends when the run ends.
+    pub run_id: Option<RunId>,
+    /// Send events with `seq > after_seq`.
+    pub after_seq: u64,
+    /// Keep tailing after the backlog.
+    pub follow: bool,
+}
+
+/// What to follow, resolved.
 #[derive(Debug, Clone, Copy)]
 pub struct TraceQuery {
     /// The agent.
@@ -27,65 +46,113 @@ pub struct TraceQuery {
     pub follow: bool,
 }
 
+/// An opened trace.
+pub struct Trace {
+    /// The followed agent's parent, for sub-agents.
+    pub parent_agent_id: Option<AgentId>,
+    /// The events; ends after the backlog (without `follow`), when the followed run ended, or
+    /// with [`HubError::ShuttingDown`] when the hub stops.
+    pub events: BoxStream<'static, Result<TraceEvent>>,
+}
+
 impl Hub {
-    /// Sends the events of `query` into `sink` until the backlog is done (without `follow`),
-    /// the followed run has ended (with a `run_id`), or the receiver is dropped.
-    pub async fn follow_trace(&self, query: TraceQuery, sink: mpsc::Sender<Result<TraceEvent>>) {
-        // Subscribe before the first read: a hint sent between read and wait is not missed.
-        let mut hints = self.event_hints.subscribe();
-        let mut last_seq = query.after_seq;
+    /// Resolves `request` (the agent of a run, the agent's parent) and opens its trace.
+    ///
+    /// Errors with NOT_FOUND for an unknown agent or run, INVALID_ARGUMENT when neither is given.
+    pub async fn open_trace(&self, request: TraceRequest) -> Result<Trace> {
+        let agent_id = match (request.agent_id, request.run_id) {
+            (Some(agent_id), _) => agent_id,
+            (None, Some(run_id)) => self.get_run(run_id).await?.agent_id,
+            (None, None) => return Err(HubError::InvalidArgument("agent_id or run_id is required".into())),
+        };
+        let summary = self.get_agent(agent_id).await?;
+        let query =
+            TraceQuery { agent_id, run_id: request.run_id, after_seq: request.after_seq, follow: request.follow };
+        Ok(Trace { parent_agent_id: summary.agent.parent_id, events: self.follow_trace(query) })
+    }
+
+    /// Returns the events of `query` as a stream (see [`Trace::events`]).
+    pub fn follow_trace(&self, query: TraceQuery) -> BoxStream<'static, Result<TraceEvent>> {
+        let follower = Follower {
+            hub: self.clone(),
+            // Subscribe before the first read: a hint sent between read and wait is not missed.
+            hints: self.fanout.subscribe(),
+            last_seq: query.after_seq,
+            query,
+            page: VecDeque::new(),
+            read_again: true,
+            ended: false,
+        };
+        futures::stream::unfold(follower, |mut follower| async move {
+            let item = follower.next().await?;
+            Some((item, follower))
+        })
+        .boxed()
+    }
+}
+
+/// The state of one followed trace.
+struct Follower {
+    hub: Hub,
+    query: TraceQuery,
+    hints: broadcast::Receiver<AgentId>,
+    last_seq: u64,
+    /// Events read but not yet sent.
+    page: VecDeque<TraceEvent>,
+    /// Whether the store may hold more events right now (the last page was full, or nothing
+    /// was read yet).
+    read_again: bool,
+    ended: bool,
+}
+
+impl Follower {
+    /// Returns the next item, or `None` when the trace is over.
+    async fn next(&mut self) -> Option<Result<TraceEvent>> {
         loop {
-            let page = match self.store.events_after(query.agent_id, query.run_id, last_seq, PAGE).await {
-                Ok(page) => page,
+            if self.ended {
+                return None;
+            }
+            if let Some(event) = self.page.pop_front() {
+                self.last_seq = event.seq;
+                self.ended = self.query.run_id.is_some() && kind::ends_run(&event.kind);
+                return Some(Ok(event));
+            }
+            if !self.read_again {
+                if !self.query.follow {
+                    return None;
+                }
+                match self.wait_for_events().await {
+                    Wait::Read => {}
+                    Wait::Stopping => {
+                        self.ended = true;
+                        return Some(Err(HubError::ShuttingDown));
+                    }
+                }
+            }
+            let store = &self.hub.store;
+            match store.events_after(self.query.agent_id, self.query.run_id, self.last_seq, PAGE).await {
+                Ok(page) => {
+                    self.read_again = page.len() == PAGE as usize;
+                    self.page.extend(page);
+                }
                 Err(error) => {
-                    let _ = sink.send(Err(error.into())).await;
-                    return;
-                }
-            };
-            let full_page = page.len() == PAGE as usize;
-            for event in page {
-                last_seq = event.seq;
-                let run_ended = query.run_id.is_some() && kind::ends_run(&event.kind);
-                if sink.send(Ok(event)).await.is_err() {
-                    return;
-                }
-                if run_ended {
-                    return;
-                }
-            }
-            if full_page {
-                continue;
-            }
-            if !query.follow {
-                return;
-            }
-            match self.wait_for_events(query.agent_id, &mut hints, &sink).await {
-                Wait::Read => {}
-                Wait::ReceiverGone => return,
-                Wait::Stopping => {
-                    let _ = sink.send(Err(HubError::ShuttingDown)).await;
-                    return;
+                    self.ended = true;
+                    return Some(Err(error.into()));
                 }
             }
         }
     }
 
-    /// Waits for a hint about `agent_id` or the poll interval.
-    async fn wait_for_events(
-        &self,
-        agent_id: AgentId,
-        hints: &mut broadcast::Receiver<AgentId>,
-        sink: &mpsc::Sender<Result<TraceEvent>>,
-    ) -> Wait {
-        let poll = tokio::time::sleep(self.config.trace_poll_interval);
+    /// Waits for a hint about the followed agent, or the poll interval.
+    async fn wait_for_events(&mut self) -> Wait {
+        let poll = tokio::time::sleep(self.hub.config.trace_poll_interval);
         tokio::pin!(poll);
         loop {
             tokio::select! {
-                _ = sink.closed() => return Wait::ReceiverGone,
-                _ = self.stopping.cancelled() => return Wait::Stopping,
+                _ = self.hub.stopping.cancelled() => return Wait::Stopping,
                 _ = &mut poll => return Wait::Read,
-                hint = hints.recv() => match hint {
-                    Ok(hinted) if hinted == agent_id => return Wait::Read,
+                hint = self.hints.recv() => match hint {
+                    Ok(hinted) if hinted == self.query.agent_id => return Wait::Read,
                     Ok(_) => {}
                     Err(broadcast::error::RecvError::Lagged(_) | broadcast::error::RecvError::Closed) => return Wait::Read,
                 },
@@ -98,8 +165,6 @@ impl Hub {
 enum Wait {
     /// New events may be there: read again.
     Read,
-    /// The client went away.
-    ReceiverGone,
     /// The hub is stopping.
     Stopping,
 }

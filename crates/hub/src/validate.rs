@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use agentry_core::AgentSpec;
 use agentry_core::limits::MAX_INPUT_BYTES;
 
 use crate::error::{HubError, Result};
@@ -103,7 +104,22 @@ where
     if text.is_empty() {
         return Err(HubError::InvalidArgument(format!("{field} is required")));
     }
-    text.parse().map_err(|error: agentry_core::InvalidId| HubError::InvalidArgument(format!("{field}: {error}")))
+    Ok(agentry_proto::convert::id(field, text)?)
+}
+
+/// Parses an optional id field (empty means none).
+pub fn optional_id<T>(field: &str, text: &str) -> Result<Option<T>>
+where
+    T: std::str::FromStr<Err = agentry_core::InvalidId>,
+{
+    Ok(agentry_proto::convert::optional_id(field, text)?)
+}
+
+/// Checks an agent spec from a client and fills its defaults: its node selector as labels,
+/// then [`AgentSpec::validated`].
+pub fn spec(spec: AgentSpec) -> Result<AgentSpec> {
+    labels("spec.node_selector", &spec.node_selector)?;
+    spec.validated().map_err(|error| HubError::InvalidArgument(error.0))
 }
 
 #[cfg(test)]

@@ -1,59 +1,175 @@
-//! Node configuration.
+//! Node configuration: one typed, validated struct with its defaults in one place.
+//!
+//! Read from the `[node]` section of the config file, `AGENTRY_*` environment variables (plus
+//! `OPENAI_BASE_URL` / `OPENAI_API_KEY` for the model endpoint) and `agentry node join` flags,
+//! layered by the CLI in that order of precedence over the defaults below. Keys are kebab-case;
+//! durations are humantime text (`120s`, `5m`).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use agentry_core::model::OpenAiConfig;
+use serde::{Deserialize, Deserializer, Serialize};
 
-/// How a node behaves.
-#[derive(Debug, Clone)]
+use agentry_runtime::model::{DEFAULT_OPENAI_BASE_URL, OpenAiConfig};
+
+/// Default hub URL of nodes and clients.
+pub const DEFAULT_HUB_URL: &str = "http://127.0.0.1:7700";
+/// Most slots a node may offer (the hub refuses more).
+pub const MAX_SLOTS: u32 = 10_000;
+/// Most deliveries of one task before its run is dead-lettered.
+pub const MAX_DELIVERIES_LIMIT: u64 = 1000;
+
+/// How a node behaves. Every field has a default ([`NodeConfig::default`]); check a built value
+/// with [`NodeConfig::validate`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct NodeConfig {
-    /// Hub URL, e.g. `http://127.0.0.1:7700`.
-    pub hub_url: String,
-    /// Human-readable name shown by `agentry nodes`.
+    /// Hub URL (default `http://127.0.0.1:7700`; env `AGENTRY_HUB`).
+    pub hub: String,
+    /// Name shown by `agentry nodes` (default: the host name).
     pub name: String,
-    /// Maximum concurrent runs.
+    /// Maximum concurrent runs, 1–10000 (default 4).
     pub slots: u32,
-    /// Labels for placement constraints.
+    /// Labels for placement constraints: a table, or `"key=value,..."` text (default none).
+    #[serde(deserialize_with = "labels")]
     pub labels: BTreeMap<String, String>,
-    /// Directory under which each run gets its workspace `<root>/<run_id>`.
+    /// NATS server with JetStream that carries tasks (default `nats://127.0.0.1:4222`).
+    pub nats_url: String,
+    /// Directory under which each run gets its workspace `<root>/<run_id>` (default
+    /// `./.agentry/workspaces`).
     pub workspace_root: PathBuf,
-    /// Time limit of one tool call.
+    /// Time limit of one tool call (default 120 s).
+    #[serde(with = "humantime_serde")]
     pub tool_timeout: Duration,
-    /// Longest wait of one task pull before checking for shutdown again.
+    /// Longest wait of one task pull before checking for shutdown again (default 1 s).
+    #[serde(with = "humantime_serde")]
     pub pull_wait: Duration,
-    /// How often an executing run tells the broker it is still in progress.
+    /// How often an executing run tells the broker it is still in progress (default 10 s).
+    #[serde(with = "humantime_serde")]
     pub progress_interval: Duration,
-    /// How long commits are retried while the hub is unreachable before the run is handed back.
+    /// How long commits are retried while the hub is unreachable before the run is handed back
+    /// (default 120 s).
+    #[serde(with = "humantime_serde")]
     pub commit_retry_window: Duration,
-    /// How long in-flight runs may take to finish on shutdown before they are handed back.
+    /// On shutdown, how long in-flight runs may take to finish before they are handed back to
+    /// the hub (other nodes resume them from their last commit) (default 30 s).
+    #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
     /// Deliveries of one task after which its run is dead-lettered: failed with the last
-    /// failure kept as its error, instead of being retried forever.
+    /// failure kept as its error, instead of being retried forever; 1–1000 (default 5).
     pub max_deliveries: u64,
-    /// The OpenAI-compatible model endpoint for `openai:` models.
-    pub openai: OpenAiConfig,
+    /// OpenAI-compatible endpoint for `openai:` models (default `https://api.openai.com/v1`;
+    /// env `OPENAI_BASE_URL`).
+    pub openai_base_url: String,
+    /// Bearer token for that endpoint (env `OPENAI_API_KEY`); redacted when printed.
+    pub openai_api_key: Option<String>,
 }
 
-impl NodeConfig {
-    /// Returns a configuration with defaults for everything but the hub URL, the workspace root
-    /// and the model endpoint.
-    pub fn new(hub_url: impl Into<String>, workspace_root: PathBuf, openai: OpenAiConfig) -> Self {
+impl Default for NodeConfig {
+    fn default() -> Self {
         Self {
-            hub_url: hub_url.into(),
+            hub: DEFAULT_HUB_URL.to_owned(),
             name: default_name(),
             slots: 4,
             labels: BTreeMap::new(),
-            workspace_root,
+            nats_url: "nats://127.0.0.1:4222".to_owned(),
+            workspace_root: PathBuf::from("./.agentry/workspaces"),
             tool_timeout: Duration::from_secs(120),
             pull_wait: Duration::from_secs(1),
             progress_interval: Duration::from_secs(10),
             commit_retry_window: Duration::from_secs(120),
             shutdown_grace: Duration::from_secs(30),
             max_deliveries: 5,
-            openai,
+            openai_base_url: DEFAULT_OPENAI_BASE_URL.to_owned(),
+            openai_api_key: None,
         }
+    }
+}
+
+/// A configuration value that cannot work; names the key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {reason}")]
+pub struct InvalidConfig {
+    /// The kebab-case key, e.g. `slots`.
+    pub key: &'static str,
+    /// Why, and what would be accepted.
+    pub reason: String,
+}
+
+impl NodeConfig {
+    /// Returns a configuration for in-process tests: the hub at `hub`, workspaces under
+    /// `workspace_root`, models served at `model_url`, short pulls.
+    pub fn for_test(hub: impl Into<String>, workspace_root: PathBuf, model_url: impl Into<String>) -> Self {
+        Self {
+            hub: hub.into(),
+            workspace_root,
+            openai_base_url: model_url.into(),
+            pull_wait: Duration::from_millis(200),
+            ..Self::default()
+        }
+    }
+
+    /// Checks what types cannot: ranges, positive durations, URL schemes.
+    ///
+    /// Errors name the first offending key.
+    pub fn validate(&self) -> Result<(), InvalidConfig> {
+        let invalid = |key, reason: String| Err(InvalidConfig { key, reason });
+        if !(self.hub.starts_with("http://") || self.hub.starts_with("https://")) {
+            return invalid("hub", format!("{:?} is not an http:// or https:// URL", self.hub));
+        }
+        if self.name.is_empty() || self.name.len() > 128 {
+            return invalid("name", "must be 1-128 bytes".to_owned());
+        }
+        if self.slots == 0 || self.slots > MAX_SLOTS {
+            return invalid("slots", format!("{} is not in 1-{MAX_SLOTS}", self.slots));
+        }
+        if !(self.nats_url.starts_with("nats://") || self.nats_url.starts_with("tls://")) {
+            return invalid("nats-url", format!("{:?} is not a nats:// or tls:// URL", self.nats_url));
+        }
+        let positive = [
+            ("tool-timeout", self.tool_timeout),
+            ("pull-wait", self.pull_wait),
+            ("progress-interval", self.progress_interval),
+        ];
+        if let Some((key, _)) = positive.iter().find(|(_, value)| value.is_zero()) {
+            return invalid(key, "must be positive".to_owned());
+        }
+        if self.max_deliveries == 0 || self.max_deliveries > MAX_DELIVERIES_LIMIT {
+            return invalid("max-deliveries", format!("{} is not in 1-{MAX_DELIVERIES_LIMIT}", self.max_deliveries));
+        }
+        if !(self.openai_base_url.starts_with("http://") || self.openai_base_url.starts_with("https://")) {
+            return invalid("openai-base-url", format!("{:?} is not an http(s) URL", self.openai_base_url));
+        }
+        Ok(())
+    }
+
+    /// Returns this configuration with secrets (the API key) replaced by `***`.
+    pub fn redacted(&self) -> Self {
+        Self { openai_api_key: self.openai_api_key.as_ref().map(|_| "***".to_owned()), ..self.clone() }
+    }
+
+    /// Returns the settings of the OpenAI-compatible model provider.
+    pub fn openai(&self) -> OpenAiConfig {
+        OpenAiConfig {
+            base_url: self.openai_base_url.clone(),
+            api_key: self.openai_api_key.clone().filter(|key| !key.trim().is_empty()),
+            ..OpenAiConfig::default()
+        }
+    }
+}
+
+/// Deserializes labels from a table or from `"key=value,..."` text (env and flags).
+fn labels<'de, D: Deserializer<'de>>(deserializer: D) -> Result<BTreeMap<String, String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Labels {
+        Text(String),
+        Table(BTreeMap<String, String>),
+    }
+    match Labels::deserialize(deserializer)? {
+        Labels::Text(text) => agentry_core::labels::parse_labels(&text).map_err(serde::de::Error::custom),
+        Labels::Table(table) => Ok(table),
     }
 }
 
@@ -64,4 +180,32 @@ fn default_name() -> String {
         .map(|name| name.trim().to_owned())
         .filter(|name| !name.is_empty())
         .unwrap_or_else(|| "node".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_are_valid() {
+        assert_eq!(NodeConfig::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused_by_name() {
+        let slots = NodeConfig { slots: 0, ..NodeConfig::default() };
+        assert_eq!(slots.validate().unwrap_err().key, "slots");
+        let deliveries = NodeConfig { max_deliveries: 1001, ..NodeConfig::default() };
+        assert_eq!(deliveries.validate().unwrap_err().key, "max-deliveries");
+        let hub = NodeConfig { hub: "127.0.0.1:7700".into(), ..NodeConfig::default() };
+        assert_eq!(hub.validate().unwrap_err().key, "hub");
+    }
+
+    #[test]
+    fn the_api_key_is_redacted_and_an_empty_one_is_none() {
+        let config = NodeConfig { openai_api_key: Some("sk-secret".into()), ..NodeConfig::default() };
+        assert_eq!(config.redacted().openai_api_key.as_deref(), Some("***"));
+        let empty = NodeConfig { openai_api_key: Some(" ".into()), ..NodeConfig::default() };
+        assert_eq!(empty.openai().api_key, None);
+    }
 }

@@ -6,21 +6,17 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use tonic::Code;
-use tonic::transport::Channel;
-
 use agentry_broker::Delivery;
-use agentry_core::agent_loop::{RunOutcome, RunRequest, SinkError, StepCommit, StepSink, drive_run};
 use agentry_core::event::kind;
-use agentry_core::model::ModelProvider;
-use agentry_core::tools::ToolRegistry;
-use agentry_core::{AgentSpec, EventDraft, Message, NodeId, Role, RunId, RunStatus, ToolCall};
-use agentry_proto::v1 as pb;
-use agentry_proto::v1::node_service_client::NodeServiceClient;
+use agentry_core::{ErrorCode, EventDraft, LoadedRun, NodeId, RunId, RunStatus, StepCommit};
+use agentry_runtime::agent_loop::{RunOutcome, RunRequest, SinkError, StepSink, drive_run};
+use agentry_runtime::model::ModelProvider;
+use agentry_runtime::tools::ToolCatalog;
 
 use crate::config::NodeConfig;
+use crate::hub_client::HubClient;
 use crate::leases::Leases;
-use crate::sink::GrpcSink;
+use crate::sink::HubSink;
 
 /// Delay before a task handed back after a failure is delivered again.
 const REDELIVERY_DELAY: Duration = Duration::from_secs(2);
@@ -29,8 +25,9 @@ const REDELIVERY_DELAY: Duration = Duration::from_secs(2);
 #[derive(Clone)]
 pub struct Executor {
     pub(crate) node_id: NodeId,
-    pub(crate) client: NodeServiceClient<Channel>,
+    pub(crate) hub: HubClient,
     pub(crate) model: Arc<dyn ModelProvider>,
+    pub(crate) tools: Arc<dyn ToolCatalog>,
     pub(crate) config: NodeConfig,
     pub(crate) leases: Leases,
     /// Why each run handed back for redelivery failed last, for its dead-letter reason.
@@ -100,7 +97,7 @@ impl Executor {
             error: Some(reason),
             ..StepCommit::default()
         };
-        let mut sink = GrpcSink::new(self.client.clone(), task.run_id, task.epoch, self.config.commit_retry_window);
+        let mut sink = HubSink::new(self.hub.clone(), task.run_id, task.epoch, self.config.commit_retry_window);
         match sink.commit(commit).await {
             Ok(()) | Err(SinkError::Fenced(_)) => Settled::Done,
             Err(SinkError::Failed(reason)) => Settled::Retry(format!("dead-lettering failed: {reason}")),
@@ -113,28 +110,25 @@ impl Executor {
 
     async fn execute(&self, delivery: &Delivery) -> Settled {
         let task = &delivery.task;
-        let request = pb::LoadRunRequest { run_id: task.run_id.to_string(), epoch: task.epoch };
-        let loaded = match self.client.clone().load_run(request).await {
-            Ok(response) => response.into_inner(),
-            Err(status) if matches!(status.code(), Code::FailedPrecondition | Code::NotFound) => {
-                tracing::info!(message = status.message(), "dropping task: the run is no longer ours");
+        let loaded = match self.hub.load_run(task.run_id, task.epoch).await {
+            Ok(loaded) => loaded,
+            Err(error) if error.is_fenced() || error.code == ErrorCode::NotFound => {
+                tracing::info!(%error, "dropping task: the run is no longer ours");
                 return Settled::Done;
             }
-            Err(status) => return Settled::Retry(format!("load_run: {}", status.message())),
+            Err(error) => return Settled::Retry(format!("load_run: {error}")),
         };
-        let run_request = match self.run_request(task.run_id, task.epoch, loaded) {
-            Ok(Some(run_request)) => run_request,
-            Ok(None) => return Settled::Done,
-            Err(reason) => return Settled::Retry(reason),
+        let Some(run_request) = self.run_request(task.run_id, task.epoch, loaded) else {
+            return Settled::Done;
         };
-        let tools = match ToolRegistry::builtin(&run_request.spec.tools) {
+        let tools = match self.tools.tools(&run_request.spec.tools) {
             Ok(tools) => tools,
             Err(reason) => return Settled::Retry(format!("agent tools: {reason}")),
         };
         if let Err(error) = tokio::fs::create_dir_all(&run_request.workspace).await {
             return Settled::Retry(format!("workspace {}: {error}", run_request.workspace.display()));
         }
-        let mut sink = GrpcSink::new(self.client.clone(), task.run_id, task.epoch, self.config.commit_retry_window);
+        let mut sink = HubSink::new(self.hub.clone(), task.run_id, task.epoch, self.config.commit_retry_window);
         match drive_run(run_request, self.model.as_ref(), &tools, &mut sink).await {
             Ok(RunOutcome::Completed(_)) => tracing::info!("run completed"),
             Ok(RunOutcome::Failed(reason)) => tracing::info!(%reason, "run failed"),
@@ -145,39 +139,22 @@ impl Executor {
     }
 
     /// Builds the loop's request; `None` when the run needs nothing more (already ended).
-    fn run_request(
-        &self,
-        run_id: RunId,
-        epoch: u64,
-        loaded: pb::LoadRunResponse,
-    ) -> Result<Option<RunRequest>, String> {
-        let run = loaded.run.ok_or("load_run answered without a run")?;
-        let status = pb::RunStatus::try_from(run.status).unwrap_or(pb::RunStatus::Unspecified);
-        if matches!(status, pb::RunStatus::Completed | pb::RunStatus::Failed | pb::RunStatus::Cancelled) {
-            tracing::info!(status = ?status, "run already ended");
-            return Ok(None);
+    fn run_request(&self, run_id: RunId, epoch: u64, loaded: LoadedRun) -> Option<RunRequest> {
+        if loaded.run.status.is_terminal() {
+            tracing::info!(status = %loaded.run.status, "run already ended");
+            return None;
         }
-        let spec = loaded.spec.ok_or("load_run answered without a spec")?;
-        let spec = AgentSpec {
-            model: spec.model,
-            tools: spec.tools,
-            system: spec.system,
-            max_iterations: spec.max_iterations,
-            node_selector: spec.node_selector.into_iter().collect(),
-            temperature: spec.temperature,
-        };
-        let history = loaded.messages.into_iter().map(message_from).collect::<Result<Vec<_>, _>>()?;
-        Ok(Some(RunRequest {
+        Some(RunRequest {
             run_id,
             node_id: self.node_id,
             epoch,
-            spec,
-            history,
-            input: run.input,
+            spec: loaded.spec,
+            history: loaded.messages,
+            input: loaded.run.input,
             workspace: self.config.workspace_root.join(run_id.to_string()),
             tool_timeout: self.config.tool_timeout,
             started_tool_calls: loaded.started_tool_call_ids,
-        }))
+        })
     }
 
     /// Tells the broker every `progress_interval` that the run is still being worked on.
@@ -199,23 +176,4 @@ enum Settled {
     Done,
     /// Hand back for redelivery.
     Retry(String),
-}
-
-fn message_from(message: pb::Message) -> Result<Message, String> {
-    let role = Role::parse(&message.role).ok_or_else(|| format!("load_run: unknown role {:?}", message.role))?;
-    let run_id = match message.run_id.as_str() {
-        "" => None,
-        text => Some(text.parse::<RunId>().map_err(|error| format!("load_run: {error}"))?),
-    };
-    Ok(Message {
-        role,
-        content: message.content,
-        tool_calls: message
-            .tool_calls
-            .into_iter()
-            .map(|call| ToolCall { id: call.id, name: call.name, arguments: call.arguments })
-            .collect(),
-        tool_call_id: (!message.tool_call_id.is_empty()).then_some(message.tool_call_id),
-        run_id,
-    })
 }

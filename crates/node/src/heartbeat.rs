@@ -4,21 +4,19 @@
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
-use tonic::Code;
-use tonic::transport::Channel;
 
-use agentry_core::{NodeId, RunId};
-use agentry_proto::v1 as pb;
-use agentry_proto::v1::node_service_client::NodeServiceClient;
+use agentry_core::{ErrorCode, NodeId};
 
+use crate::hub_client::HubClient;
 use crate::leases::Leases;
 
 /// Heartbeats every `interval` until `stop`. Revoked runs are stopped through `leases`. When
 /// the hub no longer knows the node as a member (its lease expired: FAILED_PRECONDITION, or it
 /// is unknown: NOT_FOUND), `lost` is cancelled with every lease revoked; the node must join
 /// again under a new identity. Other failures (hub unreachable) are retried at the next tick.
+/// Returns only when `stop` is cancelled or the membership is lost.
 pub async fn heartbeat_loop(
-    mut client: NodeServiceClient<Channel>,
+    hub: HubClient,
     node_id: NodeId,
     interval: Duration,
     leases: Leases,
@@ -27,38 +25,26 @@ pub async fn heartbeat_loop(
 ) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let timeout = interval.max(Duration::from_secs(1));
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
+            _ = lost.cancelled() => return,
             _ = ticker.tick() => {}
         }
-        let held = leases.snapshot();
-        let request = pb::HeartbeatRequest {
-            node_id: node_id.to_string(),
-            running: held.len() as u32,
-            leases: held
-                .iter()
-                .map(|(run_id, epoch)| pb::RunLease { run_id: run_id.to_string(), epoch: *epoch })
-                .collect(),
-        };
-        let call = tokio::time::timeout(interval.max(Duration::from_secs(1)), client.heartbeat(request));
-        match call.await {
-            Ok(Ok(response)) => {
-                let revoked: Vec<RunId> =
-                    response.into_inner().revoked_run_ids.iter().filter_map(|id| id.parse().ok()).collect();
-                if !revoked.is_empty() {
-                    let stopped = leases.revoke(&revoked);
-                    tracing::info!(revoked = revoked.len(), stopped, "hub revoked run leases");
-                }
+        match hub.heartbeat(node_id, &leases.snapshot(), timeout).await {
+            Ok(revoked) if revoked.is_empty() => {}
+            Ok(revoked) => {
+                let stopped = leases.revoke(&revoked);
+                tracing::info!(revoked = revoked.len(), stopped, "hub revoked run leases");
             }
-            Ok(Err(status)) if matches!(status.code(), Code::FailedPrecondition | Code::NotFound) => {
-                tracing::warn!(message = status.message(), "membership lost: stopping every run and joining again");
+            Err(error) if error.is_fenced() || error.code == ErrorCode::NotFound => {
+                tracing::warn!(%error, "membership lost: stopping every run and joining again");
                 leases.revoke_all();
                 lost.cancel();
                 return;
             }
-            Ok(Err(status)) => tracing::warn!(code = ?status.code(), message = status.message(), "heartbeat failed"),
-            Err(_) => tracing::warn!("heartbeat timed out"),
+            Err(error) => tracing::warn!(%error, "heartbeat failed"),
         }
     }
 }

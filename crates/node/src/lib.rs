@@ -1,22 +1,26 @@
 //! agent-node: a worker of Agentry Cloud.
 //!
-//! A node joins the hub ([`agentry_proto::v1::node_service_client`]), heartbeats, pulls its
-//! tasks from the broker ([`agentry_broker::TaskQueue`]) one per free slot, runs the agent loop
-//! ([`agentry_core::agent_loop`]) and commits every step back to the hub. It links no database:
-//! only the hub talks to the store.
+//! A node joins the hub, heartbeats, pulls its tasks from the broker
+//! ([`agentry_broker::TaskQueue`]) one per free slot, runs the agent loop
+//! ([`agentry_runtime::agent_loop`]) and commits every step back to the hub. It links no
+//! database: only the hub talks to the store, and the node reaches the hub only through
+//! [`HubClient`] (domain types in and out, one retry policy).
 //!
-//! Layout: [`config`], [`executor`] (one task → one run, dead-lettering), [`sink`] (commits
-//! over gRPC), [`leases`] (runs executing, revocable), [`heartbeat`] (the node's lease),
-//! [`worker`] (join, pull loop, rejoin after a lost membership, graceful leave).
+//! Layout: [`config`] ([`NodeConfig`], defaults and validation), [`hub_client`] (`NodeService`
+//! calls), [`executor`] (one task → one run, dead-lettering), [`sink`] (the loop's commits),
+//! [`leases`] (runs executing, revocable), [`heartbeat`] (the node's lease, a supervised task),
+//! [`worker`] ([`Node`]: join, pull loop, rejoin after a lost membership, graceful leave).
 
 pub mod config;
 pub mod error;
 pub mod executor;
 pub mod heartbeat;
+pub mod hub_client;
 pub mod leases;
 pub mod sink;
 pub mod worker;
 
-pub use config::NodeConfig;
+pub use config::{InvalidConfig, NodeConfig};
 pub use error::NodeError;
-pub use worker::run;
+pub use hub_client::HubClient;
+pub use worker::{Node, run};

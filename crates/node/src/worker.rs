@@ -4,21 +4,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
+use tokio::task::{JoinError, JoinSet};
 use tokio_util::sync::CancellationToken;
-use tonic::transport::{Channel, Endpoint};
 
-use agentry_broker::TaskQueue;
+use agentry_broker::{JetStreamConfig, JetStreamQueue, TaskQueue};
 use agentry_core::NodeId;
-use agentry_core::limits::MAX_GRPC_MESSAGE_BYTES;
-use agentry_core::model::OpenAiProvider;
-use agentry_proto::v1 as pb;
-use agentry_proto::v1::node_service_client::NodeServiceClient;
+use agentry_runtime::model::{ModelProvider, OpenAiProvider};
+use agentry_runtime::tools::{BuiltinTools, ToolCatalog};
+use agentry_supervisor::{Policy, Supervisor};
 
 use crate::config::NodeConfig;
 use crate::error::NodeError;
 use crate::executor::Executor;
 use crate::heartbeat::heartbeat_loop;
+use crate::hub_client::{HubClient, Membership};
 use crate::leases::Leases;
 
 /// How long a node keeps trying to reach the hub at start before giving up.
@@ -28,42 +27,123 @@ const REVOKED_STOP_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a leaving node waits for the hub to take its runs back.
 const LEAVE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Runs a node until `shutdown`: joins the hub, heartbeats, executes tasks with at most
-/// `slots` runs at once. When the hub declares the node dead (it was cut off for longer than its
-/// lease), the node stops its runs (they were moved) and joins again under a new identity. On
-/// shutdown it stops pulling, lets in-flight runs finish within `shutdown_grace`, then leaves:
-/// the hub takes back the runs still going and other nodes resume them from their last commit.
-pub async fn run(config: NodeConfig, queue: Arc<dyn TaskQueue>, shutdown: CancellationToken) -> Result<(), NodeError> {
-    let model = Arc::new(OpenAiProvider::new(config.openai.clone())?);
-    tokio::fs::create_dir_all(&config.workspace_root).await.map_err(|error| NodeError::Workspace {
-        path: config.workspace_root.display().to_string(),
-        reason: error.to_string(),
-    })?;
-    let client = connect(&config.hub_url)?;
-    let failures = Arc::default();
-    // The first join gives up after JOIN_TIMEOUT (a wrong URL should fail fast); joining again
-    // after a lost membership keeps trying.
-    let mut join_timeout = Some(JOIN_TIMEOUT);
-    loop {
-        let (node_id, heartbeat_interval) = tokio::select! {
-            joined = join(&config, client.clone(), join_timeout) => joined?,
-            _ = shutdown.cancelled() => return Ok(()),
+/// Policy of the heartbeat task: without heartbeats the node's leases silently expire and its
+/// runs are moved while it keeps executing them, so a heartbeat task that panics or ends takes
+/// the node down (its process manager restarts it; the runs resume elsewhere meanwhile).
+pub const HEARTBEAT_POLICY: Policy = Policy::Fatal;
+
+/// A node to run: its configuration and, optionally, an injected task queue, model provider
+/// and tool catalog (tests and embedders swap them; `agentry dev` shares its in-process queue).
+pub struct Node {
+    config: NodeConfig,
+    queue: Option<Arc<dyn TaskQueue>>,
+    model: Option<Arc<dyn ModelProvider>>,
+    tools: Arc<dyn ToolCatalog>,
+    supervisor: Supervisor,
+}
+
+impl Node {
+    /// Returns a node that connects to `config.nats_url`, calls the OpenAI-compatible endpoint
+    /// of `config` and offers the builtin tools.
+    pub fn new(config: NodeConfig) -> Self {
+        Self { config, queue: None, model: None, tools: Arc::new(BuiltinTools), supervisor: Supervisor::new() }
+    }
+
+    /// Pulls tasks from `queue` instead of connecting to NATS.
+    pub fn with_queue(mut self, queue: Arc<dyn TaskQueue>) -> Self {
+        self.queue = Some(queue);
+        self
+    }
+
+    /// Answers model calls with `model` instead of the OpenAI-compatible endpoint.
+    pub fn with_model(mut self, model: Arc<dyn ModelProvider>) -> Self {
+        self.model = Some(model);
+        self
+    }
+
+    /// Builds agents' tools with `tools` instead of the builtins.
+    pub fn with_tools(mut self, tools: Arc<dyn ToolCatalog>) -> Self {
+        self.tools = tools;
+        self
+    }
+
+    /// Returns the supervisor of the node's background tasks (to observe their failures).
+    pub fn supervisor(&self) -> Supervisor {
+        self.supervisor.clone()
+    }
+
+    /// Runs the node until `shutdown`: joins the hub, heartbeats, executes tasks with at most
+    /// `slots` runs at once. When the hub declares the node dead (it was cut off for longer
+    /// than its lease), the node stops its runs (they were moved) and joins again under a new
+    /// identity. On shutdown it stops pulling, lets in-flight runs finish within
+    /// `shutdown_grace`, then leaves: the hub takes back the runs still going and other nodes
+    /// resume them from their last commit.
+    ///
+    /// Errors when the configuration is invalid, NATS, the hub or the workspace root cannot be
+    /// reached, or a fatal background task fails.
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), NodeError> {
+        let config = self.config;
+        config.validate()?;
+        let model = match self.model {
+            Some(model) => model,
+            None => Arc::new(OpenAiProvider::new(config.openai())?),
         };
-        join_timeout = None;
-        tracing::info!(%node_id, name = %config.name, slots = config.slots, "node joined");
-        let executor = Executor {
-            node_id,
-            client: client.clone(),
-            model: model.clone(),
-            config: config.clone(),
-            leases: Leases::default(),
-            failures: Arc::clone(&failures),
+        tokio::fs::create_dir_all(&config.workspace_root).await.map_err(|error| NodeError::Workspace {
+            path: config.workspace_root.display().to_string(),
+            reason: error.to_string(),
+        })?;
+        let queue = match self.queue {
+            Some(queue) => queue,
+            None => Arc::new(
+                JetStreamQueue::connect(JetStreamConfig::new(config.nats_url.clone()))
+                    .await
+                    .map_err(|source| NodeError::Broker { url: config.nats_url.clone(), source })?,
+            ),
         };
-        match serve_membership(executor, queue.as_ref(), heartbeat_interval, &shutdown).await {
-            Ended::Shutdown => return Ok(()),
-            Ended::Lost => tracing::warn!(%node_id, "membership lost; joining again under a new identity"),
+        let hub = HubClient::new(&config.hub)?;
+        let supervisor = self.supervisor;
+        let failures = Arc::default();
+        // The first join gives up after JOIN_TIMEOUT (a wrong URL should fail fast); joining
+        // again after a lost membership keeps trying.
+        let mut join_timeout = Some(JOIN_TIMEOUT);
+        loop {
+            let joined = tokio::select! {
+                joined = hub.join(&config.name, config.slots, &config.labels, join_timeout) => joined,
+                _ = shutdown.cancelled() => return Ok(()),
+            };
+            let membership = joined.map_err(|error| NodeError::Hub {
+                url: config.hub.clone(),
+                reason: format!("join refused: {}", error.message),
+            })?;
+            join_timeout = None;
+            tracing::info!(node_id = %membership.node_id, name = %config.name, slots = config.slots, "node joined");
+            let executor = Executor {
+                node_id: membership.node_id,
+                hub: hub.clone(),
+                model: model.clone(),
+                tools: self.tools.clone(),
+                config: config.clone(),
+                leases: Leases::default(),
+                failures: Arc::clone(&failures),
+            };
+            let ended = serve_membership(executor, queue.as_ref(), membership, &supervisor, &shutdown).await;
+            supervisor.join().await;
+            if let Some(failure) = supervisor.fatal_failure() {
+                return Err(NodeError::Task { task: failure.task, reason: failure.reason });
+            }
+            match ended {
+                Ended::Shutdown => return Ok(()),
+                Ended::Lost => {
+                    tracing::warn!(node_id = %membership.node_id, "membership lost; joining again under a new identity")
+                }
+            }
         }
     }
+}
+
+/// Runs a node built from `config` until `shutdown`; see [`Node::run`].
+pub async fn run(config: NodeConfig, shutdown: CancellationToken) -> Result<(), NodeError> {
+    Node::new(config).run(shutdown).await
 }
 
 /// How a membership ended.
@@ -78,21 +158,27 @@ enum Ended {
 async fn serve_membership(
     executor: Executor,
     queue: &dyn TaskQueue,
-    heartbeat_interval: Duration,
+    membership: Membership,
+    supervisor: &Supervisor,
     shutdown: &CancellationToken,
 ) -> Ended {
     let config = executor.config.clone();
-    let node_id = executor.node_id;
+    let node_id = membership.node_id;
     let leases = executor.leases.clone();
     let (stop_heartbeats, lost) = (CancellationToken::new(), CancellationToken::new());
-    let heartbeats = tokio::spawn(heartbeat_loop(
-        executor.client.clone(),
-        node_id,
-        heartbeat_interval,
-        leases.clone(),
-        stop_heartbeats.clone(),
-        lost.clone(),
-    ));
+    let (hub, interval, heartbeat_leases, heartbeat_lost) =
+        (executor.hub.clone(), membership.heartbeat_interval, leases.clone(), lost.clone());
+    supervisor.spawn("heartbeat", HEARTBEAT_POLICY, stop_heartbeats.clone(), move |stop| {
+        let (hub, leases, lost) = (hub.clone(), heartbeat_leases.clone(), heartbeat_lost.clone());
+        async move {
+            heartbeat_loop(hub, node_id, interval, leases, stop.clone(), lost.clone()).await;
+            // A lost membership ends the loop on purpose: wait to be stopped with it.
+            if lost.is_cancelled() {
+                stop.cancelled().await;
+            }
+        }
+    });
+    let heartbeat_failed = supervisor.failed();
     let slots = Arc::new(Semaphore::new(config.slots as usize));
     let mut in_flight = JoinSet::new();
     let mut subscription = None;
@@ -111,15 +197,19 @@ async fn serve_membership(
         };
         let permit = tokio::select! {
             _ = shutdown.cancelled() => break Ended::Shutdown,
+            _ = heartbeat_failed.cancelled() => break Ended::Shutdown,
             _ = lost.cancelled() => break Ended::Lost,
             permit = slots.clone().acquire_owned() => permit.expect("slot semaphore is never closed"),
         };
         let delivery = tokio::select! {
             _ = shutdown.cancelled() => break Ended::Shutdown,
+            _ = heartbeat_failed.cancelled() => break Ended::Shutdown,
             _ = lost.cancelled() => break Ended::Lost,
             next = tasks.next(config.pull_wait) => next,
         };
-        while in_flight.try_join_next().is_some() {}
+        while let Some(joined) = in_flight.try_join_next() {
+            report_executor(joined);
+        }
         match delivery {
             Ok(Some(delivery)) => {
                 let executor = executor.clone();
@@ -147,7 +237,6 @@ async fn serve_membership(
             while in_flight.join_next().await.is_some() {}
         }
         stop_heartbeats.cancel();
-        let _ = heartbeats.await;
         return Ended::Lost;
     }
     tracing::info!(in_flight = in_flight.len(), "node stopping; waiting for in-flight runs");
@@ -159,8 +248,7 @@ async fn serve_membership(
         while in_flight.join_next().await.is_some() {}
     }
     stop_heartbeats.cancel();
-    let _ = heartbeats.await;
-    leave(executor.client.clone(), node_id).await;
+    leave(&executor.hub, node_id).await;
     Ended::Shutdown
 }
 
@@ -175,56 +263,19 @@ async fn pause(shutdown: &CancellationToken, lost: &CancellationToken, delay: Du
 
 /// Leaves the cluster: the hub takes back the runs this node still holds. Best effort: when the
 /// hub cannot be reached, the node's lease expires and the reaper does the same.
-async fn leave(mut client: NodeServiceClient<Channel>, node_id: NodeId) {
-    let request = pb::LeaveRequest { node_id: node_id.to_string() };
-    match tokio::time::timeout(LEAVE_TIMEOUT, client.leave(request)).await {
-        Ok(Ok(response)) => {
-            tracing::info!(released_runs = response.into_inner().released_runs, "left the cluster");
-        }
-        Ok(Err(status)) => tracing::warn!(message = status.message(), "leave refused; the lease will expire instead"),
-        Err(_) => tracing::warn!("hub unreachable on leave; the lease will expire instead"),
+async fn leave(hub: &HubClient, node_id: NodeId) {
+    match hub.leave(node_id, LEAVE_TIMEOUT).await {
+        Ok(released_runs) => tracing::info!(released_runs, "left the cluster"),
+        Err(error) => tracing::warn!(%error, "leave failed; the lease will expire instead"),
     }
 }
 
-/// Returns a lazily connecting client of the hub's `NodeService`.
-fn connect(hub_url: &str) -> Result<NodeServiceClient<Channel>, NodeError> {
-    let endpoint = Endpoint::from_shared(hub_url.to_owned())
-        .map_err(|error| NodeError::Hub { url: hub_url.to_owned(), reason: format!("invalid URL: {error}") })?
-        .connect_timeout(Duration::from_secs(5))
-        .tcp_nodelay(true);
-    Ok(NodeServiceClient::new(endpoint.connect_lazy())
-        .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES)
-        .max_encoding_message_size(MAX_GRPC_MESSAGE_BYTES))
-}
-
-/// Joins, retrying while the hub is unreachable, for up to `timeout` (`None`: until it works).
-async fn join(
-    config: &NodeConfig,
-    mut client: NodeServiceClient<Channel>,
-    timeout: Option<Duration>,
-) -> Result<(NodeId, Duration), NodeError> {
-    let request = pb::JoinRequest {
-        name: config.name.clone(),
-        slots: config.slots,
-        labels: config.labels.clone().into_iter().collect(),
-    };
-    let deadline = timeout.map(|timeout| tokio::time::Instant::now() + timeout);
-    let hub_error = |reason: String| NodeError::Hub { url: config.hub_url.clone(), reason };
-    let response = loop {
-        match client.join(request.clone()).await {
-            Ok(response) => break response.into_inner(),
-            Err(status)
-                if status.code() == tonic::Code::Unavailable
-                    && deadline.is_none_or(|deadline| tokio::time::Instant::now() < deadline) =>
-            {
-                tracing::debug!(message = status.message(), "hub not reachable yet");
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            Err(status) => return Err(hub_error(format!("join refused: {}", status.message()))),
-        }
-    };
-    let node_id =
-        response.node_id.parse().map_err(|error| hub_error(format!("join answered a bad node id: {error}")))?;
-    let interval = Duration::from_millis(response.heartbeat_interval_ms.max(100));
-    Ok((node_id, interval))
+/// Logs an executor that panicked: its delivery was neither acked nor naked, so the broker
+/// redelivers the task after its ack wait and the run resumes from its last commit.
+fn report_executor(joined: Result<(), JoinError>) {
+    if let Err(error) = joined
+        && error.is_panic()
+    {
+        tracing::error!(task = "executor", %error, "run executor panicked; the broker will redeliver its task");
+    }
 }

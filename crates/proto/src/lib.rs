@@ -1,12 +1,17 @@
-//! Generated types of the `agentry.v1` gRPC API (`proto/agentry/v1/*.proto`).
+//! The `agentry.v1` gRPC API (`proto/agentry/v1/*.proto`) and the one place where it meets the
+//! domain of `agentry-core`.
 //!
 //! - [`v1::agent_hub_client`] / [`v1::agent_hub_server`]: the client API (`AgentHub`).
 //! - [`v1::node_service_client`] / [`v1::node_service_server`]: the node API (`NodeService`).
+//! - [`convert`]: every wire ⇄ domain conversion, and gRPC codes ⇄ `ErrorCode`.
 //! - [`FILE_DESCRIPTOR_SET`]: the encoded descriptors, for gRPC server reflection.
 
-#![allow(missing_docs, clippy::all)]
+#![warn(missing_docs)]
 
-/// The `agentry.v1` package.
+pub mod convert;
+
+/// The `agentry.v1` package (generated).
+#[allow(missing_docs, clippy::all)]
 pub mod v1 {
     tonic::include_proto!("agentry.v1");
 }

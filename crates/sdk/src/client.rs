@@ -12,9 +12,8 @@ use agentry_proto::v1::agent_hub_client::AgentHubClient;
 use crate::error::{ClientError, connection_failure_reason};
 use crate::follow::{FollowOptions, follow};
 
-/// Largest gRPC message sent or accepted, in bytes (8 MiB). Matches the hub's limit
-/// (`agentry_core::limits::MAX_GRPC_MESSAGE_BYTES`), restated so the SDK stays free of core.
-pub const MAX_MESSAGE_BYTES: usize = 8 * 1024 * 1024;
+/// Largest gRPC message sent or accepted, in bytes (8 MiB): the hub's limit.
+pub use agentry_core::limits::MAX_GRPC_MESSAGE_BYTES as MAX_MESSAGE_BYTES;
 
 /// How long [`Client::connect`] waits for the TCP connection to the hub.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);

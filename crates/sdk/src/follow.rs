@@ -13,6 +13,7 @@
 
 use std::time::Duration;
 
+use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 use futures::StreamExt;
 use tokio::time::Instant;
 
@@ -238,32 +239,40 @@ impl TraceCursor {
     }
 }
 
-/// Backoff between attempts to reopen a broken trace, and when to give up.
-#[derive(Debug, Clone)]
+/// Backoff between attempts to reopen a broken trace (backon's exponential backoff with
+/// jitter), and when to give up (our window: the give-up clock restarts on progress).
+#[derive(Debug)]
 pub(crate) struct Reconnect {
     give_up_after: Duration,
-    backoff_start: Duration,
-    backoff_max: Duration,
+    backoff: ExponentialBuilder,
+    /// A reopened stream that stayed up this long counts as a recovery.
+    recovered_after: Duration,
     /// When the current run of failures began; `None` after progress.
     failing_since: Option<Instant>,
-    next_delay: Duration,
+    delays: ExponentialBackoff,
 }
 
 impl Reconnect {
     pub(crate) fn new(options: &FollowOptions) -> Self {
+        let backoff_max = options.backoff_max.max(options.backoff_start);
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(options.backoff_start)
+            .with_max_delay(backoff_max)
+            .with_jitter()
+            .without_max_times();
         Self {
             give_up_after: options.give_up_after,
-            backoff_start: options.backoff_start,
-            backoff_max: options.backoff_max.max(options.backoff_start),
+            delays: backoff.build(),
+            backoff,
+            recovered_after: backoff_max,
             failing_since: None,
-            next_delay: options.backoff_start,
         }
     }
 
     /// Records progress (an event received): the next break starts a new window and backoff.
     pub(crate) fn progressed(&mut self) {
         self.failing_since = None;
-        self.next_delay = self.backoff_start;
+        self.delays = self.backoff.build();
     }
 
     /// Records a break at `now` of a stream that was up for `connected_for` (`None`: the call
@@ -272,15 +281,14 @@ impl Reconnect {
     pub(crate) fn broke(&mut self, now: Instant, connected_for: Option<Duration>) -> Option<Duration> {
         // A stream that stayed up a while was a recovery, even if no event came (an idle or
         // paused trace): this break is a new one. One that broke at once was not.
-        if connected_for.is_some_and(|connected| connected >= self.backoff_max) {
+        if connected_for.is_some_and(|connected| connected >= self.recovered_after) {
             self.progressed();
         }
         let failing_since = *self.failing_since.get_or_insert(now);
         let failing_for = now.saturating_duration_since(failing_since);
         let remaining = self.give_up_after.checked_sub(failing_for).filter(|remaining| !remaining.is_zero())?;
-        let delay = self.next_delay.min(remaining);
-        self.next_delay = (self.next_delay * 2).min(self.backoff_max);
-        Some(delay)
+        let delay = self.delays.next().unwrap_or(self.recovered_after);
+        Some(delay.min(remaining))
     }
 }
 
@@ -356,16 +364,19 @@ mod tests {
         }
     }
 
+    /// Returns whether `delay` is `base` plus at most one more `base` of jitter.
+    fn jittered(delay: Option<Duration>, base_ms: u64) -> bool {
+        delay.is_some_and(|delay| (base_ms..=2 * base_ms).contains(&(delay.as_millis() as u64)))
+    }
+
     #[test]
     fn backoff_doubles_and_the_last_wait_ends_with_the_window() {
         let mut reconnect = Reconnect::new(&options(1_000, 100, 400));
         let start = Instant::now();
         let at = |ms: u64| start + Duration::from_millis(ms);
-        let ms = |delay: Option<Duration>| delay.map(|delay| delay.as_millis());
-        assert_eq!(ms(reconnect.broke(at(0), None)), Some(100));
-        assert_eq!(ms(reconnect.broke(at(100), None)), Some(200));
-        assert_eq!(ms(reconnect.broke(at(300), None)), Some(400));
-        assert_eq!(ms(reconnect.broke(at(700), None)), Some(300), "cut to the window");
+        assert!(jittered(reconnect.broke(at(0), None), 100));
+        assert!(jittered(reconnect.broke(at(200), None), 200));
+        assert_eq!(reconnect.broke(at(900), None), Some(Duration::from_millis(100)), "cut to the window");
         assert_eq!(reconnect.broke(at(1_000), None), None, "gave up");
     }
 
@@ -377,7 +388,7 @@ mod tests {
         reconnect.broke(at(0), None);
         reconnect.broke(at(100), None);
         reconnect.progressed();
-        assert_eq!(reconnect.broke(at(5_000), None), Some(Duration::from_millis(100)));
+        assert!(jittered(reconnect.broke(at(5_000), None), 100));
         assert!(reconnect.broke(at(5_900), None).is_some(), "the window restarted at 5 s");
     }
 
@@ -394,8 +405,7 @@ mod tests {
         let mut reconnect = Reconnect::new(&options(1_000, 100, 400));
         reconnect.broke(at(0), None);
         // Up for an hour without events (a paused run), then the hub restarted: a new break.
-        let delay = reconnect.broke(at(3_600_000), Some(Duration::from_secs(3_600)));
-        assert_eq!(delay, Some(Duration::from_millis(100)));
+        assert!(jittered(reconnect.broke(at(3_600_000), Some(Duration::from_secs(3_600))), 100));
     }
 
     #[test]

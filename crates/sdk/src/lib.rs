@@ -7,18 +7,25 @@
 //! [`proto`].
 //!
 //! Layout: `client.rs` ([`Client`]), `follow.rs` (reconnecting traces, [`FollowOptions`]),
-//! `event_kind.rs` (run lifecycle event names), `error.rs` ([`ClientError`]).
+//! `error.rs` ([`ClientError`]). Event names ([`event_kind`]) and wire ⇄ domain conversions
+//! ([`convert`]) are the ones the hub and nodes use, re-exported.
 
 #![warn(missing_docs)]
 
 mod client;
 mod error;
-pub mod event_kind;
 mod follow;
 
 pub use client::{CONNECT_TIMEOUT, Client, MAX_MESSAGE_BYTES, TraceStream};
 pub use error::{ClientError, code_name};
 pub use follow::FollowOptions;
+
+/// Trace event names (`TraceEvent.type`) as the hub and nodes write them, and
+/// [`event_kind::ends_run`].
+pub use agentry_core::event::kind as event_kind;
+
+/// Conversions between the wire types and the domain types of `agentry-core`.
+pub use agentry_proto::convert;
 
 /// The generated `agentry.v1` types the client takes and returns.
 pub use agentry_proto::v1 as proto;

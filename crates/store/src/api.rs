@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 
 use agentry_core::{
-    Agent, AgentId, AgentSpec, EventDraft, Message, NodeId, NodeInfo, NodeState, Run, RunId, RunStatus, TraceEvent,
+    Agent, AgentId, AgentSpec, CommitBatch, Message, NodeId, NodeInfo, NodeState, Run, RunId, TraceEvent,
 };
 
 use crate::error::Result;
@@ -75,26 +75,6 @@ pub struct RunContext {
     pub messages: Vec<StoredMessage>,
     /// Ids of this run's tool calls with a committed `tool_start`, in order.
     pub started_tool_call_ids: Vec<String>,
-}
-
-/// One atomic commit of a node's progress on a run.
-#[derive(Debug, Clone)]
-pub struct CommitBatch {
-    /// The run.
-    pub run_id: RunId,
-    /// The committer's epoch; must equal the run's current epoch.
-    pub epoch: u64,
-    /// Events to append; the store assigns consecutive `seq` numbers.
-    pub events: Vec<EventDraft>,
-    /// Messages to append to the agent's conversation, in order.
-    pub messages: Vec<Message>,
-    /// New status, if it changes.
-    pub status: Option<RunStatus>,
-    /// Failure reason, with status `failed`.
-    pub error: Option<String>,
-    /// Id chosen by the committer, the same for every retry of this commit: when it equals the
-    /// run's last applied commit id, the commit is answered as applied and nothing is written.
-    pub commit_id: Option<String>,
 }
 
 /// What a commit wrote.

@@ -26,9 +26,10 @@ pub mod testing;
 
 use std::sync::Arc;
 
+pub use agentry_core::CommitBatch;
 pub use api::{
-    AgentSummary, CommitBatch, CommitOutcome, Leadership, NewAgent, NewRun, PlaceableRun, ReleaseScope, RunContext,
-    RunControl, Store, StoredMessage,
+    AgentSummary, CommitOutcome, Leadership, NewAgent, NewRun, PlaceableRun, ReleaseScope, RunContext, RunControl,
+    Store, StoredMessage,
 };
 pub use error::{Error, Result};
 pub use postgres::PgStore;

@@ -14,10 +14,9 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
-use agent_hub::HubConfig;
-use agent_node::NodeConfig;
-use agentry_broker::{JetStreamConfig, JetStreamQueue, MemoryQueue, TaskQueue};
-use agentry_core::model::OpenAiConfig;
+use agent_hub::{HubConfig, HubServer};
+use agent_node::{Node, NodeConfig};
+use agentry_broker::Broker;
 use agentry_proto::v1 as pb;
 use agentry_proto::v1::agent_hub_client::AgentHubClient;
 use agentry_store::testing::PgTestDatabase;
@@ -43,7 +42,7 @@ pub struct Cluster {
     pub store: Arc<dyn Store>,
     /// The private NATS server, with Postgres.
     pub nats: Option<NatsServer>,
-    queue: Arc<dyn TaskQueue>,
+    broker: Broker,
     hub: (CancellationToken, JoinHandle<()>),
     nodes: Vec<(CancellationToken, JoinHandle<()>)>,
     model_url: String,
@@ -67,27 +66,27 @@ impl Cluster {
         model_url: &str,
     ) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
-        let (store, queue, nats, database): (Arc<dyn Store>, Arc<dyn TaskQueue>, _, _) = match backend {
+        let (store, broker, nats, database): (Arc<dyn Store>, Broker, _, _) = match backend {
             Backend::Postgres => {
                 let database = PgTestDatabase::create().await.context("creating a test database")?;
                 let store = agentry_store::connect(database.url()).await?;
                 let nats = NatsServer::start()?;
-                let queue = JetStreamQueue::connect(JetStreamConfig::new(nats.url())).await?;
-                (store, Arc::new(queue), Some(nats), Some(database))
+                let broker = Broker::connect_nats(&nats.url()).await?;
+                (store, broker, Some(nats), Some(database))
             }
             Backend::Sqlite => {
                 let store = SqliteStore::open(&dir.path().join("agentry.db")).await?;
-                (Arc::new(store), Arc::new(MemoryQueue::new()), None, None)
+                (Arc::new(store), Broker::in_process(), None, None)
             }
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let hub_url = format!("http://{}", listener.local_addr()?);
-        let hub = start_hub(store.clone(), queue.clone(), listener);
+        let hub = start_hub(store.clone(), broker.clone(), listener);
         let mut cluster = Self {
             hub_url,
             store,
             nats,
-            queue,
+            broker,
             hub,
             nodes: Vec::new(),
             model_url: model_url.to_owned(),
@@ -105,15 +104,14 @@ impl Cluster {
     /// Starts one more in-process node.
     pub async fn add_node(&mut self) -> anyhow::Result<()> {
         let index = self.nodes.len() + 1;
-        let openai = OpenAiConfig { base_url: self.model_url.clone(), ..OpenAiConfig::from_lookup(|_| None) };
-        let mut config = NodeConfig::new(self.hub_url.clone(), self.dir.path().join(format!("node-{index}")), openai);
+        let workspace_root = self.dir.path().join(format!("node-{index}"));
+        let mut config = NodeConfig::for_test(self.hub_url.clone(), workspace_root, self.model_url.clone());
         config.name = format!("test-node-{index}");
         config.slots = self.slots;
-        config.pull_wait = Duration::from_millis(200);
         let stop = CancellationToken::new();
-        let (queue, token) = (self.queue.clone(), stop.clone());
+        let (queue, token) = (self.broker.tasks.clone(), stop.clone());
         let task = tokio::spawn(async move {
-            if let Err(error) = agent_node::run(config, queue, token).await {
+            if let Err(error) = Node::new(config).with_queue(queue).run(token).await {
                 panic!("node failed: {error}");
             }
         });
@@ -128,7 +126,7 @@ impl Cluster {
         let _ = (&mut self.hub.1).await;
         let address = self.hub_url.trim_start_matches("http://").to_owned();
         let listener = tokio::net::TcpListener::bind(&address).await.with_context(|| format!("rebinding {address}"))?;
-        self.hub = start_hub(self.store.clone(), self.queue.clone(), listener);
+        self.hub = start_hub(self.store.clone(), self.broker.clone(), listener);
         Ok(())
     }
 
@@ -223,18 +221,16 @@ impl Drop for Cluster {
 /// Starts a hub task on `listener`; returns its stop token and handle.
 fn start_hub(
     store: Arc<dyn Store>,
-    queue: Arc<dyn TaskQueue>,
+    broker: Broker,
     listener: tokio::net::TcpListener,
 ) -> (CancellationToken, JoinHandle<()>) {
-    let config = HubConfig {
-        trace_poll_interval: Duration::from_millis(500),
-        shutdown_grace: Duration::from_secs(2),
-        ..HubConfig::default()
-    };
+    // The store is injected; the URL only has to be valid.
+    let config = HubConfig::for_test("sqlite::memory:");
     let stop = CancellationToken::new();
     let token = stop.clone();
     let task = tokio::spawn(async move {
-        if let Err(error) = agent_hub::run(config, store, queue, listener, token).await {
+        let server = HubServer::new(config).with_store(store).with_broker(broker);
+        if let Err(error) = server.serve(listener, token).await {
             panic!("hub failed: {error}");
         }
     });

@@ -17,6 +17,7 @@
 
 pub mod cluster;
 pub mod eventually;
+pub mod faulty_store;
 pub mod nats;
 pub mod postgres;
 pub mod process_cluster;

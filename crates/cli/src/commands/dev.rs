@@ -1,7 +1,9 @@
 //! `agentry dev`: a whole cluster in one process for local development.
 //!
 //! The hub on SQLite (`DIR/agentry.db`), an in-process broker shared by hub and nodes, and N
-//! nodes that join the hub over gRPC like remote ones would. Shutdown stops the nodes first
+//! nodes that join the hub over gRPC like remote ones would. The `[hub]` and `[node]` sections
+//! of `--config` and the `AGENTRY_*` environment apply to them, except for what `dev` decides
+//! (listen address, database, broker, node names, workspaces). Shutdown stops the nodes first
 //! (they drain and commit through the hub), then the hub.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -14,13 +16,12 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use agent_hub::HubConfig;
-use agent_node::NodeConfig;
-use agentry_broker::{MemoryQueue, TaskQueue};
-use agentry_core::model::OpenAiConfig;
-use agentry_store::SqliteStore;
+use agent_hub::HubServer;
+use agent_node::Node;
+use agentry_broker::{Broker, MemoryQueue};
 
 use crate::commands::warn_without_api_key;
+use crate::config::{Sources, load_hub, load_node};
 use crate::signal::shutdown_token;
 
 /// Options of `agentry dev`.
@@ -38,29 +39,32 @@ pub struct DevArgs {
 }
 
 /// Runs hub and nodes until SIGINT/SIGTERM or until one of them fails.
-pub async fn run(args: DevArgs) -> anyhow::Result<()> {
+pub async fn run(args: DevArgs, config_file: Option<PathBuf>) -> anyhow::Result<()> {
+    let sources = Sources::of_process(config_file);
+    let database_url = format!("sqlite:{}", args.data_dir.join("agentry.db").display());
+    let hub_config = load_hub(&sources, vec![("listen", args.listen.clone()), ("database-url", database_url)])?;
+    let workspace_root = args.data_dir.join("workspaces").display().to_string();
+    let node_config = load_node(&sources, vec![("workspace-root", workspace_root)])?;
+    warn_without_api_key(&node_config);
+
     let shutdown = shutdown_token()?;
-    let listener = TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+    let listener = TcpListener::bind(&hub_config.listen).await.with_context(|| format!("binding {}", args.listen))?;
     let hub_url = format!("http://{}", connectable(listener.local_addr().context("reading the listen address")?));
-    let database = args.data_dir.join("agentry.db");
-    let store =
-        SqliteStore::open(&database).await.with_context(|| format!("opening the database {}", database.display()))?;
-    let queue: Arc<dyn TaskQueue> = Arc::new(MemoryQueue::new());
-    let openai = OpenAiConfig::from_env();
-    warn_without_api_key(&openai);
+    let queue = MemoryQueue::new();
 
     let hub_stop = CancellationToken::new();
-    let mut hub =
-        tokio::spawn(agent_hub::run(HubConfig::default(), Arc::new(store), queue.clone(), listener, hub_stop.clone()));
+    let hub_server = HubServer::new(hub_config).with_broker(Broker::in_process_with(queue.clone()));
+    let mut hub = tokio::spawn(hub_server.serve(listener, hub_stop.clone()));
     let nodes_stop = CancellationToken::new();
     let mut nodes = JoinSet::new();
     for index in 1..=args.nodes {
-        let mut config = NodeConfig::new(hub_url.clone(), args.data_dir.join("workspaces"), openai.clone());
+        let mut config = node_config.clone();
+        config.hub = hub_url.clone();
         config.name = format!("dev-node-{index}");
         let (queue, stop) = (queue.clone(), nodes_stop.clone());
         nodes.spawn(async move {
             let name = config.name.clone();
-            agent_node::run(config, queue, stop).await.with_context(|| format!("node {name}"))
+            Node::new(config).with_queue(Arc::new(queue)).run(stop).await.with_context(|| format!("node {name}"))
         });
     }
     eprintln!(

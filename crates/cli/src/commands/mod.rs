@@ -1,6 +1,7 @@
 //! The `agentry` command line: one module per command (`<noun>/<verb>.rs` for grouped ones).
 
 mod cancel;
+mod config;
 mod dev;
 mod hub;
 mod node;
@@ -17,13 +18,17 @@ use tokio::io::AsyncReadExt;
 
 use agentry_sdk::{Client, ClientError};
 
-/// Default hub URL of the client commands and `node join`.
-pub const DEFAULT_HUB_URL: &str = "http://127.0.0.1:7700";
+/// Default hub URL of the client commands (the same as a node's).
+pub const DEFAULT_HUB_URL: &str = agent_node::config::DEFAULT_HUB_URL;
 
 /// Agentry Cloud: a distributed runtime for LLM agents.
 #[derive(Debug, Parser)]
 #[command(name = "agentry", version, about, propagate_version = true)]
 pub struct Cli {
+    /// Config file (TOML, sections `[hub]` and `[node]`) for `dev`, `hub serve`, `node join`
+    /// and `config print`; `AGENTRY_*` variables and flags override it.
+    #[arg(long, global = true, env = "AGENTRY_CONFIG", value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -56,6 +61,9 @@ pub enum Command {
     Pause(pause::PauseArgs),
     /// Resume a paused run from its last committed step.
     Resume(resume::ResumeArgs),
+    /// Configuration commands.
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
 }
 
 impl Command {
@@ -69,12 +77,13 @@ impl Command {
         }
     }
 
-    /// Runs the command.
-    pub async fn run(self) -> anyhow::Result<()> {
+    /// Runs the command; `config_file` is the global `--config`.
+    pub async fn run(self, config_file: Option<std::path::PathBuf>) -> anyhow::Result<()> {
         match self {
-            Self::Dev(args) => dev::run(args).await,
-            Self::Hub(command) => command.run().await,
-            Self::Node(command) => command.run().await,
+            Self::Dev(args) => dev::run(args, config_file).await,
+            Self::Hub(command) => command.run(config_file).await,
+            Self::Node(command) => command.run(config_file).await,
+            Self::Config(command) => command.run(config_file).await,
             Self::Spawn(args) => spawn::run(args).await,
             Self::Send(args) => send::run(args).await,
             Self::Trace(args) => trace::run(args).await,
@@ -128,8 +137,14 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     humantime::parse_duration(text).map_err(|error| format!("{error} (examples: 5s, 1m30s, 250ms)"))
 }
 
+/// Returns a duration as flag text the config layer parses (`1m 30s`).
+pub fn duration_flag(duration: std::time::Duration) -> String {
+    humantime::format_duration(duration).to_string()
+}
+
 /// Warns when runs would call api.openai.com without a key (they would all fail).
-pub fn warn_without_api_key(openai: &agentry_core::model::OpenAiConfig) {
+pub fn warn_without_api_key(config: &agent_node::NodeConfig) {
+    let openai = config.openai();
     if openai.api_key.is_none() && openai.base_url.contains("api.openai.com") {
         tracing::warn!(base_url = %openai.base_url, "OPENAI_API_KEY is not set; model calls will fail");
     }

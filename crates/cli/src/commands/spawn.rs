@@ -7,8 +7,8 @@ use agentry_sdk::proto::{AgentSpec, SpawnRequest};
 
 use crate::commands::{HubArgs, text_or_stdin};
 use crate::follow::follow_run;
-use crate::labels::{collect_labels, parse_label};
 use crate::output::{EventFormat, print_line};
+use agentry_core::labels::{collect_labels, parse_label};
 
 /// Options of `agentry spawn`.
 #[derive(Debug, Args)]

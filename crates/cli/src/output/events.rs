@@ -3,6 +3,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
+use agentry_sdk::event_kind as kind;
 use agentry_sdk::proto::TraceEvent;
 
 use super::{one_line_preview, rfc3339};
@@ -88,35 +89,35 @@ fn describe(event: &TraceEvent, data: &Value) -> Option<String> {
     let text = |key: &str| data.get(key).and_then(Value::as_str);
     let number = |key: &str| data.get(key).and_then(Value::as_u64);
     let detail = match event.r#type.as_str() {
-        "run_started" => {
+        kind::RUN_STARTED => {
             let resumed = if data.get("resumed").and_then(Value::as_bool) == Some(true) { " resumed" } else { "" };
             format!("run={} node={} epoch={}{resumed}", event.run_id, text("node_id")?, number("epoch")?)
         }
-        "step_start" => format!("step={}", number("step")?),
-        "model_start" => format!("{} step={}", text("model")?, number("step")?),
-        "tool_start" => format!("{} {}", text("name")?, arguments(data.get("arguments")?)),
-        "tool_end" => {
+        kind::STEP_START => format!("step={}", number("step")?),
+        kind::MODEL_START => format!("{} step={}", text("model")?, number("step")?),
+        kind::TOOL_START => format!("{} {}", text("name")?, arguments(data.get("arguments")?)),
+        kind::TOOL_END => {
             let output = one_line_preview(text("output")?, TOOL_OUTPUT_PREVIEW_CHARS);
             let error = if data.get("is_error").and_then(Value::as_bool) == Some(true) { " (error)" } else { "" };
             let duration = number("duration_ms").map(|ms| format!(" [{ms} ms]")).unwrap_or_default();
             format!("{} {output}{error}{duration}", text("name")?)
         }
-        "usage" => {
+        kind::USAGE => {
             let (prompt, completion) = (number("prompt_tokens")?, number("completion_tokens")?);
             let total = number("total_tokens").unwrap_or(prompt + completion);
             let latency = number("latency_ms").map(|ms| format!(" in {ms} ms")).unwrap_or_default();
             format!("{total} tokens ({prompt} prompt + {completion} completion){latency}")
         }
-        "final" => text("content")?.to_owned(),
-        "run_finished" => format!("run={} steps={}", event.run_id, number("steps")?),
-        "run_failed" => format!("run={} {}", event.run_id, text("error")?),
-        "run_cancelled" | "run_paused" => with_reason(format!("run={}", event.run_id), text("reason")),
-        "run_resumed" => format!("run={}", event.run_id),
-        "run_moved" => match text("to_node_id") {
+        kind::FINAL => text("content")?.to_owned(),
+        kind::RUN_FINISHED => format!("run={} steps={}", event.run_id, number("steps")?),
+        kind::RUN_FAILED => format!("run={} {}", event.run_id, text("error")?),
+        kind::RUN_CANCELLED | kind::RUN_PAUSED => with_reason(format!("run={}", event.run_id), text("reason")),
+        kind::RUN_RESUMED => format!("run={}", event.run_id),
+        kind::RUN_MOVED => match text("to_node_id") {
             Some(to_node_id) => format!("{} -> {to_node_id} epoch={}", text("from_node_id")?, number("epoch")?),
             None => with_reason(format!("from={} epoch={}", text("from_node_id")?, number("epoch")?), text("reason")),
         },
-        "tool_interrupted" => format!("{} policy={}", text("name")?, text("policy")?),
+        kind::TOOL_INTERRUPTED => format!("{} policy={}", text("name")?, text("policy")?),
         _ => return None,
     };
     Some(detail)

@@ -5,7 +5,7 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use agentry_sdk::proto::{Agent, Node, NodeState, Run, RunStatus};
+use agentry_sdk::proto::{Agent, Node, Run};
 
 use super::{age, one_line_preview, render_table, rfc3339, system_time};
 
@@ -57,21 +57,7 @@ struct NodeJson {
     last_heartbeat: Option<String>,
 }
 
-/// Returns the lowercase name of a run status (`queued`, `running`, `completed`, ...).
-pub fn run_status_name(status: i32) -> String {
-    RunStatus::try_from(status).map_or_else(
-        |_| format!("unknown({status})"),
-        |status| status.as_str_name().trim_start_matches("RUN_STATUS_").to_ascii_lowercase(),
-    )
-}
-
-/// Returns the lowercase name of a node state (`ready`, `cordoned`, `draining`, `dead`).
-pub fn node_state_name(state: i32) -> String {
-    NodeState::try_from(state).map_or_else(
-        |_| format!("unknown({state})"),
-        |state| state.as_str_name().trim_start_matches("NODE_STATE_").to_ascii_lowercase(),
-    )
-}
+pub use agentry_sdk::convert::types::{node_state_name, run_status_name};
 
 /// Returns `agents` as a pretty JSON array.
 pub fn agents_json(agents: &[Agent]) -> serde_json::Result<String> {
@@ -202,7 +188,7 @@ mod tests {
 
     use serde_json::{Value, json};
 
-    use agentry_sdk::proto::AgentSpec;
+    use agentry_sdk::proto::{AgentSpec, NodeState, RunStatus};
 
     use super::*;
 

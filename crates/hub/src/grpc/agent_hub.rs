@@ -2,20 +2,17 @@
 
 use std::pin::Pin;
 
-use futures::Stream;
-use tokio::sync::mpsc;
-use tokio_stream::StreamExt;
-use tokio_stream::wrappers::ReceiverStream;
+use futures::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
-use agentry_core::{AgentId, NodeId, RunId};
+use agentry_core::{AgentId, AgentSpec, NodeId, RunId};
+use agentry_proto::convert::types::{agent, trace_event};
 use agentry_proto::v1 as pb;
 use agentry_proto::v1::agent_hub_server::AgentHub;
-use agentry_store::RunControl;
+use agentry_store::{AgentSummary, RunControl};
 
-use super::convert;
 use crate::hub::{Hub, OnBusy, SpawnCommand};
-use crate::trace::TraceQuery;
+use crate::trace::TraceRequest;
 use crate::validate;
 
 /// Default and largest page of `ListAgents`.
@@ -39,7 +36,8 @@ type TraceStream = Pin<Box<dyn Stream<Item = Result<pb::TraceResponse, Status>> 
 impl AgentHub for AgentHubApi {
     async fn spawn(&self, request: Request<pb::SpawnRequest>) -> Result<Response<pb::SpawnResponse>, Status> {
         let request = request.into_inner();
-        let spec = convert::spec_from(request.spec)?;
+        let spec = request.spec.ok_or_else(|| Status::invalid_argument("spec is required (at least spec.model)"))?;
+        let spec = validate::spec(AgentSpec::from(spec))?;
         if let Some(input) = &request.input {
             validate::input("input", input)?;
         }
@@ -87,22 +85,16 @@ impl AgentHub for AgentHubApi {
 
     async fn trace(&self, request: Request<pb::TraceRequest>) -> Result<Response<Self::TraceStream>, Status> {
         let request = request.into_inner();
-        let run_id = match request.run_id.as_str() {
-            "" => None,
-            text => Some(validate::id::<RunId>("run_id", text)?),
+        let trace_request = TraceRequest {
+            agent_id: validate::optional_id("agent_id", &request.agent_id)?,
+            run_id: validate::optional_id("run_id", &request.run_id)?,
+            after_seq: request.after_seq,
+            follow: request.follow,
         };
-        let agent_id = match (request.agent_id.as_str(), run_id) {
-            ("", Some(run_id)) => self.hub.get_run(run_id).await?.agent_id,
-            (text, _) => validate::id::<AgentId>("agent_id", text)?,
-        };
-        let summary = self.hub.get_agent(agent_id).await?;
-        let parent = summary.agent.parent_id.map(|id| id.to_string());
-        let query = TraceQuery { agent_id, run_id, after_seq: request.after_seq, follow: request.follow };
-        let (sender, receiver) = mpsc::channel(256);
-        let hub = self.hub.clone();
-        tokio::spawn(async move { hub.follow_trace(query, sender).await });
-        let stream = ReceiverStream::new(receiver).map(move |item| {
-            item.map(|event| pb::TraceResponse { event: Some(convert::trace_event(&event, parent.clone())) })
+        let trace = self.hub.open_trace(trace_request).await?;
+        let parent = trace.parent_agent_id.map(|id| id.to_string());
+        let stream = trace.events.map(move |item| {
+            item.map(|event| pb::TraceResponse { event: Some(trace_event(&event, parent.as_deref())) })
                 .map_err(Status::from)
         });
         Ok(Response::new(Box::pin(stream)))
@@ -111,7 +103,7 @@ impl AgentHub for AgentHubApi {
     async fn get_agent(&self, request: Request<pb::GetAgentRequest>) -> Result<Response<pb::GetAgentResponse>, Status> {
         let agent_id = validate::id::<AgentId>("agent_id", &request.into_inner().agent_id)?;
         let summary = self.hub.get_agent(agent_id).await?;
-        Ok(Response::new(pb::GetAgentResponse { agent: Some(convert::agent_summary(&summary)) }))
+        Ok(Response::new(pb::GetAgentResponse { agent: Some(agent_summary(&summary)) }))
     }
 
     async fn list_agents(
@@ -123,13 +115,13 @@ impl AgentHub for AgentHubApi {
             limit => limit.min(MAX_LIST_AGENTS),
         };
         let agents = self.hub.list_agents(limit).await?;
-        Ok(Response::new(pb::ListAgentsResponse { agents: agents.iter().map(convert::agent_summary).collect() }))
+        Ok(Response::new(pb::ListAgentsResponse { agents: agents.iter().map(agent_summary).collect() }))
     }
 
     async fn get_run(&self, request: Request<pb::GetRunRequest>) -> Result<Response<pb::GetRunResponse>, Status> {
         let run_id = validate::id::<RunId>("run_id", &request.into_inner().run_id)?;
         let run = self.hub.get_run(run_id).await?;
-        Ok(Response::new(pb::GetRunResponse { run: Some(convert::run(&run)) }))
+        Ok(Response::new(pb::GetRunResponse { run: Some((&run).into()) }))
     }
 
     async fn cordon_node(
@@ -138,7 +130,7 @@ impl AgentHub for AgentHubApi {
     ) -> Result<Response<pb::CordonNodeResponse>, Status> {
         let node_id = validate::id::<NodeId>("node_id", &request.into_inner().node_id)?;
         let node = self.hub.cordon(node_id).await?;
-        Ok(Response::new(pb::CordonNodeResponse { node: Some(convert::node(&node)) }))
+        Ok(Response::new(pb::CordonNodeResponse { node: Some((&node).into()) }))
     }
 
     async fn uncordon_node(
@@ -147,7 +139,7 @@ impl AgentHub for AgentHubApi {
     ) -> Result<Response<pb::UncordonNodeResponse>, Status> {
         let node_id = validate::id::<NodeId>("node_id", &request.into_inner().node_id)?;
         let node = self.hub.uncordon(node_id).await?;
-        Ok(Response::new(pb::UncordonNodeResponse { node: Some(convert::node(&node)) }))
+        Ok(Response::new(pb::UncordonNodeResponse { node: Some((&node).into()) }))
     }
 
     async fn drain_node(
@@ -156,7 +148,7 @@ impl AgentHub for AgentHubApi {
     ) -> Result<Response<pb::DrainNodeResponse>, Status> {
         let node_id = validate::id::<NodeId>("node_id", &request.into_inner().node_id)?;
         let (node, moved) = self.hub.drain(node_id).await?;
-        Ok(Response::new(pb::DrainNodeResponse { node: Some(convert::node(&node)), moved_runs: moved as u32 }))
+        Ok(Response::new(pb::DrainNodeResponse { node: Some((&node).into()), moved_runs: moved as u32 }))
     }
 
     async fn cancel_run(
@@ -167,7 +159,7 @@ impl AgentHub for AgentHubApi {
         let run_id = validate::id::<RunId>("run_id", &request.run_id)?;
         let reason = validate::reason(&request.reason, "cancelled by an operator")?;
         let run = self.hub.control_run(run_id, RunControl::Cancel { reason }).await?;
-        Ok(Response::new(pb::CancelRunResponse { run: Some(convert::run(&run)) }))
+        Ok(Response::new(pb::CancelRunResponse { run: Some((&run).into()) }))
     }
 
     async fn pause_run(&self, request: Request<pb::PauseRunRequest>) -> Result<Response<pb::PauseRunResponse>, Status> {
@@ -175,7 +167,7 @@ impl AgentHub for AgentHubApi {
         let run_id = validate::id::<RunId>("run_id", &request.run_id)?;
         let reason = validate::reason(&request.reason, "paused by an operator")?;
         let run = self.hub.control_run(run_id, RunControl::Pause { reason }).await?;
-        Ok(Response::new(pb::PauseRunResponse { run: Some(convert::run(&run)) }))
+        Ok(Response::new(pb::PauseRunResponse { run: Some((&run).into()) }))
     }
 
     async fn resume_run(
@@ -184,7 +176,7 @@ impl AgentHub for AgentHubApi {
     ) -> Result<Response<pb::ResumeRunResponse>, Status> {
         let run_id = validate::id::<RunId>("run_id", &request.into_inner().run_id)?;
         let run = self.hub.control_run(run_id, RunControl::Resume).await?;
-        Ok(Response::new(pb::ResumeRunResponse { run: Some(convert::run(&run)) }))
+        Ok(Response::new(pb::ResumeRunResponse { run: Some((&run).into()) }))
     }
 
     async fn list_nodes(
@@ -192,6 +184,10 @@ impl AgentHub for AgentHubApi {
         _request: Request<pb::ListNodesRequest>,
     ) -> Result<Response<pb::ListNodesResponse>, Status> {
         let nodes = self.hub.list_nodes().await?;
-        Ok(Response::new(pb::ListNodesResponse { nodes: nodes.iter().map(convert::node).collect() }))
+        Ok(Response::new(pb::ListNodesResponse { nodes: nodes.iter().map(pb::Node::from).collect() }))
     }
+}
+
+fn agent_summary(summary: &AgentSummary) -> pb::Agent {
+    agent(&summary.agent, summary.latest_run.as_ref())
 }

@@ -1,7 +1,6 @@
 //! gRPC adapters: decode the request, call [`crate::hub::Hub`], encode the answer. No logic here.
 
 mod agent_hub;
-mod convert;
 mod node_service;
 mod status;
 

@@ -2,12 +2,12 @@
 
 use tonic::{Request, Response, Status};
 
-use agentry_core::{EventDraft, NodeId, RunId};
+use agentry_core::{CommitBatch, NodeId, RunId};
+use agentry_proto::convert::node_api::leases_from;
 use agentry_proto::v1 as pb;
 use agentry_proto::v1::node_service_server::NodeService;
-use agentry_store::CommitBatch;
 
-use super::convert;
+use crate::error::HubError;
 use crate::hub::Hub;
 use crate::validate;
 
@@ -52,11 +52,7 @@ impl NodeService for NodeServiceApi {
                 request.leases.len()
             )));
         }
-        let leases = request
-            .leases
-            .iter()
-            .map(|lease| Ok((validate::id::<RunId>("leases.run_id", &lease.run_id)?, lease.epoch)))
-            .collect::<Result<Vec<_>, Status>>()?;
+        let leases = leases_from(&request.leases).map_err(HubError::from)?;
         let revoked = self.hub.heartbeat(node_id, request.running, &leases).await?;
         Ok(Response::new(pb::HeartbeatResponse { revoked_run_ids: revoked.iter().map(ToString::to_string).collect() }))
     }
@@ -66,36 +62,21 @@ impl NodeService for NodeServiceApi {
         let run_id = validate::id::<RunId>("run_id", &request.run_id)?;
         let context = self.hub.load_run(run_id, request.epoch).await?;
         Ok(Response::new(pb::LoadRunResponse {
-            run: Some(convert::run(&context.run)),
-            spec: Some(convert::spec(&context.agent.spec)),
-            messages: context.messages.iter().map(convert::message).collect(),
+            run: Some((&context.run).into()),
+            spec: Some((&context.agent.spec).into()),
+            messages: context
+                .messages
+                .iter()
+                .map(|stored| pb::Message { index: stored.index, ..(&stored.message).into() })
+                .collect(),
             started_tool_call_ids: context.started_tool_call_ids,
         }))
     }
 
     async fn commit(&self, request: Request<pb::CommitRequest>) -> Result<Response<pb::CommitResponse>, Status> {
         let request = request.into_inner();
-        let run_id = validate::id::<RunId>("run_id", &request.run_id)?;
-        let events = request
-            .events
-            .into_iter()
-            .map(|event| {
-                let data = serde_json::from_str(&event.data).map_err(|error| {
-                    Status::invalid_argument(format!("events: data of {:?} is not JSON: {error}", event.r#type))
-                })?;
-                Ok(EventDraft { kind: event.r#type, data, ts_ms: event.ts_unix_ms })
-            })
-            .collect::<Result<Vec<_>, Status>>()?;
-        let messages = request.messages.into_iter().map(convert::message_from).collect::<Result<Vec<_>, _>>()?;
-        let batch = CommitBatch {
-            run_id,
-            epoch: request.epoch,
-            events,
-            messages,
-            status: convert::run_status_from(request.status)?,
-            error: (!request.error.is_empty()).then_some(request.error),
-            commit_id: validate::commit_id(&request.commit_id)?,
-        };
+        validate::commit_id(&request.commit_id)?;
+        let batch = CommitBatch::try_from(request).map_err(HubError::from)?;
         let outcome = self.hub.commit(batch).await?;
         Ok(Response::new(pb::CommitResponse { last_seq: outcome.last_seq }))
     }

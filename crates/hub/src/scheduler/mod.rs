@@ -27,7 +27,8 @@ use agentry_core::{NodeId, NodeInfo, NodeState};
 ///
 /// Adding one: a file implementing [`PlacementStrategy`], an arm here, in [`Strategy::NAMES`],
 /// [`FromStr`] and [`Strategy::implementation`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub enum Strategy {
     /// Cycle through the candidates in id order.
     #[default]
@@ -69,6 +70,20 @@ impl FromStr for Strategy {
             "spread" => Ok(Self::Spread),
             other => Err(format!("unknown scheduler {other:?}; known schedulers are {}", Self::NAMES.join(", "))),
         }
+    }
+}
+
+impl TryFrom<String> for Strategy {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        text.parse()
+    }
+}
+
+impl From<Strategy> for String {
+    fn from(strategy: Strategy) -> Self {
+        strategy.to_string()
     }
 }
 

@@ -17,9 +17,9 @@ use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Pool, Type, query
 use tracing::{debug, instrument};
 
 use agentry_core::clock::now_ms;
-use agentry_core::{Agent, AgentId, NodeId, NodeInfo, NodeState, Run, RunId, RunStatus, TraceEvent};
+use agentry_core::{Agent, AgentId, CommitBatch, NodeId, NodeInfo, NodeState, Run, RunId, RunStatus, TraceEvent};
 
-use crate::api::{AgentSummary, CommitBatch, CommitOutcome, NewAgent, NewRun, PlaceableRun, RunContext, StoredMessage};
+use crate::api::{AgentSummary, CommitOutcome, NewAgent, NewRun, PlaceableRun, RunContext, StoredMessage};
 use crate::error::{Error, Result};
 use lifecycle::append_events;
 use queries::*;

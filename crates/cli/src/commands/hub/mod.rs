@@ -12,10 +12,10 @@ pub enum HubCommand {
 }
 
 impl HubCommand {
-    /// Runs the command.
-    pub async fn run(self) -> anyhow::Result<()> {
+    /// Runs the command; `config_file` is the global `--config`.
+    pub async fn run(self, config_file: Option<std::path::PathBuf>) -> anyhow::Result<()> {
         match self {
-            Self::Serve(args) => serve::run(args).await,
+            Self::Serve(args) => serve::run(args, config_file).await,
         }
     }
 }

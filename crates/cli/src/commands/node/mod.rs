@@ -26,10 +26,10 @@ impl NodeCommand {
         matches!(self, Self::Join(_))
     }
 
-    /// Runs the command.
-    pub async fn run(self) -> anyhow::Result<()> {
+    /// Runs the command; `config_file` is the global `--config`.
+    pub async fn run(self, config_file: Option<std::path::PathBuf>) -> anyhow::Result<()> {
         match self {
-            Self::Join(args) => join::run(args).await,
+            Self::Join(args) => join::run(args, config_file).await,
             Self::Cordon(args) => cordon::run(args, false).await,
             Self::Uncordon(args) => cordon::run(args, true).await,
             Self::Drain(args) => drain::run(args).await,

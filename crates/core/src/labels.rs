@@ -1,4 +1,4 @@
-//! Parsing of `key=value` labels (`--labels a=1,b=2`, `--label a=1`).
+//! Parsing of `key=value` labels (`--labels a=1,b=2`, `--label a=1`, `labels = "a=1"` in config).
 //!
 //! Keys follow the hub's rule (A-Z a-z 0-9 . _ / -), checked here so a typo is reported with
 //! the offending pair before anything is contacted. Values may be empty.

@@ -17,8 +17,8 @@ use tokio::process::Command;
 
 use super::parse_arguments;
 use super::{InterruptPolicy, Tool, ToolContext, ToolError};
-use crate::limits::{MAX_TOOL_OUTPUT_BYTES, truncate_with_marker};
 use crate::model::ToolSpec;
+use agentry_core::limits::{MAX_TOOL_OUTPUT_BYTES, truncate_with_marker};
 
 /// Environment variable carrying [`ToolContext::idempotency_key`] to the command.
 const IDEMPOTENCY_KEY_ENV: &str = "AGENTRY_IDEMPOTENCY_KEY";

@@ -21,8 +21,7 @@ pub use fs::{Ls, View, Write};
 
 use crate::model::ToolSpec;
 
-/// Names of the builtin tools, in the order they are offered.
-pub const BUILTIN_TOOL_NAMES: &[&str] = &["echo", "bash", "view", "write", "ls"];
+pub use agentry_core::BUILTIN_TOOL_NAMES;
 
 /// What a tool call may use.
 #[derive(Debug, Clone)]
@@ -100,6 +99,25 @@ pub(crate) fn parse_arguments<T: serde::de::DeserializeOwned>(tool: &str, argume
     serde_json::from_value(arguments).map_err(|error| ToolError::InvalidArguments(format!("{tool}: {error}")))
 }
 
+/// Builds the tools of an agent from the names in its spec. The node takes one by injection,
+/// so tests and embedders can offer their own tools; [`BuiltinTools`] is the default.
+pub trait ToolCatalog: Send + Sync {
+    /// Returns a registry holding the tools called `names`.
+    ///
+    /// Errors with a message naming the first unknown tool.
+    fn tools(&self, names: &[String]) -> Result<ToolRegistry, String>;
+}
+
+/// The builtin tools ([`BUILTIN_TOOL_NAMES`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BuiltinTools;
+
+impl ToolCatalog for BuiltinTools {
+    fn tools(&self, names: &[String]) -> Result<ToolRegistry, String> {
+        ToolRegistry::builtin(names)
+    }
+}
+
 /// The tools of one agent, by name.
 #[derive(Clone, Default)]
 pub struct ToolRegistry {
@@ -139,5 +157,20 @@ impl ToolRegistry {
     /// Returns the specs of every tool, for the model request.
     pub fn specs(&self) -> Vec<ToolSpec> {
         self.tools.values().map(|tool| tool.spec()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_name_builds_the_tool_of_that_name() {
+        let names: Vec<String> = BUILTIN_TOOL_NAMES.iter().map(|name| name.to_string()).collect();
+        let registry = BuiltinTools.tools(&names).expect("every builtin name is known");
+        for name in BUILTIN_TOOL_NAMES {
+            assert_eq!(registry.get(name).map(|tool| tool.spec().name).as_deref(), Some(*name));
+        }
+        assert!(BuiltinTools.tools(&["rm".to_owned()]).is_err());
     }
 }

@@ -5,9 +5,9 @@ mod openai;
 use async_trait::async_trait;
 use serde_json::Value;
 
-pub use openai::{OpenAiConfig, OpenAiProvider};
+pub use openai::{DEFAULT_BASE_URL as DEFAULT_OPENAI_BASE_URL, OpenAiConfig, OpenAiProvider};
 
-use crate::message::Message;
+use agentry_core::message::Message;
 
 /// A tool offered to the model: name, description and JSON Schema of its arguments.
 #[derive(Debug, Clone, PartialEq)]

@@ -72,7 +72,7 @@ fn text_answer(text: &str) -> Result<ChatResponse, ModelError> {
 fn request(run_id: RunId, history: Vec<Message>, max_iterations: u32) -> RunRequest {
     RunRequest {
         run_id,
-        node_id: crate::ids::NodeId::generate(),
+        node_id: agentry_core::NodeId::generate(),
         epoch: 1,
         spec: AgentSpec {
             model: "openai:test".into(),

@@ -6,16 +6,17 @@ use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use backon::{ExponentialBuilder, Retryable};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::instrument;
 
 use super::{ChatRequest, ChatResponse, ModelError, ModelProvider, Usage};
-use crate::limits::MAX_MODEL_RESPONSE_BYTES;
-use crate::message::{Message, Role, ToolCall};
+use agentry_core::limits::MAX_MODEL_RESPONSE_BYTES;
+use agentry_core::message::{Message, Role, ToolCall};
 
-/// Base URL used when `OPENAI_BASE_URL` is unset.
-const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
+/// Base URL of OpenAI's own API, the default endpoint.
+pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
 /// Largest HTTP error body kept in [`ModelError::Http`], in bytes (2 KiB).
 const MAX_ERROR_BODY_BYTES: usize = 2048;
 /// First retry delay before jitter; doubles per attempt.
@@ -34,24 +35,6 @@ pub struct OpenAiConfig {
     pub timeout: Duration,
     /// Attempts per call including the first (at least 1); only retryable errors are retried.
     pub max_attempts: u32,
-}
-
-impl OpenAiConfig {
-    /// Returns the config from the process environment (`OPENAI_BASE_URL`, `OPENAI_API_KEY`).
-    pub fn from_env() -> Self {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
-    /// Returns the config read through `lookup` (an environment-like source): `OPENAI_BASE_URL`
-    /// (default `https://api.openai.com/v1`) and `OPENAI_API_KEY` (empty counts as unset).
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
-        let non_empty = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
-        Self {
-            base_url: non_empty("OPENAI_BASE_URL").unwrap_or_else(|| DEFAULT_BASE_URL.to_owned()),
-            api_key: non_empty("OPENAI_API_KEY"),
-            ..Self::default()
-        }
-    }
 }
 
 impl Default for OpenAiConfig {
@@ -157,28 +140,24 @@ impl ModelProvider for OpenAiProvider {
     #[instrument(skip_all, fields(model = %request.model))]
     async fn complete(&self, request: &ChatRequest) -> Result<ChatResponse, ModelError> {
         let body = WireRequest::from_request(request);
-        let mut attempt = 1;
-        loop {
-            match self.attempt(&body).await {
-                Err(error) if error.is_retryable() && attempt < self.max_attempts => {
-                    tracing::warn!(attempt, error = %error, "model call failed, retrying");
-                    tokio::time::sleep(backoff(attempt)).await;
-                    attempt += 1;
-                }
-                result => return result,
-            }
-        }
+        let attempt = || self.attempt(&body);
+        attempt
+            .retry(retry_policy(self.max_attempts))
+            .sleep(tokio::time::sleep)
+            .when(ModelError::is_retryable)
+            .notify(|error, delay| tracing::warn!(%error, ?delay, "model call failed, retrying"))
+            .await
     }
 }
 
-/// Returns the delay after failed attempt `attempt` (1-based): full jitter over
-/// `min(cap, base * 2^(attempt - 1))`.
-fn backoff(attempt: u32) -> Duration {
-    let ceiling = BACKOFF_BASE.saturating_mul(1 << attempt.saturating_sub(1).min(16)).min(BACKOFF_CAP);
-    // The last bytes of a v7 UUID are random; good enough for jitter without a rand crate.
-    let random_bytes = uuid::Uuid::now_v7().into_bytes();
-    let random = u32::from_le_bytes([random_bytes[12], random_bytes[13], random_bytes[14], random_bytes[15]]);
-    ceiling.mul_f64(f64::from(random) / f64::from(u32::MAX))
+/// Returns the retry policy of one call of at most `max_attempts` attempts: exponential backoff
+/// from [`BACKOFF_BASE`] doubling to [`BACKOFF_CAP`], with jitter.
+fn retry_policy(max_attempts: u32) -> ExponentialBuilder {
+    ExponentialBuilder::default()
+        .with_min_delay(BACKOFF_BASE)
+        .with_max_delay(BACKOFF_CAP)
+        .with_max_times(max_attempts.saturating_sub(1) as usize)
+        .with_jitter()
 }
 
 /// Returns `error` with its sources, since reqwest's own text hides the cause.
@@ -546,17 +525,13 @@ mod tests {
     }
 
     #[test]
-    fn config_reads_the_lookup_and_hides_the_key() {
-        let defaults = OpenAiConfig::from_lookup(|_| None);
-        assert_eq!(defaults, OpenAiConfig::default());
-        assert_eq!(defaults.base_url, DEFAULT_BASE_URL);
-        let config = OpenAiConfig::from_lookup(|name| match name {
-            "OPENAI_BASE_URL" => Some("http://127.0.0.1:8080/v1".into()),
-            "OPENAI_API_KEY" => Some("sk-secret".into()),
-            _ => None,
-        });
-        assert_eq!(config.base_url, "http://127.0.0.1:8080/v1");
-        assert_eq!(config.api_key.as_deref(), Some("sk-secret"));
+    fn config_hides_the_key() {
+        assert_eq!(OpenAiConfig::default().base_url, DEFAULT_BASE_URL);
+        let config = OpenAiConfig {
+            base_url: "http://127.0.0.1:8080/v1".into(),
+            api_key: Some("sk-secret".into()),
+            ..OpenAiConfig::default()
+        };
         assert!(!format!("{config:?}").contains("sk-secret"));
         let provider = OpenAiProvider::new(config).unwrap();
         assert!(!format!("{provider:?}").contains("sk-secret"));
@@ -571,10 +546,12 @@ mod tests {
     }
 
     #[test]
-    fn backoff_stays_under_the_exponential_ceiling() {
-        for attempt in 1..=12 {
-            let ceiling = (BACKOFF_BASE * 2u32.pow(attempt - 1)).min(BACKOFF_CAP);
-            assert!(backoff(attempt) <= ceiling, "attempt {attempt}");
-        }
+    fn the_retry_policy_retries_max_attempts_minus_one_times_within_the_cap() {
+        use backon::BackoffBuilder;
+        let delays: Vec<Duration> = retry_policy(4).build().collect();
+        assert_eq!(delays.len(), 3);
+        // Jitter adds up to one more current delay.
+        assert!(delays.iter().all(|delay| *delay <= BACKOFF_CAP * 2), "{delays:?}");
+        assert_eq!(retry_policy(1).build().count(), 0, "one attempt means no retry");
     }
 }

@@ -17,27 +17,15 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use crate::agent::{AgentSpec, ModelRef};
-use crate::event::{EventDraft, kind};
-use crate::ids::{NodeId, RunId};
-use crate::limits::{MAX_TOOL_OUTPUT_BYTES, truncate_with_marker};
-use crate::message::{Message, Role, ToolCall};
 use crate::model::{ChatRequest, ModelProvider};
-use crate::run::RunStatus;
 use crate::tools::{InterruptPolicy, ToolContext, ToolRegistry};
-
-/// One atomic unit of progress: events and messages appended together, and maybe a new status.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct StepCommit {
-    /// Events, in order.
-    pub events: Vec<EventDraft>,
-    /// Conversation messages, in order.
-    pub messages: Vec<Message>,
-    /// New run status, if it changes.
-    pub status: Option<RunStatus>,
-    /// Failure reason, with [`RunStatus::Failed`].
-    pub error: Option<String>,
-}
+pub use agentry_core::StepCommit;
+use agentry_core::agent::{AgentSpec, ModelRef};
+use agentry_core::event::{EventDraft, kind};
+use agentry_core::ids::{NodeId, RunId};
+use agentry_core::limits::{MAX_TOOL_OUTPUT_BYTES, truncate_with_marker};
+use agentry_core::message::{Message, Role, ToolCall};
+use agentry_core::run::RunStatus;
 
 /// Why a commit did not happen.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -193,7 +181,7 @@ pub async fn drive_run(
                     tools: tools.specs(),
                     temperature: request.spec.temperature,
                 };
-                let started_ms = crate::clock::now_ms();
+                let started_ms = agentry_core::clock::now_ms();
                 let clock = Instant::now();
                 let response = match model.complete(&chat).await {
                     Ok(response) => response,

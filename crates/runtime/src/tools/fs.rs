@@ -13,8 +13,8 @@ use tokio::io::AsyncBufReadExt;
 
 use super::parse_arguments;
 use super::{Tool, ToolContext, ToolError};
-use crate::limits::{MAX_TOOL_OUTPUT_BYTES, truncate_with_marker};
 use crate::model::ToolSpec;
+use agentry_core::limits::{MAX_TOOL_OUTPUT_BYTES, truncate_with_marker};
 
 /// Lines `view` returns when no `limit` is given.
 const DEFAULT_VIEW_LINES: usize = 2000;

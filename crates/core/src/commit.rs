@@ -1,0 +1,56 @@
+//! Commits: the unit in which a node's progress on a run becomes durable (DESIGN.md §4).
+
+use crate::event::EventDraft;
+use crate::ids::RunId;
+use crate::message::Message;
+use crate::run::RunStatus;
+
+/// One atomic unit of progress on a run: events and messages appended together, and maybe a
+/// new status. The agent loop produces one per step boundary.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StepCommit {
+    /// Events, in order.
+    pub events: Vec<EventDraft>,
+    /// Conversation messages, in order.
+    pub messages: Vec<Message>,
+    /// New run status, if it changes.
+    pub status: Option<RunStatus>,
+    /// Failure reason, with [`RunStatus::Failed`].
+    pub error: Option<String>,
+}
+
+/// One atomic commit of a node's progress on a run, fenced by the run's epoch: what crosses
+/// `NodeService.Commit` and what the store applies in one transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommitBatch {
+    /// The run.
+    pub run_id: RunId,
+    /// The committer's epoch; must equal the run's current epoch.
+    pub epoch: u64,
+    /// Events to append; the store assigns consecutive `seq` numbers.
+    pub events: Vec<EventDraft>,
+    /// Messages to append to the agent's conversation, in order.
+    pub messages: Vec<Message>,
+    /// New status, if it changes.
+    pub status: Option<RunStatus>,
+    /// Failure reason, with status `failed`.
+    pub error: Option<String>,
+    /// Id chosen by the committer, the same for every retry of this commit: when it equals the
+    /// run's last applied commit id, the commit is answered as applied and nothing is written.
+    pub commit_id: Option<String>,
+}
+
+impl CommitBatch {
+    /// Returns the commit of `step` on `run_id` under `epoch`, identified by `commit_id`.
+    pub fn of_step(run_id: RunId, epoch: u64, commit_id: Option<String>, step: StepCommit) -> Self {
+        Self {
+            run_id,
+            epoch,
+            events: step.events,
+            messages: step.messages,
+            status: step.status,
+            error: step.error,
+            commit_id,
+        }
+    }
+}

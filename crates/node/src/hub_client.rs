@@ -1,0 +1,190 @@
+//! [`HubClient`]: the node's only way to the hub — `NodeService` calls with domain types in and
+//! out, and one retry policy for the calls that retry.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use tonic::transport::{Channel, Endpoint};
+
+use agentry_core::limits::MAX_GRPC_MESSAGE_BYTES;
+use agentry_core::{CommitBatch, ErrorCode, LoadedRun, NodeId, RunId};
+use agentry_proto::convert::WireError;
+use agentry_proto::convert::node_api::{leases, run_ids_from};
+use agentry_proto::convert::status::error_code;
+use agentry_proto::v1 as pb;
+use agentry_proto::v1::node_service_client::NodeServiceClient;
+
+use crate::error::NodeError;
+
+/// First delay of a retried call; doubles per attempt (with jitter).
+const RETRY_MIN_DELAY: Duration = Duration::from_millis(100);
+/// Largest delay between two attempts of a retried call.
+const RETRY_MAX_DELAY: Duration = Duration::from_secs(2);
+/// How long the hub's TCP connection may take to open.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A failed hub call: the kind of failure and the hub's message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code:?}: {message}")]
+pub struct HubCallError {
+    /// What kind of failure (`FailedPrecondition`: fenced or no longer a member).
+    pub code: ErrorCode,
+    /// The hub's message, or the transport's.
+    pub message: String,
+}
+
+impl HubCallError {
+    /// Returns whether the hub refused because this node no longer owns the run or is no
+    /// longer a member (FAILED_PRECONDITION).
+    pub fn is_fenced(&self) -> bool {
+        self.code == ErrorCode::FailedPrecondition
+    }
+
+    fn from_status(status: tonic::Status) -> Self {
+        Self { code: error_code(status.code()), message: status.message().to_owned() }
+    }
+
+    fn from_wire(call: &str, error: WireError) -> Self {
+        Self { code: ErrorCode::Internal, message: format!("{call} answered {error}") }
+    }
+}
+
+/// The node's membership, as granted by `Join`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Membership {
+    /// This membership's identity.
+    pub node_id: NodeId,
+    /// How often to heartbeat (at least 100 ms).
+    pub heartbeat_interval: Duration,
+}
+
+/// A lazily connecting client of the hub's `NodeService`. Cheap to clone.
+#[derive(Clone)]
+pub struct HubClient {
+    url: String,
+    inner: NodeServiceClient<Channel>,
+}
+
+impl HubClient {
+    /// Returns a client of the hub at `url`; connects on first use.
+    ///
+    /// Errors with [`NodeError::Hub`] when `url` is no valid URI.
+    pub fn new(url: &str) -> Result<Self, NodeError> {
+        let endpoint = Endpoint::from_shared(url.to_owned())
+            .map_err(|error| NodeError::Hub { url: url.to_owned(), reason: format!("invalid URL: {error}") })?
+            .connect_timeout(CONNECT_TIMEOUT)
+            .tcp_nodelay(true);
+        let inner = NodeServiceClient::new(endpoint.connect_lazy())
+            .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_GRPC_MESSAGE_BYTES);
+        Ok(Self { url: url.to_owned(), inner })
+    }
+
+    /// Returns the hub URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Joins the cluster, retrying while the hub is unavailable for up to `within` of backoff
+    /// (`None`: until it answers). Other refusals are returned at once.
+    pub async fn join(
+        &self,
+        name: &str,
+        slots: u32,
+        labels: &BTreeMap<String, String>,
+        within: Option<Duration>,
+    ) -> Result<Membership, HubCallError> {
+        let request = pb::JoinRequest { name: name.to_owned(), slots, labels: labels.clone().into_iter().collect() };
+        let call = || async { self.inner.clone().join(request.clone()).await.map_err(HubCallError::from_status) };
+        let response = call
+            .retry(retry_policy(within))
+            .sleep(tokio::time::sleep)
+            .when(|error| error.code == ErrorCode::Unavailable)
+            .notify(|error, _| tracing::debug!(%error, "hub not reachable yet"))
+            .await?
+            .into_inner();
+        let node_id = agentry_proto::convert::id("node_id", &response.node_id)
+            .map_err(|error| HubCallError::from_wire("join", error))?;
+        Ok(Membership { node_id, heartbeat_interval: Duration::from_millis(response.heartbeat_interval_ms.max(100)) })
+    }
+
+    /// Extends the node's lease, reporting `running` and the `(run, epoch)` pairs it executes;
+    /// returns the runs it no longer owns. One attempt, bounded by `timeout`.
+    pub async fn heartbeat(
+        &self,
+        node_id: NodeId,
+        held: &[(RunId, u64)],
+        timeout: Duration,
+    ) -> Result<Vec<RunId>, HubCallError> {
+        let request =
+            pb::HeartbeatRequest { node_id: node_id.to_string(), running: held.len() as u32, leases: leases(held) };
+        let response = tokio::time::timeout(timeout, self.inner.clone().heartbeat(request))
+            .await
+            .map_err(|_| HubCallError { code: ErrorCode::Timeout, message: "heartbeat timed out".to_owned() })?
+            .map_err(HubCallError::from_status)?
+            .into_inner();
+        run_ids_from("revoked_run_ids", &response.revoked_run_ids)
+            .map_err(|error| HubCallError::from_wire("heartbeat", error))
+    }
+
+    /// Returns what executing `run_id` at `epoch` needs. One attempt: a failed load hands the
+    /// task back to the broker, which redelivers it.
+    pub async fn load_run(&self, run_id: RunId, epoch: u64) -> Result<LoadedRun, HubCallError> {
+        let request = pb::LoadRunRequest { run_id: run_id.to_string(), epoch };
+        let response = self.inner.clone().load_run(request).await.map_err(HubCallError::from_status)?.into_inner();
+        LoadedRun::try_from(response).map_err(|error| HubCallError::from_wire("load_run", error))
+    }
+
+    /// Commits `batch`, retrying retryable failures (hub unreachable or restarting) for up to
+    /// `within` of backoff. The batch's `commit_id` makes a retry of an applied commit harmless.
+    pub async fn commit(&self, batch: &CommitBatch, within: Duration) -> Result<(), HubCallError> {
+        let request = pb::CommitRequest::from(batch);
+        let call = || async { self.inner.clone().commit(request.clone()).await.map_err(HubCallError::from_status) };
+        call.retry(retry_policy(Some(within)))
+            .sleep(tokio::time::sleep)
+            .when(|error| error.code.is_retryable())
+            .notify(|error, delay| {
+                tracing::warn!(run_id = %batch.run_id, %error, ?delay, "commit failed, retrying");
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Leaves the cluster; returns how many runs the hub took back. One attempt, bounded by
+    /// `timeout`.
+    pub async fn leave(&self, node_id: NodeId, timeout: Duration) -> Result<u32, HubCallError> {
+        let request = pb::LeaveRequest { node_id: node_id.to_string() };
+        let response = tokio::time::timeout(timeout, self.inner.clone().leave(request))
+            .await
+            .map_err(|_| HubCallError { code: ErrorCode::Timeout, message: "hub unreachable on leave".to_owned() })?
+            .map_err(HubCallError::from_status)?;
+        Ok(response.into_inner().released_runs)
+    }
+}
+
+/// The node's one retry policy: exponential backoff from 100 ms doubling to 2 s, with jitter,
+/// for up to `within` of accumulated delay (`None`: forever).
+fn retry_policy(within: Option<Duration>) -> ExponentialBuilder {
+    let policy =
+        ExponentialBuilder::default().with_min_delay(RETRY_MIN_DELAY).with_max_delay(RETRY_MAX_DELAY).with_jitter();
+    match within {
+        Some(window) => policy.without_max_times().with_total_delay(Some(window)),
+        None => policy.without_max_times(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use backon::BackoffBuilder;
+
+    use super::*;
+
+    #[test]
+    fn the_retry_policy_stops_within_its_window() {
+        let delays: Vec<Duration> = retry_policy(Some(Duration::from_secs(10))).build().collect();
+        assert!(delays.iter().sum::<Duration>() <= Duration::from_secs(10), "{delays:?}");
+        assert!(delays.iter().all(|delay| *delay <= RETRY_MAX_DELAY * 2), "{delays:?}");
+        assert!(retry_policy(None).build().take(1000).count() == 1000, "no window: retries forever");
+    }
+}

@@ -1,0 +1,97 @@
+//! The one wire boundary: every conversion between `agentry.v1` messages and the domain types of
+//! `agentry-core`, used by the hub, the node, the SDK and the CLI alike.
+//!
+//! Domain → wire conversions are infallible `From` impls. Wire → domain conversions are
+//! `TryFrom` impls (or `*_from` functions) that check what a peer could get wrong and fail with
+//! a [`WireError`] naming the field, which the hub answers as `INVALID_ARGUMENT`.
+//!
+//! Layout: [`types`] (runs, agents, messages, events, nodes), [`node_api`] (the `NodeService`
+//! payloads: commits, loaded runs, leases), [`status`] (gRPC status codes ⇄
+//! [`agentry_core::ErrorCode`]).
+
+pub mod node_api;
+pub mod status;
+pub mod types;
+
+use std::str::FromStr;
+
+use prost_types::Timestamp;
+
+use agentry_core::InvalidId;
+
+/// A wire message a domain type could not be made of; names the offending field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct WireError {
+    /// Path of the field, e.g. `messages.role` or `spec`.
+    pub field: String,
+    /// What is wrong with it, for a person.
+    pub reason: String,
+}
+
+impl WireError {
+    /// Returns an error about `field`.
+    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self { field: field.into(), reason: reason.into() }
+    }
+
+    /// Returns a "`field` is required" error.
+    pub fn missing(field: &str) -> Self {
+        Self::new(field, "is required")
+    }
+}
+
+/// Returns the protobuf timestamp of `ms` milliseconds since the Unix epoch.
+pub fn timestamp(ms: i64) -> Timestamp {
+    Timestamp { seconds: ms.div_euclid(1000), nanos: (ms.rem_euclid(1000) * 1_000_000) as i32 }
+}
+
+/// Returns milliseconds since the Unix epoch of an optional timestamp (0 when absent).
+pub fn timestamp_ms(timestamp: Option<&Timestamp>) -> i64 {
+    timestamp.map_or(0, |timestamp| timestamp.seconds * 1000 + i64::from(timestamp.nanos) / 1_000_000)
+}
+
+/// Parses a required id field.
+///
+/// Errors name the field and say why the text is no id (empty, not a UUID).
+pub fn id<T: FromStr<Err = InvalidId>>(field: &str, text: &str) -> Result<T, WireError> {
+    text.parse().map_err(|error: InvalidId| WireError::new(field, error.to_string()))
+}
+
+/// Parses an optional id field: the empty string is `None`.
+pub fn optional_id<T: FromStr<Err = InvalidId>>(field: &str, text: &str) -> Result<Option<T>, WireError> {
+    match text {
+        "" => Ok(None),
+        text => id(field, text).map(Some),
+    }
+}
+
+/// Returns the wire form of an optional text: `None` is the empty string.
+pub(crate) fn text_or_empty(text: Option<&String>) -> String {
+    text.cloned().unwrap_or_default()
+}
+
+/// Returns `None` for the empty string, else the text.
+pub(crate) fn non_empty(text: String) -> Option<String> {
+    (!text.is_empty()).then_some(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_round_trip_in_milliseconds() {
+        for ms in [0, 1, 999, 1_700_000_000_123, -1, -1001] {
+            assert_eq!(timestamp_ms(Some(&timestamp(ms))), ms, "{ms}");
+        }
+        assert_eq!(timestamp_ms(None), 0);
+    }
+
+    #[test]
+    fn bad_ids_name_their_field() {
+        let error = id::<agentry_core::RunId>("run_id", "nope").unwrap_err();
+        assert_eq!(error.field, "run_id");
+        assert_eq!(optional_id::<agentry_core::RunId>("run_id", ""), Ok(None));
+    }
+}

@@ -1,0 +1,116 @@
+//! The payloads of `NodeService` that carry domain data: commits, loaded runs and run leases.
+
+use agentry_core::{CommitBatch, EventDraft, LoadedRun, Message, RunId};
+
+use super::types::run_status_from;
+use super::{WireError, id, non_empty};
+use crate::v1 as pb;
+
+impl From<&CommitBatch> for pb::CommitRequest {
+    fn from(batch: &CommitBatch) -> Self {
+        Self {
+            run_id: batch.run_id.to_string(),
+            epoch: batch.epoch,
+            events: batch.events.iter().map(pb::EventDraft::from).collect(),
+            // The store assigns `run_id` and `index` of committed messages.
+            messages: batch
+                .messages
+                .iter()
+                .map(|message| pb::Message { run_id: String::new(), ..message.into() })
+                .collect(),
+            status: batch.status.map_or(pb::RunStatus::Unspecified, pb::RunStatus::from) as i32,
+            error: batch.error.clone().unwrap_or_default(),
+            commit_id: batch.commit_id.clone().unwrap_or_default(),
+        }
+    }
+}
+
+impl TryFrom<pb::CommitRequest> for CommitBatch {
+    type Error = WireError;
+
+    /// Checks ids, statuses, roles and that event data is JSON; size limits are the hub's.
+    fn try_from(request: pb::CommitRequest) -> Result<Self, WireError> {
+        let events = request.events.into_iter().map(EventDraft::try_from).collect::<Result<Vec<_>, _>>()?;
+        let messages = request
+            .messages
+            .into_iter()
+            // A node never chooses the run of a committed message: the store sets it.
+            .map(|message| Message::try_from(pb::Message { run_id: String::new(), ..message }))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            run_id: id("run_id", &request.run_id)?,
+            epoch: request.epoch,
+            events,
+            messages,
+            status: run_status_from("status", request.status)?,
+            error: non_empty(request.error),
+            commit_id: non_empty(request.commit_id),
+        })
+    }
+}
+
+impl TryFrom<pb::LoadRunResponse> for LoadedRun {
+    type Error = WireError;
+
+    fn try_from(response: pb::LoadRunResponse) -> Result<Self, WireError> {
+        let run = response.run.ok_or_else(|| WireError::missing("run"))?.try_into()?;
+        let spec = response.spec.ok_or_else(|| WireError::missing("spec"))?.into();
+        let messages = response.messages.into_iter().map(Message::try_from).collect::<Result<Vec<_>, _>>()?;
+        Ok(Self { run, spec, messages, started_tool_call_ids: response.started_tool_call_ids })
+    }
+}
+
+/// Returns the wire leases of `(run, epoch)` pairs, for a heartbeat.
+pub fn leases(held: &[(RunId, u64)]) -> Vec<pb::RunLease> {
+    held.iter().map(|(run_id, epoch)| pb::RunLease { run_id: run_id.to_string(), epoch: *epoch }).collect()
+}
+
+/// Returns the `(run, epoch)` pairs of wire leases.
+///
+/// Errors name the first lease whose run id is malformed.
+pub fn leases_from(leases: &[pb::RunLease]) -> Result<Vec<(RunId, u64)>, WireError> {
+    leases.iter().map(|lease| Ok((id("leases.run_id", &lease.run_id)?, lease.epoch))).collect()
+}
+
+/// Returns the run ids of a heartbeat answer.
+///
+/// Errors name the first malformed id.
+pub fn run_ids_from(field: &str, ids: &[String]) -> Result<Vec<RunId>, WireError> {
+    ids.iter().map(|text| id(field, text)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use agentry_core::{Role, RunStatus};
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn commits_round_trip() {
+        let batch = CommitBatch {
+            run_id: RunId::generate(),
+            epoch: 3,
+            events: vec![EventDraft { kind: "final".into(), data: json!({ "content": "done" }), ts_ms: 9 }],
+            messages: vec![Message {
+                role: Role::Assistant,
+                content: "done".into(),
+                tool_calls: Vec::new(),
+                tool_call_id: None,
+                run_id: None,
+            }],
+            status: Some(RunStatus::Completed),
+            error: None,
+            commit_id: Some("c-1".into()),
+        };
+        assert_eq!(CommitBatch::try_from(pb::CommitRequest::from(&batch)), Ok(batch));
+    }
+
+    #[test]
+    fn leases_round_trip_and_bad_ids_are_named() {
+        let held = vec![(RunId::generate(), 1), (RunId::generate(), 4)];
+        assert_eq!(leases_from(&leases(&held)), Ok(held));
+        let bad = [pb::RunLease { run_id: "x".into(), epoch: 1 }];
+        assert_eq!(leases_from(&bad).unwrap_err().field, "leases.run_id");
+    }
+}

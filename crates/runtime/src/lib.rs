@@ -1,0 +1,16 @@
+//! agentry-runtime: what a node runs — the durable agent loop, model providers and tools.
+//!
+//! Everything here may do I/O (HTTP to model servers, processes for `bash`, files in the run's
+//! workspace); only nodes (and `agentry dev`) link it, never the hub or the store.
+//!
+//! - [`agent_loop`]: the durable model → tools → model loop, committing through
+//!   [`agent_loop::StepSink`] (the node's commits to the hub).
+//! - [`model`]: model providers ([`model::ModelProvider`], OpenAI-compatible chat completions).
+//! - [`tools`]: the [`tools::Tool`] trait, the builtin tools and [`tools::ToolCatalog`], which
+//!   builds an agent's tools from their names.
+
+#![warn(missing_docs)]
+
+pub mod agent_loop;
+pub mod model;
+pub mod tools;
