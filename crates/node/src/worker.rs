@@ -133,6 +133,9 @@ impl Node {
             }
             match ended {
                 Ended::Shutdown => return Ok(()),
+                Ended::Failed => {
+                    return Err(NodeError::Task { task: "heartbeat", reason: "failed".to_owned() });
+                }
                 Ended::Lost => {
                     tracing::warn!(node_id = %membership.node_id, "membership lost; joining again under a new identity")
                 }
@@ -152,6 +155,8 @@ enum Ended {
     Shutdown,
     /// The hub no longer knows this identity.
     Lost,
+    /// A fatal background task (the heartbeat) failed: the runs were stopped and handed back.
+    Failed,
 }
 
 /// Executes tasks as one member of the cluster until shutdown or until the membership is lost.
@@ -197,13 +202,13 @@ async fn serve_membership(
         };
         let permit = tokio::select! {
             _ = shutdown.cancelled() => break Ended::Shutdown,
-            _ = heartbeat_failed.cancelled() => break Ended::Shutdown,
+            _ = heartbeat_failed.cancelled() => break Ended::Failed,
             _ = lost.cancelled() => break Ended::Lost,
             permit = slots.clone().acquire_owned() => permit.expect("slot semaphore is never closed"),
         };
         let delivery = tokio::select! {
             _ = shutdown.cancelled() => break Ended::Shutdown,
-            _ = heartbeat_failed.cancelled() => break Ended::Shutdown,
+            _ = heartbeat_failed.cancelled() => break Ended::Failed,
             _ = lost.cancelled() => break Ended::Lost,
             next = tasks.next(config.pull_wait) => next,
         };
@@ -227,9 +232,11 @@ async fn serve_membership(
             }
         }
     };
-    if matches!(ended, Ended::Lost) {
-        // Every lease was revoked: the executors stop at their next await (each logs that its
-        // run was fenced); their runs moved elsewhere.
+    if matches!(ended, Ended::Lost | Ended::Failed) {
+        // Lost: every lease was revoked, the runs moved elsewhere. Failed: without heartbeats
+        // the leases are about to expire, so stop now and hand the runs back below. The
+        // executors stop at their next await (each logs that its run was fenced).
+        leases.revoke_all();
         let stopped =
             tokio::time::timeout(REVOKED_STOP_TIMEOUT, async { while in_flight.join_next().await.is_some() {} });
         if stopped.await.is_err() {
@@ -237,7 +244,10 @@ async fn serve_membership(
             while in_flight.join_next().await.is_some() {}
         }
         stop_heartbeats.cancel();
-        return Ended::Lost;
+        if matches!(ended, Ended::Failed) {
+            leave(&executor.hub, node_id).await;
+        }
+        return ended;
     }
     tracing::info!(in_flight = in_flight.len(), "node stopping; waiting for in-flight runs");
     let drained =

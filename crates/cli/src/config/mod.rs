@@ -25,7 +25,7 @@ use serde::de::DeserializeOwned;
 use agent_hub::HubConfig;
 use agent_node::NodeConfig;
 
-use sources::{EnvSource, FlagSource};
+use sources::OriginSource;
 
 /// Environment variables that set a node key although they lack the `AGENTRY_` prefix.
 const NODE_ENV_ALIASES: &[(&str, &str)] =
@@ -83,10 +83,10 @@ fn load_section<T: DeserializeOwned + Serialize>(
         check_file(path)?;
         builder = builder.add_source(File::from(path.as_path()).format(FileFormat::Toml).required(true));
     }
-    let env = EnvSource::new(name, &keys, aliases, &sources.env);
+    let env = OriginSource::env(name, &keys, aliases, &sources.env);
     let built = builder
         .add_source(env)
-        .add_source(FlagSource::new(name, flags))
+        .add_source(OriginSource::flags(name, flags))
         .build()
         .map_err(|error| anyhow::anyhow!("invalid configuration: {error}"))?;
     let table = match built.get_table(name) {

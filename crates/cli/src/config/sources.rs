@@ -5,16 +5,16 @@ use std::collections::HashMap;
 
 use config::{ConfigError, Map, Source, Value, ValueKind};
 
-/// `AGENTRY_<KEY>` variables (and aliases) of one section's known keys.
+/// Values of one section, each with its origin: `(path, text, origin)`.
 #[derive(Debug, Clone)]
-pub struct EnvSource {
+pub struct OriginSource {
     values: Vec<(String, String, String)>,
 }
 
-impl EnvSource {
+impl OriginSource {
     /// Picks from `env` the variables of `section`'s `keys`: `AGENTRY_<KEY>` and `aliases`
     /// (`(variable, key)`); an empty value counts as unset.
-    pub fn new(section: &str, keys: &[String], aliases: &[(&str, &str)], env: &HashMap<String, String>) -> Self {
+    pub fn env(section: &str, keys: &[String], aliases: &[(&str, &str)], env: &HashMap<String, String>) -> Self {
         let prefixed =
             keys.iter().map(|key| (format!("AGENTRY_{}", key.replace('-', "_").to_uppercase()), key.as_str()));
         let aliased = aliases.iter().map(|(variable, key)| ((*variable).to_owned(), *key));
@@ -27,27 +27,9 @@ impl EnvSource {
         }
         Self { values }
     }
-}
 
-impl Source for EnvSource {
-    fn clone_into_box(&self) -> Box<dyn Source + Send + Sync> {
-        Box::new(self.clone())
-    }
-
-    fn collect(&self) -> Result<Map<String, Value>, ConfigError> {
-        Ok(collect(&self.values))
-    }
-}
-
-/// Command-line flags of one section.
-#[derive(Debug, Clone)]
-pub struct FlagSource {
-    values: Vec<(String, String, String)>,
-}
-
-impl FlagSource {
-    /// Returns `flags` (`(key, value)`) as values of `section`.
-    pub fn new(section: &str, flags: Vec<(&'static str, String)>) -> Self {
+    /// Returns command-line `flags` (`(key, value)`) as values of `section`.
+    pub fn flags(section: &str, flags: Vec<(&'static str, String)>) -> Self {
         let values = flags
             .into_iter()
             .map(|(key, value)| (format!("{section}.{key}"), value, format!("flag --{key}")))
@@ -56,20 +38,16 @@ impl FlagSource {
     }
 }
 
-impl Source for FlagSource {
+impl Source for OriginSource {
     fn clone_into_box(&self) -> Box<dyn Source + Send + Sync> {
         Box::new(self.clone())
     }
 
     fn collect(&self) -> Result<Map<String, Value>, ConfigError> {
-        Ok(collect(&self.values))
+        Ok(self
+            .values
+            .iter()
+            .map(|(path, text, origin)| (path.clone(), Value::new(Some(origin), ValueKind::String(text.clone()))))
+            .collect())
     }
-}
-
-/// Returns `(path, text, origin)` triples as string values that remember their origin.
-fn collect(values: &[(String, String, String)]) -> Map<String, Value> {
-    values
-        .iter()
-        .map(|(path, text, origin)| (path.clone(), Value::new(Some(origin), ValueKind::String(text.clone()))))
-        .collect()
 }
