@@ -103,6 +103,15 @@ impl Cluster {
 
     /// Starts one more in-process node.
     pub async fn add_node(&mut self) -> anyhow::Result<()> {
+        self.add_custom_node(|node| node).await
+    }
+
+    /// Starts one more in-process node after `customize` (e.g. [`Node::with_model`],
+    /// [`Node::with_tools`]) changed what it runs with.
+    pub async fn add_custom_node(
+        &mut self,
+        customize: impl FnOnce(Node) -> Node + Send + 'static,
+    ) -> anyhow::Result<()> {
         let index = self.nodes.len() + 1;
         let workspace_root = self.dir.path().join(format!("node-{index}"));
         let mut config = NodeConfig::for_test(self.hub_url.clone(), workspace_root, self.model_url.clone());
@@ -111,7 +120,7 @@ impl Cluster {
         let stop = CancellationToken::new();
         let (queue, token) = (self.broker.tasks.clone(), stop.clone());
         let task = tokio::spawn(async move {
-            if let Err(error) = Node::new(config).with_queue(queue).run(token).await {
+            if let Err(error) = customize(Node::new(config).with_queue(queue)).run(token).await {
                 panic!("node failed: {error}");
             }
         });

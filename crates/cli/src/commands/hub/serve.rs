@@ -17,25 +17,24 @@ use crate::signal::shutdown_token;
 /// config file and `AGENTRY_*` environment (`agentry config print --hub` shows the result).
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on for clients and nodes [default: 0.0.0.0:7700].
+    /// Address to listen on for clients and nodes.
     #[arg(long, value_name = "ADDR")]
     listen: Option<String>,
     /// Database: `postgres://...` for clusters, `sqlite:PATH` for a single hub [env:
-    /// AGENTRY_DATABASE_URL] [default: sqlite:./.agentry/agentry.db].
+    /// AGENTRY_DATABASE_URL].
     #[arg(long, value_name = "URL")]
     database_url: Option<String>,
     /// NATS server with JetStream that carries tasks to nodes; without it an in-process broker
     /// is used, which only nodes inside this process could read [env: AGENTRY_NATS_URL].
     #[arg(long, value_name = "URL")]
     nats_url: Option<String>,
-    /// Placement strategy: round_robin, binpack or spread [env: AGENTRY_SCHEDULER] [default:
-    /// round_robin].
+    /// Placement strategy: round_robin, binpack or spread [env: AGENTRY_SCHEDULER].
     #[arg(long, value_name = "NAME")]
     scheduler: Option<Strategy>,
-    /// How long a silent node keeps its lease [default: 5s].
+    /// How long a silent node keeps its lease.
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     lease_ttl: Option<Duration>,
-    /// Heartbeat interval suggested to nodes; must be shorter than the lease [default: 1s].
+    /// Heartbeat interval suggested to nodes; must be shorter than the lease.
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     heartbeat_interval: Option<Duration>,
 }

@@ -16,35 +16,33 @@ use crate::signal::shutdown_token;
 /// config file and `AGENTRY_*` environment (`agentry config print --node` shows the result).
 #[derive(Debug, Args)]
 pub struct JoinArgs {
-    /// Hub URL [env: AGENTRY_HUB] [default: http://127.0.0.1:7700].
+    /// Hub URL [env: AGENTRY_HUB].
     #[arg(long, value_name = "URL")]
     hub: Option<String>,
-    /// Name shown by `agentry nodes` [default: the host name].
+    /// Name shown by `agentry nodes`.
     #[arg(long)]
     name: Option<String>,
-    /// Maximum concurrent runs [default: 4].
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Maximum concurrent runs.
+    #[arg(long)]
     slots: Option<u32>,
     /// Labels for placement, e.g. `gpu=a100,zone=eu-1`.
     #[arg(long, value_parser = parse_labels, value_name = "KEY=VALUE,...")]
     labels: Option<Labels>,
-    /// NATS server with JetStream that carries tasks [env: AGENTRY_NATS_URL] [default:
-    /// nats://127.0.0.1:4222].
+    /// NATS server with JetStream that carries tasks [env: AGENTRY_NATS_URL].
     #[arg(long, value_name = "URL")]
     nats_url: Option<String>,
-    /// Directory under which each run gets its workspace [default: ./.agentry/workspaces].
+    /// Directory under which each run gets its workspace.
     #[arg(long, value_name = "DIR")]
     workspace_root: Option<PathBuf>,
-    /// Time limit of one tool call (e.g. 120s, 5m) [default: 120s].
+    /// Time limit of one tool call (e.g. 120s, 5m).
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     tool_timeout: Option<Duration>,
     /// On SIGTERM, how long in-flight runs may take to finish before the node hands them back
-    /// to the hub (other nodes resume them from their last commit) and leaves [default: 30s].
+    /// to the hub (other nodes resume them from their last commit) and leaves.
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     shutdown_grace: Option<Duration>,
-    /// Deliveries of one task after which its run is dead-lettered (failed, last error kept)
-    /// [default: 5].
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    /// Deliveries of one task after which its run is dead-lettered (failed, last error kept).
+    #[arg(long)]
     max_deliveries: Option<u64>,
 }
 
