@@ -43,10 +43,7 @@ impl AgentHub for AgentHubApi {
         }
         let labels = request.labels.into_iter().collect();
         validate::labels("labels", &labels)?;
-        let parent_id = match request.parent_id.as_str() {
-            "" => None,
-            text => Some(validate::id::<AgentId>("parent_id", text)?),
-        };
+        let parent_id = validate::optional_id::<AgentId>("parent_id", &request.parent_id)?;
         let command = SpawnCommand {
             spec,
             input: request.input,
