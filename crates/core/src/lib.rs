@@ -5,7 +5,7 @@
 //! - [`ids`], [`agent`], [`run`], [`message`], [`event`], [`node`]: domain types.
 //! - [`limits`]: payload size limits; [`error::ErrorCode`]: error kinds shared by all crates.
 //! - [`commit`]: [`StepCommit`] and [`CommitBatch`], the unit of durable progress.
-//! - [`clock`]: wall-clock milliseconds, the unit stored everywhere.
+//! - [`clock`]: wall-clock milliseconds, the unit stored everywhere; [`labels`]: `key=value` parsing.
 //!
 //! The agent loop, model providers and tools (everything that does HTTP or spawns processes)
 //! live in `agentry-runtime`, which only nodes link.
