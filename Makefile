@@ -23,8 +23,9 @@ test: ## the whole test suite on real PostgreSQL, NATS and the local LLM (instal
 bench: ## benchmarks on Postgres + NATS; figures go to docs/benchmarks.md
 	scripts/bench.sh
 
-lint: ## clippy, rustfmt check, buf lint
+lint: ## clippy, rustfmt check, rustdoc links, buf lint
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	RUSTDOCFLAGS='-D warnings' $(CARGO) doc --workspace --no-deps
 	$(CARGO) fmt --all --check
 	npx --yes @bufbuild/buf@1.47.2 lint
 

@@ -12,7 +12,7 @@
 //! - [`process_cluster::ProcessCluster`]: hub + N nodes as `agentry` processes (kill -9,
 //!   SIGTERM, hub restarts), with CLI client helpers;
 //! - [`trace_check`]: checks of the durability contract on traces and model requests;
-//! - [`eventually`]: waiting until a condition holds (polling with a deadline), instead of
+//! - [`eventually()`]: waiting until a condition holds (polling with a deadline), instead of
 //!   hand-written `loop { …; sleep }`.
 
 pub mod cluster;
