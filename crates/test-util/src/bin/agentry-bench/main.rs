@@ -15,6 +15,7 @@
 mod bytes;
 mod failover;
 mod spawn;
+mod w1;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -26,10 +27,10 @@ use agent_hub::scheduler::Strategy;
 use agentry_proto::v1 as pb;
 use agentry_test_util::{Backend, Cluster, Reply, ScriptedModel};
 
-const BENCHMARKS: [&str; 5] = ["spawn", "runs", "placement", "failover", "bytes"];
+const BENCHMARKS: [&str; 6] = ["spawn", "runs", "placement", "w1", "failover", "bytes"];
 const USAGE: &str = "flags: --spawns N --runs N --nodes N --slots N --kills N --lease-ttl DURATION \
-                     --heartbeat-interval DURATION --step-latency DURATION --agentry PATH \
-                     --only spawn,runs,placement,failover,bytes";
+                     --heartbeat-interval DURATION --step-latency DURATION --clients N --w1-runs N \
+                     --agentry PATH --only spawn,runs,placement,w1,failover,bytes";
 
 struct Options {
     spawns: usize,
@@ -40,6 +41,8 @@ struct Options {
     lease_ttl: Duration,
     heartbeat_interval: Duration,
     step_latency: Duration,
+    clients: usize,
+    w1_runs: usize,
     agentry: PathBuf,
     only: Vec<String>,
 }
@@ -61,6 +64,8 @@ fn options() -> anyhow::Result<Options> {
         lease_ttl: Duration::from_secs(5),
         heartbeat_interval: Duration::from_secs(1),
         step_latency: Duration::from_millis(500),
+        clients: 32,
+        w1_runs: 10,
         agentry: sibling,
         only: Vec::new(),
     };
@@ -77,6 +82,8 @@ fn options() -> anyhow::Result<Options> {
             "--lease-ttl" => options.lease_ttl = parse_duration(&flag, &value)?,
             "--heartbeat-interval" => options.heartbeat_interval = parse_duration(&flag, &value)?,
             "--step-latency" => options.step_latency = parse_duration(&flag, &value)?,
+            "--clients" => options.clients = number()?,
+            "--w1-runs" => options.w1_runs = number()?,
             "--agentry" => options.agentry = PathBuf::from(&value),
             "--only" => options.only = value.split(',').map(str::to_owned).collect(),
             other => bail!("unknown flag {other}; {USAGE}"),
@@ -204,6 +211,16 @@ async fn main() -> anyhow::Result<()> {
     }
 
     let mut problems = Vec::new();
+    if options.runs_benchmark("w1") {
+        let w1_options = w1::W1Options {
+            agentry: options.agentry.clone(),
+            clients: options.clients,
+            runs_per_client: options.w1_runs,
+        };
+        let (w1_rows, w1_problems) = w1::measure(&w1_options).await?;
+        rows.extend(w1_rows);
+        problems.extend(w1_problems);
+    }
     if options.runs_benchmark("failover") {
         let failover_options = failover::FailoverOptions {
             agentry: options.agentry.clone(),
