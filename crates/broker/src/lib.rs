@@ -48,6 +48,14 @@ impl Task {
     }
 }
 
+/// URL schemes of a NATS server (`tls://` for TLS).
+pub const NATS_URL_SCHEMES: &[&str] = &["nats://", "tls://"];
+
+/// Returns whether `url` names a NATS server (one of [`NATS_URL_SCHEMES`]).
+pub fn is_nats_url(url: &str) -> bool {
+    NATS_URL_SCHEMES.iter().any(|scheme| url.starts_with(scheme))
+}
+
 /// Returns the subject a node pulls its tasks from.
 pub fn task_subject(node_id: NodeId) -> String {
     format!("agentry.tasks.{node_id}")

@@ -27,3 +27,30 @@ impl ErrorCode {
         matches!(self, Self::Unavailable | Self::Timeout | Self::ResourceExhausted)
     }
 }
+
+/// A configuration value that cannot work, naming its key; returned by the `validate()` of the
+/// hub's and the node's configurations.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {reason}")]
+pub struct InvalidConfig {
+    /// The kebab-case key, e.g. `heartbeat-interval`.
+    pub key: &'static str,
+    /// Why, and what would be accepted.
+    pub reason: String,
+}
+
+impl InvalidConfig {
+    /// Returns an error about `key`.
+    pub fn new(key: &'static str, reason: impl Into<String>) -> Self {
+        Self { key, reason: reason.into() }
+    }
+
+    /// Checks that every duration of `durations` (`(key, value)`) is positive; the error names
+    /// the first zero one.
+    pub fn check_positive(durations: &[(&'static str, std::time::Duration)]) -> Result<(), Self> {
+        match durations.iter().find(|(_, value)| value.is_zero()) {
+            Some((key, _)) => Err(Self::new(key, "must be positive")),
+            None => Ok(()),
+        }
+    }
+}

@@ -26,7 +26,7 @@ pub mod run;
 
 pub use agent::{Agent, AgentSpec, BUILTIN_TOOL_NAMES, ModelRef, SpecError};
 pub use commit::{CommitBatch, StepCommit};
-pub use error::ErrorCode;
+pub use error::{ErrorCode, InvalidConfig};
 pub use event::{EventDraft, TraceEvent};
 pub use ids::{AgentId, InvalidId, NodeId, RunId};
 pub use message::{Message, Role, ToolCall};

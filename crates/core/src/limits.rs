@@ -21,6 +21,9 @@ pub const DEFAULT_MAX_ITERATIONS: u32 = 16;
 /// Largest accepted `max_iterations`.
 pub const MAX_ITERATIONS_LIMIT: u32 = 1000;
 
+/// Most slots (concurrent runs) one node may offer; also the most leases one heartbeat carries.
+pub const MAX_NODE_SLOTS: u32 = 10_000;
+
 /// Largest gRPC message accepted by the hub, in bytes (8 MiB): a commit carries tool outputs.
 pub const MAX_GRPC_MESSAGE_BYTES: usize = 8 * 1024 * 1024;
 

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use agentry_core::InvalidConfig;
+
 use crate::scheduler::Strategy;
 
 /// How the hub behaves. Every field has a default ([`HubConfig::default`]); check a built
@@ -60,16 +62,6 @@ impl Default for HubConfig {
     }
 }
 
-/// A configuration value that cannot work; names the key.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{key}: {reason}")]
-pub struct InvalidConfig {
-    /// The kebab-case key, e.g. `heartbeat-interval`.
-    pub key: &'static str,
-    /// Why, and what would be accepted.
-    pub reason: String,
-}
-
 impl HubConfig {
     /// Returns a configuration for in-process tests: listen on an ephemeral loopback port,
     /// the given store URL, a short trace poll and shutdown grace.
@@ -88,15 +80,12 @@ impl HubConfig {
     ///
     /// Errors name the first offending key.
     pub fn validate(&self) -> Result<(), InvalidConfig> {
-        let positive = [
+        InvalidConfig::check_positive(&[
             ("lease-ttl", self.lease_ttl),
             ("heartbeat-interval", self.heartbeat_interval),
             ("placement-interval", self.placement_interval),
             ("trace-poll-interval", self.trace_poll_interval),
-        ];
-        if let Some((key, _)) = positive.iter().find(|(_, value)| value.is_zero()) {
-            return Err(InvalidConfig { key, reason: "must be positive".to_owned() });
-        }
+        ])?;
         if self.heartbeat_interval >= self.lease_ttl {
             return Err(InvalidConfig {
                 key: "heartbeat-interval",
@@ -118,7 +107,7 @@ impl HubConfig {
             });
         }
         if let Some(url) = &self.nats_url
-            && !(url.starts_with("nats://") || url.starts_with("tls://"))
+            && !agentry_broker::is_nats_url(url)
         {
             return Err(InvalidConfig { key: "nats-url", reason: format!("{url} is not a nats:// or tls:// URL") });
         }

@@ -21,7 +21,7 @@ impl Hub {
     pub async fn control_run(&self, run_id: RunId, control: RunControl) -> Result<Run> {
         let run = self.store.control_run(run_id, control.clone()).await?;
         tracing::info!(%run_id, ?control, status = %run.status, epoch = run.epoch, "run control applied");
-        self.hint_events(run.agent_id).await;
+        self.fanout.publish(run.agent_id).await;
         self.placement_wakeup.notify_one();
         Ok(run)
     }
@@ -37,7 +37,7 @@ impl Hub {
                 Err(error) => return Err(error.into()),
             }
         }
-        self.hint_events(agent_id).await;
+        self.fanout.publish(agent_id).await;
         Ok(())
     }
 }

@@ -7,8 +7,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use agentry_broker::{Broker, TaskQueue};
-use agentry_core::CommitBatch;
-use agentry_core::{Agent, AgentId, AgentSpec, NodeInfo, Run, RunId};
+use agentry_core::{Agent, AgentId, AgentSpec, CommitBatch, NodeInfo, Run, RunId};
 use agentry_store::{AgentSummary, CommitOutcome, NewAgent, NewRun, RunContext, Store};
 
 use crate::config::HubConfig;
@@ -144,16 +143,10 @@ impl Hub {
             }
             Err(error) => return Err(error.into()),
         };
-        self.hint_events(outcome.run.agent_id).await;
+        self.fanout.publish(outcome.run.agent_id).await;
         if outcome.run.status.is_terminal() {
             self.placement_wakeup.notify_one();
         }
         Ok(outcome)
-    }
-
-    /// Tells every hub's trace followers that the agent has new events. Best effort: followers
-    /// also poll, so a lost hint only delays delivery.
-    pub(crate) async fn hint_events(&self, agent_id: AgentId) {
-        self.fanout.publish(agent_id).await;
     }
 }

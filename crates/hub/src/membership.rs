@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use agentry_broker::task_subject;
+use agentry_core::limits::MAX_NODE_SLOTS;
 use agentry_core::{NodeId, NodeInfo, NodeState, RunId, clock};
 use agentry_store::ReleaseScope;
 
@@ -26,8 +27,8 @@ impl Hub {
         if name.is_empty() || name.len() > 128 {
             return Err(HubError::InvalidArgument("name must be 1-128 bytes".into()));
         }
-        if slots == 0 || slots > 10_000 {
-            return Err(HubError::InvalidArgument(format!("slots is {slots}; it must be 1-10000")));
+        if slots == 0 || slots > MAX_NODE_SLOTS {
+            return Err(HubError::InvalidArgument(format!("slots is {slots}; it must be 1-{MAX_NODE_SLOTS}")));
         }
         validate::labels("labels", &labels)?;
         let node = NodeInfo {
@@ -96,7 +97,7 @@ impl Hub {
         let runs = self.store.release_node_runs(node_id, scope, reason).await?;
         for run in &runs {
             tracing::info!(run_id = %run.id, %node_id, epoch = run.epoch, reason, "run taken back");
-            self.hint_events(run.agent_id).await;
+            self.fanout.publish(run.agent_id).await;
         }
         if !runs.is_empty() {
             self.placement_wakeup.notify_one();

@@ -33,19 +33,6 @@ pub struct TraceRequest {
     pub follow: bool,
 }
 
-/// What to follow, resolved.
-#[derive(Debug, Clone, Copy)]
-pub struct TraceQuery {
-    /// The agent.
-    pub agent_id: AgentId,
-    /// Only this run's events, when set.
-    pub run_id: Option<RunId>,
-    /// Send events with `seq > after_seq`.
-    pub after_seq: u64,
-    /// Keep tailing after the backlog.
-    pub follow: bool,
-}
-
 /// An opened trace.
 pub struct Trace {
     /// The followed agent's parent, for sub-agents.
@@ -66,19 +53,19 @@ impl Hub {
             (None, None) => return Err(HubError::InvalidArgument("agent_id or run_id is required".into())),
         };
         let summary = self.get_agent(agent_id).await?;
-        let query =
-            TraceQuery { agent_id, run_id: request.run_id, after_seq: request.after_seq, follow: request.follow };
-        Ok(Trace { parent_agent_id: summary.agent.parent_id, events: self.follow_trace(query) })
+        Ok(Trace { parent_agent_id: summary.agent.parent_id, events: self.follow_trace(agent_id, request) })
     }
 
-    /// Returns the events of `query` as a stream (see [`Trace::events`]).
-    pub fn follow_trace(&self, query: TraceQuery) -> BoxStream<'static, Result<TraceEvent>> {
+    /// Returns the events selected by `request` of `agent_id`, the agent `open_trace` resolved,
+    /// as a stream (see [`Trace::events`]).
+    fn follow_trace(&self, agent_id: AgentId, request: TraceRequest) -> BoxStream<'static, Result<TraceEvent>> {
         let follower = Follower {
             hub: self.clone(),
             // Subscribe before the first read: a hint sent between read and wait is not missed.
             hints: self.fanout.subscribe(),
-            last_seq: query.after_seq,
-            query,
+            last_seq: request.after_seq,
+            agent_id,
+            request,
             page: VecDeque::new(),
             read_again: true,
             ended: false,
@@ -94,7 +81,8 @@ impl Hub {
 /// The state of one followed trace.
 struct Follower {
     hub: Hub,
-    query: TraceQuery,
+    agent_id: AgentId,
+    request: TraceRequest,
     hints: broadcast::Receiver<AgentId>,
     last_seq: u64,
     /// Events read but not yet sent.
@@ -114,11 +102,11 @@ impl Follower {
             }
             if let Some(event) = self.page.pop_front() {
                 self.last_seq = event.seq;
-                self.ended = self.query.run_id.is_some() && kind::ends_run(&event.kind);
+                self.ended = self.request.run_id.is_some() && kind::ends_run(&event.kind);
                 return Some(Ok(event));
             }
             if !self.read_again {
-                if !self.query.follow {
+                if !self.request.follow {
                     return None;
                 }
                 match self.wait_for_events().await {
@@ -130,7 +118,7 @@ impl Follower {
                 }
             }
             let store = &self.hub.store;
-            match store.events_after(self.query.agent_id, self.query.run_id, self.last_seq, PAGE).await {
+            match store.events_after(self.agent_id, self.request.run_id, self.last_seq, PAGE).await {
                 Ok(page) => {
                     self.read_again = page.len() == PAGE as usize;
                     self.page.extend(page);
@@ -152,7 +140,7 @@ impl Follower {
                 _ = self.hub.stopping.cancelled() => return Wait::Stopping,
                 _ = &mut poll => return Wait::Read,
                 hint = self.hints.recv() => match hint {
-                    Ok(hinted) if hinted == self.query.agent_id => return Wait::Read,
+                    Ok(hinted) if hinted == self.agent_id => return Wait::Read,
                     Ok(_) => {}
                     Err(broadcast::error::RecvError::Lagged(_) | broadcast::error::RecvError::Closed) => return Wait::Read,
                 },

@@ -11,12 +11,12 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+pub use agentry_core::InvalidConfig;
+use agentry_core::limits::MAX_NODE_SLOTS;
 use agentry_runtime::model::{DEFAULT_OPENAI_BASE_URL, OpenAiConfig};
 
 /// Default hub URL of nodes and clients.
 pub const DEFAULT_HUB_URL: &str = "http://127.0.0.1:7700";
-/// Most slots a node may offer (the hub refuses more).
-pub const MAX_SLOTS: u32 = 10_000;
 /// Most deliveries of one task before its run is dead-lettered.
 pub const MAX_DELIVERIES_LIMIT: u64 = 1000;
 
@@ -87,16 +87,6 @@ impl Default for NodeConfig {
     }
 }
 
-/// A configuration value that cannot work; names the key.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{key}: {reason}")]
-pub struct InvalidConfig {
-    /// The kebab-case key, e.g. `slots`.
-    pub key: &'static str,
-    /// Why, and what would be accepted.
-    pub reason: String,
-}
-
 impl NodeConfig {
     /// Returns a configuration for in-process tests: the hub at `hub`, workspaces under
     /// `workspace_root`, models served at `model_url`, short pulls.
@@ -114,27 +104,24 @@ impl NodeConfig {
     ///
     /// Errors name the first offending key.
     pub fn validate(&self) -> Result<(), InvalidConfig> {
-        let invalid = |key, reason: String| Err(InvalidConfig { key, reason });
+        let invalid = |key, reason: String| Err(InvalidConfig::new(key, reason));
         if !(self.hub.starts_with("http://") || self.hub.starts_with("https://")) {
             return invalid("hub", format!("{:?} is not an http:// or https:// URL", self.hub));
         }
         if self.name.is_empty() || self.name.len() > 128 {
             return invalid("name", "must be 1-128 bytes".to_owned());
         }
-        if self.slots == 0 || self.slots > MAX_SLOTS {
-            return invalid("slots", format!("{} is not in 1-{MAX_SLOTS}", self.slots));
+        if self.slots == 0 || self.slots > MAX_NODE_SLOTS {
+            return invalid("slots", format!("{} is not in 1-{MAX_NODE_SLOTS}", self.slots));
         }
-        if !(self.nats_url.starts_with("nats://") || self.nats_url.starts_with("tls://")) {
+        if !agentry_broker::is_nats_url(&self.nats_url) {
             return invalid("nats-url", format!("{:?} is not a nats:// or tls:// URL", self.nats_url));
         }
-        let positive = [
+        InvalidConfig::check_positive(&[
             ("tool-timeout", self.tool_timeout),
             ("pull-wait", self.pull_wait),
             ("progress-interval", self.progress_interval),
-        ];
-        if let Some((key, _)) = positive.iter().find(|(_, value)| value.is_zero()) {
-            return invalid(key, "must be positive".to_owned());
-        }
+        ])?;
         if self.max_deliveries == 0 || self.max_deliveries > MAX_DELIVERIES_LIMIT {
             return invalid("max-deliveries", format!("{} is not in 1-{MAX_DELIVERIES_LIMIT}", self.max_deliveries));
         }

@@ -62,7 +62,6 @@ pub struct Membership {
 /// A lazily connecting client of the hub's `NodeService`. Cheap to clone.
 #[derive(Clone)]
 pub struct HubClient {
-    url: String,
     inner: NodeServiceClient<Channel>,
 }
 
@@ -78,12 +77,7 @@ impl HubClient {
         let inner = NodeServiceClient::new(endpoint.connect_lazy())
             .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_GRPC_MESSAGE_BYTES);
-        Ok(Self { url: url.to_owned(), inner })
-    }
-
-    /// Returns the hub URL.
-    pub fn url(&self) -> &str {
-        &self.url
+        Ok(Self { inner })
     }
 
     /// Joins the cluster, retrying while the hub is unavailable for up to `within` of backoff
@@ -166,12 +160,12 @@ impl HubClient {
 /// The node's one retry policy: exponential backoff from 100 ms doubling to 2 s, with jitter,
 /// for up to `within` of accumulated delay (`None`: forever).
 fn retry_policy(within: Option<Duration>) -> ExponentialBuilder {
-    let policy =
-        ExponentialBuilder::default().with_min_delay(RETRY_MIN_DELAY).with_max_delay(RETRY_MAX_DELAY).with_jitter();
-    match within {
-        Some(window) => policy.without_max_times().with_total_delay(Some(window)),
-        None => policy.without_max_times(),
-    }
+    ExponentialBuilder::default()
+        .with_min_delay(RETRY_MIN_DELAY)
+        .with_max_delay(RETRY_MAX_DELAY)
+        .with_jitter()
+        .without_max_times()
+        .with_total_delay(within)
 }
 
 #[cfg(test)]

@@ -128,14 +128,12 @@ impl Node {
             };
             let ended = serve_membership(executor, queue.as_ref(), membership, &supervisor, &shutdown).await;
             supervisor.join().await;
+            // `Failed` always comes with a fatal failure; one may also come during a shutdown.
             if let Some(failure) = supervisor.fatal_failure() {
                 return Err(NodeError::Task { task: failure.task, reason: failure.reason });
             }
             match ended {
-                Ended::Shutdown => return Ok(()),
-                Ended::Failed => {
-                    return Err(NodeError::Task { task: "heartbeat", reason: "failed".to_owned() });
-                }
+                Ended::Shutdown | Ended::Failed => return Ok(()),
                 Ended::Lost => {
                     tracing::warn!(node_id = %membership.node_id, "membership lost; joining again under a new identity")
                 }

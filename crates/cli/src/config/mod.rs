@@ -54,7 +54,7 @@ pub type Flags = Vec<(&'static str, String)>;
 ///
 /// Errors name the offending key and its source.
 pub fn load_hub(sources: &Sources, flags: Flags) -> anyhow::Result<HubConfig> {
-    let config: HubConfig = load_section("hub", &HubConfig::default(), &[], sources, flags)?;
+    let config: HubConfig = load_section("hub", &[], sources, flags)?;
     config.validate().map_err(|error| anyhow::anyhow!("invalid configuration: hub.{error}"))?;
     Ok(config)
 }
@@ -63,21 +63,20 @@ pub fn load_hub(sources: &Sources, flags: Flags) -> anyhow::Result<HubConfig> {
 ///
 /// Errors name the offending key and its source.
 pub fn load_node(sources: &Sources, flags: Flags) -> anyhow::Result<NodeConfig> {
-    let config: NodeConfig = load_section("node", &NodeConfig::default(), NODE_ENV_ALIASES, sources, flags)?;
+    let config: NodeConfig = load_section("node", NODE_ENV_ALIASES, sources, flags)?;
     config.validate().map_err(|error| anyhow::anyhow!("invalid configuration: node.{error}"))?;
     Ok(config)
 }
 
-/// Builds the section `name` of type `T` (whose default is `defaults`) from the file, the
-/// environment and the flags.
-fn load_section<T: DeserializeOwned + Serialize>(
+/// Builds the section `name` of type `T` from the file, the environment and the flags; keys
+/// nobody set keep `T`'s defaults.
+fn load_section<T: DeserializeOwned + Serialize + Default>(
     name: &'static str,
-    defaults: &T,
     aliases: &'static [(&'static str, &'static str)],
     sources: &Sources,
     flags: Flags,
 ) -> anyhow::Result<T> {
-    let keys = known_keys(defaults);
+    let keys = known_keys::<T>();
     let mut builder = Config::builder();
     if let Some(path) = &sources.file {
         check_file(path)?;
@@ -111,7 +110,7 @@ fn check_file(path: &Path) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading the config file {}", path.display()))?;
     let table: toml::Table =
         toml::from_str(&text).map_err(|error| anyhow::anyhow!("config file {}: {error}", path.display()))?;
-    let sections = [("hub", known_keys(&HubConfig::default())), ("node", known_keys(&NodeConfig::default()))];
+    let sections = [("hub", known_keys::<HubConfig>()), ("node", known_keys::<NodeConfig>())];
     for (section, value) in &table {
         let Some((_, keys)) = sections.iter().find(|(name, _)| name == section) else {
             anyhow::bail!(
@@ -134,8 +133,8 @@ fn check_file(path: &Path) -> anyhow::Result<()> {
 }
 
 /// Returns the kebab-case keys of a config struct, from its serialized default.
-fn known_keys<T: Serialize>(defaults: &T) -> Vec<String> {
-    let serde_json::Value::Object(fields) = serde_json::to_value(defaults).unwrap_or_default() else {
+fn known_keys<T: Serialize + Default>() -> Vec<String> {
+    let serde_json::Value::Object(fields) = serde_json::to_value(T::default()).unwrap_or_default() else {
         return Vec::new();
     };
     // `Option` fields that are `None` serialize too (as null), so every field is listed.

@@ -2,6 +2,7 @@
 
 use tonic::{Request, Response, Status};
 
+use agentry_core::limits::MAX_NODE_SLOTS;
 use agentry_core::{CommitBatch, NodeId, RunId};
 use agentry_proto::convert::node_api::leases_from;
 use agentry_proto::v1 as pb;
@@ -11,8 +12,8 @@ use crate::error::HubError;
 use crate::hub::Hub;
 use crate::validate;
 
-/// Most leases one heartbeat may carry (the largest number of slots a node may have).
-const MAX_LEASES: usize = 10_000;
+/// Most leases one heartbeat may carry: one per slot.
+const MAX_LEASES: usize = MAX_NODE_SLOTS as usize;
 
 /// The `NodeService` gRPC service over a [`Hub`].
 pub struct NodeServiceApi {

@@ -26,7 +26,7 @@ use agentry_core::Message;
 use agentry_proto::v1 as pb;
 use agentry_proto::v1::agent_hub_client::AgentHubClient;
 use agentry_runtime::model::{ChatRequest, ModelProvider, OpenAiConfig, OpenAiProvider};
-use agentry_runtime::tools::{BuiltinTools, ToolCatalog, ToolContext};
+use agentry_runtime::tools::{BuiltinTools, ToolCatalog, ToolContext, ToolRegistry};
 use agentry_test_util::process_cluster::free_port;
 use agentry_test_util::{
     NatsServer, Observed, PgTestDatabase, ProcessCluster, ProcessClusterConfig, ScriptedModel, eventually,
@@ -122,9 +122,10 @@ async fn direct(steps: usize, clients: usize, runs_per_client: usize) -> anyhow:
     let model = ScriptedModel::start(echo_script(steps + 1), Duration::ZERO).await?;
     let config = OpenAiConfig { base_url: model.base_url(), ..OpenAiConfig::default() };
     let provider: Arc<dyn ModelProvider> = Arc::new(OpenAiProvider::new(config)?);
+    let tools = Arc::new(BuiltinTools.tools(&["echo".to_owned()]).map_err(anyhow::Error::msg)?);
     let run = move |input: String| {
-        let provider = provider.clone();
-        async move { direct_run(provider.as_ref(), steps, &input).await }
+        let (provider, tools) = (provider.clone(), tools.clone());
+        async move { direct_run(provider.as_ref(), &tools, steps, &input).await }
     };
     let mut cell = closed_loop("direct", steps, clients, runs_per_client, run).await?;
     cell.repeated_steps = repeated_steps(&model);
@@ -132,8 +133,12 @@ async fn direct(steps: usize, clients: usize, runs_per_client: usize) -> anyhow:
 }
 
 /// One run of the loop without a runtime: model, `echo`, model, … until the final answer.
-async fn direct_run(provider: &dyn ModelProvider, steps: usize, input: &str) -> anyhow::Result<()> {
-    let tools = BuiltinTools.tools(&["echo".to_owned()]).map_err(anyhow::Error::msg)?;
+async fn direct_run(
+    provider: &dyn ModelProvider,
+    tools: &ToolRegistry,
+    steps: usize,
+    input: &str,
+) -> anyhow::Result<()> {
     let workspace = std::env::temp_dir();
     let mut messages = vec![Message::user(input)];
     for _ in 0..=steps {
