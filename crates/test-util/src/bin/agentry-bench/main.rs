@@ -30,7 +30,7 @@ use agentry_test_util::{Backend, Cluster, Reply, ScriptedModel};
 const BENCHMARKS: [&str; 6] = ["spawn", "runs", "placement", "w1", "failover", "bytes"];
 const USAGE: &str = "flags: --spawns N --runs N --nodes N --slots N --kills N --lease-ttl DURATION \
                      --heartbeat-interval DURATION --step-latency DURATION --clients N --w1-runs N \
-                     --agentry PATH --only spawn,runs,placement,w1,failover,bytes";
+                     --w1-steps 1,5 --w1-setups direct,cluster,dev --agentry PATH --only spawn,runs,placement,w1,failover,bytes";
 
 struct Options {
     spawns: usize,
@@ -43,6 +43,8 @@ struct Options {
     step_latency: Duration,
     clients: usize,
     w1_runs: usize,
+    w1_steps: Vec<usize>,
+    w1_setups: Vec<String>,
     agentry: PathBuf,
     only: Vec<String>,
 }
@@ -66,6 +68,8 @@ fn options() -> anyhow::Result<Options> {
         step_latency: Duration::from_millis(500),
         clients: 32,
         w1_runs: 10,
+        w1_steps: Vec::new(),
+        w1_setups: Vec::new(),
         agentry: sibling,
         only: Vec::new(),
     };
@@ -84,10 +88,20 @@ fn options() -> anyhow::Result<Options> {
             "--step-latency" => options.step_latency = parse_duration(&flag, &value)?,
             "--clients" => options.clients = number()?,
             "--w1-runs" => options.w1_runs = number()?,
+            "--w1-steps" => {
+                options.w1_steps = value
+                    .split(',')
+                    .map(|steps| steps.parse().with_context(|| format!("--w1-steps: {steps:?} is not a number")))
+                    .collect::<anyhow::Result<_>>()?
+            }
+            "--w1-setups" => options.w1_setups = value.split(',').map(str::to_owned).collect(),
             "--agentry" => options.agentry = PathBuf::from(&value),
             "--only" => options.only = value.split(',').map(str::to_owned).collect(),
             other => bail!("unknown flag {other}; {USAGE}"),
         }
+    }
+    if let Some(unknown) = options.w1_setups.iter().find(|setup| !w1::SETUPS.contains(&setup.as_str())) {
+        bail!("--w1-setups: unknown setup {unknown:?}; setups: {}", w1::SETUPS.join(","));
     }
     if let Some(unknown) = options.only.iter().find(|name| !BENCHMARKS.contains(&name.as_str())) {
         bail!("--only: unknown benchmark {unknown:?}; benchmarks: {}", BENCHMARKS.join(","));
@@ -216,6 +230,8 @@ async fn main() -> anyhow::Result<()> {
             agentry: options.agentry.clone(),
             clients: options.clients,
             runs_per_client: options.w1_runs,
+            steps: options.w1_steps.clone(),
+            setups: options.w1_setups.clone(),
         };
         let (w1_rows, w1_problems) = w1::measure(&w1_options).await?;
         rows.extend(w1_rows);

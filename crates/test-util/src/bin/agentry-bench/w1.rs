@@ -50,7 +50,20 @@ pub struct W1Options {
     pub clients: usize,
     /// Runs per client in each cell (after one warm-up run per client); at least 50 with C = 1.
     pub runs_per_client: usize,
+    /// Tool steps per run to measure (K); empty: 1 and 5.
+    pub steps: Vec<usize>,
+    /// Setups to measure (`direct`, `cluster`, `dev`); empty: all three.
+    pub setups: Vec<String>,
 }
+
+impl W1Options {
+    fn measures(&self, setup: &str) -> bool {
+        self.setups.is_empty() || self.setups.iter().any(|chosen| chosen == setup)
+    }
+}
+
+/// The setups W1 knows, for `--w1-setups`.
+pub const SETUPS: [&str; 3] = ["direct", "cluster", "dev"];
 
 /// One measured cell: a setup, K and C.
 struct Cell {
@@ -73,12 +86,19 @@ impl Cell {
 /// Measures every setup × K × C and returns the table's rows and any problem found.
 pub async fn measure(options: &W1Options) -> anyhow::Result<(Vec<String>, Vec<String>)> {
     let mut cells = Vec::new();
-    for steps in STEPS {
-        for clients in [options.clients, 1] {
-            cells.push(direct(steps, clients, runs_per_client(options, clients)).await?);
+    let steps_measured = if options.steps.is_empty() { STEPS.to_vec() } else { options.steps.clone() };
+    for steps in steps_measured {
+        if options.measures("direct") {
+            for clients in [options.clients, 1] {
+                cells.push(direct(steps, clients, runs_per_client(options, clients)).await?);
+            }
         }
-        cells.extend(cluster(options, steps).await?);
-        cells.extend(dev(options, steps).await?);
+        if options.measures("cluster") {
+            cells.extend(cluster(options, steps).await?);
+        }
+        if options.measures("dev") {
+            cells.extend(dev(options, steps).await?);
+        }
     }
     let mut rows = Vec::new();
     let mut problems = Vec::new();
