@@ -22,6 +22,9 @@ pub struct JetStreamConfig {
     pub duplicate_window: Duration,
     /// How long a delivered task may go without ack or progress before redelivery (default 30 s).
     pub ack_wait: Duration,
+    /// Most tasks a subscription asks the server for at once (default 64; a node sets its
+    /// slots). The subscription keeps one pull open and asks for more when half were taken.
+    pub pull_batch: usize,
 }
 
 impl JetStreamConfig {
@@ -32,6 +35,7 @@ impl JetStreamConfig {
             stream: "AGENTRY_TASKS".into(),
             duplicate_window: Duration::from_secs(120),
             ack_wait: Duration::from_secs(30),
+            pull_batch: 64,
         }
     }
 }
@@ -107,7 +111,13 @@ impl TaskQueue for JetStreamQueue {
             .get_or_create_consumer(&name, consumer_config)
             .await
             .map_err(|error| BrokerError::Unavailable(format!("creating consumer {name}: {error}")))?;
-        Ok(Box::new(JetStreamSubscription { consumer }))
+        let messages = consumer
+            .stream()
+            .max_messages_per_batch(self.config.pull_batch.max(1))
+            .messages()
+            .await
+            .map_err(|error| BrokerError::Unavailable(format!("opening the pull of consumer {name}: {error}")))?;
+        Ok(Box::new(JetStreamSubscription { messages }))
     }
 
     async fn retire(&self, node_id: NodeId) -> Result<()> {
@@ -128,25 +138,20 @@ impl TaskQueue for JetStreamQueue {
     }
 }
 
+/// One long-lived pull per node: the server pushes tasks as they are published, up to
+/// `pull_batch` ahead, instead of one pull request (and one inbox) per task. Tasks never wait
+/// long in that buffer: the placer only assigns a node as many runs as it has slots.
 struct JetStreamSubscription {
-    consumer: jetstream::consumer::Consumer<pull::Config>,
+    messages: pull::Stream,
 }
 
 #[async_trait]
 impl TaskSubscription for JetStreamSubscription {
     async fn next(&mut self, wait: Duration) -> Result<Option<Delivery>> {
-        // One message per pull, only when the node has a free slot: nothing waits in a local
-        // buffer while its ack timer runs.
-        let mut batch = self
-            .consumer
-            .batch()
-            .max_messages(1)
-            .expires(wait)
-            .messages()
-            .await
-            .map_err(|error| BrokerError::Unavailable(format!("pulling tasks: {error}")))?;
-        let Some(message) = batch.next().await else {
-            return Ok(None);
+        let message = match tokio::time::timeout(wait, self.messages.next()).await {
+            Err(_elapsed) => return Ok(None),
+            Ok(None) => return Err(BrokerError::Unavailable("the task pull ended".into())),
+            Ok(Some(message)) => message,
         };
         let message = message.map_err(|error| BrokerError::Unavailable(format!("pulling tasks: {error}")))?;
         let delivered = message.info().map(|info| info.delivered.max(1) as u64).unwrap_or(1);
@@ -170,8 +175,9 @@ struct JetStreamAcker {
 #[async_trait]
 impl Acker for JetStreamAcker {
     async fn ack(&self) -> Result<()> {
-        // Double ack waits for the server's confirmation, so an acked task is really gone.
-        self.message.double_ack().await.map_err(|error| BrokerError::Unavailable(format!("ack: {error}")))
+        // Fire and forget: a lost ack only redelivers a task whose run has ended or moved on,
+        // and the run's epoch and status make the node drop it.
+        self.message.ack().await.map_err(|error| BrokerError::Unavailable(format!("ack: {error}")))
     }
 
     async fn nak(&self, delay: Duration) -> Result<()> {

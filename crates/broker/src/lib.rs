@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use agentry_core::{AgentId, NodeId, RunId};
 
 pub use error::{BrokerError, Result};
-pub use hints::{EventHints, MemoryEventHints, NatsEventHints};
+pub use hints::{EventHints, Hint, MemoryEventHints, NatsEventHints};
 pub use jetstream::{JetStreamConfig, JetStreamQueue};
 pub use memory::MemoryQueue;
 

@@ -7,7 +7,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use agentry_broker::{Broker, TaskQueue};
-use agentry_core::{Agent, AgentId, AgentSpec, CommitBatch, NodeInfo, Run, RunId};
+use agentry_core::{Agent, AgentId, AgentSpec, CommitBatch, EventDraft, NodeInfo, Run, RunId, TraceEvent};
 use agentry_store::{AgentSummary, CommitOutcome, NewAgent, NewRun, RunContext, Store};
 
 use crate::config::HubConfig;
@@ -135,6 +135,8 @@ impl Hub {
     /// so the agent's next queued run can start).
     pub async fn commit(&self, batch: CommitBatch) -> Result<CommitOutcome> {
         let (run_id, epoch) = (batch.run_id, batch.epoch);
+        // Copied only for this replica's followers, who then need not read them back.
+        let drafts = (self.fanout.has_followers() && !batch.events.is_empty()).then(|| batch.events.clone());
         let outcome = match self.store.commit(batch).await {
             Ok(outcome) => outcome,
             Err(error @ agentry_store::Error::StaleEpoch { .. }) => {
@@ -143,10 +145,30 @@ impl Hub {
             }
             Err(error) => return Err(error.into()),
         };
-        self.fanout.publish(outcome.run.agent_id).await;
+        let agent_id = outcome.run.agent_id;
+        // A retried commit answered as already applied wrote nothing now: its events are not
+        // handed over (their seqs are not known here), followers read them as usual.
+        let events = drafts.filter(|_| !outcome.replayed).map(|drafts| committed_events(&outcome, agent_id, drafts));
+        self.fanout.publish_committed(agent_id, outcome.last_seq, events).await;
         if outcome.run.status.is_terminal() {
             self.placement_wakeup.notify_one();
         }
         Ok(outcome)
     }
+}
+
+/// Returns the events of a commit as written: the drafts numbered up to `outcome.last_seq`.
+fn committed_events(outcome: &CommitOutcome, agent_id: AgentId, drafts: Vec<EventDraft>) -> Arc<[TraceEvent]> {
+    let first_seq = (outcome.last_seq + 1).saturating_sub(drafts.len() as u64);
+    (first_seq..)
+        .zip(drafts)
+        .map(|(seq, draft)| TraceEvent {
+            seq,
+            agent_id,
+            run_id: outcome.run.id,
+            kind: draft.kind,
+            data: draft.data,
+            ts_ms: draft.ts_ms,
+        })
+        .collect()
 }

@@ -1,14 +1,14 @@
 //! The placer task: assigns unplaced runs to nodes and publishes their tasks.
 //!
-//! Safe with several hub replicas: [`agentry_store::Store::assign_run`] is a compare-and-set
-//! on the run's epoch, so only one replica's assignment of a run wins; the loser skips it.
+//! Safe with several hub replicas: [`agentry_store::Store::assign_runs`] is a compare-and-set
+//! on each run's epoch, so only one replica's assignment of a run wins; the loser skips it.
 
 use std::collections::HashMap;
 
 use tokio_util::sync::CancellationToken;
 
 use agentry_broker::Task;
-use agentry_core::{NodeId, RunStatus, clock};
+use agentry_core::{NodeId, Run, RunStatus, clock};
 
 use crate::hub::Hub;
 use crate::scheduler::{NodeView, PlacementRequest, SchedulerState, place};
@@ -35,7 +35,13 @@ pub async fn run_placer(hub: Hub, shutdown: CancellationToken) {
 }
 
 /// Places what can be placed now; returns how many runs were assigned. Runs that cannot be
-/// placed keep waiting with the reason recorded (shown by `agentry ps`).
+/// placed keep waiting with the reason recorded (shown by `agentry ps`), written only when it
+/// changes.
+///
+/// One pass is a fixed number of round trips whatever the number of runs: the placeable runs,
+/// the node loads and the nodes are read (3 queries), every decision is taken in memory, the
+/// assignments are written together ([`agentry_store::Store::assign_runs`], one statement on
+/// PostgreSQL), and the tasks are published together, their acknowledgements awaited at once.
 async fn placement_pass(hub: &Hub, state: &mut SchedulerState) -> crate::error::Result<usize> {
     let runs = hub.store.placeable_runs(PLACEMENT_BATCH).await?;
     if runs.is_empty() {
@@ -51,42 +57,58 @@ async fn placement_pass(hub: &Hub, state: &mut SchedulerState) -> crate::error::
         .iter()
         .map(|node| NodeView::of(node, loads.get(&node.id).copied().unwrap_or(0), now_ms, lease_ttl_ms))
         .collect();
-    let mut placed = 0;
+    let mut assignments = Vec::new();
     for candidate in runs {
         let run = candidate.run;
         let request =
             PlacementRequest { node_selector: candidate.node_selector, preferred_node: candidate.previous_node };
-        let node_id = match place(hub.config.scheduler, &request, &nodes, state) {
-            Ok(node_id) => node_id,
+        match place(hub.config.scheduler, &request, &nodes, state) {
+            Ok(node_id) => {
+                if let Some(view) = nodes.iter_mut().find(|view| view.id == node_id) {
+                    view.load += 1;
+                }
+                assignments.push((run.id, node_id, run.epoch));
+            }
             Err(reason) => {
                 let reason = reason.to_string();
                 if run.wait_reason.as_deref() != Some(reason.as_str()) {
                     tracing::info!(run_id = %run.id, %reason, "run waits");
                     hub.store.set_wait_reason(run.id, run.epoch, Some(reason)).await?;
                 }
-                continue;
             }
-        };
-        let assigned = match hub.store.assign_run(run.id, node_id, run.epoch).await {
-            Ok(assigned) => assigned,
-            Err(error) => {
-                // Another hub replica placed it first, or it was changed meanwhile.
-                tracing::debug!(%error, run_id = %run.id, "run not assigned");
-                continue;
-            }
-        };
-        if let Some(view) = nodes.iter_mut().find(|view| view.id == node_id) {
-            view.load += 1;
         }
-        debug_assert_eq!(assigned.status, RunStatus::Queued);
-        let task = Task { run_id: assigned.id, agent_id: assigned.agent_id, epoch: assigned.epoch };
-        if let Err(error) = hub.queue.publish(node_id, &task).await {
-            tracing::warn!(%error, run_id = %run.id, "task not published; the run will be placed again");
-            hub.store.unassign_run(assigned.id, assigned.epoch).await?;
-            return Err(error.into());
-        }
-        tracing::info!(run_id = %assigned.id, node_id = %node_id, epoch = assigned.epoch, "run placed");
-        placed += 1;
     }
-    Ok(placed)
+    // Runs missing from the answer were placed by another hub replica first, or changed.
+    let assigned = hub.store.assign_runs(&assignments).await?;
+    publish_tasks(hub, &assigned).await
+}
+
+/// Publishes the tasks of freshly assigned runs, all at once; returns how many were published.
+/// A run whose task could not be published is unassigned so that it is placed again.
+async fn publish_tasks(hub: &Hub, assigned: &[Run]) -> crate::error::Result<usize> {
+    // An assigned run always has a node (`assign_runs` sets it); the filter only keeps the
+    // pairing explicit.
+    let placed: Vec<(&Run, NodeId)> =
+        assigned.iter().filter_map(|run| run.node_id.map(|node_id| (run, node_id))).collect();
+    let published = futures::future::join_all(placed.iter().map(|&(run, node_id)| async move {
+        debug_assert_eq!(run.status, RunStatus::Queued);
+        let task = Task { run_id: run.id, agent_id: run.agent_id, epoch: run.epoch };
+        hub.queue.publish(node_id, &task).await
+    }))
+    .await;
+    let mut first_error = None;
+    for (&(run, node_id), outcome) in placed.iter().zip(published) {
+        match outcome {
+            Ok(()) => tracing::info!(run_id = %run.id, %node_id, epoch = run.epoch, "run placed"),
+            Err(error) => {
+                tracing::warn!(%error, run_id = %run.id, "task not published; the run will be placed again");
+                hub.store.unassign_run(run.id, run.epoch).await?;
+                first_error.get_or_insert(error);
+            }
+        }
+    }
+    match first_error {
+        Some(error) => Err(error.into()),
+        None => Ok(placed.len()),
+    }
 }

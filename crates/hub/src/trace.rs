@@ -15,6 +15,7 @@ use tokio::sync::broadcast;
 use agentry_core::{AgentId, RunId, TraceEvent, event::kind};
 
 use crate::error::{HubError, Result};
+use crate::fanout::LocalHint;
 use crate::hub::Hub;
 
 /// Most events read from the store per query.
@@ -83,7 +84,7 @@ struct Follower {
     hub: Hub,
     agent_id: AgentId,
     request: TraceRequest,
-    hints: broadcast::Receiver<AgentId>,
+    hints: broadcast::Receiver<LocalHint>,
     last_seq: u64,
     /// Events read but not yet sent.
     page: VecDeque<TraceEvent>,
@@ -102,6 +103,10 @@ impl Follower {
             }
             if let Some(event) = self.page.pop_front() {
                 self.last_seq = event.seq;
+                // Events handed over by a commit are the agent's; the store filters by run.
+                if self.request.run_id.is_some_and(|run_id| run_id != event.run_id) {
+                    continue;
+                }
                 self.ended = self.request.run_id.is_some() && kind::ends_run(&event.kind);
                 return Some(Ok(event));
             }
@@ -111,6 +116,7 @@ impl Follower {
                 }
                 match self.wait_for_events().await {
                     Wait::Read => {}
+                    Wait::Appended => continue,
                     Wait::Stopping => {
                         self.ended = true;
                         return Some(Err(HubError::ShuttingDown));
@@ -140,7 +146,11 @@ impl Follower {
                 _ = self.hub.stopping.cancelled() => return Wait::Stopping,
                 _ = &mut poll => return Wait::Read,
                 hint = self.hints.recv() => match hint {
-                    Ok(hinted) if hinted == self.agent_id => return Wait::Read,
+                    Ok(local) if local.hint.agent_id == self.agent_id => match self.take(local) {
+                        Take::Appended => return Wait::Appended,
+                        Take::Read => return Wait::Read,
+                        Take::Covered => {}
+                    },
                     Ok(_) => {}
                     Err(broadcast::error::RecvError::Lagged(_) | broadcast::error::RecvError::Closed) => return Wait::Read,
                 },
@@ -149,8 +159,43 @@ impl Follower {
     }
 }
 
+impl Follower {
+    /// Takes what a hint about the followed agent brings: the committed events themselves when
+    /// they continue exactly after the last one sent, nothing when the hint's seq is already
+    /// covered, otherwise the store must be read.
+    fn take(&mut self, local: LocalHint) -> Take {
+        if let Some(events) = local.events {
+            let mut fresh = events.iter().filter(|event| event.seq > self.last_seq).peekable();
+            return match fresh.peek() {
+                None => Take::Covered,
+                Some(first) if first.seq == self.last_seq + 1 => {
+                    self.page.extend(fresh.cloned());
+                    Take::Appended
+                }
+                Some(_) => Take::Read,
+            };
+        }
+        match local.hint.last_seq {
+            Some(seq) if seq <= self.last_seq => Take::Covered,
+            _ => Take::Read,
+        }
+    }
+}
+
+/// What a hint brings a follower.
+enum Take {
+    /// The events, appended to the page.
+    Appended,
+    /// Nothing new.
+    Covered,
+    /// Something new that must be read from the store.
+    Read,
+}
+
 /// What ended a wait.
 enum Wait {
+    /// New events are in the page.
+    Appended,
     /// New events may be there: read again.
     Read,
     /// The hub is stopping.

@@ -95,9 +95,12 @@ impl Node {
         let queue = match self.queue {
             Some(queue) => queue,
             None => Arc::new(
-                JetStreamQueue::connect(JetStreamConfig::new(config.nats_url.clone()))
-                    .await
-                    .map_err(|source| NodeError::Broker { url: config.nats_url.clone(), source })?,
+                JetStreamQueue::connect(JetStreamConfig {
+                    pull_batch: config.slots as usize,
+                    ..JetStreamConfig::new(config.nats_url.clone())
+                })
+                .await
+                .map_err(|source| NodeError::Broker { url: config.nats_url.clone(), source })?,
             ),
         };
         let hub = HubClient::new(&config.hub)?;

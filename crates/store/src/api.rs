@@ -84,6 +84,8 @@ pub struct CommitOutcome {
     pub run: Run,
     /// The agent's `last_seq` after the commit.
     pub last_seq: u64,
+    /// True when the commit was a retry of the one applied last, answered without writing.
+    pub replayed: bool,
 }
 
 /// Which runs [`Store::release_node_runs`] takes back from a node.
@@ -190,6 +192,11 @@ pub trait Store: Send + Sync + 'static {
     /// (compare-and-set; [`crate::Error::StaleEpoch`] otherwise). The run stays `queued` until
     /// the node commits `running`.
     async fn assign_run(&self, run_id: RunId, node_id: NodeId, expected_epoch: u64) -> Result<Run>;
+
+    /// Applies [`Store::assign_run`] to each `(run, node, expected epoch)` of `assignments` —
+    /// on PostgreSQL in one statement — and returns the runs assigned; a run whose
+    /// compare-and-set fails (placed by another hub replica, changed meanwhile) is skipped.
+    async fn assign_runs(&self, assignments: &[(RunId, NodeId, u64)]) -> Result<Vec<Run>>;
 
     /// Clears the node of a run still at `epoch` that no node has started (e.g. the task could
     /// not be published), so that it is placed again.

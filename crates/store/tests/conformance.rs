@@ -54,6 +54,7 @@ macro_rules! store_test_suite {
                 runs::placeable_runs_one_per_agent_in_order,
                 runs::assign_run_bumps_epoch,
                 runs::assign_run_with_stale_epoch_is_rejected,
+                runs::assign_runs_applies_each_compare_and_set,
                 runs::assign_run_requires_queued,
                 runs::unassign_run_only_at_epoch_and_queued,
                 runs::load_run_returns_context,

@@ -118,6 +118,10 @@ impl Store for FaultyStore {
         self.fault("assign_run");
         self.inner.assign_run(run_id, node_id, expected_epoch).await
     }
+    async fn assign_runs(&self, assignments: &[(RunId, NodeId, u64)]) -> agentry_store::Result<Vec<Run>> {
+        self.fault("assign_runs");
+        self.inner.assign_runs(assignments).await
+    }
     async fn unassign_run(&self, run_id: RunId, epoch: u64) -> agentry_store::Result<()> {
         self.fault("unassign_run");
         self.inner.unassign_run(run_id, epoch).await

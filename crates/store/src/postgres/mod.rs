@@ -1,4 +1,7 @@
-//! The PostgreSQL backend, for clusters: several hubs may share one database.
+//! The PostgreSQL backend, for clusters: several hubs may share one database. The hot
+//! operations have one-statement forms here (`statements.rs`); the rest is the shared SQL.
+
+mod statements;
 
 use std::time::Duration;
 
@@ -14,8 +17,9 @@ use crate::sql::{SqlStore, forward_store};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
-/// Connections per hub: commits are short transactions, so a few connections keep the
-/// scheduler, the gRPC handlers and the reaper from waiting on each other.
+/// Connections per hub: commits are single statements, so a few connections keep the placer,
+/// the gRPC handlers and the reaper from waiting on each other; more only add backends that
+/// compete for the same cores (see docs/benchmarks-notes.md).
 const MAX_CONNECTIONS: u32 = 16;
 
 /// How long a query waits for a free connection before failing as unavailable.
@@ -30,8 +34,15 @@ pub struct PgStore {
 impl PgStore {
     /// Connects to `url` (`postgres://user@host:port/database`) and applies the migrations.
     pub async fn connect(url: &str) -> Result<Self> {
-        let pool =
-            PgPoolOptions::new().max_connections(MAX_CONNECTIONS).acquire_timeout(ACQUIRE_TIMEOUT).connect(url).await?;
+        // No ping before each acquire (sqlx's default): it doubled the round trips of every
+        // statement. A connection that broke while idle fails its statement with an I/O error,
+        // which callers already retry, and the pool drops it.
+        let pool = PgPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .test_before_acquire(false)
+            .connect(url)
+            .await?;
         Self::from_pool(pool).await
     }
 
@@ -45,6 +56,29 @@ impl PgStore {
     /// Returns the pool, e.g. for advisory locks.
     pub fn pool(&self) -> &PgPool {
         self.inner.pool()
+    }
+
+    async fn write_agent(
+        &self,
+        agent: crate::NewAgent,
+        first_run: Option<crate::NewRun>,
+    ) -> Result<(agentry_core::Agent, Option<agentry_core::Run>)> {
+        statements::create_agent(&self.inner, agent, first_run).await
+    }
+
+    async fn read_run_context(&self, run_id: agentry_core::RunId, epoch: u64) -> Result<crate::RunContext> {
+        statements::load_run(&self.inner, run_id, epoch).await
+    }
+
+    async fn write_commit(&self, batch: agentry_core::CommitBatch) -> Result<crate::CommitOutcome> {
+        statements::commit(&self.inner, batch).await
+    }
+
+    async fn write_assignments(
+        &self,
+        assignments: &[(agentry_core::RunId, agentry_core::NodeId, u64)],
+    ) -> Result<Vec<agentry_core::Run>> {
+        statements::assign_runs(&self.inner, assignments).await
     }
 
     /// Takes the leader advisory lock ([`LEADER_LOCK_KEY`]) on a connection of its own, which

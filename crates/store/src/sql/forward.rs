@@ -3,7 +3,9 @@
 //! The trait is implemented per backend type (not once, generically) so that the compiler proves
 //! the futures `Send` for a concrete database rather than for every possible one.
 
-/// Implements [`crate::Store`] for a backend type with a field `inner: SqlStore<_>`.
+/// Implements [`crate::Store`] for a backend type with a field `inner: SqlStore<_>` and the
+/// inherent methods `write_agent`, `read_run_context`, `write_commit` and `write_assignments`
+/// (where a backend has a faster form of the shared code: PostgreSQL's single statements).
 macro_rules! forward_store {
     ($backend:ty) => {
         #[async_trait::async_trait]
@@ -13,7 +15,7 @@ macro_rules! forward_store {
                 agent: $crate::NewAgent,
                 first_run: Option<$crate::NewRun>,
             ) -> $crate::Result<(agentry_core::Agent, Option<agentry_core::Run>)> {
-                self.inner.create_agent(agent, first_run).await
+                self.write_agent(agent, first_run).await
             }
             async fn get_agent(&self, agent_id: agentry_core::AgentId) -> $crate::Result<$crate::AgentSummary> {
                 self.inner.get_agent(agent_id).await
@@ -84,14 +86,20 @@ macro_rules! forward_store {
             ) -> $crate::Result<agentry_core::Run> {
                 self.inner.assign_run(run_id, node_id, expected_epoch).await
             }
+            async fn assign_runs(
+                &self,
+                assignments: &[(agentry_core::RunId, agentry_core::NodeId, u64)],
+            ) -> $crate::Result<Vec<agentry_core::Run>> {
+                self.write_assignments(assignments).await
+            }
             async fn unassign_run(&self, run_id: agentry_core::RunId, epoch: u64) -> $crate::Result<()> {
                 self.inner.unassign_run(run_id, epoch).await
             }
             async fn load_run(&self, run_id: agentry_core::RunId, epoch: u64) -> $crate::Result<$crate::RunContext> {
-                self.inner.load_run(run_id, epoch).await
+                self.read_run_context(run_id, epoch).await
             }
             async fn commit(&self, batch: $crate::CommitBatch) -> $crate::Result<$crate::CommitOutcome> {
-                self.inner.commit(batch).await
+                self.write_commit(batch).await
             }
             async fn events_after(
                 &self,

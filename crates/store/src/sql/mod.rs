@@ -107,7 +107,7 @@ where
         Ok((created, run))
     }
 
-    async fn agent_by_idempotency_key(&self, key: &str) -> Result<(Agent, Option<Run>)> {
+    pub(crate) async fn agent_by_idempotency_key(&self, key: &str) -> Result<(Agent, Option<Run>)> {
         let row: Option<AgentRow> =
             query_as(SELECT_AGENT_BY_IDEMPOTENCY_KEY).bind(key.to_owned()).fetch_optional(&self.pool).await?;
         let row =
@@ -202,6 +202,20 @@ where
         }
     }
 
+    /// Assigns each run in turn (the generic form of [`crate::Store::assign_runs`]); runs whose
+    /// compare-and-set fails are skipped.
+    pub(crate) async fn assign_runs(&self, assignments: &[(RunId, NodeId, u64)]) -> Result<Vec<Run>> {
+        let mut assigned = Vec::with_capacity(assignments.len());
+        for &(run_id, node_id, expected_epoch) in assignments {
+            match self.assign_run(run_id, node_id, expected_epoch).await {
+                Ok(run) => assigned.push(run),
+                Err(Error::StaleEpoch { .. } | Error::Conflict(_) | Error::NotFound { .. }) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(assigned)
+    }
+
     pub(crate) async fn unassign_run(&self, run_id: RunId, epoch: u64) -> Result<()> {
         let unassigned: Option<RunRow> = query_as(UNASSIGN_RUN)
             .bind(run_id.to_string())
@@ -280,12 +294,17 @@ where
         let last_seq = u64::try_from(positions.last_seq)
             .map_err(|_| Error::Corrupt(format!("agents.last_seq: {} is negative", positions.last_seq)))?;
         debug!(last_seq, status = %run.status, "committed");
-        Ok(CommitOutcome { run, last_seq })
+        Ok(CommitOutcome { run, last_seq, replayed: false })
     }
 
     /// Answers a commit whose guarded update matched no row: a retry of the commit applied last
     /// is answered as applied; anything else is refused with its reason.
-    async fn commit_refused(&self, run_id: RunId, epoch: u64, commit_id: Option<String>) -> Result<CommitOutcome> {
+    pub(crate) async fn commit_refused(
+        &self,
+        run_id: RunId,
+        epoch: u64,
+        commit_id: Option<String>,
+    ) -> Result<CommitOutcome> {
         let current = self.find_run(run_id).await?;
         if let (Some(run), Some(commit_id)) = (&current, commit_id)
             && run.epoch == epoch
@@ -295,7 +314,7 @@ where
             if let Some(marker) = marker.filter(|marker| marker.last_commit_id.as_deref() == Some(&commit_id)) {
                 debug!(%run_id, commit_id, "retried commit already applied");
                 let last_seq = u64::try_from(marker.last_seq).unwrap_or_default();
-                return Ok(CommitOutcome { run: run.clone(), last_seq });
+                return Ok(CommitOutcome { run: run.clone(), last_seq, replayed: true });
             }
         }
         Err(refusal(Guard::Commit, run_id, epoch, current))
@@ -378,16 +397,16 @@ where
     row.map(Run::try_from).transpose()
 }
 
-fn summary(row: AgentSummaryRow) -> Result<AgentSummary> {
+pub(crate) fn summary(row: AgentSummaryRow) -> Result<AgentSummary> {
     let (agent, latest_run) = row.into_parts()?;
     Ok(AgentSummary { agent, latest_run })
 }
 
-fn not_found(what: &'static str, id: impl ToString) -> Error {
+pub(crate) fn not_found(what: &'static str, id: impl ToString) -> Error {
     Error::NotFound { what, id: id.to_string() }
 }
 
-fn check_epoch(run: &Run, epoch: u64) -> Result<()> {
+pub(crate) fn check_epoch(run: &Run, epoch: u64) -> Result<()> {
     if run.epoch == epoch {
         Ok(())
     } else {

@@ -17,19 +17,19 @@ use crate::error::{Error, Result};
 /// A row of `agents` (or the agent columns of `agent_summaries`).
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct AgentRow {
-    id: String,
-    spec: String,
-    labels: String,
-    parent_id: Option<String>,
-    created_ms: i64,
-    last_seq: i64,
+    pub(crate) id: String,
+    pub(crate) spec: String,
+    pub(crate) labels: String,
+    pub(crate) parent_id: Option<String>,
+    pub(crate) created_ms: i64,
+    pub(crate) last_seq: i64,
 }
 
 /// A row of `runs`.
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct RunRow {
     id: String,
-    agent_id: String,
+    pub(crate) agent_id: String,
     status: String,
     epoch: i64,
     node_id: Option<String>,

@@ -83,6 +83,29 @@ impl SqliteStore {
     }
 
     /// A SQLite database has one hub, which always leads.
+    async fn write_agent(
+        &self,
+        agent: crate::NewAgent,
+        first_run: Option<crate::NewRun>,
+    ) -> Result<(agentry_core::Agent, Option<agentry_core::Run>)> {
+        self.inner.create_agent(agent, first_run).await
+    }
+
+    async fn read_run_context(&self, run_id: agentry_core::RunId, epoch: u64) -> Result<crate::RunContext> {
+        self.inner.load_run(run_id, epoch).await
+    }
+
+    async fn write_commit(&self, batch: agentry_core::CommitBatch) -> Result<crate::CommitOutcome> {
+        self.inner.commit(batch).await
+    }
+
+    async fn write_assignments(
+        &self,
+        assignments: &[(agentry_core::RunId, agentry_core::NodeId, u64)],
+    ) -> Result<Vec<agentry_core::Run>> {
+        self.inner.assign_runs(assignments).await
+    }
+
     async fn acquire_leadership(&self) -> Result<Option<Box<dyn Leadership>>> {
         Ok(Some(Box::new(SoleLeader)))
     }

@@ -81,6 +81,38 @@ pub async fn assign_run_bumps_epoch(harness: Harness) {
     assert_eq!((moved.epoch, moved.node_id), (2, Some(other)));
 }
 
+pub async fn assign_runs_applies_each_compare_and_set(harness: Harness) {
+    let store = harness.store;
+    let (_, first) = store.create_agent(new_agent(), Some(new_run("a"))).await.unwrap();
+    let (_, second) = store.create_agent(new_agent(), Some(new_run("b"))).await.unwrap();
+    let (first, second) = (first.unwrap(), second.unwrap());
+    let (_, placed) = placed_run(store.as_ref()).await;
+    let (_, running) = running_run(store.as_ref()).await;
+    let (node, other) = (NodeId::generate(), NodeId::generate());
+    let assigned = store
+        .assign_runs(&[
+            (first.id, node, 0),
+            (placed.id, node, 0), // stale epoch: skipped
+            (second.id, other, 0),
+            (running.id, node, running.epoch), // not queued: skipped
+            (RunId::generate(), node, 0),      // unknown: skipped
+        ])
+        .await
+        .unwrap();
+    let mut got: Vec<(RunId, u64, Option<NodeId>)> =
+        assigned.iter().map(|run| (run.id, run.epoch, run.node_id)).collect();
+    got.sort();
+    let mut expected = vec![(first.id, 1, Some(node)), (second.id, 1, Some(other))];
+    expected.sort();
+    assert_eq!(got, expected);
+    for run in &assigned {
+        assert_eq!(&store.get_run(run.id).await.unwrap(), run);
+    }
+    assert_eq!(store.get_run(placed.id).await.unwrap(), placed);
+    assert_eq!(store.get_run(running.id).await.unwrap(), running);
+    assert!(store.assign_runs(&[]).await.unwrap().is_empty());
+}
+
 pub async fn assign_run_with_stale_epoch_is_rejected(harness: Harness) {
     let store = harness.store;
     let (_, placed) = placed_run(store.as_ref()).await;

@@ -1,0 +1,13 @@
+-- The run at epoch $2 with its agent and the ids of its started tool calls, in one statement
+-- (PostgreSQL); the conversation is read by `select_messages.sql`. $1 run id.
+-- Returns no row when the run is missing; the caller checks the epoch.
+SELECT runs.*, agents.spec AS agent_spec, agents.labels AS agent_labels,
+    agents.parent_id AS agent_parent_id, agents.created_ms AS agent_created_ms,
+    agents.last_seq AS agent_last_seq,
+    ARRAY(
+        SELECT events.data FROM events
+        WHERE events.agent_id = runs.agent_id AND events.run_id = runs.id AND events.kind = 'tool_start'
+        ORDER BY events.seq
+    ) AS started_tool_calls
+FROM runs JOIN agents ON agents.id = runs.agent_id
+WHERE runs.id = $1
