@@ -146,7 +146,7 @@ impl Follower {
                 _ = self.hub.stopping.cancelled() => return Wait::Stopping,
                 _ = &mut poll => return Wait::Read,
                 hint = self.hints.recv() => match hint {
-                    Ok(local) if local.hint.agent_id == self.agent_id => match self.take(local) {
+                    Ok(local) if local.hint.agent_id == self.agent_id => match take(self.last_seq, &mut self.page, local) {
                         Take::Appended => return Wait::Appended,
                         Take::Read => return Wait::Read,
                         Take::Covered => {}
@@ -159,30 +159,29 @@ impl Follower {
     }
 }
 
-impl Follower {
-    /// Takes what a hint about the followed agent brings: the committed events themselves when
-    /// they continue exactly after the last one sent, nothing when the hint's seq is already
-    /// covered, otherwise the store must be read.
-    fn take(&mut self, local: LocalHint) -> Take {
-        if let Some(events) = local.events {
-            let mut fresh = events.iter().filter(|event| event.seq > self.last_seq).peekable();
-            return match fresh.peek() {
-                None => Take::Covered,
-                Some(first) if first.seq == self.last_seq + 1 => {
-                    self.page.extend(fresh.cloned());
-                    Take::Appended
-                }
-                Some(_) => Take::Read,
-            };
-        }
-        match local.hint.last_seq {
-            Some(seq) if seq <= self.last_seq => Take::Covered,
-            _ => Take::Read,
-        }
+/// Takes what a hint about the followed agent brings a follower that sent every event up to
+/// `last_seq`: the committed events themselves, appended to `page`, when they continue exactly
+/// after it; nothing when the hint's seq is already covered; otherwise the store must be read.
+fn take(last_seq: u64, page: &mut VecDeque<TraceEvent>, local: LocalHint) -> Take {
+    if let Some(events) = local.events {
+        let mut fresh = events.iter().filter(|event| event.seq > last_seq).peekable();
+        return match fresh.peek() {
+            None => Take::Covered,
+            Some(first) if first.seq == last_seq + 1 => {
+                page.extend(fresh.cloned());
+                Take::Appended
+            }
+            Some(_) => Take::Read,
+        };
+    }
+    match local.hint.last_seq {
+        Some(seq) if seq <= last_seq => Take::Covered,
+        _ => Take::Read,
     }
 }
 
 /// What a hint brings a follower.
+#[derive(Debug, PartialEq, Eq)]
 enum Take {
     /// The events, appended to the page.
     Appended,
@@ -200,4 +199,66 @@ enum Wait {
     Read,
     /// The hub is stopping.
     Stopping,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use agentry_broker::Hint;
+    use serde_json::json;
+
+    use super::*;
+
+    fn events(agent_id: AgentId, run_id: RunId, seqs: std::ops::RangeInclusive<u64>) -> Arc<[TraceEvent]> {
+        seqs.map(|seq| TraceEvent {
+            seq,
+            agent_id,
+            run_id,
+            kind: kind::TOOL_START.into(),
+            data: json!({ "seq": seq }),
+            ts_ms: 0,
+        })
+        .collect()
+    }
+
+    fn local(agent_id: AgentId, last_seq: Option<u64>, events: Option<Arc<[TraceEvent]>>) -> LocalHint {
+        LocalHint { hint: Hint { agent_id, last_seq }, events }
+    }
+
+    #[test]
+    fn committed_events_that_continue_the_trace_are_appended_without_a_read() {
+        let (agent, run) = (AgentId::generate(), RunId::generate());
+        let mut page = VecDeque::new();
+        let taken = take(4, &mut page, local(agent, Some(7), Some(events(agent, run, 5..=7))));
+        assert_eq!(taken, Take::Appended);
+        assert_eq!(page.iter().map(|event| event.seq).collect::<Vec<_>>(), [5, 6, 7]);
+    }
+
+    #[test]
+    fn committed_events_partly_sent_append_only_the_rest() {
+        let (agent, run) = (AgentId::generate(), RunId::generate());
+        let mut page = VecDeque::new();
+        assert_eq!(take(6, &mut page, local(agent, Some(7), Some(events(agent, run, 5..=7)))), Take::Appended);
+        assert_eq!(page.iter().map(|event| event.seq).collect::<Vec<_>>(), [7]);
+    }
+
+    #[test]
+    fn a_gap_before_the_committed_events_means_reading_the_store() {
+        let (agent, run) = (AgentId::generate(), RunId::generate());
+        let mut page = VecDeque::new();
+        assert_eq!(take(3, &mut page, local(agent, Some(7), Some(events(agent, run, 5..=7)))), Take::Read);
+        assert!(page.is_empty(), "nothing is appended past a gap");
+    }
+
+    #[test]
+    fn hints_already_covered_are_skipped_and_unknown_ones_read() {
+        let (agent, run) = (AgentId::generate(), RunId::generate());
+        let mut page = VecDeque::new();
+        assert_eq!(take(7, &mut page, local(agent, Some(7), Some(events(agent, run, 5..=7)))), Take::Covered);
+        assert_eq!(take(7, &mut page, local(agent, Some(6), None)), Take::Covered);
+        assert_eq!(take(7, &mut page, local(agent, Some(8), None)), Take::Read);
+        assert_eq!(take(7, &mut page, local(agent, None, None)), Take::Read);
+        assert!(page.is_empty());
+    }
 }

@@ -64,6 +64,7 @@ macro_rules! store_test_suite {
                 commit::commit_after_terminal_writes_nothing,
                 commit::commit_to_unknown_run_is_not_found,
                 commit::concurrent_commits_get_gap_free_seqs,
+                commit::concurrent_commits_of_many_runs_each_get_their_own_answer,
                 commit::retried_commit_is_applied_once,
                 events::events_after_returns_exactly_later_events,
                 events::events_after_filters_by_run,

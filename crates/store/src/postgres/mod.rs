@@ -1,8 +1,10 @@
 //! The PostgreSQL backend, for clusters: several hubs may share one database. The hot
 //! operations have one-statement forms here (`statements.rs`); the rest is the shared SQL.
 
+mod group;
 mod statements;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -12,7 +14,10 @@ use sqlx::{Connection, Postgres};
 use tracing::info;
 
 use crate::api::Leadership;
-use crate::error::Result;
+use agentry_core::CommitBatch;
+
+use crate::api::CommitOutcome;
+use crate::error::{Error, Result};
 use crate::sql::{SqlStore, forward_store};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -25,10 +30,18 @@ const MAX_CONNECTIONS: u32 = 16;
 /// How long a query waits for a free connection before failing as unavailable.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Writer tasks of the group commit: enough to keep a group in flight while the next forms,
+/// few enough that each group is large under load (see docs/benchmarks-notes.md).
+const COMMIT_WRITERS: usize = 4;
+/// Most commits written in one statement.
+const MAX_COMMIT_GROUP: usize = 64;
+
 /// The store in a PostgreSQL database.
 #[derive(Debug)]
 pub struct PgStore {
     inner: SqlStore<Postgres>,
+    /// Commits, written in groups (`group.rs`, `statements::commit_group`).
+    commits: group::Group<CommitBatch, Result<CommitOutcome>>,
 }
 
 impl PgStore {
@@ -46,11 +59,17 @@ impl PgStore {
         Self::from_pool(pool).await
     }
 
-    /// Uses an existing pool and applies the migrations.
+    /// Uses an existing pool and applies the migrations. Starts the group-commit writer
+    /// tasks on the current Tokio runtime: use the store on that runtime.
     pub async fn from_pool(pool: PgPool) -> Result<Self> {
         MIGRATOR.run(&pool).await?;
+        let writer_store = Arc::new(SqlStore::new(pool.clone()));
+        let commits = group::Group::start(COMMIT_WRITERS, MAX_COMMIT_GROUP, move |batches| {
+            let store = Arc::clone(&writer_store);
+            async move { statements::commit_group(&store, batches).await }
+        });
         info!("postgres store ready");
-        Ok(Self { inner: SqlStore::new(pool) })
+        Ok(Self { inner: SqlStore::new(pool), commits })
     }
 
     /// Returns the pool, e.g. for advisory locks.
@@ -70,8 +89,12 @@ impl PgStore {
         statements::load_run(&self.inner, run_id, epoch).await
     }
 
-    async fn write_commit(&self, batch: agentry_core::CommitBatch) -> Result<crate::CommitOutcome> {
-        statements::commit(&self.inner, batch).await
+    async fn write_commit(&self, batch: CommitBatch) -> Result<CommitOutcome> {
+        self.commits.submit(batch).await.unwrap_or_else(|| {
+            Err(Error::Database(sqlx::Error::Protocol(
+                "the store's commit writers stopped (their Tokio runtime shut down)".into(),
+            )))
+        })
     }
 
     async fn write_assignments(

@@ -159,3 +159,210 @@ pub(super) async fn assign_runs(store: &SqlStore<Postgres>, assignments: &[(RunI
         query_as(ASSIGN_RUNS).bind(run_ids).bind(epochs).bind(node_ids).bind(now_ms()).fetch_all(store.pool()).await?;
     rows.into_iter().map(Run::try_from).collect()
 }
+
+const COMMIT_GROUP: &str = include_str!("../../queries/postgres/commit_group.sql");
+
+/// A row of `commit_group.sql`: an applied commit's run, its ordinal and the agent's last seq
+/// after it.
+#[derive(Debug, sqlx::FromRow)]
+struct GroupCommittedRow {
+    #[sqlx(flatten)]
+    run: RunRow,
+    ordinal: i64,
+    agent_last_seq: i64,
+}
+
+/// Applies a group of commits, answering each in order (see [`crate::Store::commit`]): one
+/// statement for the group; a commit refused by its fence is then answered on its own (which
+/// also recognises a retry of the commit applied last). A group that fails as a whole (e.g. a
+/// deadlock with a take-back) and a group holding one run twice are applied commit by commit,
+/// so one bad commit never fails the others.
+pub(super) async fn commit_group(store: &SqlStore<Postgres>, batches: Vec<CommitBatch>) -> Vec<Result<CommitOutcome>> {
+    let mut run_ids: Vec<RunId> = batches.iter().map(|batch| batch.run_id).collect();
+    run_ids.sort_unstable();
+    run_ids.dedup();
+    if batches.len() == 1 || run_ids.len() < batches.len() {
+        return one_by_one(store, batches).await;
+    }
+    match group_statement(store, &batches).await {
+        Ok(mut rows) => {
+            let mut outcomes = Vec::with_capacity(batches.len());
+            for (ordinal, batch) in (1..).zip(batches) {
+                let outcome = match rows.iter().position(|row| row.ordinal == ordinal) {
+                    Some(found) => committed(rows.swap_remove(found)),
+                    None => store.commit_refused(batch.run_id, batch.epoch, batch.commit_id).await,
+                };
+                outcomes.push(outcome);
+            }
+            outcomes
+        }
+        Err(error) => {
+            tracing::warn!(%error, commits = batches.len(), "group commit failed; applying its commits one by one");
+            one_by_one(store, batches).await
+        }
+    }
+}
+
+async fn one_by_one(store: &SqlStore<Postgres>, batches: Vec<CommitBatch>) -> Vec<Result<CommitOutcome>> {
+    let mut outcomes = Vec::with_capacity(batches.len());
+    for batch in batches {
+        outcomes.push(commit(store, batch).await);
+    }
+    outcomes
+}
+
+fn committed(row: GroupCommittedRow) -> Result<CommitOutcome> {
+    let run = Run::try_from(row.run)?;
+    let last_seq = u64::try_from(row.agent_last_seq)
+        .map_err(|_| Error::Corrupt(format!("agents.last_seq: {} is negative", row.agent_last_seq)))?;
+    Ok(CommitOutcome { run, last_seq, replayed: false })
+}
+
+/// Runs `commit_group.sql` over `batches` (ordinals from 1 in their order).
+async fn group_statement(store: &SqlStore<Postgres>, batches: &[CommitBatch]) -> Result<Vec<GroupCommittedRow>> {
+    let mut commits = GroupColumns::default();
+    for (ordinal, batch) in (1..).zip(batches) {
+        commits.add(ordinal, batch)?;
+    }
+    let GroupColumns { run_ids, epochs, statuses, errors, commit_ids, event_counts, message_counts, events, messages } =
+        commits;
+    let rows = query_as(COMMIT_GROUP)
+        .bind(run_ids)
+        .bind(epochs)
+        .bind(statuses)
+        .bind(errors)
+        .bind(commit_ids)
+        .bind(event_counts)
+        .bind(message_counts)
+        .bind(now_ms())
+        .bind(events.ordinals)
+        .bind(events.positions)
+        .bind(events.kinds)
+        .bind(events.data)
+        .bind(events.timestamps)
+        .bind(messages.ordinals)
+        .bind(messages.positions)
+        .bind(messages.roles)
+        .bind(messages.contents)
+        .bind(messages.tool_calls)
+        .bind(messages.tool_call_ids)
+        .fetch_all(store.pool())
+        .await?;
+    Ok(rows)
+}
+
+/// The array parameters of `commit_group.sql`, one element per commit, event or message.
+#[derive(Default)]
+struct GroupColumns<'a> {
+    run_ids: Vec<String>,
+    epochs: Vec<i64>,
+    statuses: Vec<Option<&'static str>>,
+    errors: Vec<Option<&'a str>>,
+    commit_ids: Vec<Option<&'a str>>,
+    event_counts: Vec<i64>,
+    message_counts: Vec<i64>,
+    events: EventColumns<'a>,
+    messages: MessageColumns<'a>,
+}
+
+#[derive(Default)]
+struct EventColumns<'a> {
+    ordinals: Vec<i64>,
+    positions: Vec<i64>,
+    kinds: Vec<&'a str>,
+    data: Vec<String>,
+    timestamps: Vec<i64>,
+}
+
+#[derive(Default)]
+struct MessageColumns<'a> {
+    ordinals: Vec<i64>,
+    positions: Vec<i64>,
+    roles: Vec<&'static str>,
+    contents: Vec<&'a str>,
+    tool_calls: Vec<String>,
+    tool_call_ids: Vec<Option<&'a str>>,
+}
+
+impl<'a> GroupColumns<'a> {
+    fn add(&mut self, ordinal: i64, batch: &'a CommitBatch) -> Result<()> {
+        self.run_ids.push(batch.run_id.to_string());
+        self.epochs.push(to_db_int(batch.epoch));
+        self.statuses.push(batch.status.map(|status| status.as_str()));
+        self.errors.push(batch.error.as_deref());
+        self.commit_ids.push(batch.commit_id.as_deref());
+        self.event_counts.push(to_db_int(batch.events.len() as u64));
+        self.message_counts.push(to_db_int(batch.messages.len() as u64));
+        for (position, event) in (1..).zip(&batch.events) {
+            self.events.ordinals.push(ordinal);
+            self.events.positions.push(position);
+            self.events.kinds.push(&event.kind);
+            self.events.data.push(json_text("event data", serde_json::to_string(&event.data))?);
+            self.events.timestamps.push(event.ts_ms);
+        }
+        for (position, message) in (1..).zip(&batch.messages) {
+            self.messages.ordinals.push(ordinal);
+            self.messages.positions.push(position);
+            self.messages.roles.push(message.role.as_str());
+            self.messages.contents.push(&message.content);
+            self.messages.tool_calls.push(json_text("tool calls", serde_json::to_string(&message.tool_calls))?);
+            self.messages.tool_call_ids.push(message.tool_call_id.as_deref());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use agentry_core::{AgentSpec, EventDraft, Message, RunStatus};
+    use serde_json::json;
+
+    use super::*;
+    use crate::testing::PgTestDatabase;
+
+    /// The group statement itself succeeds (the one-by-one fallback would hide an error in it)
+    /// and numbers the commits of two agents independently.
+    #[tokio::test]
+    async fn a_group_is_written_by_one_statement() {
+        let Ok(database) = PgTestDatabase::create().await else {
+            panic!("AGENTRY_TEST_DATABASE_URL must name a PostgreSQL database");
+        };
+        let store = crate::PgStore::connect(database.url()).await.unwrap();
+        let mut batches = Vec::new();
+        for name in ["a", "b"] {
+            let agent = NewAgent {
+                id: agentry_core::AgentId::generate(),
+                spec: AgentSpec {
+                    model: "openai:test".into(),
+                    tools: Vec::new(),
+                    system: String::new(),
+                    max_iterations: 4,
+                    node_selector: Default::default(),
+                    temperature: None,
+                },
+                labels: Default::default(),
+                parent_id: None,
+                idempotency_key: None,
+            };
+            let (_, run) =
+                create_agent(&store.inner, agent, Some(NewRun { id: RunId::generate(), input: name.into() }))
+                    .await
+                    .unwrap();
+            let run = run.unwrap();
+            assign_runs(&store.inner, &[(run.id, NodeId::generate(), 0)]).await.unwrap();
+            batches.push(CommitBatch {
+                run_id: run.id,
+                epoch: 1,
+                events: vec![EventDraft::now("step_start", json!({ "agent": name })); 2],
+                messages: vec![Message::assistant(name, Vec::new())],
+                status: Some(RunStatus::Running),
+                error: None,
+                commit_id: Some(format!("{name}-1")),
+            });
+        }
+        let rows = group_statement(&store.inner, &batches).await.unwrap();
+        let mut answers: Vec<(i64, i64)> = rows.iter().map(|row| (row.ordinal, row.agent_last_seq)).collect();
+        answers.sort_unstable();
+        assert_eq!(answers, [(1, 2), (2, 2)]);
+    }
+}

@@ -191,3 +191,51 @@ pub async fn retried_commit_is_applied_once(harness: Harness) {
     // An older commit id is not the last one: refused as the run has ended.
     assert!(store.commit(step).await.is_err());
 }
+
+/// Many runs committing at once (on PostgreSQL they are written in groups): every commit gets
+/// its own answer — applied, stale or refused — and writes exactly its own rows.
+pub async fn concurrent_commits_of_many_runs_each_get_their_own_answer(harness: Harness) {
+    const RUNS: usize = 24;
+    let store = harness.store;
+    let mut runs = Vec::new();
+    for _ in 0..RUNS {
+        runs.push(running_run(store.as_ref()).await);
+    }
+    let mut tasks = JoinSet::new();
+    for (index, (_, run)) in runs.iter().enumerate() {
+        let (store, run) = (store.clone(), run.clone());
+        tasks.spawn(async move {
+            // Every third commit carries a stale epoch, every third after that ends its run.
+            let commit = match index % 3 {
+                0 => step_batch(&run, 0, 2),
+                1 => CommitBatch { status: Some(RunStatus::Completed), ..step_batch(&run, 1, 1 + index % 4) },
+                _ => step_batch(&run, 1, 1 + index % 4),
+            };
+            (index, store.commit(commit).await)
+        });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        let (index, outcome) = joined.unwrap();
+        let (agent, run) = &runs[index];
+        let events = store.events_after(agent.id, None, 0, 100).await.unwrap();
+        if index % 3 == 0 {
+            assert_stale(outcome, run.id, 0, 1);
+            assert!(events.is_empty(), "a stale commit writes nothing");
+            assert_eq!(store.get_run(run.id).await.unwrap(), *run);
+            continue;
+        }
+        let count = 1 + index % 4;
+        let outcome = outcome.unwrap();
+        assert_eq!(outcome.last_seq, count as u64, "run {index}");
+        assert!(!outcome.replayed);
+        let expected_status = if index % 3 == 1 { RunStatus::Completed } else { RunStatus::Running };
+        assert_eq!(outcome.run.status, expected_status);
+        assert_eq!(events.iter().map(|event| event.seq).collect::<Vec<_>>(), (1..=count as u64).collect::<Vec<_>>());
+        assert!(events.iter().all(|event| event.run_id == run.id && event.kind == "step_start"));
+        let positions: Vec<u64> = events.iter().map(|event| event.data["step"].as_u64().unwrap()).collect();
+        assert_eq!(positions, (0..count as u64).collect::<Vec<_>>(), "events keep their order");
+        let context = store.load_run(run.id, 1).await.unwrap();
+        assert_eq!(context.messages.len(), 1);
+        assert_eq!(context.messages[0].index, 0);
+    }
+}

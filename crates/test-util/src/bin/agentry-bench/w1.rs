@@ -106,16 +106,19 @@ pub async fn measure(options: &W1Options) -> anyhow::Result<(Vec<String>, Vec<St
         let baseline = cells
             .iter()
             .find(|other| other.setup == "direct" && other.steps == cell.steps && other.clients == cell.clients)
-            .map_or(1.0, Cell::runs_per_second);
+            .map(Cell::runs_per_second);
+        let ratio = baseline.map_or("direct not measured".to_owned(), |baseline| {
+            format!("{:.2}× direct", cell.runs_per_second() / baseline)
+        });
         let mut sorted = cell.latencies_micros.clone();
         sorted.sort_unstable();
         rows.push(format!(
-            "| W1 {}, K = {}, C = {} | {:.1} runs/s ({:.2}× direct) · p50 {:.2} ms · p99 {:.2} ms · CPU {:.0} % · {} repeated steps ({} runs) |",
+            "| W1 {}, K = {}, C = {} | {:.1} runs/s ({}) · p50 {:.2} ms · p99 {:.2} ms · CPU {:.0} % · {} repeated steps ({} runs) |",
             cell.setup,
             cell.steps,
             cell.clients,
             cell.runs_per_second(),
-            cell.runs_per_second() / baseline,
+            ratio,
             percentile(&sorted, 0.50) as f64 / 1000.0,
             percentile(&sorted, 0.99) as f64 / 1000.0,
             100.0 * cell.cpu_busy,
