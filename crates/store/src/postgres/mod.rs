@@ -14,9 +14,9 @@ use sqlx::{Connection, Postgres};
 use tracing::info;
 
 use crate::api::Leadership;
-use agentry_core::CommitBatch;
+use agentry_core::{Agent, CommitBatch, Run};
 
-use crate::api::CommitOutcome;
+use crate::api::{CommitOutcome, NewAgent, NewRun};
 use crate::error::{Error, Result};
 use crate::sql::{SqlStore, forward_store};
 
@@ -42,6 +42,8 @@ pub struct PgStore {
     inner: SqlStore<Postgres>,
     /// Commits, written in groups (`group.rs`, `statements::commit_group`).
     commits: group::Group<CommitBatch, Result<CommitOutcome>>,
+    /// Spawns, written in groups (`statements::create_agent_group`).
+    spawns: group::Group<(NewAgent, Option<NewRun>), Result<(Agent, Option<Run>)>>,
 }
 
 impl PgStore {
@@ -64,12 +66,17 @@ impl PgStore {
     pub async fn from_pool(pool: PgPool) -> Result<Self> {
         MIGRATOR.run(&pool).await?;
         let writer_store = Arc::new(SqlStore::new(pool.clone()));
+        let commit_store = Arc::clone(&writer_store);
         let commits = group::Group::start(COMMIT_WRITERS, MAX_COMMIT_GROUP, move |batches| {
-            let store = Arc::clone(&writer_store);
+            let store = Arc::clone(&commit_store);
             async move { statements::commit_group(&store, batches).await }
         });
+        let spawns = group::Group::start(COMMIT_WRITERS, MAX_COMMIT_GROUP, move |agents| {
+            let store = Arc::clone(&writer_store);
+            async move { statements::create_agent_group(&store, agents).await }
+        });
         info!("postgres store ready");
-        Ok(Self { inner: SqlStore::new(pool), commits })
+        Ok(Self { inner: SqlStore::new(pool), commits, spawns })
     }
 
     /// Returns the pool, e.g. for advisory locks.
@@ -77,12 +84,8 @@ impl PgStore {
         self.inner.pool()
     }
 
-    async fn write_agent(
-        &self,
-        agent: crate::NewAgent,
-        first_run: Option<crate::NewRun>,
-    ) -> Result<(agentry_core::Agent, Option<agentry_core::Run>)> {
-        statements::create_agent(&self.inner, agent, first_run).await
+    async fn write_agent(&self, agent: NewAgent, first_run: Option<NewRun>) -> Result<(Agent, Option<Run>)> {
+        self.spawns.submit((agent, first_run)).await.unwrap_or_else(|| Err(writers_stopped()))
     }
 
     async fn read_run_context(&self, run_id: agentry_core::RunId, epoch: u64) -> Result<crate::RunContext> {
@@ -90,11 +93,7 @@ impl PgStore {
     }
 
     async fn write_commit(&self, batch: CommitBatch) -> Result<CommitOutcome> {
-        self.commits.submit(batch).await.unwrap_or_else(|| {
-            Err(Error::Database(sqlx::Error::Protocol(
-                "the store's commit writers stopped (their Tokio runtime shut down)".into(),
-            )))
-        })
+        self.commits.submit(batch).await.unwrap_or_else(|| Err(writers_stopped()))
     }
 
     async fn write_assignments(
@@ -120,6 +119,11 @@ impl PgStore {
             Ok(None)
         }
     }
+}
+
+/// The error of a write submitted after the group writers ended.
+fn writers_stopped() -> Error {
+    Error::Database(sqlx::Error::Protocol("the store's group writers stopped (their Tokio runtime shut down)".into()))
 }
 
 /// Key of the session-level advisory lock held by the leading hub: "agentry\0" as a big-endian

@@ -312,6 +312,79 @@ impl<'a> GroupColumns<'a> {
     }
 }
 
+const CREATE_AGENTS: &str = include_str!("../../queries/postgres/create_agents.sql");
+
+/// Creates a group of agents (each with its first run, if any), answering each in order (see
+/// [`crate::Store::create_agent`]): one statement for the group; an agent whose idempotency key
+/// was taken is answered with the agent that holds it. A group that fails as a whole is
+/// applied agent by agent.
+pub(super) async fn create_agent_group(
+    store: &SqlStore<Postgres>,
+    agents: Vec<(NewAgent, Option<NewRun>)>,
+) -> Vec<Result<(Agent, Option<Run>)>> {
+    if agents.len() > 1 {
+        match create_agents_statement(store, &agents).await {
+            Ok(rows) => {
+                let mut created: std::collections::HashMap<String, AgentSummaryRow> =
+                    rows.into_iter().map(|row| (row.agent.id.clone(), row)).collect();
+                let mut answers = Vec::with_capacity(agents.len());
+                for (agent, _) in agents {
+                    let answer = match (created.remove(&agent.id.to_string()), agent.idempotency_key) {
+                        (Some(row), _) => summary(row).map(|summary| (summary.agent, summary.latest_run)),
+                        (None, Some(key)) => store.agent_by_idempotency_key(&key).await,
+                        (None, None) => Err(Error::Conflict(format!("agent {} was not inserted", agent.id))),
+                    };
+                    answers.push(answer);
+                }
+                return answers;
+            }
+            Err(error) => {
+                tracing::warn!(%error, agents = agents.len(), "group Spawn failed; creating its agents one by one")
+            }
+        }
+    }
+    let mut answers = Vec::with_capacity(agents.len());
+    for (agent, first_run) in agents {
+        answers.push(create_agent(store, agent, first_run).await);
+    }
+    answers
+}
+
+/// Runs `create_agents.sql` over `agents`.
+async fn create_agents_statement(
+    store: &SqlStore<Postgres>,
+    agents: &[(NewAgent, Option<NewRun>)],
+) -> Result<Vec<AgentSummaryRow>> {
+    let mut columns: [Vec<Option<String>>; 7] = Default::default();
+    for (agent, first_run) in agents {
+        let row = [
+            Some(agent.id.to_string()),
+            Some(json_text("agent spec", serde_json::to_string(&agent.spec))?),
+            Some(json_text("agent labels", serde_json::to_string(&agent.labels))?),
+            agent.parent_id.map(|parent_id| parent_id.to_string()),
+            agent.idempotency_key.clone(),
+            first_run.as_ref().map(|run| run.id.to_string()),
+            first_run.as_ref().map(|run| run.input.clone()),
+        ];
+        for (column, value) in columns.iter_mut().zip(row) {
+            column.push(value);
+        }
+    }
+    let [ids, specs, labels, parent_ids, keys, run_ids, inputs] = columns;
+    let rows = query_as(CREATE_AGENTS)
+        .bind(ids)
+        .bind(specs)
+        .bind(labels)
+        .bind(parent_ids)
+        .bind(keys)
+        .bind(now_ms())
+        .bind(run_ids)
+        .bind(inputs)
+        .fetch_all(store.pool())
+        .await?;
+    Ok(rows)
+}
+
 #[cfg(test)]
 mod tests {
     use agentry_core::{AgentSpec, EventDraft, Message, RunStatus};
@@ -364,5 +437,44 @@ mod tests {
         let mut answers: Vec<(i64, i64)> = rows.iter().map(|row| (row.ordinal, row.agent_last_seq)).collect();
         answers.sort_unstable();
         assert_eq!(answers, [(1, 2), (2, 2)]);
+    }
+
+    /// The group Spawn statement succeeds and answers a taken idempotency key with its agent.
+    #[tokio::test]
+    async fn a_group_of_spawns_is_written_by_one_statement() {
+        let Ok(database) = PgTestDatabase::create().await else {
+            panic!("AGENTRY_TEST_DATABASE_URL must name a PostgreSQL database");
+        };
+        let store = crate::PgStore::connect(database.url()).await.unwrap();
+        let agent = |key: Option<&str>| NewAgent {
+            id: agentry_core::AgentId::generate(),
+            spec: AgentSpec {
+                model: "openai:test".into(),
+                tools: Vec::new(),
+                system: String::new(),
+                max_iterations: 4,
+                node_selector: Default::default(),
+                temperature: None,
+            },
+            labels: Default::default(),
+            parent_id: None,
+            idempotency_key: key.map(str::to_owned),
+        };
+        let pair = vec![(agent(Some("j")), None), (agent(Some("j")), None)];
+        let rows = create_agents_statement(&store.inner, &pair).await.unwrap();
+        assert_eq!(rows.len(), 1, "the second use of key j in the group inserts nothing");
+        let group = vec![
+            (agent(Some("k")), Some(NewRun { id: RunId::generate(), input: "first".into() })),
+            (agent(None), None),
+            (agent(Some("k")), Some(NewRun { id: RunId::generate(), input: "second".into() })),
+        ];
+        let answers = create_agent_group(&store.inner, group).await;
+        let (first, second, third) = (&answers[0], &answers[1], &answers[2]);
+        let (first_agent, first_run) = first.as_ref().unwrap();
+        assert_eq!(first_run.as_ref().unwrap().input, "first");
+        assert!(second.as_ref().unwrap().1.is_none());
+        let (third_agent, third_run) = third.as_ref().unwrap();
+        assert_eq!(third_agent.id, first_agent.id, "a taken key answers with its agent");
+        assert_eq!(third_run.as_ref().unwrap().input, "first");
     }
 }

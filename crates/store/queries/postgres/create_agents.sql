@@ -1,0 +1,26 @@
+-- A group of Spawns in one statement (PostgreSQL group commit): `create_agent.sql` for each
+-- agent i of the arrays $1 ids, $2 specs, $3 labels, $4 parent ids, $5 idempotency keys,
+-- $7 first-run ids (NULL elements: no run), $8 first-run inputs; $6 now. An agent whose
+-- idempotency key is taken (also by an earlier agent of the same group) is not inserted and
+-- returns no row. Returns the inserted agents with their runs in the columns of
+-- `agent_summaries`.
+WITH input AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $7::text[], $8::text[])
+        AS input (id, spec, labels, parent_id, idempotency_key, run_id, run_input)
+), agent AS (
+    INSERT INTO agents (id, spec, labels, parent_id, idempotency_key, created_ms, last_seq, message_count)
+    SELECT id, spec, labels, parent_id, idempotency_key, $6, 0, 0 FROM input
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING *
+), run AS (
+    INSERT INTO runs (id, agent_id, status, epoch, node_id, input, error, created_ms, updated_ms)
+    SELECT input.run_id, agent.id, 'queued', 0, NULL, input.run_input, NULL, $6, $6
+    FROM agent JOIN input ON input.id = agent.id
+    WHERE input.run_id IS NOT NULL
+    RETURNING *
+)
+SELECT agent.id, agent.spec, agent.labels, agent.parent_id, agent.created_ms, agent.last_seq,
+    run.id AS run_id, run.status AS run_status, run.epoch AS run_epoch, run.node_id AS run_node_id,
+    run.input AS run_input, run.error AS run_error, run.created_ms AS run_created_ms,
+    run.updated_ms AS run_updated_ms, run.wait_reason AS run_wait_reason
+FROM agent LEFT JOIN run ON run.agent_id = agent.id
