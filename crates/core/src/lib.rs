@@ -30,5 +30,5 @@ pub use error::{ErrorCode, InvalidConfig};
 pub use event::{EventDraft, TraceEvent};
 pub use ids::{AgentId, InvalidId, NodeId, RunId};
 pub use message::{Message, Role, ToolCall};
-pub use node::{NodeInfo, NodeState};
+pub use node::{Heartbeat, NodeInfo, NodeState};
 pub use run::{LoadedRun, Run, RunStatus};

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
-use crate::ids::NodeId;
+use crate::ids::{NodeId, RunId};
 
 /// Membership state of a node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -76,4 +76,16 @@ pub struct NodeInfo {
     pub labels: BTreeMap<String, String>,
     /// Last heartbeat (or join), milliseconds since the Unix epoch.
     pub last_heartbeat_ms: i64,
+}
+
+/// One heartbeat of a node: who it is, its load, and the runs it executes with the epoch each
+/// executes under. It extends the node's lease; the answer names the runs it no longer owns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Heartbeat {
+    /// The beating node.
+    pub node_id: NodeId,
+    /// Runs executing now.
+    pub running: u32,
+    /// `(run, epoch)` of every run the node executes.
+    pub leases: Vec<(RunId, u64)>,
 }

@@ -27,12 +27,13 @@ pub struct HubConfig {
     pub nats_url: Option<String>,
     /// Placement strategy: `round_robin` (default), `binpack` or `spread`.
     pub scheduler: Strategy,
-    /// Lease time-to-live given to nodes: a node silent for longer is declared dead and its
-    /// runs move (default 5 s).
+    /// Lease time-to-live given to nodes: a node silent for longer is declared dead by the
+    /// reaper and its runs move (default 1.5 s). A node whose lease stream breaks is declared
+    /// dead sooner, after [`HubConfig::break_confirmation`].
     #[serde(with = "humantime_serde")]
     pub lease_ttl: Duration,
-    /// Heartbeat interval suggested to nodes; must be positive and shorter than `lease-ttl`
-    /// (default 1 s).
+    /// Heartbeat interval of nodes on their lease stream, and the reaper's period; must be
+    /// positive and shorter than `lease-ttl` (default 250 ms).
     #[serde(with = "humantime_serde")]
     pub heartbeat_interval: Duration,
     /// How often the placer looks for unplaced runs even when nothing woke it (default 1 s).
@@ -53,8 +54,8 @@ impl Default for HubConfig {
             database_url: "sqlite:./.agentry/agentry.db".to_owned(),
             nats_url: None,
             scheduler: Strategy::RoundRobin,
-            lease_ttl: Duration::from_secs(5),
-            heartbeat_interval: Duration::from_secs(1),
+            lease_ttl: Duration::from_millis(1500),
+            heartbeat_interval: Duration::from_millis(250),
             placement_interval: Duration::from_secs(1),
             trace_poll_interval: Duration::from_secs(2),
             shutdown_grace: Duration::from_secs(10),
@@ -73,6 +74,14 @@ impl HubConfig {
             shutdown_grace: Duration::from_secs(2),
             ..Self::default()
         }
+    }
+
+    /// Returns how long the hub waits, after a node's lease stream broke, for a beat of that
+    /// node (on a new stream, to any replica) before it declares the node dead and takes its
+    /// runs back: two heartbeat intervals (a missed beat, plus one for the reconnection), at
+    /// most the lease TTL (500 ms at the defaults).
+    pub fn break_confirmation(&self) -> Duration {
+        (self.heartbeat_interval * 2).min(self.lease_ttl)
     }
 
     /// Checks what types cannot: positive intervals, heartbeats shorter than the lease, URL
@@ -144,12 +153,19 @@ mod tests {
 
     #[test]
     fn a_heartbeat_not_shorter_than_the_lease_is_refused_by_name() {
-        let config = HubConfig { heartbeat_interval: Duration::from_secs(5), ..HubConfig::default() };
+        let config = HubConfig { heartbeat_interval: Duration::from_secs(2), ..HubConfig::default() };
         let error = config.validate().unwrap_err();
         assert_eq!(error.key, "heartbeat-interval");
-        assert_eq!(error.to_string(), "heartbeat-interval: 5s must be shorter than lease-ttl (5s)");
+        assert_eq!(error.to_string(), "heartbeat-interval: 2s must be shorter than lease-ttl (1s 500ms)");
         let zero = HubConfig { lease_ttl: Duration::ZERO, ..HubConfig::default() };
         assert_eq!(zero.validate().unwrap_err().key, "lease-ttl");
+    }
+
+    #[test]
+    fn a_broken_stream_is_confirmed_within_two_beats_and_never_after_the_lease() {
+        assert_eq!(HubConfig::default().break_confirmation(), Duration::from_millis(500));
+        let slow_beats = HubConfig { heartbeat_interval: Duration::from_secs(1), ..HubConfig::default() };
+        assert_eq!(slow_beats.break_confirmation(), slow_beats.lease_ttl);
     }
 
     #[test]

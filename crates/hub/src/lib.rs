@@ -7,7 +7,8 @@
 //! Layout: [`config`] ([`HubConfig`], defaults and validation), [`hub`] (operations on domain
 //! types; node operations in [`membership`], operator controls in [`control`]), [`grpc`] (thin
 //! adapters over `agentry_proto::convert`), [`scheduler`] (pure placement), [`placer`] (the
-//! task applying placements), [`reaper`] (lease expiry and failover, on the leader replica),
+//! task applying placements), [`leases`] (lease streams: failover as soon as a node's stream
+//! breaks), [`reaper`] (lease expiry and failover, on the leader replica),
 //! [`trace`] (replay + tail as a stream), [`fanout`] (event hints between replicas),
 //! [`validate`] (input checks), [`server`] ([`HubServer`], `run`: store and broker built from
 //! the config, background tasks supervised).
@@ -18,6 +19,7 @@ pub mod error;
 pub mod fanout;
 pub mod grpc;
 pub mod hub;
+pub mod leases;
 pub mod membership;
 pub mod placer;
 pub mod reaper;

@@ -5,12 +5,21 @@ use std::collections::BTreeMap;
 
 use agentry_broker::task_subject;
 use agentry_core::limits::MAX_NODE_SLOTS;
-use agentry_core::{NodeId, NodeInfo, NodeState, RunId, clock};
+use agentry_core::{Heartbeat, NodeId, NodeInfo, NodeState, RunId, clock};
 use agentry_store::ReleaseScope;
 
 use crate::error::{HubError, Result};
 use crate::hub::Hub;
 use crate::validate;
+
+/// What one applied heartbeat did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Beaten {
+    /// Runs of the beat's leases the node no longer owns.
+    pub revoked: Vec<RunId>,
+    /// The node's new `last_heartbeat_ms` (hub wall clock, ms since the Unix epoch).
+    pub at_ms: i64,
+}
 
 /// Answer of `Join`.
 #[derive(Debug, Clone)]
@@ -50,11 +59,20 @@ impl Hub {
     /// which it must stop executing. FAILED_PRECONDITION when the node is gone (its lease
     /// expired): it must join again under a new identity.
     pub async fn heartbeat(&self, node_id: NodeId, running: u32, leases: &[(RunId, u64)]) -> Result<Vec<RunId>> {
-        self.store.heartbeat(node_id, running, clock::now_ms()).await?;
-        if leases.is_empty() {
-            return Ok(Vec::new());
-        }
-        Ok(self.store.revoked_runs(node_id, leases).await?)
+        let beat = Heartbeat { node_id, running, leases: leases.to_vec() };
+        Ok(self.beat(&beat).await?.revoked)
+    }
+
+    /// Applies one heartbeat (unary or on a lease stream): extends the lease and lists the
+    /// revoked runs. Errors as [`Hub::heartbeat`].
+    pub(crate) async fn beat(&self, beat: &Heartbeat) -> Result<Beaten> {
+        let node = self.store.heartbeat(beat.node_id, beat.running, clock::now_ms()).await?;
+        let revoked = if beat.leases.is_empty() {
+            Vec::new()
+        } else {
+            self.store.revoked_runs(beat.node_id, &beat.leases).await?
+        };
+        Ok(Beaten { revoked, at_ms: node.last_heartbeat_ms })
     }
 
     /// Stops placing new runs on a node; returns it.

@@ -3,6 +3,7 @@
 //! chooses PostgreSQL or SQLite, NATS or in-process) unless they are injected.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -21,6 +22,14 @@ use crate::grpc::{AgentHubApi, NodeServiceApi};
 use crate::hub::Hub;
 use crate::placer::run_placer;
 use crate::reaper::run_reaper;
+
+/// How long a connection may be silent before the hub pings it (HTTP/2 keepalive). Lease
+/// streams beat far more often; this frees the connections of peers that vanished without a
+/// reset (host down, network gone) — the lease TTL has moved their runs long before.
+pub const HTTP2_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+/// How long a keepalive ping may go unanswered before the hub closes the connection, which
+/// breaks its lease streams.
+pub const HTTP2_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Policy of the placer: a failed pass leaves nothing half-done (each assignment is one CAS in
 /// the store), so it restarts; without it no run would ever be placed again.
@@ -180,6 +189,8 @@ async fn serve(
 
     let rpc_stop = CancellationToken::new();
     let serve = Server::builder()
+        .http2_keepalive_interval(Some(HTTP2_KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(HTTP2_KEEPALIVE_TIMEOUT))
         .add_service(health_service)
         .add_service(reflection)
         .add_service(agent_hub)

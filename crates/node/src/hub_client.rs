@@ -1,16 +1,20 @@
 //! [`HubClient`]: the node's only way to the hub — `NodeService` calls with domain types in and
-//! out, and one retry policy for the calls that retry.
+//! out, and one retry policy for the calls that retry — and [`LeaseStream`], an open `Lease`
+//! stream.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::Streaming;
 use tonic::transport::{Channel, Endpoint};
 
 use agentry_core::limits::MAX_GRPC_MESSAGE_BYTES;
-use agentry_core::{CommitBatch, ErrorCode, LoadedRun, NodeId, RunId};
+use agentry_core::{CommitBatch, ErrorCode, Heartbeat, LoadedRun, NodeId, RunId};
 use agentry_proto::convert::WireError;
-use agentry_proto::convert::node_api::{leases, run_ids_from};
+use agentry_proto::convert::node_api::run_ids_from;
 use agentry_proto::convert::status::error_code;
 use agentry_proto::v1 as pb;
 use agentry_proto::v1::node_service_client::NodeServiceClient;
@@ -23,6 +27,14 @@ const RETRY_MIN_DELAY: Duration = Duration::from_millis(100);
 const RETRY_MAX_DELAY: Duration = Duration::from_secs(2);
 /// How long the hub's TCP connection may take to open.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the connection to the hub may be silent, while a call is open, before the node
+/// pings it (HTTP/2 keepalive), so that a hub that vanished without a reset is noticed and the
+/// call fails over to a new connection instead of hanging.
+const HTTP2_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(2);
+/// How long a keepalive ping may go unanswered before the connection is closed.
+const HTTP2_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Beats queued on a lease stream: one is answered before the next is sent.
+const LEASE_BEATS_BUFFER: usize = 1;
 
 /// A failed hub call: the kind of failure and the hub's message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -48,6 +60,10 @@ impl HubCallError {
     fn from_wire(call: &str, error: WireError) -> Self {
         Self { code: ErrorCode::Internal, message: format!("{call} answered {error}") }
     }
+
+    fn unavailable(message: &str) -> Self {
+        Self { code: ErrorCode::Unavailable, message: message.to_owned() }
+    }
 }
 
 /// The node's membership, as granted by `Join`.
@@ -57,6 +73,8 @@ pub struct Membership {
     pub node_id: NodeId,
     /// How often to heartbeat (at least 100 ms).
     pub heartbeat_interval: Duration,
+    /// How long the hub keeps the lease of a silent node (at least the heartbeat interval).
+    pub lease_ttl: Duration,
 }
 
 /// A lazily connecting client of the hub's `NodeService`. Cheap to clone.
@@ -66,13 +84,17 @@ pub struct HubClient {
 }
 
 impl HubClient {
-    /// Returns a client of the hub at `url`; connects on first use.
+    /// Returns a client of the hub at `url`; connects on first use. Each client has its own
+    /// connection (the node's lease uses one of its own, so that its beats never queue behind
+    /// commits). Must be called within a tokio runtime, which then drives the connection.
     ///
     /// Errors with [`NodeError::Hub`] when `url` is no valid URI.
     pub fn new(url: &str) -> Result<Self, NodeError> {
         let endpoint = Endpoint::from_shared(url.to_owned())
             .map_err(|error| NodeError::Hub { url: url.to_owned(), reason: format!("invalid URL: {error}") })?
             .connect_timeout(CONNECT_TIMEOUT)
+            .http2_keep_alive_interval(HTTP2_KEEPALIVE_INTERVAL)
+            .keep_alive_timeout(HTTP2_KEEPALIVE_TIMEOUT)
             .tcp_nodelay(true);
         let inner = NodeServiceClient::new(endpoint.connect_lazy())
             .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES)
@@ -100,26 +122,23 @@ impl HubClient {
             .into_inner();
         let node_id = agentry_proto::convert::id("node_id", &response.node_id)
             .map_err(|error| HubCallError::from_wire("join", error))?;
-        Ok(Membership { node_id, heartbeat_interval: Duration::from_millis(response.heartbeat_interval_ms.max(100)) })
+        let heartbeat_interval = Duration::from_millis(response.heartbeat_interval_ms.max(100));
+        let lease_ttl = Duration::from_millis(response.lease_ttl_ms).max(heartbeat_interval);
+        Ok(Membership { node_id, heartbeat_interval, lease_ttl })
     }
 
-    /// Extends the node's lease, reporting `running` and the `(run, epoch)` pairs it executes;
-    /// returns the runs it no longer owns. One attempt, bounded by `timeout`.
-    pub async fn heartbeat(
-        &self,
-        node_id: NodeId,
-        held: &[(RunId, u64)],
-        timeout: Duration,
-    ) -> Result<Vec<RunId>, HubCallError> {
-        let request =
-            pb::HeartbeatRequest { node_id: node_id.to_string(), running: held.len() as u32, leases: leases(held) };
-        let response = tokio::time::timeout(timeout, self.inner.clone().heartbeat(request))
+    /// Opens a `Lease` stream, waiting up to `timeout` for the hub to accept it.
+    pub async fn open_lease(&self, timeout: Duration) -> Result<LeaseStream, HubCallError> {
+        let (beats, outbound) = mpsc::channel(LEASE_BEATS_BUFFER);
+        let answers = tokio::time::timeout(timeout, self.inner.clone().lease(ReceiverStream::new(outbound)))
             .await
-            .map_err(|_| HubCallError { code: ErrorCode::Timeout, message: "heartbeat timed out".to_owned() })?
+            .map_err(|_| HubCallError {
+                code: ErrorCode::Timeout,
+                message: "opening the lease stream timed out".into(),
+            })?
             .map_err(HubCallError::from_status)?
             .into_inner();
-        run_ids_from("revoked_run_ids", &response.revoked_run_ids)
-            .map_err(|error| HubCallError::from_wire("heartbeat", error))
+        Ok(LeaseStream { beats, answers })
     }
 
     /// Returns what executing `run_id` at `epoch` needs. One attempt: a failed load hands the
@@ -154,6 +173,54 @@ impl HubClient {
             .map_err(|_| HubCallError { code: ErrorCode::Timeout, message: "hub unreachable on leave".to_owned() })?
             .map_err(HubCallError::from_status)?;
         Ok(response.into_inner().released_runs)
+    }
+}
+
+/// An open `Lease` stream: each beat gets one answer, in order.
+pub struct LeaseStream {
+    beats: mpsc::Sender<pb::LeaseRequest>,
+    answers: Streaming<pb::LeaseResponse>,
+}
+
+impl LeaseStream {
+    /// Sends `beat` and waits up to `timeout` for its answer: the runs of its leases the node
+    /// no longer owns. An error ends the stream: FAILED_PRECONDITION or NOT_FOUND when the node
+    /// is no longer a member, UNAVAILABLE when the stream closed, TIMEOUT without an answer.
+    pub async fn beat(&mut self, beat: &Heartbeat, timeout: Duration) -> Result<Vec<RunId>, HubCallError> {
+        let exchange = async {
+            self.beats
+                .send(pb::LeaseRequest::from(beat))
+                .await
+                .map_err(|_| HubCallError::unavailable("the lease stream is closed"))?;
+            match self.answers.message().await {
+                Ok(Some(answer)) => run_ids_from("revoked_run_ids", &answer.revoked_run_ids)
+                    .map_err(|error| HubCallError::from_wire("lease", error)),
+                Ok(None) => Err(HubCallError::unavailable("the hub ended the lease stream")),
+                Err(status) => Err(HubCallError::from_status(status)),
+            }
+        };
+        tokio::time::timeout(timeout, exchange)
+            .await
+            .map_err(|_| HubCallError { code: ErrorCode::Timeout, message: "no answer to a beat in time".to_owned() })?
+    }
+
+    /// Waits until the hub's side says something unprompted — it only answers beats, so this
+    /// is the stream breaking or ending — and returns why. Cancel-safe: use it between beats.
+    pub async fn broken(&mut self) -> HubCallError {
+        match self.answers.message().await {
+            Ok(Some(_)) => HubCallError { code: ErrorCode::Internal, message: "an answer to no beat".to_owned() },
+            Ok(None) => HubCallError::unavailable("the hub ended the lease stream"),
+            Err(status) => HubCallError::from_status(status),
+        }
+    }
+
+    /// Ends the stream on purpose (half-close) and waits up to `timeout` for the hub to end its
+    /// side, so that the hub does not take the end for a broken connection.
+    pub async fn close(self, timeout: Duration) {
+        let Self { beats, mut answers } = self;
+        drop(beats);
+        let drained = async { while let Ok(Some(_)) = answers.message().await {} };
+        let _ = tokio::time::timeout(timeout, drained).await;
     }
 }
 

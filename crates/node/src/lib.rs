@@ -8,8 +8,9 @@
 //!
 //! Layout: [`config`] ([`NodeConfig`], defaults and validation), [`hub_client`] (`NodeService`
 //! calls), [`executor`] (one task → one run, dead-lettering), [`sink`] (the loop's commits),
-//! [`leases`] (runs executing, revocable), [`heartbeat`] (the node's lease, a supervised task),
-//! [`worker`] ([`Node`]: join, pull loop, rejoin after a lost membership, graceful leave).
+//! [`leases`] (runs executing, revocable), [`heartbeat`] (the node's lease stream, on a thread
+//! of its own; a supervised task), [`worker`] ([`Node`]: join, pull loop, rejoin after a lost
+//! membership, graceful leave).
 
 pub mod config;
 pub mod error;

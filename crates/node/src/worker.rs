@@ -1,4 +1,5 @@
-//! The node's lifecycle: join → heartbeat + pull loop → drain on shutdown.
+//! The node's lifecycle: join → lease stream (on its own thread) + pull loop → drain on
+//! shutdown.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +17,7 @@ use agentry_supervisor::{Policy, Supervisor};
 use crate::config::NodeConfig;
 use crate::error::NodeError;
 use crate::executor::Executor;
-use crate::heartbeat::heartbeat_loop;
+use crate::heartbeat::{LeaseSettings, hold_lease_on_own_thread};
 use crate::hub_client::{HubClient, Membership};
 use crate::leases::Leases;
 
@@ -172,12 +173,17 @@ async fn serve_membership(
     let node_id = membership.node_id;
     let leases = executor.leases.clone();
     let (stop_heartbeats, lost) = (CancellationToken::new(), CancellationToken::new());
-    let (hub, interval, heartbeat_leases, heartbeat_lost) =
-        (executor.hub.clone(), membership.heartbeat_interval, leases.clone(), lost.clone());
+    let lease_settings = LeaseSettings {
+        hub_url: config.hub.clone(),
+        node_id,
+        interval: membership.heartbeat_interval,
+        lease_ttl: membership.lease_ttl,
+    };
+    let (heartbeat_leases, heartbeat_lost) = (leases.clone(), lost.clone());
     supervisor.spawn("heartbeat", HEARTBEAT_POLICY, stop_heartbeats.clone(), move |stop| {
-        let (hub, leases, lost) = (hub.clone(), heartbeat_leases.clone(), heartbeat_lost.clone());
+        let (settings, leases, lost) = (lease_settings.clone(), heartbeat_leases.clone(), heartbeat_lost.clone());
         async move {
-            heartbeat_loop(hub, node_id, interval, leases, stop.clone(), lost.clone()).await;
+            hold_lease_on_own_thread(settings, leases, stop.clone(), lost.clone()).await;
             // A lost membership ends the loop on purpose: wait to be stopped with it.
             if lost.is_cancelled() {
                 stop.cancelled().await;

@@ -11,6 +11,9 @@
 //! as TCP retransmission would deliver them. Connections accepted during a partition are held
 //! too (the target sees no connection until the client-to-target direction heals) and
 //! forwarded after it.
+//!
+//! [`TcpProxy::reset`] closes every open connection at once (both ends see it end), as a
+//! restarted middlebox would, while new connections go through as before.
 
 use std::net::SocketAddr;
 
@@ -36,6 +39,7 @@ pub struct TcpProxy {
     address: SocketAddr,
     to_target_blocked: watch::Sender<bool>,
     from_target_blocked: watch::Sender<bool>,
+    resets: watch::Sender<u64>,
     stop: CancellationToken,
 }
 
@@ -49,10 +53,11 @@ impl TcpProxy {
         let address = listener.local_addr()?;
         let (to_target_blocked, _) = watch::channel(false);
         let (from_target_blocked, _) = watch::channel(false);
+        let (resets, _) = watch::channel(0);
         let stop = CancellationToken::new();
         let gates = Gates { to_target: to_target_blocked.subscribe(), from_target: from_target_blocked.subscribe() };
-        tokio::spawn(accept_loop(listener, target, gates, stop.clone()));
-        Ok(Self { address, to_target_blocked, from_target_blocked, stop })
+        tokio::spawn(accept_loop(listener, target, gates, resets.subscribe(), stop.clone()));
+        Ok(Self { address, to_target_blocked, from_target_blocked, resets, stop })
     }
 
     /// Returns the address clients connect to.
@@ -70,6 +75,12 @@ impl TcpProxy {
     pub fn partition(&self) {
         self.to_target_blocked.send_replace(true);
         self.from_target_blocked.send_replace(true);
+    }
+
+    /// Closes every connection open now, both towards the client and towards the target;
+    /// connections made afterwards are forwarded as usual.
+    pub fn reset(&self) {
+        self.resets.send_modify(|resets| *resets += 1);
     }
 
     /// Resumes forwarding in both directions, delivering what was held first.
@@ -109,7 +120,13 @@ struct Gates {
     from_target: watch::Receiver<bool>,
 }
 
-async fn accept_loop(listener: TcpListener, target: SocketAddr, gates: Gates, stop: CancellationToken) {
+async fn accept_loop(
+    listener: TcpListener,
+    target: SocketAddr,
+    gates: Gates,
+    resets: watch::Receiver<u64>,
+    stop: CancellationToken,
+) {
     loop {
         let accepted = tokio::select! {
             () = stop.cancelled() => return,
@@ -117,10 +134,14 @@ async fn accept_loop(listener: TcpListener, target: SocketAddr, gates: Gates, st
         };
         // Accept errors (e.g. too many open files) are transient for a test proxy.
         let Ok((client, _)) = accepted else { continue };
-        let (gates, stop) = (gates.clone(), stop.clone());
+        let (gates, stop, mut reset) = (gates.clone(), stop.clone(), resets.clone());
+        // Only a reset after this connection was accepted closes it.
+        reset.mark_unchanged();
         tokio::spawn(async move {
+            // Leaving the select drops both sockets, which closes the connection on both sides.
             tokio::select! {
                 () = stop.cancelled() => {}
+                _ = reset.changed() => {}
                 () = forward(client, target, gates) => {}
             }
         });
@@ -225,5 +246,21 @@ mod tests {
         proxy.heal();
         assert_eq!(read_exactly(&mut existing, 6).await, b"during");
         assert_eq!(read_exactly(&mut new, 3).await, b"new");
+    }
+
+    #[tokio::test]
+    async fn a_reset_closes_open_connections_and_lets_new_ones_through() {
+        let proxy = TcpProxy::start(echo_server().await).await.expect("proxy");
+        let mut open = TcpStream::connect(proxy.address()).await.expect("connect");
+        open.write_all(b"ping").await.expect("write");
+        assert_eq!(read_exactly(&mut open, 4).await, b"ping");
+
+        proxy.reset();
+        let mut byte = [0_u8; 1];
+        let closed = tokio::time::timeout(Duration::from_secs(5), open.read(&mut byte)).await.expect("closed in time");
+        assert!(matches!(closed, Ok(0) | Err(_)), "the open connection ended: {closed:?}");
+        let mut new = TcpStream::connect(proxy.address()).await.expect("connect again");
+        new.write_all(b"again").await.expect("write");
+        assert_eq!(read_exactly(&mut new, 5).await, b"again");
     }
 }

@@ -128,7 +128,10 @@ fn a_bad_value_names_its_key_and_source() {
 
 #[test]
 fn values_that_parse_but_cannot_work_are_refused_by_key() {
-    let sources = Sources { env: env(&[("AGENTRY_HEARTBEAT_INTERVAL", "10s")]), ..Sources::default() };
+    let sources = Sources {
+        env: env(&[("AGENTRY_HEARTBEAT_INTERVAL", "10s"), ("AGENTRY_LEASE_TTL", "5s")]),
+        ..Sources::default()
+    };
     let message = error_text(load_hub(&sources, Flags::new()));
     assert!(message.contains("hub.heartbeat-interval: 10s must be shorter than lease-ttl (5s)"), "{message}");
 }

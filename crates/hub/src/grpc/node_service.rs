@@ -1,19 +1,25 @@
 //! `agentry.v1.NodeService`: the API nodes use.
 
-use tonic::{Request, Response, Status};
+use std::pin::Pin;
+
+use futures::{Stream, StreamExt};
+use tonic::{Request, Response, Status, Streaming};
 
 use agentry_core::limits::MAX_NODE_SLOTS;
-use agentry_core::{CommitBatch, NodeId, RunId};
-use agentry_proto::convert::node_api::leases_from;
+use agentry_core::{CommitBatch, Heartbeat, NodeId, RunId};
+use agentry_proto::convert::node_api::{lease_response, leases_from};
 use agentry_proto::v1 as pb;
 use agentry_proto::v1::node_service_server::NodeService;
 
 use crate::error::HubError;
 use crate::hub::Hub;
+use crate::leases::Inbound;
 use crate::validate;
 
 /// Most leases one heartbeat may carry: one per slot.
 const MAX_LEASES: usize = MAX_NODE_SLOTS as usize;
+
+type LeaseStream = Pin<Box<dyn Stream<Item = Result<pb::LeaseResponse, Status>> + Send + 'static>>;
 
 /// The `NodeService` gRPC service over a [`Hub`].
 pub struct NodeServiceApi {
@@ -47,15 +53,30 @@ impl NodeService for NodeServiceApi {
     ) -> Result<Response<pb::HeartbeatResponse>, Status> {
         let request = request.into_inner();
         let node_id = validate::id::<NodeId>("node_id", &request.node_id)?;
-        if request.leases.len() > MAX_LEASES {
-            return Err(Status::invalid_argument(format!(
-                "leases: {} entries; at most {MAX_LEASES} (one per slot)",
-                request.leases.len()
-            )));
-        }
+        check_lease_count(request.leases.len())?;
         let leases = leases_from(&request.leases).map_err(HubError::from)?;
         let revoked = self.hub.heartbeat(node_id, request.running, &leases).await?;
         Ok(Response::new(pb::HeartbeatResponse { revoked_run_ids: revoked.iter().map(ToString::to_string).collect() }))
+    }
+
+    type LeaseStream = LeaseStream;
+
+    async fn lease(
+        &self,
+        request: Request<Streaming<pb::LeaseRequest>>,
+    ) -> Result<Response<Self::LeaseStream>, Status> {
+        let inbound = request.into_inner().map(|item| match item {
+            Ok(beat) => match check_lease_count(beat.leases.len()) {
+                Ok(()) => Heartbeat::try_from(beat).map_or_else(|error| Inbound::Invalid(error.into()), Inbound::Beat),
+                Err(error) => Inbound::Invalid(error),
+            },
+            Err(status) => Inbound::Broken(status.to_string()),
+        });
+        let answers = self.hub.serve_lease(inbound).map(|answer| match answer {
+            Ok(revoked) => Ok(lease_response(&revoked)),
+            Err(error) => Err(Status::from(error)),
+        });
+        Ok(Response::new(Box::pin(answers)))
     }
 
     async fn load_run(&self, request: Request<pb::LoadRunRequest>) -> Result<Response<pb::LoadRunResponse>, Status> {
@@ -87,4 +108,12 @@ impl NodeService for NodeServiceApi {
         let released = self.hub.leave(node_id).await?;
         Ok(Response::new(pb::LeaveResponse { released_runs: released as u32 }))
     }
+}
+
+/// Refuses a beat carrying more leases than a node has slots.
+fn check_lease_count(count: usize) -> Result<(), HubError> {
+    if count > MAX_LEASES {
+        return Err(HubError::InvalidArgument(format!("leases: {count} entries; at most {MAX_LEASES} (one per slot)")));
+    }
+    Ok(())
 }

@@ -1,6 +1,7 @@
-//! The payloads of `NodeService` that carry domain data: commits, loaded runs and run leases.
+//! The payloads of `NodeService` that carry domain data: commits, loaded runs, run leases and
+//! the beats of a `Lease` stream.
 
-use agentry_core::{CommitBatch, EventDraft, LoadedRun, Message, RunId};
+use agentry_core::{CommitBatch, EventDraft, Heartbeat, LoadedRun, Message, RunId};
 
 use super::types::run_status_from;
 use super::{WireError, id, non_empty};
@@ -72,6 +73,30 @@ pub fn leases_from(leases: &[pb::RunLease]) -> Result<Vec<(RunId, u64)>, WireErr
     leases.iter().map(|lease| Ok((id("leases.run_id", &lease.run_id)?, lease.epoch))).collect()
 }
 
+impl From<&Heartbeat> for pb::LeaseRequest {
+    fn from(beat: &Heartbeat) -> Self {
+        Self { node_id: beat.node_id.to_string(), running: beat.running, leases: leases(&beat.leases) }
+    }
+}
+
+impl TryFrom<pb::LeaseRequest> for Heartbeat {
+    type Error = WireError;
+
+    /// Checks the node id and the run ids; the number of leases is the hub's limit.
+    fn try_from(request: pb::LeaseRequest) -> Result<Self, WireError> {
+        Ok(Self {
+            node_id: id("node_id", &request.node_id)?,
+            running: request.running,
+            leases: leases_from(&request.leases)?,
+        })
+    }
+}
+
+/// Returns the answer to one beat of a `Lease` stream: the runs the node no longer owns.
+pub fn lease_response(revoked: &[RunId]) -> pb::LeaseResponse {
+    pb::LeaseResponse { revoked_run_ids: revoked.iter().map(ToString::to_string).collect() }
+}
+
 /// Returns the run ids of a heartbeat answer.
 ///
 /// Errors name the first malformed id.
@@ -112,5 +137,20 @@ mod tests {
         assert_eq!(leases_from(&leases(&held)), Ok(held));
         let bad = [pb::RunLease { run_id: "x".into(), epoch: 1 }];
         assert_eq!(leases_from(&bad).unwrap_err().field, "leases.run_id");
+    }
+
+    #[test]
+    fn beats_round_trip_and_a_bad_node_id_is_named() {
+        let beat = Heartbeat {
+            node_id: agentry_core::NodeId::generate(),
+            running: 2,
+            leases: vec![(RunId::generate(), 3), (RunId::generate(), 1)],
+        };
+        assert_eq!(Heartbeat::try_from(pb::LeaseRequest::from(&beat)), Ok(beat));
+        let anonymous = pb::LeaseRequest { node_id: String::new(), ..pb::LeaseRequest::default() };
+        assert_eq!(Heartbeat::try_from(anonymous).unwrap_err().field, "node_id");
+        let revoked = [RunId::generate()];
+        let answer = lease_response(&revoked);
+        assert_eq!(run_ids_from("revoked_run_ids", &answer.revoked_run_ids), Ok(revoked.to_vec()));
     }
 }

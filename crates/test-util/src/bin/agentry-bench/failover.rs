@@ -5,7 +5,9 @@
 //! Each round spawns a few agents whose runs take many slow model steps, waits until they are
 //! `running`, SIGKILLs the node running the most runs, waits until each of its runs has resumed
 //! elsewhere and starts a replacement node. At the end every run must complete, each step
-//! committed once, and no committed model answer requested again (`trace_check`).
+//! committed once, and no committed model answer requested again (`trace_check`), and every
+//! `run_moved` must come off a killed node: a move off a live node is a false positive (safe,
+//! fenced, but wasted work), counted and listed.
 
 use std::collections::BTreeSet;
 use std::collections::hash_map::RandomState;
@@ -57,7 +59,7 @@ pub struct FailoverOptions {
 pub struct FailoverReport {
     /// Per moved run that had started: kill → its `run_started` on the new node (ms).
     failover_ms: Vec<i64>,
-    /// Kill → `run_moved` (lease expiry + reaper tick), per sample (ms).
+    /// Kill → `run_moved` (stream break + confirmation window), per sample (ms).
     detection_ms: Vec<i64>,
     /// `run_moved` → `run_started` on the new node (placement + delivery + load + commit), ms.
     resume_ms: Vec<i64>,
@@ -72,6 +74,14 @@ pub struct FailoverReport {
     completed: usize,
     /// Runs moved (at least once) that then completed, and all runs moved.
     moved_completed: (usize, usize),
+    /// `run_moved` events in all, and those off a node that was not killed (false positives:
+    /// run, from node, reason).
+    moves: usize,
+    false_positives: Vec<String>,
+    /// Moves off killed nodes by a broken lease stream (its confirmation), and by the reaper
+    /// (lease TTL expired).
+    by_stream_break: usize,
+    by_ttl: usize,
     /// Failed runs, steps committed twice, committed answers requested again, lost runs.
     pub problems: Vec<String>,
 }
@@ -102,6 +112,7 @@ pub async fn measure(options: &FailoverOptions) -> anyhow::Result<FailoverReport
     let mut agents: Vec<(String, String)> = Vec::new();
     let mut run_ids = Vec::new();
     let mut moved_runs = BTreeSet::new();
+    let mut killed = BTreeSet::new();
     let room = i64::from(SLOTS) * (NODES as i64 - 1) - AGENTS_PER_KILL as i64;
     for round in 0..options.kills {
         wait_for_room(&pool, room, options.step_latency * STEPS as u32 * 4 + Duration::from_secs(60)).await?;
@@ -128,6 +139,7 @@ pub async fn measure(options: &FailoverOptions) -> anyhow::Result<FailoverReport
                 .await?;
         let kill_ms = now_ms();
         cluster.kill_node(&victim_name).await?;
+        killed.insert(victim_id.clone());
         let timeout = 3 * options.lease_ttl + Duration::from_secs(60);
         let moves = wait_for_moves(&pool, &victim_id, &victim_runs, timeout).await?;
         report.ended_before_move += victim_runs.iter().filter(|run| !moves.iter().any(|m| &m.run_id == *run)).count();
@@ -165,6 +177,22 @@ pub async fn measure(options: &FailoverOptions) -> anyhow::Result<FailoverReport
         }
     }
     report.moved_completed.1 = moved_runs.len();
+    let all_moves: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT run_id, data::jsonb ->> 'from_node_id', data::jsonb ->> 'reason' FROM events WHERE kind = 'run_moved'",
+    )
+    .fetch_all(&pool)
+    .await?;
+    report.moves = all_moves.len();
+    let off_killed = all_moves.iter().filter(|(_, from_node_id, _)| killed.contains(from_node_id));
+    for (_, _, reason) in off_killed {
+        report.by_stream_break += usize::from(reason.contains("lease stream broke"));
+        report.by_ttl += usize::from(reason.contains("lease expired"));
+    }
+    report.false_positives = all_moves
+        .into_iter()
+        .filter(|(_, from_node_id, _)| !killed.contains(from_node_id))
+        .map(|(run_id, from_node_id, reason)| format!("run {run_id} moved off {from_node_id}: {reason}"))
+        .collect();
     let requests = model.requests_per_step();
     for (agent_id, input) in &agents {
         let events = trace(&pool, agent_id).await?;
@@ -195,10 +223,13 @@ impl FailoverReport {
         };
         let (failover, detection, resume) =
             (sorted(&self.failover_ms), sorted(&self.detection_ms), sorted(&self.resume_ms));
+        let confirmation = (options.heartbeat_interval * 2).min(options.lease_ttl);
         let settings = format!(
-            "lease TTL {}, heartbeat {}, {NODES} node processes × {SLOTS} slots, {STEPS}-step runs at {} per model call",
+            "lease TTL {}, heartbeat {}, confirmation {}, {NODES} node processes × {SLOTS} slots, {STEPS}-step runs at {} \
+             per model call",
             show_duration(options.lease_ttl),
             show_duration(options.heartbeat_interval),
+            show_duration(confirmation),
             show_duration(options.step_latency),
         );
         let mut rows = vec![
@@ -214,12 +245,15 @@ impl FailoverReport {
                 options.kills,
             ),
             format!(
-                "| Failover split (ms): kill → `run_moved` (lease expiry + reaper tick) · `run_moved` → `run_started` \
-                 (placement + resume) | p50 {} · {} ; max {} · {} |",
+                "| Failover split (ms): kill → `run_moved` (stream break + confirmation) · `run_moved` → `run_started` \
+                 (placement + resume) | p50 {} · {} ; max {} · {} ; moves off killed nodes by a broken stream {}, \
+                 by the TTL {} |",
                 percentile(&detection, 0.50),
                 percentile(&resume, 0.50),
                 percentile(&detection, 1.0),
                 percentile(&resume, 1.0),
+                self.by_stream_break,
+                self.by_ttl,
             ),
         ];
         let mut outcome = format!(
@@ -244,6 +278,15 @@ impl FailoverReport {
             ));
         }
         rows.push(format!("| Failover outcome | {outcome} |"));
+        let mut false_positives = format!(
+            "{} of {} `run_moved` events came off a node that was not killed",
+            self.false_positives.len(),
+            self.moves
+        );
+        if !self.false_positives.is_empty() {
+            false_positives.push_str(&format!(": {}", self.false_positives.join("; ")));
+        }
+        rows.push(format!("| Failover false positives (runs moved off a live node) | {false_positives} |"));
         rows
     }
 }
