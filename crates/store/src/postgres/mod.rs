@@ -43,7 +43,7 @@ pub struct PgStore {
     /// Commits, written in groups (`group.rs`, `statements::commit_group`).
     commits: group::Group<CommitBatch, Result<CommitOutcome>>,
     /// Spawns, written in groups (`statements::create_agent_group`).
-    spawns: group::Group<(NewAgent, Option<NewRun>), Result<(Agent, Option<Run>)>>,
+    spawns: group::Group<statements::SpawnRequest, statements::Spawned>,
 }
 
 impl PgStore {

@@ -314,14 +314,16 @@ impl<'a> GroupColumns<'a> {
 
 const CREATE_AGENTS: &str = include_str!("../../queries/postgres/create_agents.sql");
 
+/// One Spawn of a group: the agent and its first run, if any.
+pub(super) type SpawnRequest = (NewAgent, Option<NewRun>);
+/// The answer to one Spawn: the agent and its first run.
+pub(super) type Spawned = Result<(Agent, Option<Run>)>;
+
 /// Creates a group of agents (each with its first run, if any), answering each in order (see
 /// [`crate::Store::create_agent`]): one statement for the group; an agent whose idempotency key
 /// was taken is answered with the agent that holds it. A group that fails as a whole is
 /// applied agent by agent.
-pub(super) async fn create_agent_group(
-    store: &SqlStore<Postgres>,
-    agents: Vec<(NewAgent, Option<NewRun>)>,
-) -> Vec<Result<(Agent, Option<Run>)>> {
+pub(super) async fn create_agent_group(store: &SqlStore<Postgres>, agents: Vec<SpawnRequest>) -> Vec<Spawned> {
     if agents.len() > 1 {
         match create_agents_statement(store, &agents).await {
             Ok(rows) => {
@@ -351,10 +353,7 @@ pub(super) async fn create_agent_group(
 }
 
 /// Runs `create_agents.sql` over `agents`.
-async fn create_agents_statement(
-    store: &SqlStore<Postgres>,
-    agents: &[(NewAgent, Option<NewRun>)],
-) -> Result<Vec<AgentSummaryRow>> {
+async fn create_agents_statement(store: &SqlStore<Postgres>, agents: &[SpawnRequest]) -> Result<Vec<AgentSummaryRow>> {
     let mut columns: [Vec<Option<String>>; 7] = Default::default();
     for (agent, first_run) in agents {
         let row = [
