@@ -48,6 +48,23 @@ impl Error {
         }
     }
 
+    /// Returns an equivalent error (same variant and code; a database error keeps only its
+    /// text), for answering every request of a group that failed as a whole.
+    pub(crate) fn duplicate(&self) -> Self {
+        match self {
+            Self::NotFound { what, id } => Self::NotFound { what, id: id.clone() },
+            Self::StaleEpoch { run_id, given, current } => {
+                Self::StaleEpoch { run_id: *run_id, given: *given, current: *current }
+            }
+            Self::Conflict(reason) => Self::Conflict(reason.clone()),
+            Self::Corrupt(reason) => Self::Corrupt(reason.clone()),
+            Self::Database(error) if is_connection_error(error) => {
+                Self::Database(sqlx::Error::Io(std::io::Error::other(error.to_string())))
+            }
+            Self::Database(_) | Self::Migrate(_) => Self::Database(sqlx::Error::Protocol(self.to_string())),
+        }
+    }
+
     /// Returns whether retrying may succeed (the database was unreachable).
     pub fn is_retryable(&self) -> bool {
         self.code().is_retryable()

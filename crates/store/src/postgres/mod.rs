@@ -1,7 +1,6 @@
 //! The PostgreSQL backend, for clusters: several hubs may share one database. The hot
 //! operations have one-statement forms here (`statements.rs`); the rest is the shared SQL.
 
-mod group;
 mod statements;
 
 use std::sync::Arc;
@@ -18,6 +17,7 @@ use agentry_core::{Agent, CommitBatch, Run};
 
 use crate::api::{CommitOutcome, NewAgent, NewRun};
 use crate::error::{Error, Result};
+use crate::sql::group::Group;
 use crate::sql::{SqlStore, forward_store};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -41,9 +41,9 @@ const MAX_COMMIT_GROUP: usize = 64;
 pub struct PgStore {
     inner: SqlStore<Postgres>,
     /// Commits, written in groups (`group.rs`, `statements::commit_group`).
-    commits: group::Group<CommitBatch, Result<CommitOutcome>>,
+    commits: Group<CommitBatch, Result<CommitOutcome>>,
     /// Spawns, written in groups (`statements::create_agent_group`).
-    spawns: group::Group<statements::SpawnRequest, statements::Spawned>,
+    spawns: Group<statements::SpawnRequest, statements::Spawned>,
 }
 
 impl PgStore {
@@ -67,11 +67,11 @@ impl PgStore {
         MIGRATOR.run(&pool).await?;
         let writer_store = Arc::new(SqlStore::new(pool.clone()));
         let commit_store = Arc::clone(&writer_store);
-        let commits = group::Group::start(COMMIT_WRITERS, MAX_COMMIT_GROUP, move |batches| {
+        let commits = Group::start(COMMIT_WRITERS, MAX_COMMIT_GROUP, move |batches| {
             let store = Arc::clone(&commit_store);
             async move { statements::commit_group(&store, batches).await }
         });
-        let spawns = group::Group::start(COMMIT_WRITERS, MAX_COMMIT_GROUP, move |agents| {
+        let spawns = Group::start(COMMIT_WRITERS, MAX_COMMIT_GROUP, move |agents| {
             let store = Arc::clone(&writer_store);
             async move { statements::create_agent_group(&store, agents).await }
         });

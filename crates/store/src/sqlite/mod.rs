@@ -9,6 +9,7 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -19,9 +20,13 @@ use tracing::info;
 
 use crate::api::Leadership;
 use crate::error::Result;
+use crate::sql::group::Group;
 use crate::sql::{SqlStore, forward_store};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// Most commits written in one transaction (group commit; `sql/group.rs`).
+const MAX_COMMIT_GROUP: usize = 64;
 
 /// How long a statement waits for a lock held by another process before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -33,6 +38,8 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug)]
 pub struct SqliteStore {
     inner: SqlStore<Sqlite>,
+    /// Commits, written in groups by one writer (one transaction and one fsync per group).
+    commits: Group<agentry_core::CommitBatch, Result<crate::CommitOutcome>>,
 }
 
 impl SqliteStore {
@@ -74,7 +81,12 @@ impl SqliteStore {
             .await?;
         MIGRATOR.run(&pool).await?;
         info!("sqlite store ready");
-        Ok(Self { inner: SqlStore::new(pool) })
+        let writer_store = Arc::new(SqlStore::new(pool.clone()));
+        let commits = Group::start(1, MAX_COMMIT_GROUP, move |batches| {
+            let store = Arc::clone(&writer_store);
+            async move { store.commit_group(batches).await }
+        });
+        Ok(Self { inner: SqlStore::new(pool), commits })
     }
 
     /// Returns the pool (a single connection).
@@ -96,7 +108,11 @@ impl SqliteStore {
     }
 
     async fn write_commit(&self, batch: agentry_core::CommitBatch) -> Result<crate::CommitOutcome> {
-        self.inner.commit(batch).await
+        self.commits.submit(batch).await.unwrap_or_else(|| {
+            Err(crate::Error::Database(sqlx::Error::Protocol(
+                "the store's commit writer stopped (its Tokio runtime shut down)".into(),
+            )))
+        })
     }
 
     async fn write_assignments(

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 /// Requests `T` answered with `R`, applied in groups by writer tasks.
-pub(super) struct Group<T, R> {
+pub(crate) struct Group<T, R> {
     sender: mpsc::Sender<(T, oneshot::Sender<R>)>,
 }
 
@@ -24,7 +24,7 @@ impl<T: Send + 'static, R: Send + 'static> Group<T, R> {
     /// Starts `writers` tasks on the current Tokio runtime, each applying groups of at most
     /// `max_group` requests with `apply`, which must answer every request of a group, in order.
     /// The tasks end when the group is dropped.
-    pub(super) fn start<F, Fut>(writers: usize, max_group: usize, apply: F) -> Self
+    pub(crate) fn start<F, Fut>(writers: usize, max_group: usize, apply: F) -> Self
     where
         F: Fn(Vec<T>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Vec<R>> + Send,
@@ -50,7 +50,7 @@ impl<T: Send + 'static, R: Send + 'static> Group<T, R> {
 
     /// Submits a request and waits for its answer; `None` when the writers are gone (their
     /// runtime shut down).
-    pub(super) async fn submit(&self, request: T) -> Option<R> {
+    pub(crate) async fn submit(&self, request: T) -> Option<R> {
         let (answer, answered) = oneshot::channel();
         self.sender.send((request, answer)).await.ok()?;
         answered.await.ok()
