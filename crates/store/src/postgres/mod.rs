@@ -1,6 +1,7 @@
 //! The PostgreSQL backend, for clusters: several hubs may share one database. The hot
 //! operations have one-statement forms here (`statements.rs`); the rest is the shared SQL.
 
+mod groups;
 mod statements;
 
 use std::sync::Arc;
@@ -40,10 +41,10 @@ const MAX_COMMIT_GROUP: usize = 64;
 #[derive(Debug)]
 pub struct PgStore {
     inner: SqlStore<Postgres>,
-    /// Commits, written in groups (`group.rs`, `statements::commit_group`).
+    /// Commits, written in groups (`group.rs`, `groups::commit_group`).
     commits: Group<CommitBatch, Result<CommitOutcome>>,
-    /// Spawns, written in groups (`statements::create_agent_group`).
-    spawns: Group<statements::SpawnRequest, statements::Spawned>,
+    /// Spawns, written in groups (`groups::create_agent_group`).
+    spawns: Group<groups::SpawnRequest, groups::Spawned>,
 }
 
 impl PgStore {
@@ -69,11 +70,11 @@ impl PgStore {
         let commit_store = Arc::clone(&writer_store);
         let commits = Group::start(COMMIT_WRITERS, MAX_COMMIT_GROUP, move |batches| {
             let store = Arc::clone(&commit_store);
-            async move { statements::commit_group(&store, batches).await }
+            async move { groups::commit_group(&store, batches).await }
         });
         let spawns = Group::start(COMMIT_WRITERS, MAX_COMMIT_GROUP, move |agents| {
             let store = Arc::clone(&writer_store);
-            async move { statements::create_agent_group(&store, agents).await }
+            async move { groups::create_agent_group(&store, agents).await }
         });
         info!("postgres store ready");
         Ok(Self { inner: SqlStore::new(pool), commits, spawns })

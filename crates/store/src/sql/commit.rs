@@ -1,0 +1,143 @@
+//! Commits on the shared SQL (SQLite's path; PostgreSQL has one-statement forms in
+//! `postgres/`): a group of commits in one transaction, a savepoint each.
+
+use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Transaction, Type, query, query_as};
+use tracing::debug;
+
+use agentry_core::clock::now_ms;
+use agentry_core::{CommitBatch, Run};
+
+use super::SqlStore;
+use super::lifecycle::append_events;
+use super::queries::{COMMIT_RUN, INSERT_MESSAGE};
+use super::rows::{
+    AgentPositions, AgentRow, AgentSummaryRow, CommitMarkerRow, DataRow, EventRow, MessageRow, NodeLoadRow, NodeRow,
+    PlaceableRow, RunRow, json_text, to_db_int,
+};
+use crate::api::CommitOutcome;
+use crate::error::{Error, Result};
+
+impl<DB> SqlStore<DB>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<String>: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'r> AgentRow: FromRow<'r, DB::Row>,
+    for<'r> AgentSummaryRow: FromRow<'r, DB::Row>,
+    for<'r> AgentPositions: FromRow<'r, DB::Row>,
+    for<'r> RunRow: FromRow<'r, DB::Row>,
+    for<'r> MessageRow: FromRow<'r, DB::Row>,
+    for<'r> EventRow: FromRow<'r, DB::Row>,
+    for<'r> NodeRow: FromRow<'r, DB::Row>,
+    for<'r> PlaceableRow: FromRow<'r, DB::Row>,
+    for<'r> NodeLoadRow: FromRow<'r, DB::Row>,
+    for<'r> CommitMarkerRow: FromRow<'r, DB::Row>,
+    for<'r> DataRow: FromRow<'r, DB::Row>,
+{
+    /// Applies a group of commits (see [`crate::Store::commit`]) in one transaction — one
+    /// durable flush for all — each in a savepoint, so that a commit that fails (a refused
+    /// fence writes nothing; an error rolls back to its savepoint) leaves the others applied.
+    /// Answers each, in order. The bounds are the main `impl`'s (refusals are named there).
+    pub(crate) async fn commit_group(&self, batches: Vec<CommitBatch>) -> Vec<Result<CommitOutcome>> {
+        let count = batches.len();
+        let mut transaction = match self.pool.begin().await {
+            Ok(transaction) => transaction,
+            Err(error) => return repeat_error(count, error.into()),
+        };
+        let mut steps = Vec::with_capacity(count);
+        for batch in batches {
+            let marker = (batch.run_id, batch.epoch, batch.commit_id.clone());
+            let step = match query("SAVEPOINT group_commit").execute(&mut *transaction).await {
+                Err(error) => Err(Error::from(error)),
+                Ok(_) => match apply_commit(&mut transaction, batch).await {
+                    Ok(applied) => query("RELEASE SAVEPOINT group_commit")
+                        .execute(&mut *transaction)
+                        .await
+                        .map(|_| applied)
+                        .map_err(Error::from),
+                    Err(error) => {
+                        let undone = query("ROLLBACK TO SAVEPOINT group_commit").execute(&mut *transaction).await;
+                        match undone {
+                            Ok(_) => Err(error),
+                            // The transaction is unusable: fail the whole group.
+                            Err(rollback) => return repeat_error(count, rollback.into()),
+                        }
+                    }
+                },
+            };
+            steps.push((marker, step));
+        }
+        // Released before refusals are read: the SQLite pool has a single connection.
+        if let Err(error) = transaction.commit().await {
+            return repeat_error(count, error.into());
+        }
+        let mut outcomes = Vec::with_capacity(count);
+        for ((run_id, epoch, commit_id), step) in steps {
+            outcomes.push(match step {
+                Ok(Some(outcome)) => Ok(outcome),
+                Ok(None) => self.commit_refused(run_id, epoch, commit_id).await,
+                Err(error) => Err(error),
+            });
+        }
+        outcomes
+    }
+}
+
+/// Applies one commit inside `transaction`; `None` when its guarded update matched no row
+/// (nothing was written; the caller names the reason).
+async fn apply_commit<DB>(transaction: &mut Transaction<'_, DB>, batch: CommitBatch) -> Result<Option<CommitOutcome>>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<String>: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'r> RunRow: FromRow<'r, DB::Row>,
+    for<'r> AgentPositions: FromRow<'r, DB::Row>,
+{
+    let run_id = batch.run_id.to_string();
+    let updated: Option<RunRow> = query_as(COMMIT_RUN)
+        .bind(run_id.clone())
+        .bind(to_db_int(batch.epoch))
+        .bind(batch.status.map(|status| status.as_str().to_owned()))
+        .bind(batch.error)
+        .bind(now_ms())
+        .bind(batch.commit_id)
+        .fetch_optional(&mut **transaction)
+        .await?;
+    let Some(updated) = updated else {
+        return Ok(None);
+    };
+    let run = Run::try_from(updated)?;
+    let agent_id = run.agent_id.to_string();
+    let message_count = to_db_int(batch.messages.len() as u64);
+    let positions: AgentPositions = append_events(transaction, &agent_id, &run_id, batch.events, message_count).await?;
+    let first_index = positions.message_count - message_count;
+    for (index, message) in (first_index..).zip(batch.messages) {
+        query(INSERT_MESSAGE)
+            .bind(agent_id.clone())
+            .bind(index)
+            .bind(run_id.clone())
+            .bind(message.role.as_str().to_owned())
+            .bind(message.content)
+            .bind(json_text("tool calls", serde_json::to_string(&message.tool_calls))?)
+            .bind(message.tool_call_id)
+            .execute(&mut **transaction)
+            .await?;
+    }
+    let last_seq = u64::try_from(positions.last_seq)
+        .map_err(|_| Error::Corrupt(format!("agents.last_seq: {} is negative", positions.last_seq)))?;
+    debug!(last_seq, status = %run.status, "committed");
+    Ok(Some(CommitOutcome { run, last_seq, replayed: false }))
+}
+
+/// The answers of a group that failed as a whole: the error for each of its `count` commits.
+fn repeat_error(count: usize, error: Error) -> Vec<Result<CommitOutcome>> {
+    let mut answers: Vec<Result<CommitOutcome>> = (1..count).map(|_| Err(error.duplicate())).collect();
+    answers.push(Err(error));
+    answers
+}
