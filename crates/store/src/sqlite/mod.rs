@@ -44,7 +44,8 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     /// Opens (creating it and its parent directory if needed) the database file at `path` and
-    /// applies the migrations.
+    /// applies the migrations. Starts the group-commit writer task on the current Tokio
+    /// runtime: use the store on that runtime.
     pub async fn open(path: &Path) -> Result<Self> {
         create_parent_dir(path)?;
         Self::open_with(SqliteConnectOptions::new().filename(path)).await
