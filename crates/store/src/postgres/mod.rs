@@ -23,9 +23,8 @@ use crate::sql::{SqlStore, forward_store};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
-/// Connections per hub: commits are single statements, so a few connections keep the placer,
-/// the gRPC handlers and the reaper from waiting on each other; more only add backends that
-/// compete for the same cores (see docs/benchmarks-notes.md).
+/// Connections per hub: the group writers hold at most [`COMMIT_WRITERS`] each for commits and
+/// Spawns; the rest serve reads, the placer and the reaper.
 const MAX_CONNECTIONS: u32 = 16;
 
 /// How long a query waits for a free connection before failing as unavailable.
