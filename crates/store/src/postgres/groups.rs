@@ -1,15 +1,16 @@
 //! PostgreSQL's group forms (group commit, `crate::sql::group`): every commit, or every Spawn,
 //! queued while the previous group was written goes out in one statement
-//! (`queries/postgres/commit_group.sql`, `create_agents.sql`), each answered on its own. A
-//! group that cannot be written as a whole is applied one by one with the single forms of
-//! `statements.rs`, so one bad request never fails the others.
+//! (`queries/postgres/commit_group.sql`, `create_agents.sql`), each answered on its own; a
+//! lone request is a group of one. A group that cannot be written as a whole is applied one
+//! request at a time, so one bad request never fails the others.
+
+use std::collections::HashMap;
 
 use sqlx::{Postgres, query_as};
 
 use agentry_core::clock::now_ms;
 use agentry_core::{Agent, CommitBatch, Run, RunId};
 
-use super::statements::{commit, create_agent};
 use crate::api::{CommitOutcome, NewAgent, NewRun};
 use crate::error::{Error, Result};
 use crate::sql::rows::{AgentSummaryRow, RunRow, json_text, to_db_int};
@@ -36,32 +37,40 @@ pub(super) async fn commit_group(store: &SqlStore<Postgres>, batches: Vec<Commit
     let mut run_ids: Vec<RunId> = batches.iter().map(|batch| batch.run_id).collect();
     run_ids.sort_unstable();
     run_ids.dedup();
-    if batches.len() == 1 || run_ids.len() < batches.len() {
-        return one_by_one(store, batches).await;
-    }
-    match group_statement(store, &batches).await {
-        Ok(mut rows) => {
-            let mut outcomes = Vec::with_capacity(batches.len());
-            for (ordinal, batch) in (1..).zip(batches) {
-                let outcome = match rows.iter().position(|row| row.ordinal == ordinal) {
-                    Some(found) => committed(rows.swap_remove(found)),
-                    None => store.commit_refused(batch.run_id, batch.epoch, batch.commit_id).await,
-                };
-                outcomes.push(outcome);
+    if batches.len() > 1 && run_ids.len() == batches.len() {
+        match group_statement(store, &batches).await {
+            Ok(rows) => return answer_commits(store, batches, rows).await,
+            Err(error) => {
+                tracing::warn!(%error, commits = batches.len(), "group commit failed; applying its commits one by one")
             }
-            outcomes
-        }
-        Err(error) => {
-            tracing::warn!(%error, commits = batches.len(), "group commit failed; applying its commits one by one");
-            one_by_one(store, batches).await
         }
     }
-}
-
-async fn one_by_one(store: &SqlStore<Postgres>, batches: Vec<CommitBatch>) -> Vec<Result<CommitOutcome>> {
     let mut outcomes = Vec::with_capacity(batches.len());
     for batch in batches {
-        outcomes.push(commit(store, batch).await);
+        let batch = vec![batch];
+        let outcome = match group_statement(store, &batch).await {
+            Ok(rows) => answer_commits(store, batch, rows).await.pop(),
+            Err(error) => Some(Err(error)),
+        };
+        outcomes.push(outcome.unwrap_or_else(|| Err(Error::Conflict("the commit got no answer".into()))));
+    }
+    outcomes
+}
+
+/// Answers each commit of a written group, in order: from its row, or, without one (its fence
+/// refused it, nothing was written), with the reason.
+async fn answer_commits(
+    store: &SqlStore<Postgres>,
+    batches: Vec<CommitBatch>,
+    mut rows: Vec<GroupCommittedRow>,
+) -> Vec<Result<CommitOutcome>> {
+    let mut outcomes = Vec::with_capacity(batches.len());
+    for (ordinal, batch) in (1..).zip(batches) {
+        let outcome = match rows.iter().position(|row| row.ordinal == ordinal) {
+            Some(found) => committed(rows.swap_remove(found)),
+            None => store.commit_refused(batch.run_id, batch.epoch, batch.commit_id).await,
+        };
+        outcomes.push(outcome);
     }
     outcomes
 }
@@ -181,28 +190,45 @@ pub(super) type Spawned = Result<(Agent, Option<Run>)>;
 pub(super) async fn create_agent_group(store: &SqlStore<Postgres>, agents: Vec<SpawnRequest>) -> Vec<Spawned> {
     if agents.len() > 1 {
         match create_agents_statement(store, &agents).await {
-            Ok(rows) => {
-                let mut created: std::collections::HashMap<String, AgentSummaryRow> =
-                    rows.into_iter().map(|row| (row.agent.id.clone(), row)).collect();
-                let mut answers = Vec::with_capacity(agents.len());
-                for (agent, _) in agents {
-                    let answer = match (created.remove(&agent.id.to_string()), agent.idempotency_key) {
-                        (Some(row), _) => summary(row).map(|summary| (summary.agent, summary.latest_run)),
-                        (None, Some(key)) => store.agent_by_idempotency_key(&key).await,
-                        (None, None) => Err(Error::Conflict(format!("agent {} was not inserted", agent.id))),
-                    };
-                    answers.push(answer);
-                }
-                return answers;
-            }
+            Ok(rows) => return answer_spawns(store, agents, rows).await,
             Err(error) => {
                 tracing::warn!(%error, agents = agents.len(), "group Spawn failed; creating its agents one by one")
             }
         }
     }
     let mut answers = Vec::with_capacity(agents.len());
-    for (agent, first_run) in agents {
-        answers.push(create_agent(store, agent, first_run).await);
+    for request in agents {
+        let request = vec![request];
+        let answer = match create_agents_statement(store, &request).await {
+            Ok(rows) => answer_spawns(store, request, rows).await.pop(),
+            Err(error) => Some(Err(error)),
+        };
+        answers.push(answer.unwrap_or_else(|| Err(Error::Conflict("the Spawn got no answer".into()))));
+    }
+    answers
+}
+
+/// Answers each Spawn of a written group, in order: with its row, or, without one (its
+/// idempotency key was taken), with the agent that holds the key.
+async fn answer_spawns(
+    store: &SqlStore<Postgres>,
+    agents: Vec<SpawnRequest>,
+    rows: Vec<AgentSummaryRow>,
+) -> Vec<Spawned> {
+    let mut created: HashMap<String, AgentSummaryRow> =
+        rows.into_iter().map(|row| (row.agent.id.clone(), row)).collect();
+    let mut answers = Vec::with_capacity(agents.len());
+    for (agent, _) in agents {
+        let answer = match (created.remove(&agent.id.to_string()), agent.idempotency_key) {
+            (Some(row), _) => summary(row).map(|summary| (summary.agent, summary.latest_run)),
+            (None, Some(key)) => {
+                tracing::debug!(key, "idempotency key already used, returning its agent");
+                store.agent_by_idempotency_key(&key).await
+            }
+            // Only a taken idempotency key makes the insert do nothing (a NULL key never does).
+            (None, None) => Err(Error::Conflict(format!("agent {} was not inserted", agent.id))),
+        };
+        answers.push(answer);
     }
     answers
 }
@@ -241,44 +267,51 @@ async fn create_agents_statement(store: &SqlStore<Postgres>, agents: &[SpawnRequ
 
 #[cfg(test)]
 mod tests {
-    use agentry_core::{AgentSpec, EventDraft, Message, RunStatus};
+    use agentry_core::{AgentId, AgentSpec, EventDraft, Message, NodeId, RunStatus};
     use serde_json::json;
 
     use super::*;
-    use crate::api::{NewAgent, NewRun};
     use crate::postgres::statements::assign_runs;
     use crate::testing::PgTestDatabase;
-    use agentry_core::NodeId;
+
+    async fn store() -> (PgTestDatabase, crate::PgStore) {
+        let Ok(database) = PgTestDatabase::create().await else {
+            panic!("AGENTRY_TEST_DATABASE_URL must name a PostgreSQL database");
+        };
+        let store = crate::PgStore::connect(database.url()).await.unwrap();
+        (database, store)
+    }
+
+    fn agent(idempotency_key: Option<&str>) -> NewAgent {
+        NewAgent {
+            id: AgentId::generate(),
+            spec: AgentSpec {
+                model: "openai:test".into(),
+                tools: Vec::new(),
+                system: String::new(),
+                max_iterations: 4,
+                node_selector: Default::default(),
+                temperature: None,
+            },
+            labels: Default::default(),
+            parent_id: None,
+            idempotency_key: idempotency_key.map(str::to_owned),
+        }
+    }
+
+    fn first_run(input: &str) -> Option<NewRun> {
+        Some(NewRun { id: RunId::generate(), input: input.into() })
+    }
 
     /// The group statement itself succeeds (the one-by-one fallback would hide an error in it)
     /// and numbers the commits of two agents independently.
     #[tokio::test]
     async fn a_group_is_written_by_one_statement() {
-        let Ok(database) = PgTestDatabase::create().await else {
-            panic!("AGENTRY_TEST_DATABASE_URL must name a PostgreSQL database");
-        };
-        let store = crate::PgStore::connect(database.url()).await.unwrap();
+        let (_database, store) = store().await;
         let mut batches = Vec::new();
         for name in ["a", "b"] {
-            let agent = NewAgent {
-                id: agentry_core::AgentId::generate(),
-                spec: AgentSpec {
-                    model: "openai:test".into(),
-                    tools: Vec::new(),
-                    system: String::new(),
-                    max_iterations: 4,
-                    node_selector: Default::default(),
-                    temperature: None,
-                },
-                labels: Default::default(),
-                parent_id: None,
-                idempotency_key: None,
-            };
-            let (_, run) =
-                create_agent(&store.inner, agent, Some(NewRun { id: RunId::generate(), input: name.into() }))
-                    .await
-                    .unwrap();
-            let run = run.unwrap();
+            let mut created = create_agent_group(&store.inner, vec![(agent(None), first_run(name))]).await;
+            let run = created.pop().unwrap().unwrap().1.unwrap();
             assign_runs(&store.inner, &[(run.id, NodeId::generate(), 0)]).await.unwrap();
             batches.push(CommitBatch {
                 run_id: run.id,
@@ -299,32 +332,12 @@ mod tests {
     /// The group Spawn statement succeeds and answers a taken idempotency key with its agent.
     #[tokio::test]
     async fn a_group_of_spawns_is_written_by_one_statement() {
-        let Ok(database) = PgTestDatabase::create().await else {
-            panic!("AGENTRY_TEST_DATABASE_URL must name a PostgreSQL database");
-        };
-        let store = crate::PgStore::connect(database.url()).await.unwrap();
-        let agent = |key: Option<&str>| NewAgent {
-            id: agentry_core::AgentId::generate(),
-            spec: AgentSpec {
-                model: "openai:test".into(),
-                tools: Vec::new(),
-                system: String::new(),
-                max_iterations: 4,
-                node_selector: Default::default(),
-                temperature: None,
-            },
-            labels: Default::default(),
-            parent_id: None,
-            idempotency_key: key.map(str::to_owned),
-        };
+        let (_database, store) = store().await;
         let pair = vec![(agent(Some("j")), None), (agent(Some("j")), None)];
         let rows = create_agents_statement(&store.inner, &pair).await.unwrap();
         assert_eq!(rows.len(), 1, "the second use of key j in the group inserts nothing");
-        let group = vec![
-            (agent(Some("k")), Some(NewRun { id: RunId::generate(), input: "first".into() })),
-            (agent(None), None),
-            (agent(Some("k")), Some(NewRun { id: RunId::generate(), input: "second".into() })),
-        ];
+        let group =
+            vec![(agent(Some("k")), first_run("first")), (agent(None), None), (agent(Some("k")), first_run("second"))];
         let answers = create_agent_group(&store.inner, group).await;
         let (first, second, third) = (&answers[0], &answers[1], &answers[2]);
         let (first_agent, first_run) = first.as_ref().unwrap();

@@ -1,23 +1,40 @@
 //! Commits on the shared SQL (SQLite's path; PostgreSQL has one-statement forms in
 //! `postgres/`): a group of commits in one transaction, a savepoint each.
 
-use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Transaction, Type, query, query_as};
+use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Pool, Transaction, Type, query, query_as};
 use tracing::debug;
 
 use agentry_core::clock::now_ms;
-use agentry_core::{CommitBatch, Run};
+use agentry_core::{CommitBatch, Run, RunId};
 
-use super::SqlStore;
 use super::lifecycle::append_events;
 use super::queries::{COMMIT_RUN, INSERT_MESSAGE};
-use super::rows::{
-    AgentPositions, AgentRow, AgentSummaryRow, CommitMarkerRow, DataRow, EventRow, MessageRow, NodeLoadRow, NodeRow,
-    PlaceableRow, RunRow, json_text, to_db_int,
-};
+use super::rows::{AgentPositions, RunRow, json_text, to_db_int};
 use crate::api::CommitOutcome;
 use crate::error::{Error, Result};
 
-impl<DB> SqlStore<DB>
+/// What writing one commit of a group did.
+pub(crate) enum Written {
+    /// It was applied.
+    Applied(CommitOutcome),
+    /// Its guarded update matched no row: nothing was written; the reason is read afterwards.
+    Refused {
+        /// The run.
+        run_id: RunId,
+        /// The epoch it was sent under.
+        epoch: u64,
+        /// Its commit id, to recognise a retry of the commit applied last.
+        commit_id: Option<String>,
+    },
+    /// It failed and its savepoint was rolled back.
+    Failed(Error),
+}
+
+/// Writes a group of commits in one transaction — one durable flush for all — each in a
+/// savepoint, so that a commit that fails (a refused fence writes nothing; an error rolls back
+/// to its savepoint) leaves the others applied. Returns what happened to each, in order, or the
+/// error that failed the whole group (the transaction could not begin, roll back or commit).
+pub(crate) async fn write_group<DB>(pool: &Pool<DB>, batches: Vec<CommitBatch>) -> Result<Vec<Written>>
 where
     DB: Database,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
@@ -25,65 +42,30 @@ where
     for<'q> String: Encode<'q, DB> + Type<DB>,
     for<'q> Option<String>: Encode<'q, DB> + Type<DB>,
     for<'q> i64: Encode<'q, DB> + Type<DB>,
-    for<'r> AgentRow: FromRow<'r, DB::Row>,
-    for<'r> AgentSummaryRow: FromRow<'r, DB::Row>,
-    for<'r> AgentPositions: FromRow<'r, DB::Row>,
     for<'r> RunRow: FromRow<'r, DB::Row>,
-    for<'r> MessageRow: FromRow<'r, DB::Row>,
-    for<'r> EventRow: FromRow<'r, DB::Row>,
-    for<'r> NodeRow: FromRow<'r, DB::Row>,
-    for<'r> PlaceableRow: FromRow<'r, DB::Row>,
-    for<'r> NodeLoadRow: FromRow<'r, DB::Row>,
-    for<'r> CommitMarkerRow: FromRow<'r, DB::Row>,
-    for<'r> DataRow: FromRow<'r, DB::Row>,
+    for<'r> AgentPositions: FromRow<'r, DB::Row>,
 {
-    /// Applies a group of commits (see [`crate::Store::commit`]) in one transaction — one
-    /// durable flush for all — each in a savepoint, so that a commit that fails (a refused
-    /// fence writes nothing; an error rolls back to its savepoint) leaves the others applied.
-    /// Answers each, in order. The bounds are the main `impl`'s (refusals are named there).
-    pub(crate) async fn commit_group(&self, batches: Vec<CommitBatch>) -> Vec<Result<CommitOutcome>> {
-        let count = batches.len();
-        let mut transaction = match self.pool.begin().await {
-            Ok(transaction) => transaction,
-            Err(error) => return repeat_error(count, error.into()),
-        };
-        let mut steps = Vec::with_capacity(count);
-        for batch in batches {
-            let marker = (batch.run_id, batch.epoch, batch.commit_id.clone());
-            let step = match query("SAVEPOINT group_commit").execute(&mut *transaction).await {
-                Err(error) => Err(Error::from(error)),
-                Ok(_) => match apply_commit(&mut transaction, batch).await {
-                    Ok(applied) => query("RELEASE SAVEPOINT group_commit")
-                        .execute(&mut *transaction)
-                        .await
-                        .map(|_| applied)
-                        .map_err(Error::from),
-                    Err(error) => {
-                        let undone = query("ROLLBACK TO SAVEPOINT group_commit").execute(&mut *transaction).await;
-                        match undone {
-                            Ok(_) => Err(error),
-                            // The transaction is unusable: fail the whole group.
-                            Err(rollback) => return repeat_error(count, rollback.into()),
-                        }
-                    }
-                },
-            };
-            steps.push((marker, step));
+    let mut transaction = pool.begin().await?;
+    let mut written = Vec::with_capacity(batches.len());
+    for batch in batches {
+        let (run_id, epoch, commit_id) = (batch.run_id, batch.epoch, batch.commit_id.clone());
+        query("SAVEPOINT group_commit").execute(&mut *transaction).await?;
+        match apply_commit(&mut transaction, batch).await {
+            Ok(applied) => {
+                query("RELEASE SAVEPOINT group_commit").execute(&mut *transaction).await?;
+                written.push(match applied {
+                    Some(outcome) => Written::Applied(outcome),
+                    None => Written::Refused { run_id, epoch, commit_id },
+                });
+            }
+            Err(error) => {
+                query("ROLLBACK TO SAVEPOINT group_commit").execute(&mut *transaction).await?;
+                written.push(Written::Failed(error));
+            }
         }
-        // Released before refusals are read: the SQLite pool has a single connection.
-        if let Err(error) = transaction.commit().await {
-            return repeat_error(count, error.into());
-        }
-        let mut outcomes = Vec::with_capacity(count);
-        for ((run_id, epoch, commit_id), step) in steps {
-            outcomes.push(match step {
-                Ok(Some(outcome)) => Ok(outcome),
-                Ok(None) => self.commit_refused(run_id, epoch, commit_id).await,
-                Err(error) => Err(error),
-            });
-        }
-        outcomes
     }
+    transaction.commit().await?;
+    Ok(written)
 }
 
 /// Applies one commit inside `transaction`; `None` when its guarded update matched no row
@@ -136,7 +118,7 @@ where
 }
 
 /// The answers of a group that failed as a whole: the error for each of its `count` commits.
-fn repeat_error(count: usize, error: Error) -> Vec<Result<CommitOutcome>> {
+pub(crate) fn repeat_error(count: usize, error: Error) -> Vec<Result<CommitOutcome>> {
     let mut answers: Vec<Result<CommitOutcome>> = (1..count).map(|_| Err(error.duplicate())).collect();
     answers.push(Err(error));
     answers

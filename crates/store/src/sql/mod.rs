@@ -19,10 +19,11 @@ use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Pool, Type, query
 use tracing::{debug, instrument};
 
 use agentry_core::clock::now_ms;
-use agentry_core::{Agent, AgentId, NodeId, NodeInfo, NodeState, Run, RunId, RunStatus, TraceEvent};
+use agentry_core::{Agent, AgentId, CommitBatch, NodeId, NodeInfo, NodeState, Run, RunId, RunStatus, TraceEvent};
 
 use crate::api::{AgentSummary, CommitOutcome, NewAgent, NewRun, PlaceableRun, RunContext, StoredMessage};
 use crate::error::{Error, Result};
+use commit::Written;
 use queries::*;
 use rows::{
     AgentPositions, AgentRow, AgentSummaryRow, CommitMarkerRow, DataRow, EventRow, MessageRow, NodeLoadRow, NodeRow,
@@ -250,6 +251,26 @@ where
             .filter_map(|data| data["tool_call_id"].as_str().map(str::to_owned))
             .collect();
         Ok(RunContext { run, agent, messages, started_tool_call_ids })
+    }
+
+    /// Applies a group of commits (see [`crate::Store::commit`]) with [`commit::write_group`],
+    /// then names the reason of each refused one; answers each, in order.
+    pub(crate) async fn commit_group(&self, batches: Vec<CommitBatch>) -> Vec<Result<CommitOutcome>> {
+        let count = batches.len();
+        // Written first and released before refusals are read: SQLite's pool has one connection.
+        let written = match commit::write_group(&self.pool, batches).await {
+            Ok(written) => written,
+            Err(error) => return commit::repeat_error(count, error),
+        };
+        let mut outcomes = Vec::with_capacity(count);
+        for step in written {
+            outcomes.push(match step {
+                Written::Applied(outcome) => Ok(outcome),
+                Written::Refused { run_id, epoch, commit_id } => self.commit_refused(run_id, epoch, commit_id).await,
+                Written::Failed(error) => Err(error),
+            });
+        }
+        outcomes
     }
 
     /// Answers a commit whose guarded update matched no row: a retry of the commit applied last
