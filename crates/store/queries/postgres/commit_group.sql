@@ -1,7 +1,6 @@
--- A group of commits in one statement (PostgreSQL group commit; a lone commit is a group of
--- one): each commit is applied as by `commit_run.sql`, `reserve_agent_positions.sql` and the
--- inserts, and a commit whose fence fails writes nothing and returns no row, without affecting
--- the others. One round trip and one WAL flush for the whole group.
+-- A group of commits in one statement (PostgreSQL group commit): each commit is applied as by
+-- `commit.sql`, and a commit whose fence fails writes nothing and returns no row, without
+-- affecting the others. One round trip and one WAL flush for the whole group.
 -- Per commit i (arrays of equal length, commit ordinal = position from 1): $1 run ids,
 -- $2 epochs, $3 new statuses (NULL elements keep the status), $4 errors, $5 commit ids,
 -- $6 event counts, $7 message counts; $8 now.

@@ -1,7 +1,7 @@
--- A group of Spawns in one statement (PostgreSQL group commit; a lone Spawn is a group of one):
--- `insert_agent.sql` and `insert_run.sql` for each agent i of the arrays $1 ids, $2 specs,
--- $3 labels, $4 parent ids, $5 idempotency keys, $7 first-run ids (NULL elements: no run),
--- $8 first-run inputs; $6 now. An agent whose idempotency key is taken (also by an earlier agent of the same group) is not inserted and
+-- A group of Spawns in one statement (PostgreSQL group commit): `create_agent.sql` for each
+-- agent i of the arrays $1 ids, $2 specs, $3 labels, $4 parent ids, $5 idempotency keys,
+-- $7 first-run ids (NULL elements: no run), $8 first-run inputs; $6 now. An agent whose
+-- idempotency key is taken (also by an earlier agent of the same group) is not inserted and
 -- returns no row. Returns the inserted agents with their runs in the columns of
 -- `agent_summaries`.
 WITH input AS (

@@ -1,22 +1,33 @@
-//! PostgreSQL's short forms of two hot operations (`queries/postgres/*.sql`): a placement
-//! batch is one statement (an `UPDATE` over arrays bound with `unnest`), a `LoadRun` two;
-//! commits and Spawns are written by `groups.rs`, many per statement. Their semantics are those
-//! of the shared [`SqlStore`] code they replace — same fences, same gap-free seqs, same
-//! refusals — and the conformance suite checks both backends against the same assertions.
+//! PostgreSQL's one-round-trip forms of the hot operations (`queries/postgres/*.sql`): a commit,
+//! a Spawn and a placement batch are each one statement (data-modifying CTEs over arrays bound
+//! with `unnest`), a `LoadRun` two; `groups.rs` writes many commits or Spawns per statement. Their semantics are those of the shared [`SqlStore`] code
+//! they replace — same fences, same gap-free seqs, same refusals — and the conformance suite
+//! checks both backends against the same assertions.
 
 use sqlx::{Postgres, query_as};
+use tracing::{debug, instrument};
 
 use agentry_core::clock::now_ms;
-use agentry_core::{Agent, NodeId, Run, RunId};
+use agentry_core::{Agent, CommitBatch, NodeId, Run, RunId};
 
-use crate::api::{RunContext, StoredMessage};
-use crate::error::Result;
+use crate::api::{CommitOutcome, NewAgent, NewRun, RunContext, StoredMessage};
+use crate::error::{Error, Result};
 use crate::sql::queries::SELECT_MESSAGES;
-use crate::sql::rows::{AgentRow, MessageRow, RunRow, to_db_int};
-use crate::sql::{SqlStore, check_epoch, not_found};
+use crate::sql::rows::{AgentRow, AgentSummaryRow, MessageRow, RunRow, json_text, to_db_int};
+use crate::sql::{SqlStore, check_epoch, not_found, summary};
 
+const COMMIT: &str = include_str!("../../queries/postgres/commit.sql");
+const CREATE_AGENT: &str = include_str!("../../queries/postgres/create_agent.sql");
 const LOAD_RUN: &str = include_str!("../../queries/postgres/load_run.sql");
 const ASSIGN_RUNS: &str = include_str!("../../queries/postgres/assign_runs.sql");
+
+/// A row of `commit.sql`: the run after the commit and the agent's `last_seq`.
+#[derive(Debug, sqlx::FromRow)]
+struct CommittedRow {
+    #[sqlx(flatten)]
+    run: RunRow,
+    agent_last_seq: i64,
+}
 
 /// A row of `load_run.sql`: the run, its agent's columns, its started tool calls' data.
 #[derive(Debug, sqlx::FromRow)]
@@ -29,6 +40,36 @@ struct LoadRow {
     agent_created_ms: i64,
     agent_last_seq: i64,
     started_tool_calls: Vec<String>,
+}
+
+/// Creates an agent and its first run in one statement (see [`crate::Store::create_agent`]).
+#[instrument(level = "debug", skip_all, fields(agent_id = %agent.id))]
+pub(super) async fn create_agent(
+    store: &SqlStore<Postgres>,
+    agent: NewAgent,
+    first_run: Option<NewRun>,
+) -> Result<(Agent, Option<Run>)> {
+    let (run_id, input) = first_run.map(|run| (run.id.to_string(), run.input)).unzip();
+    let row: Option<AgentSummaryRow> = query_as(CREATE_AGENT)
+        .bind(agent.id.to_string())
+        .bind(json_text("agent spec", serde_json::to_string(&agent.spec))?)
+        .bind(json_text("agent labels", serde_json::to_string(&agent.labels))?)
+        .bind(agent.parent_id.map(|parent_id| parent_id.to_string()))
+        .bind(agent.idempotency_key.clone())
+        .bind(now_ms())
+        .bind(run_id)
+        .bind(input.unwrap_or_default())
+        .fetch_optional(store.pool())
+        .await?;
+    match (row, agent.idempotency_key) {
+        (Some(row), _) => summary(row).map(|summary| (summary.agent, summary.latest_run)),
+        // Only a taken idempotency key makes the insert do nothing (a NULL key never does).
+        (None, Some(key)) => {
+            debug!(key, "idempotency key already used, returning its agent");
+            store.agent_by_idempotency_key(&key).await
+        }
+        (None, None) => Err(Error::Conflict(format!("agent {} was not inserted", agent.id))),
+    }
 }
 
 /// Returns a run's context in two statements (see [`crate::Store::load_run`]).
@@ -56,6 +97,53 @@ pub(super) async fn load_run(store: &SqlStore<Postgres>, run_id: RunId, epoch: u
         .filter_map(|data| data["tool_call_id"].as_str().map(str::to_owned))
         .collect();
     Ok(RunContext { run, agent, messages, started_tool_call_ids })
+}
+
+/// Applies a commit in one statement (see [`crate::Store::commit`]).
+#[instrument(level = "debug", skip_all, fields(run_id = %batch.run_id, epoch = batch.epoch))]
+pub(super) async fn commit(store: &SqlStore<Postgres>, batch: CommitBatch) -> Result<CommitOutcome> {
+    let mut kinds = Vec::with_capacity(batch.events.len());
+    let mut data = Vec::with_capacity(batch.events.len());
+    let mut timestamps = Vec::with_capacity(batch.events.len());
+    for event in batch.events {
+        kinds.push(event.kind);
+        data.push(json_text("event data", serde_json::to_string(&event.data))?);
+        timestamps.push(event.ts_ms);
+    }
+    let mut roles = Vec::with_capacity(batch.messages.len());
+    let mut contents = Vec::with_capacity(batch.messages.len());
+    let mut tool_calls = Vec::with_capacity(batch.messages.len());
+    let mut tool_call_ids = Vec::with_capacity(batch.messages.len());
+    for message in batch.messages {
+        roles.push(message.role.as_str().to_owned());
+        contents.push(message.content);
+        tool_calls.push(json_text("tool calls", serde_json::to_string(&message.tool_calls))?);
+        tool_call_ids.push(message.tool_call_id);
+    }
+    let committed: Option<CommittedRow> = query_as(COMMIT)
+        .bind(batch.run_id.to_string())
+        .bind(to_db_int(batch.epoch))
+        .bind(batch.status.map(|status| status.as_str().to_owned()))
+        .bind(batch.error)
+        .bind(now_ms())
+        .bind(batch.commit_id.clone())
+        .bind(kinds)
+        .bind(data)
+        .bind(timestamps)
+        .bind(roles)
+        .bind(contents)
+        .bind(tool_calls)
+        .bind(tool_call_ids)
+        .fetch_optional(store.pool())
+        .await?;
+    let Some(committed) = committed else {
+        return store.commit_refused(batch.run_id, batch.epoch, batch.commit_id).await;
+    };
+    let run = Run::try_from(committed.run)?;
+    let last_seq = u64::try_from(committed.agent_last_seq)
+        .map_err(|_| Error::Corrupt(format!("agents.last_seq: {} is negative", committed.agent_last_seq)))?;
+    debug!(last_seq, status = %run.status, "committed");
+    Ok(CommitOutcome { run, last_seq, replayed: false })
 }
 
 /// Applies a batch of compare-and-set assignments in one statement (see
