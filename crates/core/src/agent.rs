@@ -14,7 +14,8 @@ pub const BUILTIN_TOOL_NAMES: &[&str] = &["echo", "bash", "view", "write", "ls"]
 /// How an agent runs. Serialized as JSON in the store.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AgentSpec {
-    /// Model reference `provider:name` (see [`ModelRef`]).
+    /// Model reference: a configured model or route, `provider:model`, or a fallback chain
+    /// `a,b` (see [`crate::models`]).
     pub model: String,
     /// Builtin tool names the agent may call.
     pub tools: Vec<String>,
@@ -28,6 +29,10 @@ pub struct AgentSpec {
     /// Sampling temperature (0–2); `None` leaves the model server's default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f32>,
+    /// Tool choice ([`ToolChoice`] text: `auto`, `none`, `required` or a tool name); `None` is
+    /// `auto`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_choice: Option<String>,
 }
 
 impl AgentSpec {
@@ -35,7 +40,7 @@ impl AgentSpec {
     ///
     /// Errors name the offending field and say what would be accepted.
     pub fn validated(mut self) -> Result<Self, SpecError> {
-        ModelRef::parse(&self.model)?;
+        crate::models::check_reference_syntax(&self.model)?;
         for tool in &self.tools {
             if !BUILTIN_TOOL_NAMES.contains(&tool.as_str()) {
                 return Err(SpecError(format!(
@@ -59,6 +64,21 @@ impl AgentSpec {
         {
             return Err(SpecError(format!("spec.temperature is {temperature}; it must be between 0 and 2")));
         }
+        if let Some(choice) = &self.tool_choice {
+            match ToolChoice::parse(choice) {
+                ToolChoice::Tool(name) if !self.tools.contains(&name) => {
+                    return Err(SpecError(format!(
+                        "spec.tool_choice: {name:?} is neither auto, none nor required, and not one of the agent's \
+                         tools [{}]",
+                        self.tools.join(", ")
+                    )));
+                }
+                ToolChoice::Required if self.tools.is_empty() => {
+                    return Err(SpecError("spec.tool_choice is required but the agent has no tools".to_owned()));
+                }
+                _ => {}
+            }
+        }
         if self.max_iterations == 0 {
             self.max_iterations = DEFAULT_MAX_ITERATIONS;
         }
@@ -77,36 +97,42 @@ impl AgentSpec {
 #[error("{0}")]
 pub struct SpecError(pub String);
 
-/// A parsed model reference such as `openai:gpt-4o-mini`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ModelRef {
-    /// Provider name; only `openai` (any OpenAI-compatible chat completions server) for now.
-    pub provider: String,
-    /// Model name sent to the provider.
-    pub name: String,
+/// Which tools the model may or must call, as OpenAI's and Anthropic's `tool_choice`.
+///
+/// In the agent loop, `auto` and `none` apply to every model call; `required` and a named tool
+/// apply to the first model call of each run only (later calls are `auto`), so that the model
+/// can still give its final answer.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ToolChoice {
+    /// The model decides (the default).
+    #[default]
+    Auto,
+    /// No tool call.
+    None,
+    /// At least one tool call.
+    Required,
+    /// A call of this tool.
+    Tool(String),
 }
 
-impl ModelRef {
-    /// Known provider prefixes.
-    pub const PROVIDERS: &'static [&'static str] = &["openai"];
+impl ToolChoice {
+    /// Parses `auto`, `none`, `required`, or any other text as a tool name.
+    pub fn parse(text: &str) -> Self {
+        match text {
+            "auto" | "" => Self::Auto,
+            "none" => Self::None,
+            "required" => Self::Required,
+            name => Self::Tool(name.to_owned()),
+        }
+    }
 
-    /// Parses `provider:name`.
-    pub fn parse(text: &str) -> Result<Self, SpecError> {
-        let Some((provider, name)) = text.split_once(':') else {
-            return Err(SpecError(format!(
-                "spec.model: {text:?} is not of the form provider:name (e.g. openai:gpt-4o-mini)"
-            )));
-        };
-        if !Self::PROVIDERS.contains(&provider) {
-            return Err(SpecError(format!(
-                "spec.model: unknown provider {provider:?}; known providers are {}",
-                Self::PROVIDERS.join(", ")
-            )));
+    /// Returns the choice for model call `step` (1-based) of a run: `required` and a named tool
+    /// hold for step 1 only.
+    pub fn for_step(&self, step: u32) -> Self {
+        match self {
+            Self::Required | Self::Tool(_) if step > 1 => Self::Auto,
+            other => other.clone(),
         }
-        if name.trim().is_empty() {
-            return Err(SpecError(format!("spec.model: {text:?} names no model")));
-        }
-        Ok(Self { provider: provider.to_owned(), name: name.to_owned() })
     }
 }
 
@@ -139,6 +165,7 @@ mod tests {
             max_iterations: 0,
             node_selector: BTreeMap::new(),
             temperature: None,
+            tool_choice: None,
         }
     }
 
@@ -156,9 +183,23 @@ mod tests {
 
     #[test]
     fn bad_model_is_explained() {
-        assert!(spec("gpt", &[]).validated().unwrap_err().0.contains("provider:name"));
+        assert!(spec("gpt 4", &[]).validated().unwrap_err().0.contains("provider:model"));
         assert!(spec("acme:x", &[]).validated().unwrap_err().0.contains("unknown provider"));
         assert!(spec("openai:", &[]).validated().unwrap_err().0.contains("names no model"));
+        assert!(spec("fast,openai:m", &[]).validated().is_ok(), "a chain of a name and an ad-hoc model");
+    }
+
+    #[test]
+    fn tool_choice_names_a_tool_of_the_agent_and_required_needs_tools() {
+        let mut named = spec("openai:m", &["bash"]);
+        named.tool_choice = Some("view".into());
+        assert!(named.validated().unwrap_err().0.contains("spec.tool_choice: \"view\""));
+        let mut required = spec("openai:m", &[]);
+        required.tool_choice = Some("required".into());
+        assert!(required.validated().is_err());
+        assert_eq!(ToolChoice::parse("bash").for_step(1), ToolChoice::Tool("bash".into()));
+        assert_eq!(ToolChoice::Required.for_step(2), ToolChoice::Auto);
+        assert_eq!(ToolChoice::None.for_step(3), ToolChoice::None);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! - [`ids`], [`agent`], [`run`], [`message`], [`event`], [`node`]: domain types.
 //! - [`limits`]: payload size limits; [`error::ErrorCode`]: error kinds shared by all crates.
 //! - [`commit`]: [`StepCommit`] and [`CommitBatch`], the unit of durable progress.
+//! - [`models`]: the model catalogue, routes and fallback chains, cost arithmetic.
 //! - [`clock`]: wall-clock milliseconds, the unit stored everywhere; [`labels`]: `key=value` parsing.
 //!
 //! The agent loop, model providers and tools (everything that does HTTP or spawns processes)
@@ -21,10 +22,11 @@ pub mod ids;
 pub mod labels;
 pub mod limits;
 pub mod message;
+pub mod models;
 pub mod node;
 pub mod run;
 
-pub use agent::{Agent, AgentSpec, BUILTIN_TOOL_NAMES, ModelRef, SpecError};
+pub use agent::{Agent, AgentSpec, BUILTIN_TOOL_NAMES, SpecError, ToolChoice};
 pub use commit::{CommitBatch, StepCommit};
 pub use error::{ErrorCode, InvalidConfig};
 pub use event::{EventDraft, TraceEvent};

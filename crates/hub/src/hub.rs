@@ -13,6 +13,7 @@ use agentry_store::{AgentSummary, CommitOutcome, NewAgent, NewRun, RunContext, S
 use crate::config::HubConfig;
 use crate::error::Result;
 use crate::fanout::Fanout;
+use agentry_core::models::ModelsConfig;
 
 /// What a client asked `Spawn` for, validated.
 #[derive(Debug, Clone)]
@@ -47,6 +48,8 @@ pub struct Hub {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) queue: Arc<dyn TaskQueue>,
     pub(crate) config: HubConfig,
+    /// Configured models and routes: spawned specs must name one of them or `provider:model`.
+    pub(crate) models: Arc<ModelsConfig>,
     pub(crate) placement_wakeup: Arc<Notify>,
     pub(crate) fanout: Fanout,
     /// Cancelled when the hub stops: open trace streams end so clients reconnect elsewhere.
@@ -60,10 +63,17 @@ impl Hub {
             store,
             queue: broker.tasks,
             config,
+            models: Arc::default(),
             placement_wakeup: Arc::new(Notify::new()),
             fanout: Fanout::new(broker.hints),
             stopping: CancellationToken::new(),
         }
+    }
+
+    /// Accepts the configured models and routes of `models` in specs (besides `provider:model`).
+    pub fn with_models(mut self, models: ModelsConfig) -> Self {
+        self.models = Arc::new(models);
+        self
     }
 
     /// Returns the configuration.

@@ -220,6 +220,7 @@ mod tests {
             max_iterations: 4,
             node_selector: BTreeMap::new(),
             temperature: None,
+            tool_choice: None,
         };
         let command = SpawnCommand {
             spec,

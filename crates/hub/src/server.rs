@@ -22,6 +22,7 @@ use crate::grpc::{AgentHubApi, NodeServiceApi};
 use crate::hub::Hub;
 use crate::placer::run_placer;
 use crate::reaper::run_reaper;
+use agentry_core::models::ModelsConfig;
 
 /// How long a connection may be silent before the hub pings it (HTTP/2 keepalive). Lease
 /// streams beat far more often; this frees the connections of peers that vanished without a
@@ -76,6 +77,7 @@ pub enum ServeError {
 /// A hub to serve: its configuration and, optionally, an injected store and broker.
 pub struct HubServer {
     config: HubConfig,
+    models: ModelsConfig,
     store: Option<Arc<dyn Store>>,
     broker: Option<Broker>,
     supervisor: Supervisor,
@@ -84,7 +86,13 @@ pub struct HubServer {
 impl HubServer {
     /// Returns a hub that opens its store and broker from `config`.
     pub fn new(config: HubConfig) -> Self {
-        Self { config, store: None, broker: None, supervisor: Supervisor::new() }
+        Self { config, models: ModelsConfig::default(), store: None, broker: None, supervisor: Supervisor::new() }
+    }
+
+    /// Accepts the configured models and routes of `models` (validated) in spawned specs.
+    pub fn with_models(mut self, models: ModelsConfig) -> Self {
+        self.models = models;
+        self
     }
 
     /// Uses `store` instead of opening `config.database_url`.
@@ -119,7 +127,8 @@ impl HubServer {
             Some(broker) => broker,
             None => connect_broker(self.config.nats_url.as_deref()).await?,
         };
-        serve(Hub::new(self.config, store, broker), self.supervisor, listener, shutdown).await
+        let hub = Hub::new(self.config, store, broker).with_models(self.models);
+        serve(hub, self.supervisor, listener, shutdown).await
     }
 }
 

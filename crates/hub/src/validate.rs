@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use agentry_core::AgentSpec;
 use agentry_core::limits::MAX_INPUT_BYTES;
+use agentry_core::models::ModelsConfig;
 
 use crate::error::{HubError, Result};
 
@@ -116,10 +117,12 @@ where
 }
 
 /// Checks an agent spec from a client and fills its defaults: its node selector as labels,
-/// then [`AgentSpec::validated`].
-pub fn spec(spec: AgentSpec) -> Result<AgentSpec> {
+/// then [`AgentSpec::validated`], then that its model reference resolves in `models`.
+pub fn spec(spec: AgentSpec, models: &ModelsConfig) -> Result<AgentSpec> {
     labels("spec.node_selector", &spec.node_selector)?;
-    spec.validated().map_err(|error| HubError::InvalidArgument(error.0))
+    let spec = spec.validated().map_err(|error| HubError::InvalidArgument(error.0))?;
+    models.check_reference(&spec.model).map_err(|error| HubError::InvalidArgument(error.0))?;
+    Ok(spec)
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! Node configuration: one typed, validated struct with its defaults in one place.
 //!
 //! Read from the `[node]` section of the config file, `AGENTRY_*` environment variables (plus
-//! `OPENAI_BASE_URL` / `OPENAI_API_KEY` for the model endpoint) and `agentry node join` flags,
+//! `OPENAI_BASE_URL` / `OPENAI_API_KEY` and `ANTHROPIC_BASE_URL` / `ANTHROPIC_API_KEY` for the
+//! implicit model endpoints) and `agentry node join` flags,
 //! layered by the CLI in that order of precedence over the defaults below. Keys are kebab-case;
 //! durations are humantime text (`120s`, `5m`).
 
@@ -13,7 +14,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 pub use agentry_core::InvalidConfig;
 use agentry_core::limits::MAX_NODE_SLOTS;
-use agentry_runtime::model::{DEFAULT_OPENAI_BASE_URL, OpenAiConfig};
+use agentry_runtime::model::{DEFAULT_ANTHROPIC_BASE_URL, DEFAULT_OPENAI_BASE_URL, DefaultEndpoints, EndpointConfig};
 
 /// Default hub URL of nodes and clients.
 pub const DEFAULT_HUB_URL: &str = "http://127.0.0.1:7700";
@@ -64,6 +65,11 @@ pub struct NodeConfig {
     pub openai_base_url: String,
     /// Bearer token for that endpoint (env `OPENAI_API_KEY`); redacted when printed.
     pub openai_api_key: Option<String>,
+    /// Anthropic Messages endpoint for `anthropic:` models (default
+    /// `https://api.anthropic.com/v1`; env `ANTHROPIC_BASE_URL`).
+    pub anthropic_base_url: String,
+    /// API key for that endpoint (env `ANTHROPIC_API_KEY`); redacted when printed.
+    pub anthropic_api_key: Option<String>,
 }
 
 impl Default for NodeConfig {
@@ -83,6 +89,8 @@ impl Default for NodeConfig {
             max_deliveries: 5,
             openai_base_url: DEFAULT_OPENAI_BASE_URL.to_owned(),
             openai_api_key: None,
+            anthropic_base_url: DEFAULT_ANTHROPIC_BASE_URL.to_owned(),
+            anthropic_api_key: None,
         }
     }
 }
@@ -125,23 +133,34 @@ impl NodeConfig {
         if self.max_deliveries == 0 || self.max_deliveries > MAX_DELIVERIES_LIMIT {
             return invalid("max-deliveries", format!("{} is not in 1-{MAX_DELIVERIES_LIMIT}", self.max_deliveries));
         }
-        if !(self.openai_base_url.starts_with("http://") || self.openai_base_url.starts_with("https://")) {
-            return invalid("openai-base-url", format!("{:?} is not an http(s) URL", self.openai_base_url));
+        for (key, url) in [("openai-base-url", &self.openai_base_url), ("anthropic-base-url", &self.anthropic_base_url)]
+        {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return invalid(key, format!("{url:?} is not an http(s) URL"));
+            }
         }
         Ok(())
     }
 
-    /// Returns this configuration with secrets (the API key) replaced by `***`.
+    /// Returns this configuration with secrets (the API keys) replaced by `***`.
     pub fn redacted(&self) -> Self {
-        Self { openai_api_key: self.openai_api_key.as_ref().map(|_| "***".to_owned()), ..self.clone() }
+        let hide = |key: &Option<String>| key.as_ref().map(|_| "***".to_owned());
+        Self {
+            openai_api_key: hide(&self.openai_api_key),
+            anthropic_api_key: hide(&self.anthropic_api_key),
+            ..self.clone()
+        }
     }
 
-    /// Returns the settings of the OpenAI-compatible model provider.
-    pub fn openai(&self) -> OpenAiConfig {
-        OpenAiConfig {
-            base_url: self.openai_base_url.clone(),
-            api_key: self.openai_api_key.clone().filter(|key| !key.trim().is_empty()),
-            ..OpenAiConfig::default()
+    /// Returns the implicit endpoints of `openai:MODEL` and `anthropic:MODEL` references.
+    pub fn default_endpoints(&self) -> DefaultEndpoints {
+        let endpoint = |base_url: &str, api_key: &Option<String>| EndpointConfig {
+            api_key: api_key.clone().filter(|key| !key.trim().is_empty()),
+            ..EndpointConfig::new(base_url)
+        };
+        DefaultEndpoints {
+            openai: endpoint(&self.openai_base_url, &self.openai_api_key),
+            anthropic: endpoint(&self.anthropic_base_url, &self.anthropic_api_key),
         }
     }
 }
@@ -193,6 +212,6 @@ mod tests {
         let config = NodeConfig { openai_api_key: Some("sk-secret".into()), ..NodeConfig::default() };
         assert_eq!(config.redacted().openai_api_key.as_deref(), Some("***"));
         let empty = NodeConfig { openai_api_key: Some(" ".into()), ..NodeConfig::default() };
-        assert_eq!(empty.openai().api_key, None);
+        assert_eq!(empty.default_endpoints().openai.api_key, None);
     }
 }

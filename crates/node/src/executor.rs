@@ -10,7 +10,7 @@ use agentry_broker::Delivery;
 use agentry_core::event::kind;
 use agentry_core::{ErrorCode, EventDraft, LoadedRun, NodeId, RunId, RunStatus, StepCommit};
 use agentry_runtime::agent_loop::{RunOutcome, RunRequest, SinkError, StepSink, drive_run};
-use agentry_runtime::model::ModelProvider;
+use agentry_runtime::model::ModelRouter;
 use agentry_runtime::tools::ToolCatalog;
 
 use crate::config::NodeConfig;
@@ -26,7 +26,7 @@ const REDELIVERY_DELAY: Duration = Duration::from_secs(2);
 pub struct Executor {
     pub(crate) node_id: NodeId,
     pub(crate) hub: HubClient,
-    pub(crate) model: Arc<dyn ModelProvider>,
+    pub(crate) models: Arc<ModelRouter>,
     pub(crate) tools: Arc<dyn ToolCatalog>,
     pub(crate) config: NodeConfig,
     pub(crate) leases: Leases,
@@ -129,7 +129,7 @@ impl Executor {
             return Settled::Retry(format!("workspace {}: {error}", run_request.workspace.display()));
         }
         let mut sink = HubSink::new(self.hub.clone(), task.run_id, task.epoch, self.config.commit_retry_window);
-        match drive_run(run_request, self.model.as_ref(), &tools, &mut sink).await {
+        match drive_run(run_request, &self.models, &tools, &mut sink).await {
             Ok(RunOutcome::Completed(_)) => tracing::info!("run completed"),
             Ok(RunOutcome::Failed(reason)) => tracing::info!(%reason, "run failed"),
             Ok(RunOutcome::Fenced) => tracing::info!("run fenced: it moved to another node or was stopped"),

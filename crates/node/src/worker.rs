@@ -10,7 +10,8 @@ use tokio_util::sync::CancellationToken;
 
 use agentry_broker::{JetStreamConfig, JetStreamQueue, TaskQueue};
 use agentry_core::NodeId;
-use agentry_runtime::model::{ModelProvider, OpenAiProvider};
+use agentry_core::models::ModelsConfig;
+use agentry_runtime::model::{ModelProvider, ModelRouter};
 use agentry_runtime::tools::{BuiltinTools, ToolCatalog};
 use agentry_supervisor::{Policy, Supervisor};
 
@@ -33,10 +34,12 @@ const LEAVE_TIMEOUT: Duration = Duration::from_secs(10);
 /// the node down (its process manager restarts it; the runs resume elsewhere meanwhile).
 pub const HEARTBEAT_POLICY: Policy = Policy::Fatal;
 
-/// A node to run: its configuration and, optionally, an injected task queue, model provider
-/// and tool catalog (tests and embedders swap them; `agentry dev` shares its in-process queue).
+/// A node to run: its configuration, its model catalogue and, optionally, an injected task
+/// queue, model provider and tool catalog (tests and embedders swap them; `agentry dev` shares
+/// its in-process queue).
 pub struct Node {
     config: NodeConfig,
+    models: ModelsConfig,
     queue: Option<Arc<dyn TaskQueue>>,
     model: Option<Arc<dyn ModelProvider>>,
     tools: Arc<dyn ToolCatalog>,
@@ -44,10 +47,23 @@ pub struct Node {
 }
 
 impl Node {
-    /// Returns a node that connects to `config.nats_url`, calls the OpenAI-compatible endpoint
-    /// of `config` and offers the builtin tools.
+    /// Returns a node that connects to `config.nats_url`, serves `provider:model` references from
+    /// the implicit endpoints of `config` (no configured models) and offers the builtin tools.
     pub fn new(config: NodeConfig) -> Self {
-        Self { config, queue: None, model: None, tools: Arc::new(BuiltinTools), supervisor: Supervisor::new() }
+        Self {
+            config,
+            models: ModelsConfig::default(),
+            queue: None,
+            model: None,
+            tools: Arc::new(BuiltinTools),
+            supervisor: Supervisor::new(),
+        }
+    }
+
+    /// Serves the configured models and routes of `models` (validated, api keys read).
+    pub fn with_models(mut self, models: ModelsConfig) -> Self {
+        self.models = models;
+        self
     }
 
     /// Pulls tasks from `queue` instead of connecting to NATS.
@@ -56,7 +72,7 @@ impl Node {
         self
     }
 
-    /// Answers model calls with `model` instead of the OpenAI-compatible endpoint.
+    /// Answers every model call (configured models and `provider:model` alike) with `model`.
     pub fn with_model(mut self, model: Arc<dyn ModelProvider>) -> Self {
         self.model = Some(model);
         self
@@ -85,10 +101,10 @@ impl Node {
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), NodeError> {
         let config = self.config;
         config.validate()?;
-        let model = match self.model {
-            Some(model) => model,
-            None => Arc::new(OpenAiProvider::new(config.openai())?),
-        };
+        let models = Arc::new(match self.model {
+            Some(provider) => ModelRouter::with_provider(self.models, provider),
+            None => ModelRouter::new(self.models, &config.default_endpoints())?,
+        });
         tokio::fs::create_dir_all(&config.workspace_root).await.map_err(|error| NodeError::Workspace {
             path: config.workspace_root.display().to_string(),
             reason: error.to_string(),
@@ -124,7 +140,7 @@ impl Node {
             let executor = Executor {
                 node_id: membership.node_id,
                 hub: hub.clone(),
-                model: model.clone(),
+                models: models.clone(),
                 tools: self.tools.clone(),
                 config: config.clone(),
                 leases: Leases::default(),

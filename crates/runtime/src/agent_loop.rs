@@ -17,14 +17,15 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use crate::model::{ChatRequest, ModelProvider};
+use crate::model::{ChatRequest, ModelRouter, Routed};
 use crate::tools::{InterruptPolicy, ToolContext, ToolRegistry};
 pub use agentry_core::StepCommit;
-use agentry_core::agent::{AgentSpec, ModelRef};
+use agentry_core::agent::{AgentSpec, ToolChoice};
 use agentry_core::event::{EventDraft, kind};
 use agentry_core::ids::{NodeId, RunId};
 use agentry_core::limits::{MAX_TOOL_OUTPUT_BYTES, truncate_with_marker};
 use agentry_core::message::{Message, Role, ToolCall};
+use agentry_core::models::{RouteInput, estimate_tokens};
 use agentry_core::run::RunStatus;
 
 /// Why a commit did not happen.
@@ -128,7 +129,7 @@ pub fn next_action(run_messages: &[&Message]) -> Action {
 /// committed as the run's outcome (a failed run, or a tool result marked as an error).
 pub async fn drive_run(
     request: RunRequest,
-    model: &dyn ModelProvider,
+    models: &ModelRouter,
     tools: &ToolRegistry,
     sink: &mut dyn StepSink,
 ) -> Result<RunOutcome, SinkError> {
@@ -151,10 +152,7 @@ pub async fn drive_run(
     if let Some(outcome) = commit_or_fenced(sink, start).await? {
         return Ok(outcome);
     }
-    let model_ref = match ModelRef::parse(&request.spec.model) {
-        Ok(model_ref) => model_ref,
-        Err(error) => return fail_run(sink, error.to_string()).await,
-    };
+    let tool_choice = ToolChoice::parse(request.spec.tool_choice.as_deref().unwrap_or_default());
     loop {
         let run_messages: Vec<&Message> =
             conversation.iter().filter(|message| message.run_id == Some(request.run_id)).collect();
@@ -176,38 +174,32 @@ pub async fn drive_run(
                     return fail_run(sink, reason).await;
                 }
                 let chat = ChatRequest {
-                    model: model_ref.name.clone(),
+                    model: String::new(),
                     messages: prompt(&request.spec, &conversation),
                     tools: tools.specs(),
+                    tool_choice: tool_choice.for_step(step),
                     temperature: request.spec.temperature,
+                };
+                let prompt_tokens = chat.messages.iter().map(|message| estimate_tokens(&message.content)).sum();
+                let route_input = RouteInput { input: &request.input, prompt_tokens };
+                let resolution = match models.resolve(&request.spec.model, route_input) {
+                    Ok(resolution) => resolution,
+                    Err(error) => return fail_run(sink, error.to_string()).await,
                 };
                 let started_ms = agentry_core::clock::now_ms();
                 let clock = Instant::now();
-                let response = match model.complete(&chat).await {
-                    Ok(response) => response,
+                let routed = match models.complete(&resolution, &chat, None).await {
+                    Ok(routed) => routed,
                     Err(error) => return fail_run(sink, format!("model call failed: {error}")).await,
                 };
                 let latency_ms = clock.elapsed().as_millis() as u64;
-                let mut answer = response.message;
+                let mut answer = routed.response.message.clone();
                 answer.run_id = Some(request.run_id);
+                let model_start = model_start_data(step, &request.spec.model, &resolution, &routed, &chat.tool_choice);
                 let mut events = vec![
                     EventDraft { ts_ms: started_ms, ..EventDraft::now(kind::STEP_START, json!({ "step": step })) },
-                    EventDraft {
-                        ts_ms: started_ms,
-                        ..EventDraft::now(kind::MODEL_START, json!({ "step": step, "model": request.spec.model }))
-                    },
-                    EventDraft::now(
-                        kind::USAGE,
-                        json!({
-                            "step": step,
-                            "model": request.spec.model,
-                            "prompt_tokens": response.usage.prompt_tokens,
-                            "completion_tokens": response.usage.completion_tokens,
-                            "total_tokens": response.usage.prompt_tokens + response.usage.completion_tokens,
-                            "latency_ms": latency_ms,
-                            "finish_reason": response.finish_reason,
-                        }),
-                    ),
+                    EventDraft { ts_ms: started_ms, ..EventDraft::now(kind::MODEL_START, model_start) },
+                    EventDraft::now(kind::USAGE, usage_data(step, &routed, latency_ms)),
                 ];
                 let mut commit = StepCommit::default();
                 if answer.tool_calls.is_empty() {
@@ -354,6 +346,60 @@ async fn execute_tool(tools: &ToolRegistry, context: &ToolContext, call: &ToolCa
         Ok(output) => (output, false),
         Err(error) => (format!("error: {error}"), true),
     }
+}
+
+/// Returns the `model_start` data of a call: the model that answered, the reference, the route
+/// and rule that chose the chain, each fallback hop, and the tool choice sent.
+fn model_start_data(
+    step: u32,
+    reference: &str,
+    resolution: &agentry_core::models::Resolution,
+    routed: &Routed,
+    tool_choice: &ToolChoice,
+) -> Value {
+    let fallbacks: Vec<Value> =
+        routed.hops.iter().map(|hop| json!({ "model": hop.model, "error": hop.error })).collect();
+    let tool_choice = match tool_choice {
+        ToolChoice::Auto => "auto".to_owned(),
+        ToolChoice::None => "none".to_owned(),
+        ToolChoice::Required => "required".to_owned(),
+        ToolChoice::Tool(name) => name.clone(),
+    };
+    let mut data = json!({
+        "step": step,
+        "model": routed.target.name,
+        "provider": routed.target.provider.as_str(),
+        "provider_model": routed.target.model,
+        "tool_choice": tool_choice,
+    });
+    if reference != routed.target.name {
+        data["reference"] = json!(reference);
+    }
+    if let Some(route) = &resolution.route {
+        data["route"] = json!(route);
+        data["rule"] = json!(resolution.rule);
+    }
+    if !fallbacks.is_empty() {
+        data["fallbacks"] = json!(fallbacks);
+    }
+    data
+}
+
+/// Returns the `usage` data of a call: tokens, cost at the model's prices, latency, attempts.
+fn usage_data(step: u32, routed: &Routed, latency_ms: u64) -> Value {
+    let usage = routed.response.usage;
+    json!({
+        "step": step,
+        "model": routed.target.name,
+        "response_model": routed.response.model,
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.prompt_tokens + usage.completion_tokens,
+        "cost_usd": routed.cost_usd,
+        "latency_ms": latency_ms,
+        "attempts": routed.attempts,
+        "finish_reason": routed.response.finish_reason,
+    })
 }
 
 /// Returns the messages sent to the model: the system prompt (when set) then the conversation.

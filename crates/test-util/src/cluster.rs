@@ -17,6 +17,7 @@ use tonic::transport::Channel;
 use agent_hub::{HubConfig, HubServer};
 use agent_node::{Node, NodeConfig};
 use agentry_broker::Broker;
+use agentry_core::models::ModelsConfig;
 use agentry_proto::v1 as pb;
 use agentry_proto::v1::agent_hub_client::AgentHubClient;
 use agentry_store::testing::PgTestDatabase;
@@ -47,6 +48,7 @@ pub struct Cluster {
     nodes: Vec<(CancellationToken, JoinHandle<()>)>,
     model_url: String,
     slots: u32,
+    models: ModelsConfig,
     dir: tempfile::TempDir,
     _database: Option<PgTestDatabase>,
 }
@@ -65,6 +67,18 @@ impl Cluster {
         slots: u32,
         model_url: &str,
     ) -> anyhow::Result<Self> {
+        Self::start_with_models(backend, node_count, slots, model_url, ModelsConfig::default()).await
+    }
+
+    /// Like [`Cluster::start_with_slots`], with the configured models and routes of `models` on
+    /// the hub (checked in spawns) and on every node.
+    pub async fn start_with_models(
+        backend: Backend,
+        node_count: usize,
+        slots: u32,
+        model_url: &str,
+        models: ModelsConfig,
+    ) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let (store, broker, nats, database): (Arc<dyn Store>, Broker, _, _) = match backend {
             Backend::Postgres => {
@@ -81,7 +95,7 @@ impl Cluster {
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let hub_url = format!("http://{}", listener.local_addr()?);
-        let hub = start_hub(store.clone(), broker.clone(), listener);
+        let hub = start_hub(store.clone(), broker.clone(), listener, models.clone());
         let mut cluster = Self {
             hub_url,
             store,
@@ -91,6 +105,7 @@ impl Cluster {
             nodes: Vec::new(),
             model_url: model_url.to_owned(),
             slots,
+            models,
             dir,
             _database: database,
         };
@@ -118,9 +133,10 @@ impl Cluster {
         config.name = format!("test-node-{index}");
         config.slots = self.slots;
         let stop = CancellationToken::new();
-        let (queue, token) = (self.broker.tasks.clone(), stop.clone());
+        let (queue, token, models) = (self.broker.tasks.clone(), stop.clone(), self.models.clone());
         let task = tokio::spawn(async move {
-            if let Err(error) = customize(Node::new(config).with_queue(queue)).run(token).await {
+            let node = Node::new(config).with_models(models).with_queue(queue);
+            if let Err(error) = customize(node).run(token).await {
                 panic!("node failed: {error}");
             }
         });
@@ -135,7 +151,7 @@ impl Cluster {
         let _ = (&mut self.hub.1).await;
         let address = self.hub_url.trim_start_matches("http://").to_owned();
         let listener = tokio::net::TcpListener::bind(&address).await.with_context(|| format!("rebinding {address}"))?;
-        self.hub = start_hub(self.store.clone(), self.broker.clone(), listener);
+        self.hub = start_hub(self.store.clone(), self.broker.clone(), listener, self.models.clone());
         Ok(())
     }
 
@@ -232,13 +248,14 @@ fn start_hub(
     store: Arc<dyn Store>,
     broker: Broker,
     listener: tokio::net::TcpListener,
+    models: ModelsConfig,
 ) -> (CancellationToken, JoinHandle<()>) {
     // The store is injected; the URL only has to be valid.
     let config = HubConfig::for_test("sqlite::memory:");
     let stop = CancellationToken::new();
     let token = stop.clone();
     let task = tokio::spawn(async move {
-        let server = HubServer::new(config).with_store(store).with_broker(broker);
+        let server = HubServer::new(config).with_models(models).with_store(store).with_broker(broker);
         if let Err(error) = server.serve(listener, token).await {
             panic!("hub failed: {error}");
         }

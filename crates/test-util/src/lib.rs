@@ -18,6 +18,7 @@
 pub mod cluster;
 pub mod eventually;
 pub mod faulty_store;
+pub mod local_llm;
 pub mod nats;
 pub mod postgres;
 pub mod process_cluster;
@@ -28,6 +29,7 @@ pub mod trace_check;
 pub use agentry_store::testing::PgTestDatabase;
 pub use cluster::{Backend, Cluster};
 pub use eventually::{Observed, eventually, eventually_blocking, eventually_every};
+pub use local_llm::local_model_url;
 pub use nats::NatsServer;
 pub use postgres::PostgresServer;
 pub use process_cluster::{NodeOptions, ProcessCluster, ProcessClusterConfig, TraceFollower};

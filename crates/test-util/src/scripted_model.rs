@@ -183,6 +183,7 @@ async fn complete(State(shared): State<Shared>, Json(body): Json<Value>) -> Resp
     Json(json!({
         "id": format!("chatcmpl-{step}"),
         "object": "chat.completion",
+        "created": 1_700_000_000,
         "model": body["model"],
         "choices": [{ "index": 0, "message": message, "finish_reason": finish_reason }],
         "usage": { "prompt_tokens": 10 + 5 * step, "completion_tokens": 7, "total_tokens": 17 + 5 * step },

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use agentry_core::{Message, ToolCall};
 use agentry_proto::v1 as pb;
-use agentry_runtime::model::{ChatRequest, ChatResponse, ModelError, ModelProvider, ToolSpec, Usage};
+use agentry_runtime::model::{ChatRequest, ChatResponse, ModelError, ModelProvider, TextDeltas, ToolSpec, Usage};
 use agentry_runtime::tools::{Tool, ToolCatalog, ToolContext, ToolError, ToolRegistry};
 use agentry_test_util::{Backend, Cluster};
 
@@ -24,7 +24,7 @@ struct InProcessModel {
 
 #[async_trait]
 impl ModelProvider for InProcessModel {
-    async fn complete(&self, request: &ChatRequest) -> Result<ChatResponse, ModelError> {
+    async fn complete(&self, request: &ChatRequest, _: Option<TextDeltas<'_>>) -> Result<ChatResponse, ModelError> {
         let message = match self.calls.fetch_add(1, Ordering::SeqCst) {
             0 => {
                 let call = ToolCall {
@@ -39,7 +39,12 @@ impl ModelProvider for InProcessModel {
                 Message::assistant(format!("the tool said {tool_result}"), Vec::new())
             }
         };
-        Ok(ChatResponse { message, usage: Usage { prompt_tokens: 3, completion_tokens: 2 }, finish_reason: None })
+        Ok(ChatResponse {
+            message,
+            usage: Usage { prompt_tokens: 3, completion_tokens: 2 },
+            finish_reason: None,
+            model: None,
+        })
     }
 }
 

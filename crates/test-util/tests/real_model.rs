@@ -4,28 +4,12 @@
 //! `make test` starts the model and passes its URL in `AGENTRY_TEST_LLM_OPENAI_BASE_URL`; run
 //! alone, the test starts it itself with the same script (installing it on first use).
 
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
 
 use agentry_proto::v1 as pb;
-use agentry_test_util::{Backend, Cluster};
-
-fn local_model_url() -> String {
-    if let Ok(url) = std::env::var("AGENTRY_TEST_LLM_OPENAI_BASE_URL") {
-        return url;
-    }
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let output = Command::new(repo.join("scripts/local-llm.sh"))
-        .args(["start", "0.5b", "--port", "8091"])
-        .output()
-        .expect("running scripts/local-llm.sh");
-    assert!(output.status.success(), "local-llm.sh failed: {}", String::from_utf8_lossy(&output.stderr));
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    stdout.lines().find_map(|line| line.strip_prefix("OPENAI_BASE_URL=")).expect("no OPENAI_BASE_URL line").to_owned()
-}
+use agentry_test_util::{Backend, Cluster, local_model_url};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_model_calls_bash_through_the_cluster() {

@@ -21,7 +21,7 @@ use agent_node::Node;
 use agentry_broker::{Broker, MemoryQueue};
 
 use crate::commands::warn_without_api_key;
-use crate::config::{Sources, load_hub, load_node};
+use crate::config::{Sources, load_hub, load_models, load_node};
 use crate::signal::shutdown_token;
 
 /// Options of `agentry dev`.
@@ -45,6 +45,7 @@ pub async fn run(args: DevArgs, config_file: Option<PathBuf>) -> anyhow::Result<
     let hub_config = load_hub(&sources, vec![("listen", args.listen.clone()), ("database-url", database_url)])?;
     let workspace_root = args.data_dir.join("workspaces").display().to_string();
     let node_config = load_node(&sources, vec![("workspace-root", workspace_root)])?;
+    let models = load_models(&sources)?;
     warn_without_api_key(&node_config);
 
     let shutdown = shutdown_token()?;
@@ -53,7 +54,8 @@ pub async fn run(args: DevArgs, config_file: Option<PathBuf>) -> anyhow::Result<
     let queue = MemoryQueue::new();
 
     let hub_stop = CancellationToken::new();
-    let hub_server = HubServer::new(hub_config).with_broker(Broker::in_process_with(queue.clone()));
+    let hub_server =
+        HubServer::new(hub_config).with_models(models.clone()).with_broker(Broker::in_process_with(queue.clone()));
     let mut hub = tokio::spawn(hub_server.serve(listener, hub_stop.clone()));
     let nodes_stop = CancellationToken::new();
     let mut nodes = JoinSet::new();
@@ -61,10 +63,11 @@ pub async fn run(args: DevArgs, config_file: Option<PathBuf>) -> anyhow::Result<
         let mut config = node_config.clone();
         config.hub = hub_url.clone();
         config.name = format!("dev-node-{index}");
-        let (queue, stop) = (queue.clone(), nodes_stop.clone());
+        let (queue, stop, models) = (queue.clone(), nodes_stop.clone(), models.clone());
         nodes.spawn(async move {
             let name = config.name.clone();
-            Node::new(config).with_queue(Arc::new(queue)).run(stop).await.with_context(|| format!("node {name}"))
+            let node = Node::new(config).with_models(models).with_queue(Arc::new(queue));
+            node.run(stop).await.with_context(|| format!("node {name}"))
         });
     }
     eprintln!(

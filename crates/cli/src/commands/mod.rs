@@ -144,7 +144,7 @@ pub fn duration_flag(duration: std::time::Duration) -> String {
 
 /// Warns when runs would call api.openai.com without a key (they would all fail).
 pub fn warn_without_api_key(config: &agent_node::NodeConfig) {
-    let openai = config.openai();
+    let openai = config.default_endpoints().openai;
     if openai.api_key.is_none() && openai.base_url.contains("api.openai.com") {
         tracing::warn!(base_url = %openai.base_url, "OPENAI_API_KEY is not set; model calls will fail");
     }

@@ -15,8 +15,8 @@ use agentry_core::labels::{collect_labels, parse_label};
 pub struct SpawnArgs {
     #[command(flatten)]
     hub: HubArgs,
-    /// Model as `provider:name`.
-    #[arg(long, env = "AGENTRY_MODEL", default_value = "openai:gpt-4o-mini", value_name = "PROVIDER:NAME")]
+    /// Model: a configured model or route name, `provider:name`, or a fallback chain `a,b`.
+    #[arg(long, env = "AGENTRY_MODEL", default_value = "openai:gpt-4o-mini", value_name = "MODEL")]
     model: String,
     /// Builtin tools the agent may call, comma-separated (echo, bash, view, write, ls).
     #[arg(long, value_delimiter = ',', value_name = "TOOL,...")]
@@ -30,6 +30,10 @@ pub struct SpawnArgs {
     /// Sampling temperature, 0–2 (default: the model server's).
     #[arg(long, value_name = "T")]
     temperature: Option<f32>,
+    /// Tool choice: auto, none, required, or a tool name; `required` and a tool name apply to the
+    /// first model call of each run (default auto).
+    #[arg(long, value_name = "CHOICE")]
+    tool_choice: Option<String>,
     /// A label of the agent; repeat for more.
     #[arg(long = "label", value_parser = parse_label, value_name = "KEY=VALUE")]
     labels: Vec<(String, String)>,
@@ -59,6 +63,7 @@ pub async fn run(args: SpawnArgs) -> anyhow::Result<()> {
         max_iterations: args.max_iterations.unwrap_or(0),
         temperature: args.temperature,
         node_selector: collect_labels(&args.node_selector).map_err(anyhow::Error::msg)?.into_iter().collect(),
+        tool_choice: args.tool_choice.unwrap_or_default(),
     };
     let request = SpawnRequest {
         spec: Some(spec),

@@ -12,6 +12,7 @@
 //! `config` rather than figment: it lets a source attach an origin to every value (we name the
 //! exact variable and flag) and takes an injected environment without touching the process's.
 
+mod models;
 mod sources;
 
 use std::collections::HashMap;
@@ -25,11 +26,16 @@ use serde::de::DeserializeOwned;
 use agent_hub::HubConfig;
 use agent_node::NodeConfig;
 
+pub use models::load_models;
 use sources::OriginSource;
 
 /// Environment variables that set a node key although they lack the `AGENTRY_` prefix.
-const NODE_ENV_ALIASES: &[(&str, &str)] =
-    &[("OPENAI_BASE_URL", "openai-base-url"), ("OPENAI_API_KEY", "openai-api-key")];
+const NODE_ENV_ALIASES: &[(&str, &str)] = &[
+    ("OPENAI_BASE_URL", "openai-base-url"),
+    ("OPENAI_API_KEY", "openai-api-key"),
+    ("ANTHROPIC_BASE_URL", "anthropic-base-url"),
+    ("ANTHROPIC_API_KEY", "anthropic-api-key"),
+];
 
 /// Where configuration comes from, below the flags.
 #[derive(Debug, Clone, Default)]
@@ -112,9 +118,13 @@ fn check_file(path: &Path) -> anyhow::Result<()> {
         toml::from_str(&text).map_err(|error| anyhow::anyhow!("config file {}: {error}", path.display()))?;
     let sections = [("hub", known_keys::<HubConfig>()), ("node", known_keys::<NodeConfig>())];
     for (section, value) in &table {
+        if models::SECTIONS.iter().any(|known| *known == section) {
+            continue; // checked by `load_models`
+        }
         let Some((_, keys)) = sections.iter().find(|(name, _)| name == section) else {
             anyhow::bail!(
-                "config file {}: unknown section [{section}]; known sections are [hub] and [node]",
+                "config file {}: unknown section [{section}]; known sections are [hub], [node], [models.NAME] and \
+                 [routes.NAME]",
                 path.display()
             );
         };

@@ -84,7 +84,7 @@ fn the_node_reads_its_hub_and_model_endpoint_from_the_environment() {
     let node = load_node(&sources, Flags::new()).unwrap();
     assert_eq!(node.hub, "http://hub:7700");
     assert_eq!(node.labels.len(), 2);
-    assert_eq!(node.openai().base_url, "http://127.0.0.1:8090/v1");
+    assert_eq!(node.default_endpoints().openai.base_url, "http://127.0.0.1:8090/v1");
     assert_eq!(node.openai_api_key.as_deref(), Some("sk-secret"));
 }
 

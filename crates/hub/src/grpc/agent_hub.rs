@@ -37,7 +37,7 @@ impl AgentHub for AgentHubApi {
     async fn spawn(&self, request: Request<pb::SpawnRequest>) -> Result<Response<pb::SpawnResponse>, Status> {
         let request = request.into_inner();
         let spec = request.spec.ok_or_else(|| Status::invalid_argument("spec is required (at least spec.model)"))?;
-        let spec = validate::spec(AgentSpec::from(spec))?;
+        let spec = validate::spec(AgentSpec::from(spec), &self.hub.models)?;
         if let Some(input) = &request.input {
             validate::input("input", input)?;
         }

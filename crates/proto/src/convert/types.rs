@@ -90,6 +90,7 @@ impl From<&AgentSpec> for pb::AgentSpec {
             max_iterations: spec.max_iterations,
             temperature: spec.temperature,
             node_selector: spec.node_selector.clone().into_iter().collect(),
+            tool_choice: spec.tool_choice.clone().unwrap_or_default(),
         }
     }
 }
@@ -104,6 +105,7 @@ impl From<pb::AgentSpec> for AgentSpec {
             max_iterations: spec.max_iterations,
             node_selector: spec.node_selector.into_iter().collect(),
             temperature: spec.temperature,
+            tool_choice: Some(spec.tool_choice).filter(|choice| !choice.is_empty()),
         }
     }
 }

@@ -1,8 +1,9 @@
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use super::*;
-use crate::model::{ChatResponse, ModelError, Usage};
+use crate::model::{ChatResponse, ModelError, ModelProvider, TextDeltas, Usage};
+use agentry_core::models::ModelsConfig;
 
 /// Answers with a fixed script and records every request.
 struct ScriptedModel {
@@ -11,8 +12,8 @@ struct ScriptedModel {
 }
 
 impl ScriptedModel {
-    fn new(answers: Vec<Result<ChatResponse, ModelError>>) -> Self {
-        Self { answers: Mutex::new(answers.into()), requests: Mutex::new(Vec::new()) }
+    fn new(answers: Vec<Result<ChatResponse, ModelError>>) -> Arc<Self> {
+        Arc::new(Self { answers: Mutex::new(answers.into()), requests: Mutex::new(Vec::new()) })
     }
 
     fn request_count(&self) -> usize {
@@ -22,10 +23,15 @@ impl ScriptedModel {
 
 #[async_trait]
 impl ModelProvider for ScriptedModel {
-    async fn complete(&self, request: &ChatRequest) -> Result<ChatResponse, ModelError> {
+    async fn complete(&self, request: &ChatRequest, _: Option<TextDeltas<'_>>) -> Result<ChatResponse, ModelError> {
         self.requests.lock().unwrap().push(request.clone());
         self.answers.lock().unwrap().pop_front().expect("model called more often than scripted")
     }
+}
+
+/// Returns a router whose every model is `model`.
+fn router(model: &Arc<ScriptedModel>) -> ModelRouter {
+    ModelRouter::with_provider(ModelsConfig::default(), model.clone())
 }
 
 /// Records commits; fences from commit number `fence_at` (0-based) on.
@@ -58,6 +64,7 @@ fn tool_answer(id: &str, text: &str) -> Result<ChatResponse, ModelError> {
         message: Message::assistant("", vec![call]),
         usage: Usage { prompt_tokens: 10, completion_tokens: 5 },
         finish_reason: Some("tool_calls".into()),
+        model: None,
     })
 }
 
@@ -66,6 +73,7 @@ fn text_answer(text: &str) -> Result<ChatResponse, ModelError> {
         message: Message::assistant(text, Vec::new()),
         usage: Usage { prompt_tokens: 20, completion_tokens: 3 },
         finish_reason: Some("stop".into()),
+        model: None,
     })
 }
 
@@ -81,6 +89,7 @@ fn request(run_id: RunId, history: Vec<Message>, max_iterations: u32) -> RunRequ
             max_iterations,
             node_selector: Default::default(),
             temperature: Some(0.0),
+            tool_choice: None,
         },
         history,
         input: "say hi twice".into(),
@@ -99,7 +108,7 @@ async fn two_tool_calls_then_final_commits_each_step() {
     let model = ScriptedModel::new(vec![tool_answer("c1", "hi"), tool_answer("c2", "hi again"), text_answer("done")]);
     let mut sink = RecordingSink::default();
     let run_id = RunId::generate();
-    let outcome = drive_run(request(run_id, Vec::new(), 8), &model, &echo_tools(), &mut sink).await.unwrap();
+    let outcome = drive_run(request(run_id, Vec::new(), 8), &router(&model), &echo_tools(), &mut sink).await.unwrap();
 
     assert_eq!(outcome, RunOutcome::Completed("done".into()));
     assert_eq!(model.request_count(), 3);
@@ -152,7 +161,7 @@ async fn resume_runs_only_the_uncommitted_tool_call_and_never_asks_again() {
     let mut sink = RecordingSink::default();
 
     let history = vec![user, answer, first_result];
-    let outcome = drive_run(request(run_id, history, 8), &model, &echo_tools(), &mut sink).await.unwrap();
+    let outcome = drive_run(request(run_id, history, 8), &router(&model), &echo_tools(), &mut sink).await.unwrap();
 
     assert_eq!(outcome, RunOutcome::Completed("finished".into()));
     assert_eq!(model.request_count(), 1, "the committed answer must not be requested again");
@@ -175,7 +184,8 @@ async fn committed_final_answer_completes_without_a_model_call() {
     let model = ScriptedModel::new(Vec::new());
     let mut sink = RecordingSink::default();
 
-    let outcome = drive_run(request(run_id, vec![user, answer], 8), &model, &echo_tools(), &mut sink).await.unwrap();
+    let outcome =
+        drive_run(request(run_id, vec![user, answer], 8), &router(&model), &echo_tools(), &mut sink).await.unwrap();
 
     assert_eq!(outcome, RunOutcome::Completed("hello".into()));
     assert_eq!(model.request_count(), 0);
@@ -187,7 +197,8 @@ async fn iteration_cap_fails_the_run_with_the_reason() {
     let model = ScriptedModel::new(vec![tool_answer("c1", "x"), tool_answer("c2", "y")]);
     let mut sink = RecordingSink::default();
 
-    let outcome = drive_run(request(RunId::generate(), Vec::new(), 2), &model, &echo_tools(), &mut sink).await.unwrap();
+    let outcome =
+        drive_run(request(RunId::generate(), Vec::new(), 2), &router(&model), &echo_tools(), &mut sink).await.unwrap();
 
     let RunOutcome::Failed(reason) = outcome else { panic!("expected failure, got {outcome:?}") };
     assert!(reason.contains("iteration cap reached: 2 model calls"), "{reason}");
@@ -202,7 +213,8 @@ async fn fenced_executor_stops_writing() {
     let model = ScriptedModel::new(vec![tool_answer("c1", "x"), text_answer("never")]);
     let mut sink = RecordingSink { fence_at: Some(2), ..RecordingSink::default() };
 
-    let outcome = drive_run(request(RunId::generate(), Vec::new(), 8), &model, &echo_tools(), &mut sink).await.unwrap();
+    let outcome =
+        drive_run(request(RunId::generate(), Vec::new(), 8), &router(&model), &echo_tools(), &mut sink).await.unwrap();
 
     assert_eq!(outcome, RunOutcome::Fenced);
     assert_eq!(sink.commits.len(), 2, "no commit after the fence");
@@ -216,13 +228,19 @@ async fn unknown_tool_and_bad_arguments_become_error_results() {
         ToolCall { id: "j".into(), name: "echo".into(), arguments: "{not json".into() },
     ];
     let answers = vec![
-        Ok(ChatResponse { message: Message::assistant("", bad_calls), usage: Usage::default(), finish_reason: None }),
+        Ok(ChatResponse {
+            message: Message::assistant("", bad_calls),
+            usage: Usage::default(),
+            finish_reason: None,
+            model: None,
+        }),
         text_answer("sorry"),
     ];
     let model = ScriptedModel::new(answers);
     let mut sink = RecordingSink::default();
 
-    let outcome = drive_run(request(RunId::generate(), Vec::new(), 8), &model, &echo_tools(), &mut sink).await.unwrap();
+    let outcome =
+        drive_run(request(RunId::generate(), Vec::new(), 8), &router(&model), &echo_tools(), &mut sink).await.unwrap();
 
     assert_eq!(outcome, RunOutcome::Completed("sorry".into()));
     let tool_ends: Vec<&EventDraft> =
@@ -235,13 +253,14 @@ async fn unknown_tool_and_bad_arguments_become_error_results() {
 
 #[tokio::test]
 async fn model_failure_fails_the_run() {
-    let error = ModelError::Http { status: 500, body: "boom".into() };
+    let error = ModelError::Http { status: 400, body: "boom".into(), retry_after: None };
     let model = ScriptedModel::new(vec![Err(error)]);
     let mut sink = RecordingSink::default();
 
-    let outcome = drive_run(request(RunId::generate(), Vec::new(), 8), &model, &echo_tools(), &mut sink).await.unwrap();
+    let outcome =
+        drive_run(request(RunId::generate(), Vec::new(), 8), &router(&model), &echo_tools(), &mut sink).await.unwrap();
 
-    assert_eq!(outcome, RunOutcome::Failed("model call failed: model server answered HTTP 500: boom".into()));
+    assert_eq!(outcome, RunOutcome::Failed("model call failed: model server answered HTTP 400: boom".into()));
 }
 
 #[test]
@@ -292,7 +311,7 @@ async fn resume_interrupted(policy: crate::tools::InterruptPolicy) -> (RunOutcom
     let mut sink = RecordingSink::default();
     let mut run_request = request(run_id, vec![user, answer], 8);
     run_request.started_tool_calls = vec!["x".into()];
-    let outcome = drive_run(run_request, &model, &tools, &mut sink).await.unwrap();
+    let outcome = drive_run(run_request, &router(&model), &tools, &mut sink).await.unwrap();
     let calls = tool.calls.load(std::sync::atomic::Ordering::SeqCst);
     (outcome, sink, calls, model.request_count())
 }
@@ -329,4 +348,25 @@ async fn interrupted_ask_tool_tells_the_model_instead_of_running_it() {
     assert_eq!(interrupted_event(&sink).data["policy"], "ask");
     let result = sink.commits.iter().flat_map(|commit| &commit.messages).find(|message| message.role == Role::Tool);
     assert!(result.unwrap().content.contains("tool_interrupted"), "{result:?}");
+}
+
+#[tokio::test]
+async fn required_tool_choice_holds_for_the_first_call_only_and_model_start_says_which_model() {
+    let model = ScriptedModel::new(vec![tool_answer("c1", "x"), text_answer("done")]);
+    let mut sink = RecordingSink::default();
+    let mut run = request(RunId::generate(), Vec::new(), 8);
+    run.spec.tool_choice = Some("required".into());
+
+    let outcome = drive_run(run, &router(&model), &echo_tools(), &mut sink).await.unwrap();
+
+    assert_eq!(outcome, RunOutcome::Completed("done".into()));
+    let choices: Vec<ToolChoice> =
+        model.requests.lock().unwrap().iter().map(|request| request.tool_choice.clone()).collect();
+    assert_eq!(choices, vec![ToolChoice::Required, ToolChoice::Auto]);
+    let starts: Vec<&EventDraft> =
+        sink.commits.iter().flat_map(|commit| &commit.events).filter(|event| event.kind == kind::MODEL_START).collect();
+    assert_eq!(starts[0].data["tool_choice"], "required");
+    assert_eq!(starts[1].data["tool_choice"], "auto");
+    assert_eq!(starts[0].data["model"], "openai:test");
+    assert_eq!(starts[0].data["provider_model"], "test");
 }

@@ -267,6 +267,7 @@ mod tests {
                 max_iterations: 4,
                 node_selector: Default::default(),
                 temperature: None,
+                tool_choice: None,
             },
             labels: Default::default(),
             parent_id: None,

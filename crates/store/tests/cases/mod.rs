@@ -28,6 +28,7 @@ pub fn spec() -> AgentSpec {
         max_iterations: 8,
         node_selector: Default::default(),
         temperature: Some(0.25),
+        tool_choice: None,
     }
 }
 

@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 use agent_hub::scheduler::Strategy;
 
 use crate::commands::{duration_flag, parse_duration};
-use crate::config::{Flags, Sources, load_hub};
+use crate::config::{Flags, Sources, load_hub, load_models};
 use crate::signal::shutdown_token;
 
 /// Options of `agentry hub serve`. Each overrides the `[hub]` key of the same name from the
@@ -56,11 +56,13 @@ impl ServeArgs {
 
 /// Serves until SIGINT/SIGTERM.
 pub async fn run(args: ServeArgs, config_file: Option<PathBuf>) -> anyhow::Result<()> {
-    let config = load_hub(&Sources::of_process(config_file), args.flags())?;
+    let sources = Sources::of_process(config_file);
+    let config = load_hub(&sources, args.flags())?;
+    let models = load_models(&sources)?;
     let shutdown = shutdown_token()?;
     let listener = TcpListener::bind(&config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     let redacted = config.redacted();
     tracing::info!(listen = %config.listen, database = %redacted.database_url, scheduler = %config.scheduler, "starting hub");
-    agent_hub::run(config, listener, shutdown).await.context("hub")?;
+    agent_hub::HubServer::new(config).with_models(models).serve(listener, shutdown).await.context("hub")?;
     Ok(())
 }

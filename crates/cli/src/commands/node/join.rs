@@ -9,7 +9,7 @@ use clap::Args;
 use agentry_core::labels::{Labels, parse_labels};
 
 use crate::commands::{duration_flag, parse_duration, warn_without_api_key};
-use crate::config::{Flags, Sources, load_node};
+use crate::config::{Flags, Sources, load_models, load_node};
 use crate::signal::shutdown_token;
 
 /// Options of `agentry node join`. Each overrides the `[node]` key of the same name from the
@@ -71,10 +71,12 @@ fn format_labels(labels: &Labels) -> String {
 
 /// Runs the node until SIGINT/SIGTERM, then drains in-flight runs.
 pub async fn run(args: JoinArgs, config_file: Option<PathBuf>) -> anyhow::Result<()> {
-    let config = load_node(&Sources::of_process(config_file), args.flags())?;
+    let sources = Sources::of_process(config_file);
+    let config = load_node(&sources, args.flags())?;
+    let models = load_models(&sources)?;
     let shutdown = shutdown_token()?;
     warn_without_api_key(&config);
     tracing::info!(hub = %config.hub, name = %config.name, slots = config.slots, "starting node");
-    agent_node::run(config, shutdown).await.context("node")?;
+    agent_node::Node::new(config).with_models(models).run(shutdown).await.context("node")?;
     Ok(())
 }

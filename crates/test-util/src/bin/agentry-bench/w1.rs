@@ -25,7 +25,7 @@ use tonic::transport::Channel;
 use agentry_core::Message;
 use agentry_proto::v1 as pb;
 use agentry_proto::v1::agent_hub_client::AgentHubClient;
-use agentry_runtime::model::{ChatRequest, ModelProvider, OpenAiConfig, OpenAiProvider};
+use agentry_runtime::model::{ChatRequest, EndpointConfig, ModelProvider, OpenAiProvider, ToolChoice};
 use agentry_runtime::tools::{BuiltinTools, ToolCatalog, ToolContext, ToolRegistry};
 use agentry_test_util::process_cluster::free_port;
 use agentry_test_util::{
@@ -143,8 +143,7 @@ fn runs_per_client(options: &W1Options, clients: usize) -> usize {
 /// The yardstick: the loop with no runtime, the nodes' own provider and `echo` tool in process.
 async fn direct(steps: usize, clients: usize, runs_per_client: usize) -> anyhow::Result<Cell> {
     let model = ScriptedModel::start(echo_script(steps + 1), Duration::ZERO).await?;
-    let config = OpenAiConfig { base_url: model.base_url(), ..OpenAiConfig::default() };
-    let provider: Arc<dyn ModelProvider> = Arc::new(OpenAiProvider::new(config)?);
+    let provider: Arc<dyn ModelProvider> = Arc::new(OpenAiProvider::new(&EndpointConfig::new(model.base_url()))?);
     let tools = Arc::new(BuiltinTools.tools(&["echo".to_owned()]).map_err(anyhow::Error::msg)?);
     let run = move |input: String| {
         let (provider, tools) = (provider.clone(), tools.clone());
@@ -165,9 +164,14 @@ async fn direct_run(
     let workspace = std::env::temp_dir();
     let mut messages = vec![Message::user(input)];
     for _ in 0..=steps {
-        let request =
-            ChatRequest { model: "bench".into(), messages: messages.clone(), tools: tools.specs(), temperature: None };
-        let answer = provider.complete(&request).await?;
+        let request = ChatRequest {
+            model: "bench".into(),
+            messages: messages.clone(),
+            tools: tools.specs(),
+            tool_choice: ToolChoice::Auto,
+            temperature: None,
+        };
+        let answer = provider.complete(&request, None).await?;
         let calls = answer.message.tool_calls.clone();
         messages.push(answer.message);
         if calls.is_empty() {
