@@ -151,6 +151,8 @@ pub struct Agent {
     pub created_ms: i64,
     /// Sequence number of the latest persisted trace event (0 when none).
     pub last_seq: u64,
+    /// The budget its model calls draw from (its own, or inherited from its parent).
+    pub budget_id: Option<String>,
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! Commits: the unit in which a node's progress on a run becomes durable (DESIGN.md §4).
 
+use crate::budget::BudgetOp;
 use crate::event::EventDraft;
 use crate::ids::RunId;
 use crate::message::Message;
@@ -17,6 +18,8 @@ pub struct StepCommit {
     pub status: Option<RunStatus>,
     /// Failure reason, with [`RunStatus::Failed`].
     pub error: Option<String>,
+    /// Budget settlement and/or reservation, for runs under a budget.
+    pub budget: Option<BudgetOp>,
 }
 
 /// One atomic commit of a node's progress on a run, fenced by the run's epoch: what crosses
@@ -38,6 +41,8 @@ pub struct CommitBatch {
     /// Id chosen by the committer, the same for every retry of this commit: when it equals the
     /// run's last applied commit id, the commit is answered as applied and nothing is written.
     pub commit_id: Option<String>,
+    /// Budget settlement and/or reservation, applied in the commit's transaction.
+    pub budget: Option<BudgetOp>,
 }
 
 impl CommitBatch {
@@ -51,6 +56,7 @@ impl CommitBatch {
             status: step.status,
             error: step.error,
             commit_id,
+            budget: step.budget,
         }
     }
 }

@@ -40,6 +40,10 @@ pub mod kind {
     pub const TOOL_INTERRUPTED: &str = "tool_interrupted";
     /// Streaming model output; ephemeral (never persisted, no seq).
     pub const TOKEN: &str = "token";
+    /// A model call did not fit the run's budget: the run was paused
+    /// (`{budget_id, needed_tokens, needed_cost_usd, used_tokens, used_cost_usd, reserved_tokens,
+    /// max_tokens, max_cost_usd}`).
+    pub const BUDGET_EXCEEDED: &str = "budget_exceeded";
 
     /// Returns whether an event of this type ends its run.
     pub fn ends_run(kind: &str) -> bool {

@@ -5,6 +5,7 @@
 //! - [`ids`], [`agent`], [`run`], [`message`], [`event`], [`node`]: domain types.
 //! - [`limits`]: payload size limits; [`error::ErrorCode`]: error kinds shared by all crates.
 //! - [`commit`]: [`StepCommit`] and [`CommitBatch`], the unit of durable progress.
+//! - [`budget`]: token and cost budgets, reservations and settlements.
 //! - [`models`]: the model catalogue, routes and fallback chains, cost arithmetic.
 //! - [`clock`]: wall-clock milliseconds, the unit stored everywhere; [`labels`]: `key=value` parsing.
 //!
@@ -14,6 +15,7 @@
 #![warn(missing_docs)]
 
 pub mod agent;
+pub mod budget;
 pub mod clock;
 pub mod commit;
 pub mod error;

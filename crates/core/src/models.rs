@@ -74,6 +74,9 @@ pub struct ModelConfig {
     pub timeout: Duration,
     /// Attempts per call including the first, 1–10 (default 4); only retryable failures repeat.
     pub max_attempts: u32,
+    /// Output tokens reserved for a call of this model under a budget (default 256, see
+    /// `agentry_core::budget`); a reservation estimate only, not sent to the provider.
+    pub max_output_tokens: Option<u32>,
     /// Cost tier for routing rules (`tier = "cheap"` in a rule picks the models of that tier).
     pub tier: Option<String>,
     /// Consecutive failed calls after which the model's circuit breaker opens (default 5).
@@ -99,6 +102,7 @@ impl Default for ModelConfig {
             context_window: None,
             timeout: Duration::from_secs(120),
             max_attempts: 4,
+            max_output_tokens: None,
             tier: None,
             breaker_failures: 5,
             breaker_cooldown: Duration::from_secs(30),

@@ -100,6 +100,8 @@ pub struct LoadedRun {
     pub messages: Vec<Message>,
     /// Ids of this run's tool calls with a committed `tool_start`, in order.
     pub started_tool_call_ids: Vec<String>,
+    /// Whether its agent draws from a budget (commits then carry budget operations).
+    pub budgeted: bool,
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use agentry_store::{AgentSummary, CommitOutcome, NewAgent, NewRun, RunContext, S
 use crate::config::HubConfig;
 use crate::error::Result;
 use crate::fanout::Fanout;
+use agentry_core::budget::{BudgetLimits, BudgetState, Spend};
 use agentry_core::models::ModelsConfig;
 
 /// What a client asked `Spawn` for, validated.
@@ -28,6 +29,8 @@ pub struct SpawnCommand {
     pub parent_id: Option<AgentId>,
     /// Idempotency key.
     pub idempotency_key: Option<String>,
+    /// Budget of the agent's model calls (validated); unlimited: the parent's, if any.
+    pub budget: BudgetLimits,
 }
 
 /// What `SendMessage` does when the agent has an active run.
@@ -83,15 +86,23 @@ impl Hub {
 
     /// Creates an agent and, with input, its first run (placed asynchronously).
     pub async fn spawn(&self, command: SpawnCommand) -> Result<(Agent, Option<Run>)> {
-        if let Some(parent_id) = command.parent_id {
-            self.store.get_agent(parent_id).await?;
-        }
+        let parent_budget = match command.parent_id {
+            Some(parent_id) => self.store.get_agent(parent_id).await?.agent.budget_id,
+            None => None,
+        };
+        // An own budget, else the parent's: sub-agents draw from what their parent may spend.
+        let budget_id = if command.budget.is_unlimited() {
+            parent_budget
+        } else {
+            Some(self.store.create_budget(uuid::Uuid::now_v7().to_string(), command.budget).await?.id)
+        };
         let new_agent = NewAgent {
             id: AgentId::generate(),
             spec: command.spec,
             labels: command.labels,
             parent_id: command.parent_id,
             idempotency_key: command.idempotency_key,
+            budget_id,
         };
         let first_run = command.input.map(|input| NewRun { id: RunId::generate(), input });
         let created = self.store.create_agent(new_agent, first_run).await?;
@@ -136,6 +147,23 @@ impl Hub {
         Ok(self.store.list_nodes().await?)
     }
 
+    /// Raises the budget that `run_id`'s agent draws from by `add`, before a resume.
+    ///
+    /// Errors: NOT_FOUND for an unknown run; FAILED_PRECONDITION when its agent has no budget.
+    pub async fn raise_budget(&self, run_id: RunId, add: Spend) -> Result<BudgetState> {
+        let run = self.store.get_run(run_id).await?;
+        let agent = self.store.get_agent(run.agent_id).await?.agent;
+        let Some(budget_id) = agent.budget_id else {
+            return Err(crate::error::HubError::FailedPrecondition(format!(
+                "agent {} of run {run_id} has no budget to raise; resume it without --add-tokens/--add-cost",
+                agent.id
+            )));
+        };
+        let budget = self.store.raise_budget(&budget_id, add).await?;
+        tracing::info!(%run_id, budget_id, ?add, "budget raised");
+        Ok(budget)
+    }
+
     /// Returns a run's context for the node holding `epoch`.
     pub async fn load_run(&self, run_id: RunId, epoch: u64) -> Result<RunContext> {
         Ok(self.store.load_run(run_id, epoch).await?)
@@ -146,7 +174,9 @@ impl Hub {
     pub async fn commit(&self, batch: CommitBatch) -> Result<CommitOutcome> {
         let (run_id, epoch) = (batch.run_id, batch.epoch);
         // Copied only for this replica's followers, who then need not read them back.
-        let drafts = (self.fanout.has_followers() && !batch.events.is_empty()).then(|| batch.events.clone());
+        // (Not with a budget operation: pausing a run may append events of the store's own.)
+        let drafts = (self.fanout.has_followers() && !batch.events.is_empty() && batch.budget.is_none())
+            .then(|| batch.events.clone());
         let outcome = match self.store.commit(batch).await {
             Ok(outcome) => outcome,
             Err(error @ agentry_store::Error::StaleEpoch { .. }) => {

@@ -228,6 +228,7 @@ mod tests {
             labels: BTreeMap::new(),
             parent_id: None,
             idempotency_key: None,
+            budget: Default::default(),
         };
         let (_, run) = hub.spawn(command).await.expect("spawn");
         let run = run.expect("a first run");

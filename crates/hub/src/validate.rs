@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use agentry_core::AgentSpec;
+use agentry_core::budget::{BudgetLimits, Spend};
 use agentry_core::limits::MAX_INPUT_BYTES;
 use agentry_core::models::ModelsConfig;
 
@@ -114,6 +115,23 @@ where
     T: std::str::FromStr<Err = agentry_core::InvalidId>,
 {
     Ok(agentry_proto::convert::optional_id(field, text)?)
+}
+
+/// Checks a Spawn's budget: positive limits.
+pub fn budget(max_tokens: Option<u64>, max_cost_usd: Option<f64>) -> Result<BudgetLimits> {
+    let limits = BudgetLimits { max_tokens, max_cost_usd };
+    limits.validate().map_err(HubError::InvalidArgument)?;
+    Ok(limits)
+}
+
+/// Checks what a resume adds to a budget: finite, not negative.
+pub fn budget_raise(add_tokens: u64, add_cost_usd: f64) -> Result<Spend> {
+    if !(add_cost_usd.is_finite() && add_cost_usd >= 0.0) {
+        return Err(HubError::InvalidArgument(format!(
+            "add_cost_usd is {add_cost_usd}; it must be a positive number of USD (or 0)"
+        )));
+    }
+    Ok(Spend { tokens: add_tokens, cost_usd: add_cost_usd })
 }
 
 /// Checks an agent spec from a client and fills its defaults: its node selector as labels,

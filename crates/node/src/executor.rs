@@ -99,7 +99,7 @@ impl Executor {
         };
         let mut sink = HubSink::new(self.hub.clone(), task.run_id, task.epoch, self.config.commit_retry_window);
         match sink.commit(commit).await {
-            Ok(()) | Err(SinkError::Fenced(_)) => Settled::Done,
+            Ok(()) | Err(SinkError::Fenced(_) | SinkError::BudgetExceeded) => Settled::Done,
             Err(SinkError::Failed(reason)) => Settled::Retry(format!("dead-lettering failed: {reason}")),
         }
     }
@@ -133,6 +133,7 @@ impl Executor {
             Ok(RunOutcome::Completed(_)) => tracing::info!("run completed"),
             Ok(RunOutcome::Failed(reason)) => tracing::info!(%reason, "run failed"),
             Ok(RunOutcome::Fenced) => tracing::info!("run fenced: it moved to another node or was stopped"),
+            Ok(RunOutcome::Paused(reason)) => tracing::info!(%reason, "run paused"),
             Err(error) => return Settled::Retry(error.to_string()),
         }
         Settled::Done
@@ -154,6 +155,7 @@ impl Executor {
             workspace: self.config.workspace_root.join(run_id.to_string()),
             tool_timeout: self.config.tool_timeout,
             started_tool_calls: loaded.started_tool_call_ids,
+            budgeted: loaded.budgeted,
         })
     }
 

@@ -151,7 +151,7 @@ impl HubClient {
 
     /// Commits `batch`, retrying retryable failures (hub unreachable or restarting) for up to
     /// `within` of backoff. The batch's `commit_id` makes a retry of an applied commit harmless.
-    pub async fn commit(&self, batch: &CommitBatch, within: Duration) -> Result<(), HubCallError> {
+    pub async fn commit(&self, batch: &CommitBatch, within: Duration) -> Result<pb::CommitResponse, HubCallError> {
         let request = pb::CommitRequest::from(batch);
         let call = || async { self.inner.clone().commit(request.clone()).await.map_err(HubCallError::from_status) };
         call.retry(retry_policy(Some(within)))
@@ -160,8 +160,8 @@ impl HubClient {
             .notify(|error, delay| {
                 tracing::warn!(run_id = %batch.run_id, %error, ?delay, "commit failed, retrying");
             })
-            .await?;
-        Ok(())
+            .await
+            .map(tonic::Response::into_inner)
     }
 
     /// Leaves the cluster; returns how many runs the hub took back. One attempt, bounded by

@@ -32,7 +32,8 @@ impl StepSink for HubSink {
         let commit_id = uuid::Uuid::now_v7().to_string();
         let batch = CommitBatch::of_step(self.run_id, self.epoch, Some(commit_id), commit);
         match self.hub.commit(&batch, self.retry_window).await {
-            Ok(()) => Ok(()),
+            Ok(response) if response.budget_exceeded => Err(SinkError::BudgetExceeded),
+            Ok(_) => Ok(()),
             Err(error) if error.is_fenced() => Err(SinkError::Fenced(error.message)),
             Err(error) => Err(SinkError::Failed(error.to_string())),
         }

@@ -21,6 +21,7 @@ use crate::model::{ChatRequest, ModelRouter, Routed};
 use crate::tools::{InterruptPolicy, ToolContext, ToolRegistry};
 pub use agentry_core::StepCommit;
 use agentry_core::agent::{AgentSpec, ToolChoice};
+use agentry_core::budget::{BudgetOp, Spend};
 use agentry_core::event::{EventDraft, kind};
 use agentry_core::ids::{NodeId, RunId};
 use agentry_core::limits::{MAX_TOOL_OUTPUT_BYTES, truncate_with_marker};
@@ -34,6 +35,10 @@ pub enum SinkError {
     /// The run was reassigned (stale epoch): this executor must stop touching it.
     #[error("fenced: {0}")]
     Fenced(String),
+    /// The commit was applied, but the model-call reservation it carried did not fit the
+    /// run's budget: the store paused the run, and this executor must stop.
+    #[error("budget exceeded: the run is paused")]
+    BudgetExceeded,
     /// The commit could not be made (after the sink's own retries).
     #[error("commit failed: {0}")]
     Failed(String),
@@ -67,6 +72,9 @@ pub struct RunRequest {
     pub tool_timeout: Duration,
     /// Ids of this run's tool calls that have a committed `tool_start` (from earlier attempts).
     pub started_tool_calls: Vec<String>,
+    /// Whether the agent draws from a budget: each model call is then reserved in the commit
+    /// before it and settled in the commit of its answer.
+    pub budgeted: bool,
 }
 
 /// How a run ended for this executor.
@@ -78,6 +86,9 @@ pub enum RunOutcome {
     Failed(String),
     /// The run was reassigned; nothing more was written.
     Fenced,
+    /// The run was paused (its budget is exhausted) with this reason; it resumes from its last
+    /// commit when resumed.
+    Paused(String),
 }
 
 /// The next thing to do for a run, derived from its committed messages only.
@@ -149,14 +160,19 @@ pub async fn drive_run(
         start.messages.push(user.clone());
         conversation.push(user);
     }
+    let budget = Budget { request: &request, models, tools };
+    // The step this executor holds a reservation for (budgeted runs only).
+    let mut reserved_step = None;
+    if let Action::CallModel { step } = next_action(&run_messages_of(&conversation, request.run_id)) {
+        start.budget = budget.reserve(&conversation, 0);
+        reserved_step = start.budget.map(|_| step);
+    }
     if let Some(outcome) = commit_or_fenced(sink, start).await? {
         return Ok(outcome);
     }
     let tool_choice = ToolChoice::parse(request.spec.tool_choice.as_deref().unwrap_or_default());
     loop {
-        let run_messages: Vec<&Message> =
-            conversation.iter().filter(|message| message.run_id == Some(request.run_id)).collect();
-        match next_action(&run_messages) {
+        match next_action(&run_messages_of(&conversation, request.run_id)) {
             Action::Complete { answer, steps } => {
                 let events = vec![
                     EventDraft::now(kind::FINAL, json!({ "content": answer })),
@@ -171,7 +187,14 @@ pub async fn drive_run(
                         "iteration cap reached: {} model calls without a final answer",
                         request.spec.max_iterations
                     );
-                    return fail_run(sink, reason).await;
+                    return fail_run(sink, budget.release(), reason).await;
+                }
+                if request.budgeted && reserved_step != Some(step) {
+                    let reserve = StepCommit { budget: budget.reserve(&conversation, 0), ..StepCommit::default() };
+                    if let Some(outcome) = commit_or_fenced(sink, reserve).await? {
+                        return Ok(outcome);
+                    }
+                    reserved_step = Some(step);
                 }
                 let chat = ChatRequest {
                     model: String::new(),
@@ -180,17 +203,19 @@ pub async fn drive_run(
                     tool_choice: tool_choice.for_step(step),
                     temperature: request.spec.temperature,
                 };
-                let prompt_tokens = chat.messages.iter().map(|message| estimate_tokens(&message.content)).sum();
+                let prompt_tokens = prompt_tokens(&request.spec, &conversation, tools);
                 let route_input = RouteInput { input: &request.input, prompt_tokens };
                 let resolution = match models.resolve(&request.spec.model, route_input) {
                     Ok(resolution) => resolution,
-                    Err(error) => return fail_run(sink, error.to_string()).await,
+                    Err(error) => return fail_run(sink, budget.release(), error.to_string()).await,
                 };
                 let started_ms = agentry_core::clock::now_ms();
                 let clock = Instant::now();
                 let routed = match models.complete(&resolution, &chat, None).await {
                     Ok(routed) => routed,
-                    Err(error) => return fail_run(sink, format!("model call failed: {error}")).await,
+                    Err(error) => {
+                        return fail_run(sink, budget.release(), format!("model call failed: {error}")).await;
+                    }
                 };
                 let latency_ms = clock.elapsed().as_millis() as u64;
                 let mut answer = routed.response.message.clone();
@@ -209,6 +234,9 @@ pub async fn drive_run(
                 }
                 commit.events = events;
                 commit.messages = vec![answer.clone()];
+                let usage = routed.response.usage;
+                let spent = Spend { tokens: usage.prompt_tokens + usage.completion_tokens, cost_usd: routed.cost_usd };
+                commit.budget = request.budgeted.then_some(BudgetOp { settle: Some((step, spent)), reserve: None });
                 if let Some(outcome) = commit_or_fenced(sink, commit).await? {
                     return Ok(outcome);
                 }
@@ -219,12 +247,16 @@ pub async fn drive_run(
                 }
             }
             Action::RunTools { step, pending } => {
-                for call in pending {
-                    match run_tool_call(&request, tools, step, &call, sink).await? {
+                let last = pending.len().saturating_sub(1);
+                for (index, call) in pending.into_iter().enumerate() {
+                    // The last result's commit reserves the next model call, if there is one.
+                    let next = (index == last && step < request.spec.max_iterations).then_some(&budget);
+                    match run_tool_call(&request, tools, step, &call, sink, next, &conversation).await? {
                         Ok(message) => conversation.push(message),
                         Err(outcome) => return Ok(outcome),
                     }
                 }
+                reserved_step = (request.budgeted && step < request.spec.max_iterations).then_some(step + 1);
             }
         }
     }
@@ -240,7 +272,10 @@ async fn run_tool_call(
     step: u32,
     call: &ToolCall,
     sink: &mut dyn StepSink,
+    next_call: Option<&Budget<'_>>,
+    conversation: &[Message],
 ) -> Result<Result<Message, RunOutcome>, SinkError> {
+    let reserve = |output: &str| next_call.and_then(|budget| budget.reserve(conversation, estimate_tokens(output)));
     let idempotency_key = format!("{}/{}/{}", request.run_id, step, call.id);
     let mut events = Vec::new();
     if request.started_tool_calls.contains(&call.id) {
@@ -263,7 +298,8 @@ async fn run_tool_call(
                     "tool call {} ({}) was interrupted by a failure and its tool is not safe to run again",
                     call.id, call.name
                 );
-                return Ok(Err(fail_run_with(sink, events, reason).await?));
+                let release = request.budgeted.then(BudgetOp::default);
+                return Ok(Err(fail_run_with(sink, events, release, reason).await?));
             }
             InterruptPolicy::Ask => {
                 let output = format!(
@@ -272,7 +308,8 @@ async fn run_tool_call(
                     call.name
                 );
                 let end = tool_end_event(step, call, &output, true, 0);
-                return commit_tool_result(request, sink, call, output, [events, vec![end]].concat()).await;
+                let budget = reserve(&output);
+                return commit_tool_result(request, sink, call, output, [events, vec![end]].concat(), budget).await;
             }
         }
     }
@@ -295,7 +332,8 @@ async fn run_tool_call(
     let (output, is_error) = execute_tool(tools, &context, call).await;
     let output = truncate_with_marker(&output, MAX_TOOL_OUTPUT_BYTES);
     let end = tool_end_event(step, call, &output, is_error, clock.elapsed().as_millis() as u64);
-    commit_tool_result(request, sink, call, output, vec![end]).await
+    let budget = reserve(&output);
+    commit_tool_result(request, sink, call, output, vec![end], budget).await
 }
 
 /// Returns a `tool_end` event.
@@ -321,10 +359,11 @@ async fn commit_tool_result(
     call: &ToolCall,
     output: String,
     events: Vec<EventDraft>,
+    budget: Option<BudgetOp>,
 ) -> Result<Result<Message, RunOutcome>, SinkError> {
     let mut message = Message::tool_result(call.id.clone(), output);
     message.run_id = Some(request.run_id);
-    let commit = StepCommit { events, messages: vec![message.clone()], ..StepCommit::default() };
+    let commit = StepCommit { events, messages: vec![message.clone()], budget, ..StepCommit::default() };
     Ok(match commit_or_fenced(sink, commit).await? {
         Some(outcome) => Err(outcome),
         None => Ok(message),
@@ -402,6 +441,51 @@ fn usage_data(step: u32, routed: &Routed, latency_ms: u64) -> Value {
     })
 }
 
+/// Reservations of a budgeted run's model calls.
+struct Budget<'a> {
+    request: &'a RunRequest,
+    models: &'a ModelRouter,
+    tools: &'a ToolRegistry,
+}
+
+impl Budget<'_> {
+    /// Returns the reservation of the next model call, whose prompt is `conversation` plus
+    /// `extra_tokens` not in it yet; `None` for a run without a budget.
+    fn reserve(&self, conversation: &[Message], extra_tokens: u64) -> Option<BudgetOp> {
+        if !self.request.budgeted {
+            return None;
+        }
+        let prompt_tokens = prompt_tokens(&self.request.spec, conversation, self.tools) + extra_tokens;
+        let input = RouteInput { input: &self.request.input, prompt_tokens };
+        Some(BudgetOp { settle: None, reserve: Some(self.models.estimate(&self.request.spec.model, input)) })
+    }
+
+    /// Returns the operation that gives back the run's reservation as it ends (`None` without
+    /// a budget).
+    fn release(&self) -> Option<BudgetOp> {
+        self.request.budgeted.then(BudgetOp::default)
+    }
+}
+
+/// Returns the estimated tokens of the prompt of `conversation`: system prompt, messages with
+/// their tool calls, and the tools' schemas ([`estimate_tokens`]).
+fn prompt_tokens(spec: &AgentSpec, conversation: &[Message], tools: &ToolRegistry) -> u64 {
+    let messages: u64 = conversation
+        .iter()
+        .map(|message| {
+            let calls: u64 = message.tool_calls.iter().map(|call| estimate_tokens(&call.arguments) + 8).sum();
+            estimate_tokens(&message.content) + calls + 4
+        })
+        .sum();
+    let schemas: u64 = tools.specs().iter().map(|tool| estimate_tokens(&tool.parameters.to_string()) + 16).sum();
+    estimate_tokens(&spec.system) + messages + schemas
+}
+
+/// Returns the messages of `run_id` in `conversation`, in order.
+fn run_messages_of(conversation: &[Message], run_id: RunId) -> Vec<&Message> {
+    conversation.iter().filter(|message| message.run_id == Some(run_id)).collect()
+}
+
 /// Returns the messages sent to the model: the system prompt (when set) then the conversation.
 fn prompt(spec: &AgentSpec, conversation: &[Message]) -> Vec<Message> {
     let system = (!spec.system.is_empty()).then(|| Message::system(spec.system.clone()));
@@ -409,20 +493,26 @@ fn prompt(spec: &AgentSpec, conversation: &[Message]) -> Vec<Message> {
 }
 
 /// Commits a failure and returns the outcome.
-async fn fail_run(sink: &mut dyn StepSink, reason: String) -> Result<RunOutcome, SinkError> {
-    fail_run_with(sink, Vec::new(), reason).await
+async fn fail_run(sink: &mut dyn StepSink, budget: Option<BudgetOp>, reason: String) -> Result<RunOutcome, SinkError> {
+    fail_run_with(sink, Vec::new(), budget, reason).await
 }
 
 /// Commits `events` then a failure, and returns the outcome.
 async fn fail_run_with(
     sink: &mut dyn StepSink,
     mut events: Vec<EventDraft>,
+    budget: Option<BudgetOp>,
     reason: String,
 ) -> Result<RunOutcome, SinkError> {
     tracing::warn!(reason = %reason, "run failed");
     events.push(EventDraft::now(kind::RUN_FAILED, json!({ "error": reason })));
-    let commit =
-        StepCommit { events, status: Some(RunStatus::Failed), error: Some(reason.clone()), ..StepCommit::default() };
+    let commit = StepCommit {
+        events,
+        status: Some(RunStatus::Failed),
+        error: Some(reason.clone()),
+        budget,
+        ..StepCommit::default()
+    };
     Ok(commit_or_fenced(sink, commit).await?.unwrap_or(RunOutcome::Failed(reason)))
 }
 
@@ -433,6 +523,10 @@ async fn commit_or_fenced(sink: &mut dyn StepSink, commit: StepCommit) -> Result
         Err(SinkError::Fenced(reason)) => {
             tracing::info!(reason = %reason, "run fenced, stopping");
             Ok(Some(RunOutcome::Fenced))
+        }
+        Err(SinkError::BudgetExceeded) => {
+            tracing::info!("budget exceeded: the run is paused");
+            Ok(Some(RunOutcome::Paused("budget exceeded".to_owned())))
         }
         Err(error) => Err(error),
     }

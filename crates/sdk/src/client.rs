@@ -222,7 +222,12 @@ impl Client {
     /// Queues a paused run again; it continues from its last commit. Returns the run, now
     /// queued. A run that is not paused is refused (`FailedPrecondition`).
     pub async fn resume_run(&self, run_id: impl Into<String>) -> Result<pb::Run, ClientError> {
-        let request = pb::ResumeRunRequest { run_id: run_id.into() };
+        self.resume_run_with(pb::ResumeRunRequest { run_id: run_id.into(), ..Default::default() }).await
+    }
+
+    /// Resumes a paused run as `request` says, e.g. after raising its agent's budget by
+    /// `add_tokens` / `add_cost_usd` (FAILED_PRECONDITION when the agent has no budget).
+    pub async fn resume_run_with(&self, request: pb::ResumeRunRequest) -> Result<pb::Run, ClientError> {
         let response = self.unary(self.inner.clone().resume_run(request).await)?;
         response.run.ok_or_else(|| ClientError::missing("ResumeRun", "run"))
     }

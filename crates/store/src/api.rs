@@ -9,6 +9,7 @@ use agentry_core::{
 };
 
 use crate::error::Result;
+use agentry_core::budget::{BudgetDecision, BudgetLimits, BudgetState, Spend};
 
 /// An agent to create.
 #[derive(Debug, Clone)]
@@ -24,6 +25,8 @@ pub struct NewAgent {
     /// When set, a second create with the same key returns the first agent (and its first run)
     /// instead of creating another.
     pub idempotency_key: Option<String>,
+    /// The budget its model calls draw from ([`Store::create_budget`], or the parent's).
+    pub budget_id: Option<String>,
 }
 
 /// A run to create, `queued` and unplaced.
@@ -86,6 +89,9 @@ pub struct CommitOutcome {
     pub last_seq: u64,
     /// True when the commit was a retry of the one applied last, answered without writing.
     pub replayed: bool,
+    /// What the store decided about the commit's budget operation; `None` without one, for an
+    /// agent without a budget, or for a replay (whose reservation, if any, stands).
+    pub budget: Option<BudgetDecision>,
 }
 
 /// Which runs [`Store::release_node_runs`] takes back from a node.
@@ -232,4 +238,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// Lists every node, oldest first.
     async fn list_nodes(&self) -> Result<Vec<NodeInfo>>;
+
+    /// Creates a budget with `limits` under `id` (chosen by the caller, e.g. a UUID).
+    async fn create_budget(&self, id: String, limits: BudgetLimits) -> Result<BudgetState>;
+
+    /// Returns a budget.
+    async fn get_budget(&self, id: &str) -> Result<BudgetState>;
+
+    /// Raises a budget's limits by `add` (an unlimited dimension stays unlimited); returns it.
+    async fn raise_budget(&self, id: &str, add: Spend) -> Result<BudgetState>;
 }

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 
+use agentry_core::budget::{BudgetLimits, BudgetState, Spend};
 use agentry_core::{Agent, AgentId, NodeId, NodeInfo, NodeState, Run, RunId, TraceEvent};
 use agentry_store::Store;
 
@@ -159,5 +160,20 @@ impl Store for FaultyStore {
     async fn list_nodes(&self) -> agentry_store::Result<Vec<NodeInfo>> {
         self.fault("list_nodes");
         self.inner.list_nodes().await
+    }
+
+    async fn create_budget(&self, id: String, limits: BudgetLimits) -> agentry_store::Result<BudgetState> {
+        self.fault("create_budget");
+        self.inner.create_budget(id, limits).await
+    }
+
+    async fn get_budget(&self, id: &str) -> agentry_store::Result<BudgetState> {
+        self.fault("get_budget");
+        self.inner.get_budget(id).await
+    }
+
+    async fn raise_budget(&self, id: &str, add: Spend) -> agentry_store::Result<BudgetState> {
+        self.fault("raise_budget");
+        self.inner.raise_budget(id, add).await
     }
 }

@@ -34,6 +34,13 @@ pub struct SpawnArgs {
     /// first model call of each run (default auto).
     #[arg(long, value_name = "CHOICE")]
     tool_choice: Option<String>,
+    /// Budget: most tokens (input + output) the agent's model calls may use, its sub-agents'
+    /// included; a run that would exceed it is paused (`agentry resume RUN --add-tokens N`).
+    #[arg(long, value_name = "N")]
+    max_tokens: Option<u64>,
+    /// Budget: most USD the agent's model calls may cost (at the configured model prices).
+    #[arg(long, value_name = "USD")]
+    max_cost: Option<f64>,
     /// A label of the agent; repeat for more.
     #[arg(long = "label", value_parser = parse_label, value_name = "KEY=VALUE")]
     labels: Vec<(String, String)>,
@@ -69,6 +76,8 @@ pub async fn run(args: SpawnArgs) -> anyhow::Result<()> {
         spec: Some(spec),
         input: Some(input),
         labels: labels.into_iter().collect(),
+        max_tokens: args.max_tokens,
+        max_cost_usd: args.max_cost,
         ..SpawnRequest::default()
     };
     let client = args.hub.connect().await?;

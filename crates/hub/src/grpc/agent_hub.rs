@@ -5,6 +5,7 @@ use std::pin::Pin;
 use futures::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
+use agentry_core::budget::Spend;
 use agentry_core::{AgentId, AgentSpec, NodeId, RunId};
 use agentry_proto::convert::types::{agent, trace_event};
 use agentry_proto::v1 as pb;
@@ -50,6 +51,7 @@ impl AgentHub for AgentHubApi {
             labels,
             parent_id,
             idempotency_key: validate::idempotency_key(&request.idempotency_key)?,
+            budget: validate::budget(request.max_tokens, request.max_cost_usd)?,
         };
         let (agent, run) = self.hub.spawn(command).await?;
         Ok(Response::new(pb::SpawnResponse {
@@ -171,7 +173,12 @@ impl AgentHub for AgentHubApi {
         &self,
         request: Request<pb::ResumeRunRequest>,
     ) -> Result<Response<pb::ResumeRunResponse>, Status> {
-        let run_id = validate::id::<RunId>("run_id", &request.into_inner().run_id)?;
+        let request = request.into_inner();
+        let run_id = validate::id::<RunId>("run_id", &request.run_id)?;
+        let add = validate::budget_raise(request.add_tokens, request.add_cost_usd)?;
+        if add != Spend::default() {
+            self.hub.raise_budget(run_id, add).await?;
+        }
         let run = self.hub.control_run(run_id, RunControl::Resume).await?;
         Ok(Response::new(pb::ResumeRunResponse { run: Some((&run).into()) }))
     }

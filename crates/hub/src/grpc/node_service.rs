@@ -5,6 +5,7 @@ use std::pin::Pin;
 use futures::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 
+use agentry_core::budget::BudgetDecision;
 use agentry_core::limits::MAX_NODE_SLOTS;
 use agentry_core::{CommitBatch, Heartbeat, NodeId, RunId};
 use agentry_proto::convert::node_api::{lease_response, leases_from};
@@ -92,6 +93,7 @@ impl NodeService for NodeServiceApi {
                 .map(|stored| pb::Message { index: stored.index, ..(&stored.message).into() })
                 .collect(),
             started_tool_call_ids: context.started_tool_call_ids,
+            budgeted: context.agent.budget_id.is_some(),
         }))
     }
 
@@ -100,7 +102,8 @@ impl NodeService for NodeServiceApi {
         validate::commit_id(&request.commit_id)?;
         let batch = CommitBatch::try_from(request).map_err(HubError::from)?;
         let outcome = self.hub.commit(batch).await?;
-        Ok(Response::new(pb::CommitResponse { last_seq: outcome.last_seq }))
+        let budget_exceeded = matches!(outcome.budget, Some(BudgetDecision::Exceeded(_)));
+        Ok(Response::new(pb::CommitResponse { last_seq: outcome.last_seq, budget_exceeded }))
     }
 
     async fn leave(&self, request: Request<pb::LeaveRequest>) -> Result<Response<pb::LeaveResponse>, Status> {

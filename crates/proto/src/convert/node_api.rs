@@ -1,6 +1,7 @@
 //! The payloads of `NodeService` that carry domain data: commits, loaded runs, run leases and
 //! the beats of a `Lease` stream.
 
+use agentry_core::budget::{BudgetOp, Spend};
 use agentry_core::{CommitBatch, EventDraft, Heartbeat, LoadedRun, Message, RunId};
 
 use super::types::run_status_from;
@@ -22,8 +23,36 @@ impl From<&CommitBatch> for pb::CommitRequest {
             status: batch.status.map_or(pb::RunStatus::Unspecified, pb::RunStatus::from) as i32,
             error: batch.error.clone().unwrap_or_default(),
             commit_id: batch.commit_id.clone().unwrap_or_default(),
+            budget: batch.budget.map(|op| {
+                let (settle_step, settle) = op.settle.unwrap_or_default();
+                let reserve = op.reserve.unwrap_or_default();
+                pb::BudgetOp {
+                    settle_step,
+                    settle_tokens: settle.tokens,
+                    settle_cost_usd: settle.cost_usd,
+                    reserve: op.reserve.is_some(),
+                    reserve_tokens: reserve.tokens,
+                    reserve_cost_usd: reserve.cost_usd,
+                }
+            }),
         }
     }
+}
+
+/// Returns the budget operation of a commit; costs must be finite and not negative.
+fn budget_op(op: pb::BudgetOp) -> Result<BudgetOp, WireError> {
+    for (field, cost) in
+        [("budget.settle_cost_usd", op.settle_cost_usd), ("budget.reserve_cost_usd", op.reserve_cost_usd)]
+    {
+        if !(cost.is_finite() && cost >= 0.0) {
+            return Err(WireError::new(field, format!("{cost} is not a cost in USD")));
+        }
+    }
+    Ok(BudgetOp {
+        settle: (op.settle_step > 0)
+            .then_some((op.settle_step, Spend { tokens: op.settle_tokens, cost_usd: op.settle_cost_usd })),
+        reserve: op.reserve.then_some(Spend { tokens: op.reserve_tokens, cost_usd: op.reserve_cost_usd }),
+    })
 }
 
 impl TryFrom<pb::CommitRequest> for CommitBatch {
@@ -46,6 +75,7 @@ impl TryFrom<pb::CommitRequest> for CommitBatch {
             status: run_status_from("status", request.status)?,
             error: non_empty(request.error),
             commit_id: non_empty(request.commit_id),
+            budget: request.budget.map(budget_op).transpose()?,
         })
     }
 }
@@ -57,7 +87,13 @@ impl TryFrom<pb::LoadRunResponse> for LoadedRun {
         let run = response.run.ok_or_else(|| WireError::missing("run"))?.try_into()?;
         let spec = response.spec.ok_or_else(|| WireError::missing("spec"))?.into();
         let messages = response.messages.into_iter().map(Message::try_from).collect::<Result<Vec<_>, _>>()?;
-        Ok(Self { run, spec, messages, started_tool_call_ids: response.started_tool_call_ids })
+        Ok(Self {
+            run,
+            spec,
+            messages,
+            started_tool_call_ids: response.started_tool_call_ids,
+            budgeted: response.budgeted,
+        })
     }
 }
 
@@ -127,6 +163,10 @@ mod tests {
             status: Some(RunStatus::Completed),
             error: None,
             commit_id: Some("c-1".into()),
+            budget: Some(BudgetOp {
+                settle: Some((2, Spend { tokens: 30, cost_usd: 0.25 })),
+                reserve: Some(Spend { tokens: 400, cost_usd: 1.5 }),
+            }),
         };
         assert_eq!(CommitBatch::try_from(pb::CommitRequest::from(&batch)), Ok(batch));
     }

@@ -3,6 +3,7 @@ use std::sync::{Arc, Mutex};
 
 use super::*;
 use crate::model::{ChatResponse, ModelError, ModelProvider, TextDeltas, Usage};
+use agentry_core::budget::{BudgetOp, Spend};
 use agentry_core::models::ModelsConfig;
 
 /// Answers with a fixed script and records every request.
@@ -34,11 +35,13 @@ fn router(model: &Arc<ScriptedModel>) -> ModelRouter {
     ModelRouter::with_provider(ModelsConfig::default(), model.clone())
 }
 
-/// Records commits; fences from commit number `fence_at` (0-based) on.
+/// Records commits; fences from commit number `fence_at` (0-based) on; answers commit number
+/// `exceed_at` with "budget exceeded" (after recording it: it was applied).
 #[derive(Default)]
 struct RecordingSink {
     commits: Vec<StepCommit>,
     fence_at: Option<usize>,
+    exceed_at: Option<usize>,
 }
 
 #[async_trait]
@@ -48,6 +51,9 @@ impl StepSink for RecordingSink {
             return Err(SinkError::Fenced("epoch 2 is current".into()));
         }
         self.commits.push(commit);
+        if self.exceed_at == Some(self.commits.len() - 1) {
+            return Err(SinkError::BudgetExceeded);
+        }
         Ok(())
     }
 }
@@ -96,6 +102,7 @@ fn request(run_id: RunId, history: Vec<Message>, max_iterations: u32) -> RunRequ
         workspace: std::env::temp_dir(),
         tool_timeout: Duration::from_secs(5),
         started_tool_calls: Vec::new(),
+        budgeted: false,
     }
 }
 
@@ -369,4 +376,32 @@ async fn required_tool_choice_holds_for_the_first_call_only_and_model_start_says
     assert_eq!(starts[1].data["tool_choice"], "auto");
     assert_eq!(starts[0].data["model"], "openai:test");
     assert_eq!(starts[0].data["provider_model"], "test");
+}
+
+#[tokio::test]
+async fn a_budgeted_run_reserves_before_each_call_settles_after_it_and_stops_when_paused() {
+    let model = ScriptedModel::new(vec![tool_answer("c1", "x"), text_answer("done")]);
+    let mut sink = RecordingSink::default();
+    let mut run = request(RunId::generate(), Vec::new(), 8);
+    run.budgeted = true;
+
+    let outcome = drive_run(run.clone(), &router(&model), &echo_tools(), &mut sink).await.unwrap();
+
+    assert_eq!(outcome, RunOutcome::Completed("done".into()));
+    let ops: Vec<Option<BudgetOp>> = sink.commits.iter().map(|commit| commit.budget).collect();
+    // run_started reserves call 1; its answer settles it; the last tool result reserves call 2;
+    // the final answer settles it.
+    assert_eq!(ops.len(), 5, "{ops:?}");
+    let reserved = |op: &Option<BudgetOp>| op.and_then(|op| op.reserve).expect("a reservation");
+    assert!(reserved(&ops[0]).tokens > agentry_core::budget::DEFAULT_OUTPUT_ALLOWANCE, "prompt + output allowance");
+    assert_eq!(ops[1].unwrap().settle, Some((1, Spend { tokens: 15, cost_usd: 0.0 })));
+    assert_eq!(ops[2], None, "tool_start carries nothing");
+    assert!(reserved(&ops[3]).tokens > reserved(&ops[0]).tokens, "the prompt grew by a call and a result");
+    assert_eq!(ops[4].unwrap().settle, Some((2, Spend { tokens: 23, cost_usd: 0.0 })));
+
+    let mut exceeded = RecordingSink { exceed_at: Some(3), ..RecordingSink::default() };
+    let model = ScriptedModel::new(vec![tool_answer("c1", "x"), text_answer("never asked")]);
+    let outcome = drive_run(run, &router(&model), &echo_tools(), &mut exceeded).await.unwrap();
+    assert_eq!(outcome, RunOutcome::Paused("budget exceeded".into()));
+    assert_eq!(model.request_count(), 1, "no call without a reservation");
 }

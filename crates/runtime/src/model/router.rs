@@ -13,6 +13,7 @@ use super::breaker::Breaker;
 use super::http::EndpointConfig;
 use super::{AnthropicProvider, ChatRequest, ChatResponse, ModelError, ModelProvider, OpenAiProvider, TextDeltas};
 use agentry_core::SpecError;
+use agentry_core::budget::{DEFAULT_OUTPUT_ALLOWANCE, Spend};
 use agentry_core::models::{ModelConfig, ModelTarget, ModelsConfig, ProviderKind, Resolution, RouteInput};
 
 /// First retry delay before jitter; doubles per attempt.
@@ -143,6 +144,24 @@ impl ModelRouter {
     /// Resolves `reference` for a call with `input` (see [`ModelsConfig::resolve`]).
     pub fn resolve(&self, reference: &str, input: RouteInput<'_>) -> Result<Resolution, SpecError> {
         self.catalog.resolve(reference, input)
+    }
+
+    /// Returns the reservation of a call of `reference` with `input` under a budget: for the
+    /// costliest model of its chain, the prompt's estimated tokens plus the model's
+    /// `max-output-tokens` (default [`DEFAULT_OUTPUT_ALLOWANCE`]), priced.
+    pub fn estimate(&self, reference: &str, input: RouteInput<'_>) -> Spend {
+        let chain = self.resolve(reference, input).map(|resolution| resolution.chain).unwrap_or_default();
+        let priced = |target: &ModelTarget| {
+            let policy = self.configured.get(&target.name).map(|endpoint| &endpoint.policy);
+            let output = policy.and_then(|policy| policy.max_output_tokens).map_or(DEFAULT_OUTPUT_ALLOWANCE, u64::from);
+            let cost = policy.map_or(0.0, |policy| policy.cost_usd(input.prompt_tokens, output));
+            Spend { tokens: input.prompt_tokens + output, cost_usd: cost }
+        };
+        let fallback = Spend { tokens: input.prompt_tokens + DEFAULT_OUTPUT_ALLOWANCE, cost_usd: 0.0 };
+        chain.iter().map(priced).fold(fallback, |most, spend| Spend {
+            tokens: most.tokens.max(spend.tokens),
+            cost_usd: most.cost_usd.max(spend.cost_usd),
+        })
     }
 
     /// Returns the context window of `target`, when configured.

@@ -71,7 +71,7 @@ fn committed(row: GroupCommittedRow) -> Result<CommitOutcome> {
     let run = Run::try_from(row.run)?;
     let last_seq = u64::try_from(row.agent_last_seq)
         .map_err(|_| Error::Corrupt(format!("agents.last_seq: {} is negative", row.agent_last_seq)))?;
-    Ok(CommitOutcome { run, last_seq, replayed: false })
+    Ok(CommitOutcome { run, last_seq, replayed: false, budget: None })
 }
 
 /// Runs `commit_group.sql` over `batches` (ordinals from 1 in their order).
@@ -269,6 +269,7 @@ mod tests {
                 temperature: None,
                 tool_choice: None,
             },
+            budget_id: None,
             labels: Default::default(),
             parent_id: None,
             idempotency_key: idempotency_key.map(str::to_owned),
@@ -297,6 +298,7 @@ mod tests {
                 status: Some(RunStatus::Running),
                 error: None,
                 commit_id: Some(format!("{name}-1")),
+                budget: None,
             });
         }
         let rows = group_statement(&store.inner, &batches).await.unwrap();

@@ -85,6 +85,10 @@ impl PgStore {
     }
 
     async fn write_agent(&self, agent: NewAgent, first_run: Option<NewRun>) -> Result<(Agent, Option<Run>)> {
+        if agent.budget_id.is_some() {
+            // `create_agents.sql` has no budget column: a budgeted Spawn is written alone.
+            return statements::create_agent(&self.inner, agent, first_run).await;
+        }
         self.spawns.submit((agent, first_run)).await.unwrap_or_else(|| Err(writers_stopped()))
     }
 
@@ -93,6 +97,12 @@ impl PgStore {
     }
 
     async fn write_commit(&self, batch: CommitBatch) -> Result<CommitOutcome> {
+        if batch.budget.is_some() {
+            // A budget operation takes the shared transactional path: the commit and the
+            // budget's compare-and-set in one transaction (`sql/budget.rs`).
+            let mut outcomes = self.inner.commit_group(vec![batch]).await;
+            return outcomes.pop().unwrap_or_else(|| Err(writers_stopped()));
+        }
         self.commits.submit(batch).await.unwrap_or_else(|| Err(writers_stopped()))
     }
 

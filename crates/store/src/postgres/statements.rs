@@ -39,6 +39,7 @@ struct LoadRow {
     agent_parent_id: Option<String>,
     agent_created_ms: i64,
     agent_last_seq: i64,
+    agent_budget_id: Option<String>,
     started_tool_calls: Vec<String>,
 }
 
@@ -59,6 +60,7 @@ pub(super) async fn create_agent(
         .bind(now_ms())
         .bind(run_id)
         .bind(input.unwrap_or_default())
+        .bind(agent.budget_id.clone())
         .fetch_optional(store.pool())
         .await?;
     match (row, agent.idempotency_key) {
@@ -83,6 +85,7 @@ pub(super) async fn load_run(store: &SqlStore<Postgres>, run_id: RunId, epoch: u
         parent_id: row.agent_parent_id,
         created_ms: row.agent_created_ms,
         last_seq: row.agent_last_seq,
+        budget_id: row.agent_budget_id,
     };
     let run = Run::try_from(row.run)?;
     check_epoch(&run, epoch)?;
@@ -143,7 +146,7 @@ pub(super) async fn commit(store: &SqlStore<Postgres>, batch: CommitBatch) -> Re
     let last_seq = u64::try_from(committed.agent_last_seq)
         .map_err(|_| Error::Corrupt(format!("agents.last_seq: {} is negative", committed.agent_last_seq)))?;
     debug!(last_seq, status = %run.status, "committed");
-    Ok(CommitOutcome { run, last_seq, replayed: false })
+    Ok(CommitOutcome { run, last_seq, replayed: false, budget: None })
 }
 
 /// Applies a batch of compare-and-set assignments in one statement (see

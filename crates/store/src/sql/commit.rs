@@ -7,9 +7,10 @@ use tracing::debug;
 use agentry_core::clock::now_ms;
 use agentry_core::{CommitBatch, Run, RunId};
 
+use super::budget;
 use super::lifecycle::append_events;
 use super::queries::{COMMIT_RUN, INSERT_MESSAGE};
-use super::rows::{AgentPositions, RunRow, json_text, to_db_int};
+use super::rows::{AgentPositions, BudgetRow, RunBudgetRow, RunRow, json_text, to_db_int};
 use crate::api::CommitOutcome;
 use crate::error::{Error, Result};
 
@@ -42,8 +43,11 @@ where
     for<'q> String: Encode<'q, DB> + Type<DB>,
     for<'q> Option<String>: Encode<'q, DB> + Type<DB>,
     for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'q> f64: Encode<'q, DB> + Type<DB>,
     for<'r> RunRow: FromRow<'r, DB::Row>,
     for<'r> AgentPositions: FromRow<'r, DB::Row>,
+    for<'r> RunBudgetRow: FromRow<'r, DB::Row>,
+    for<'r> BudgetRow: FromRow<'r, DB::Row>,
 {
     let mut transaction = pool.begin().await?;
     let mut written = Vec::with_capacity(batches.len());
@@ -78,10 +82,14 @@ where
     for<'q> String: Encode<'q, DB> + Type<DB>,
     for<'q> Option<String>: Encode<'q, DB> + Type<DB>,
     for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'q> f64: Encode<'q, DB> + Type<DB>,
     for<'r> RunRow: FromRow<'r, DB::Row>,
     for<'r> AgentPositions: FromRow<'r, DB::Row>,
+    for<'r> RunBudgetRow: FromRow<'r, DB::Row>,
+    for<'r> BudgetRow: FromRow<'r, DB::Row>,
 {
     let run_id = batch.run_id.to_string();
+    let budget_op = batch.budget;
     let updated: Option<RunRow> = query_as(COMMIT_RUN)
         .bind(run_id.clone())
         .bind(to_db_int(batch.epoch))
@@ -111,10 +119,19 @@ where
             .execute(&mut **transaction)
             .await?;
     }
-    let last_seq = u64::try_from(positions.last_seq)
-        .map_err(|_| Error::Corrupt(format!("agents.last_seq: {} is negative", positions.last_seq)))?;
+    let (mut run, mut last_seq, mut decision) = (run, positions.last_seq, None);
+    if let Some(op) = budget_op
+        && let Some(applied) = budget::apply(transaction, &run, op).await?
+    {
+        if let Some((paused, paused_last_seq)) = applied.paused {
+            (run, last_seq) = (paused, paused_last_seq);
+        }
+        decision = Some(applied.decision);
+    }
+    let last_seq =
+        u64::try_from(last_seq).map_err(|_| Error::Corrupt(format!("agents.last_seq: {last_seq} is negative")))?;
     debug!(last_seq, status = %run.status, "committed");
-    Ok(Some(CommitOutcome { run, last_seq, replayed: false }))
+    Ok(Some(CommitOutcome { run, last_seq, replayed: false, budget: decision }))
 }
 
 /// The answers of a group that failed as a whole: the error for each of its `count` commits.

@@ -131,6 +131,23 @@ macro_rules! forward_store {
             async fn list_nodes(&self) -> $crate::Result<Vec<agentry_core::NodeInfo>> {
                 self.inner.list_nodes().await
             }
+            async fn create_budget(
+                &self,
+                id: String,
+                limits: agentry_core::budget::BudgetLimits,
+            ) -> $crate::Result<agentry_core::budget::BudgetState> {
+                self.inner.create_budget(id, limits).await
+            }
+            async fn get_budget(&self, id: &str) -> $crate::Result<agentry_core::budget::BudgetState> {
+                self.inner.get_budget(id).await
+            }
+            async fn raise_budget(
+                &self,
+                id: &str,
+                add: agentry_core::budget::Spend,
+            ) -> $crate::Result<agentry_core::budget::BudgetState> {
+                self.inner.raise_budget(id, add).await
+            }
         }
     };
 }

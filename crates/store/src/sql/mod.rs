@@ -6,6 +6,7 @@
 //! the `UPDATE` takes the row lock and checks its `WHERE` under it, so a missing row means the
 //! guard failed, and the run is then read once more only to name the reason.
 
+mod budget;
 mod commit;
 mod forward;
 pub(crate) mod group;
@@ -26,8 +27,8 @@ use crate::error::{Error, Result};
 use commit::Written;
 use queries::*;
 use rows::{
-    AgentPositions, AgentRow, AgentSummaryRow, CommitMarkerRow, DataRow, EventRow, MessageRow, NodeLoadRow, NodeRow,
-    PlaceableRow, RunRow, json_text, to_db_int,
+    AgentPositions, AgentRow, AgentSummaryRow, BudgetRow, CommitMarkerRow, DataRow, EventRow, MessageRow, NodeLoadRow,
+    NodeRow, PlaceableRow, RunBudgetRow, RunRow, json_text, to_db_int,
 };
 
 /// The store over a pool of `DB` connections.
@@ -58,6 +59,7 @@ where
     for<'q> String: Encode<'q, DB> + Type<DB>,
     for<'q> Option<String>: Encode<'q, DB> + Type<DB>,
     for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'q> f64: Encode<'q, DB> + Type<DB>,
     for<'r> AgentRow: FromRow<'r, DB::Row>,
     for<'r> AgentSummaryRow: FromRow<'r, DB::Row>,
     for<'r> AgentPositions: FromRow<'r, DB::Row>,
@@ -69,6 +71,8 @@ where
     for<'r> NodeLoadRow: FromRow<'r, DB::Row>,
     for<'r> CommitMarkerRow: FromRow<'r, DB::Row>,
     for<'r> DataRow: FromRow<'r, DB::Row>,
+    for<'r> RunBudgetRow: FromRow<'r, DB::Row>,
+    for<'r> BudgetRow: FromRow<'r, DB::Row>,
 {
     #[instrument(level = "debug", skip_all, fields(agent_id = %agent.id))]
     pub(crate) async fn create_agent(
@@ -85,6 +89,7 @@ where
             .bind(agent.parent_id.map(|parent_id| parent_id.to_string()))
             .bind(agent.idempotency_key.clone())
             .bind(now)
+            .bind(agent.budget_id.clone())
             .fetch_optional(&mut *transaction)
             .await?;
         let Some(inserted) = inserted else {
@@ -290,7 +295,7 @@ where
             if let Some(marker) = marker.filter(|marker| marker.last_commit_id.as_deref() == Some(&commit_id)) {
                 debug!(%run_id, commit_id, "retried commit already applied");
                 let last_seq = u64::try_from(marker.last_seq).unwrap_or_default();
-                return Ok(CommitOutcome { run: run.clone(), last_seq, replayed: true });
+                return Ok(CommitOutcome { run: run.clone(), last_seq, replayed: true, budget: None });
             }
         }
         Err(refusal(Guard::Commit, run_id, epoch, current))

@@ -70,3 +70,21 @@ pub(crate) const SELECT_STARTED_TOOL_CALLS: &str = include_str!("../../queries/s
 pub(crate) const HELD_RUNS: &str = include_str!("../../queries/held_runs.sql");
 /// `queries/active_runs.sql`.
 pub(crate) const ACTIVE_RUNS: &str = include_str!("../../queries/active_runs.sql");
+/// `queries/insert_budget.sql`.
+pub(crate) const INSERT_BUDGET: &str = include_str!("../../queries/insert_budget.sql");
+/// `queries/select_budget.sql`.
+pub(crate) const SELECT_BUDGET: &str = include_str!("../../queries/select_budget.sql");
+/// `queries/raise_budget.sql`.
+pub(crate) const RAISE_BUDGET: &str = include_str!("../../queries/raise_budget.sql");
+/// `queries/select_run_budget.sql`.
+pub(crate) const SELECT_RUN_BUDGET: &str = include_str!("../../queries/select_run_budget.sql");
+/// `queries/settle_budget.sql`.
+pub(crate) const SETTLE_BUDGET: &str = include_str!("../../queries/settle_budget.sql");
+/// `queries/settle_run.sql`.
+pub(crate) const SETTLE_RUN: &str = include_str!("../../queries/settle_run.sql");
+/// `queries/reserve_budget.sql`.
+pub(crate) const RESERVE_BUDGET: &str = include_str!("../../queries/reserve_budget.sql");
+/// `queries/release_budget.sql`.
+pub(crate) const RELEASE_BUDGET: &str = include_str!("../../queries/release_budget.sql");
+/// `queries/set_run_reservation.sql`.
+pub(crate) const SET_RUN_RESERVATION: &str = include_str!("../../queries/set_run_reservation.sql");

@@ -13,6 +13,7 @@ use agentry_core::{
 
 use crate::api::{PlaceableRun, StoredMessage};
 use crate::error::{Error, Result};
+use agentry_core::budget::{BudgetLimits, BudgetState, Spend};
 
 /// A row of `agents` (or the agent columns of `agent_summaries`).
 #[derive(Debug, sqlx::FromRow)]
@@ -23,6 +24,9 @@ pub(crate) struct AgentRow {
     pub(crate) parent_id: Option<String>,
     pub(crate) created_ms: i64,
     pub(crate) last_seq: i64,
+    /// Absent from statements that do not select it (then `None`).
+    #[sqlx(default)]
+    pub(crate) budget_id: Option<String>,
 }
 
 /// A row of `runs`.
@@ -122,6 +126,46 @@ pub(crate) struct CommitMarkerRow {
     pub(crate) last_seq: i64,
 }
 
+/// A row of `budgets`.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct BudgetRow {
+    id: String,
+    max_tokens: Option<i64>,
+    max_cost_usd: Option<f64>,
+    used_tokens: i64,
+    used_cost_usd: f64,
+    reserved_tokens: i64,
+    reserved_cost_usd: f64,
+}
+
+impl TryFrom<BudgetRow> for BudgetState {
+    type Error = Error;
+
+    fn try_from(row: BudgetRow) -> Result<Self> {
+        Ok(Self {
+            id: row.id,
+            limits: BudgetLimits {
+                max_tokens: row.max_tokens.map(|max| unsigned("budgets.max_tokens", max)).transpose()?,
+                max_cost_usd: row.max_cost_usd,
+            },
+            used: Spend { tokens: unsigned("budgets.used_tokens", row.used_tokens)?, cost_usd: row.used_cost_usd },
+            reserved: Spend {
+                tokens: unsigned("budgets.reserved_tokens", row.reserved_tokens)?,
+                cost_usd: row.reserved_cost_usd,
+            },
+        })
+    }
+}
+
+/// A row of `select_run_budget.sql`.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct RunBudgetRow {
+    pub(crate) budget_id: Option<String>,
+    pub(crate) reserved_tokens: i64,
+    pub(crate) reserved_cost_usd: f64,
+    pub(crate) settled_step: i64,
+}
+
 /// A row holding one JSON `data` column (`select_started_tool_calls.sql`).
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct DataRow {
@@ -149,6 +193,7 @@ impl TryFrom<AgentRow> for Agent {
             parent_id: row.parent_id.as_deref().map(|text| parse("agents.parent_id", text)).transpose()?,
             created_ms: row.created_ms,
             last_seq: unsigned("agents.last_seq", row.last_seq)?,
+            budget_id: row.budget_id,
         })
     }
 }

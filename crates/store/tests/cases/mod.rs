@@ -40,6 +40,7 @@ pub fn new_agent() -> NewAgent {
         labels: BTreeMap::from([("team".to_owned(), "search".to_owned())]),
         parent_id: None,
         idempotency_key: None,
+        budget_id: None,
     }
 }
 
@@ -63,6 +64,7 @@ pub fn batch(run: &Run, epoch: u64) -> CommitBatch {
         status: None,
         error: None,
         commit_id: None,
+        budget: None,
     }
 }
 
