@@ -8,10 +8,10 @@
 use futures::StreamExt;
 
 use agentry_sdk::Client;
-use agentry_sdk::event_kind::{RUN_CANCELLED, RUN_FAILED, RUN_FINISHED};
+use agentry_sdk::event_kind::{RUN_CANCELLED, RUN_FAILED, RUN_FINISHED, TOKEN};
 use agentry_sdk::proto::{TraceEvent, TraceRequest};
 
-use crate::output::{EventFormat, event_line, print_line};
+use crate::output::{EventFormat, event_line, print_inline, print_line};
 
 /// How a printed trace ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,8 +31,19 @@ pub enum TraceEnd {
 pub async fn print_trace(client: &Client, request: TraceRequest, format: EventFormat) -> anyhow::Result<TraceEnd> {
     let watched_run = request.run_id.clone();
     let mut events = client.follow_trace(request);
+    // Whether streamed text was printed without its line's end yet.
+    let mut mid_line = false;
     while let Some(event) = events.next().await {
         let event = event?;
+        if event.r#type == TOKEN && format == EventFormat::Human {
+            let data: serde_json::Value = serde_json::from_str(&event.data).unwrap_or_default();
+            print_inline(data["text"].as_str().unwrap_or_default())?;
+            mid_line = true;
+            continue;
+        }
+        if std::mem::take(&mut mid_line) {
+            print_line("")?;
+        }
         print_line(&event_line(&event, format))?;
         if let Some(end) = run_end(&event, &watched_run) {
             return Ok(end);
@@ -66,6 +77,7 @@ pub async fn follow_run(client: &Client, agent_id: &str, run_id: &str, format: E
         agent_id: agent_id.to_owned(),
         run_id: run_id.to_owned(),
         follow: true,
+        include_ephemeral: true,
         ..TraceRequest::default()
     };
     match print_trace(client, request, format).await? {

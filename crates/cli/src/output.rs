@@ -1,8 +1,10 @@
-//! Printing: trace events (human lines or JSONL), tables and JSON of agents and nodes.
+//! Printing: trace events (human lines or JSONL), tables and JSON of agents and nodes, cost
+//! reports (also CSV).
 //!
 //! Everything here returns strings, so the formats are unit-tested without a terminal; the
 //! commands write them to stdout (data) while logs and errors go to stderr.
 
+mod cost;
 mod events;
 mod listing;
 
@@ -14,6 +16,7 @@ use clap::ValueEnum;
 
 use agentry_sdk::proto::Run;
 
+pub use cost::{CostFormat, cost_csv, cost_json, cost_table};
 pub use events::{EventFormat, event_line};
 pub use listing::{agents_json, agents_table, nodes_json, nodes_table, run_json, run_result_line};
 
@@ -48,6 +51,13 @@ pub fn print_run_result(run: &Run, action: &str, format: ResultFormat) -> anyhow
 pub fn print_line(text: &str) -> std::io::Result<()> {
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "{text}")?;
+    stdout.flush()
+}
+
+/// Writes `text` to stdout without a line end and flushes it (streamed model text).
+pub fn print_inline(text: &str) -> std::io::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    write!(stdout, "{text}")?;
     stdout.flush()
 }
 

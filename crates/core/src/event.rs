@@ -40,6 +40,10 @@ pub mod kind {
     pub const TOOL_INTERRUPTED: &str = "tool_interrupted";
     /// Streaming model output; ephemeral (never persisted, no seq).
     pub const TOKEN: &str = "token";
+    /// Older turns of the conversation were summarised to fit the model's context window (agentry's
+    /// name): `{covers, text, tokens_before, tokens_after, model}` — the summary `text` stands
+    /// for the agent's first `covers` messages in every later prompt.
+    pub const SUMMARY: &str = "summary";
     /// A model call did not fit the run's budget: the run was paused
     /// (`{budget_id, needed_tokens, needed_cost_usd, used_tokens, used_cost_usd, reserved_tokens,
     /// max_tokens, max_cost_usd}`).

@@ -89,3 +89,20 @@ impl Message {
         Self { role, content: content.into(), tool_calls: Vec::new(), tool_call_id: None, run_id: None }
     }
 }
+
+/// A committed summary of the start of an agent's conversation (from its latest `summary`
+/// event): prompts send `text` instead of the first `covers` messages.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ConversationSummary {
+    /// How many messages, from the conversation's start, the summary stands for.
+    pub covers: u64,
+    /// The summary.
+    pub text: String,
+}
+
+impl ConversationSummary {
+    /// Reads a `summary` event's data; `None` when it lacks `covers` or `text`.
+    pub fn from_event(data: &serde_json::Value) -> Option<Self> {
+        Some(Self { covers: data.get("covers")?.as_u64()?, text: data.get("text")?.as_str()?.to_owned() })
+    }
+}

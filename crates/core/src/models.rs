@@ -48,6 +48,18 @@ impl ProviderKind {
     }
 }
 
+/// What happens when a conversation would not fit a model's context window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ContextPolicy {
+    /// The model summarises the older messages (agentry's `summary`); when that fails, they
+    /// are dropped.
+    #[default]
+    Summarize,
+    /// The older messages are dropped, with a note saying so.
+    Truncate,
+}
+
 /// One configured model (`[models.NAME]`; keys kebab-case).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
@@ -69,6 +81,8 @@ pub struct ModelConfig {
     /// Context window in tokens; a conversation that would not fit is compacted first. `None`:
     /// unknown, never compacted.
     pub context_window: Option<u32>,
+    /// How to fit a conversation into `context-window` (default `summarize`).
+    pub context_policy: ContextPolicy,
     /// Limit of one HTTP attempt (default 120 s).
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
@@ -100,6 +114,7 @@ impl Default for ModelConfig {
             input_price: 0.0,
             output_price: 0.0,
             context_window: None,
+            context_policy: ContextPolicy::Summarize,
             timeout: Duration::from_secs(120),
             max_attempts: 4,
             max_output_tokens: None,

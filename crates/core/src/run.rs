@@ -102,6 +102,8 @@ pub struct LoadedRun {
     pub started_tool_call_ids: Vec<String>,
     /// Whether its agent draws from a budget (commits then carry budget operations).
     pub budgeted: bool,
+    /// The agent's latest conversation summary, if any.
+    pub summary: Option<crate::message::ConversationSummary>,
 }
 
 #[cfg(test)]

@@ -164,6 +164,21 @@ impl Hub {
         Ok(budget)
     }
 
+    /// Hands the `text` a model streams for call `step` of `run_id` to this replica's followers of
+    /// `agent_id` that take ephemeral events, as a `token` event (seq 0, not persisted); returns
+    /// whether there was any.
+    pub fn publish_tokens(&self, agent_id: AgentId, run_id: RunId, step: u32, text: String) -> bool {
+        let event = TraceEvent {
+            seq: 0,
+            agent_id,
+            run_id,
+            kind: agentry_core::event::kind::TOKEN.to_owned(),
+            data: serde_json::json!({ "step": step, "text": text }),
+            ts_ms: agentry_core::clock::now_ms(),
+        };
+        self.fanout.publish_ephemeral(event)
+    }
+
     /// Returns a run's context for the node holding `epoch`.
     pub async fn load_run(&self, run_id: RunId, epoch: u64) -> Result<RunContext> {
         Ok(self.store.load_run(run_id, epoch).await?)

@@ -5,16 +5,17 @@
 //! [`agentry_store::Store`]; runs reach nodes through the [`agentry_broker::TaskQueue`].
 //!
 //! Layout: [`config`] ([`HubConfig`], defaults and validation), [`hub`] (operations on domain
-//! types; node operations in [`membership`], operator controls in [`control`]), [`grpc`] (thin
-//! adapters over `agentry_proto::convert`), [`scheduler`] (pure placement), [`placer`] (the
-//! task applying placements), [`leases`] (lease streams: failover as soon as a node's stream
-//! breaks), [`reaper`] (lease expiry and failover, on the leader replica),
-//! [`trace`] (replay + tail as a stream), [`fanout`] (event hints between replicas),
+//! types; node operations in [`membership`], operator controls in [`control`], cost reports
+//! in [`cost`]), [`grpc`] (thin adapters over `agentry_proto::convert`), [`scheduler`] (pure
+//! placement), [`placer`] (the task applying placements), [`leases`] (lease streams: failover
+//! as soon as a node's stream breaks), [`reaper`] (lease expiry and failover, on the leader
+//! replica), [`trace`] (replay + tail as a stream), [`fanout`] (event hints between replicas),
 //! [`validate`] (input checks), [`server`] ([`HubServer`], `run`: store and broker built from
 //! the config, background tasks supervised).
 
 pub mod config;
 pub mod control;
+pub mod cost;
 pub mod error;
 pub mod fanout;
 pub mod grpc;

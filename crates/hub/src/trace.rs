@@ -15,7 +15,9 @@ use tokio::sync::broadcast;
 use agentry_core::{AgentId, RunId, TraceEvent, event::kind};
 
 use crate::error::{HubError, Result};
-use crate::fanout::LocalHint;
+use std::sync::Arc;
+
+use crate::fanout::{EphemeralFollower, LocalHint};
 use crate::hub::Hub;
 
 /// Most events read from the store per query.
@@ -32,6 +34,8 @@ pub struct TraceRequest {
     pub after_seq: u64,
     /// Keep tailing after the backlog.
     pub follow: bool,
+    /// Also send ephemeral events (`token`, seq 0) while tailing.
+    pub include_ephemeral: bool,
 }
 
 /// An opened trace.
@@ -70,6 +74,9 @@ impl Hub {
             page: VecDeque::new(),
             read_again: true,
             ended: false,
+            ephemeral_guard: (request.follow && request.include_ephemeral)
+                .then(|| self.fanout.follow_ephemeral(agent_id)),
+            ephemeral: VecDeque::new(),
         };
         futures::stream::unfold(follower, |mut follower| async move {
             let item = follower.next().await?;
@@ -92,6 +99,10 @@ struct Follower {
     /// was read yet).
     read_again: bool,
     ended: bool,
+    /// Counts this follower as one that takes ephemeral events, while it lives.
+    ephemeral_guard: Option<EphemeralFollower>,
+    /// Ephemeral events received, not yet sent.
+    ephemeral: VecDeque<Arc<TraceEvent>>,
 }
 
 impl Follower {
@@ -100,6 +111,9 @@ impl Follower {
         loop {
             if self.ended {
                 return None;
+            }
+            if let Some(event) = self.ephemeral.pop_front() {
+                return Some(Ok(TraceEvent::clone(&event)));
             }
             if let Some(event) = self.page.pop_front() {
                 self.last_seq = event.seq;
@@ -116,7 +130,7 @@ impl Follower {
                 }
                 match self.wait_for_events().await {
                     Wait::Read => {}
-                    Wait::Appended => continue,
+                    Wait::Appended | Wait::Ephemeral => continue,
                     Wait::Stopping => {
                         self.ended = true;
                         return Some(Err(HubError::ShuttingDown));
@@ -146,6 +160,15 @@ impl Follower {
                 _ = self.hub.stopping.cancelled() => return Wait::Stopping,
                 _ = &mut poll => return Wait::Read,
                 hint = self.hints.recv() => match hint {
+                    Ok(LocalHint { ephemeral: Some(event), .. }) => {
+                        let wanted = self.ephemeral_guard.is_some()
+                            && event.agent_id == self.agent_id
+                            && self.request.run_id.is_none_or(|run_id| run_id == event.run_id);
+                        if wanted {
+                            self.ephemeral.push_back(event);
+                            return Wait::Ephemeral;
+                        }
+                    }
                     Ok(local) if local.hint.agent_id == self.agent_id => match take(self.last_seq, &mut self.page, local) {
                         Take::Appended => return Wait::Appended,
                         Take::Read => return Wait::Read,
@@ -195,6 +218,8 @@ enum Take {
 enum Wait {
     /// New events are in the page.
     Appended,
+    /// An ephemeral event is waiting to be sent.
+    Ephemeral,
     /// New events may be there: read again.
     Read,
     /// The hub is stopping.
@@ -203,8 +228,6 @@ enum Wait {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use agentry_broker::Hint;
     use serde_json::json;
 
@@ -223,7 +246,7 @@ mod tests {
     }
 
     fn local(agent_id: AgentId, last_seq: Option<u64>, events: Option<Arc<[TraceEvent]>>) -> LocalHint {
-        LocalHint { hint: Hint { agent_id, last_seq }, events }
+        LocalHint { hint: Hint { agent_id, last_seq }, events, ephemeral: None }
     }
 
     #[test]

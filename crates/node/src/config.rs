@@ -65,6 +65,9 @@ pub struct NodeConfig {
     pub openai_base_url: String,
     /// Bearer token for that endpoint (env `OPENAI_API_KEY`); redacted when printed.
     pub openai_api_key: Option<String>,
+    /// Stream model answers and hand their text to trace followers as `token` events as it
+    /// arrives (default true); false asks for whole answers.
+    pub stream_tokens: bool,
     /// Anthropic Messages endpoint for `anthropic:` models (default
     /// `https://api.anthropic.com/v1`; env `ANTHROPIC_BASE_URL`).
     pub anthropic_base_url: String,
@@ -89,6 +92,7 @@ impl Default for NodeConfig {
             max_deliveries: 5,
             openai_base_url: DEFAULT_OPENAI_BASE_URL.to_owned(),
             openai_api_key: None,
+            stream_tokens: true,
             anthropic_base_url: DEFAULT_ANTHROPIC_BASE_URL.to_owned(),
             anthropic_api_key: None,
         }

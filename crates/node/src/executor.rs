@@ -118,9 +118,15 @@ impl Executor {
             }
             Err(error) => return Settled::Retry(format!("load_run: {error}")),
         };
-        let Some(run_request) = self.run_request(task.run_id, task.epoch, loaded) else {
+        let agent_id = loaded.run.agent_id;
+        let Some(mut run_request) = self.run_request(task.run_id, task.epoch, loaded) else {
             return Settled::Done;
         };
+        let publisher = self.config.stream_tokens.then(|| {
+            let (sink, publisher) = crate::tokens::token_publisher(self.hub.clone(), agent_id, task.run_id);
+            run_request.tokens = Some(std::sync::Arc::new(sink));
+            publisher
+        });
         let tools = match self.tools.tools(&run_request.spec.tools) {
             Ok(tools) => tools,
             Err(reason) => return Settled::Retry(format!("agent tools: {reason}")),
@@ -129,7 +135,12 @@ impl Executor {
             return Settled::Retry(format!("workspace {}: {error}", run_request.workspace.display()));
         }
         let mut sink = HubSink::new(self.hub.clone(), task.run_id, task.epoch, self.config.commit_retry_window);
-        match drive_run(run_request, &self.models, &tools, &mut sink).await {
+        let outcome = drive_run(run_request, &self.models, &tools, &mut sink).await;
+        if let Some(publisher) = publisher {
+            // The loop dropped its sink: the publisher sends what is left and ends.
+            let _ = publisher.await;
+        }
+        match outcome {
             Ok(RunOutcome::Completed(_)) => tracing::info!("run completed"),
             Ok(RunOutcome::Failed(reason)) => tracing::info!(%reason, "run failed"),
             Ok(RunOutcome::Fenced) => tracing::info!("run fenced: it moved to another node or was stopped"),
@@ -156,6 +167,8 @@ impl Executor {
             tool_timeout: self.config.tool_timeout,
             started_tool_calls: loaded.started_tool_call_ids,
             budgeted: loaded.budgeted,
+            summary: loaded.summary,
+            tokens: None,
         })
     }
 

@@ -12,7 +12,7 @@ use tonic::Streaming;
 use tonic::transport::{Channel, Endpoint};
 
 use agentry_core::limits::MAX_GRPC_MESSAGE_BYTES;
-use agentry_core::{CommitBatch, ErrorCode, Heartbeat, LoadedRun, NodeId, RunId};
+use agentry_core::{AgentId, CommitBatch, ErrorCode, Heartbeat, LoadedRun, NodeId, RunId};
 use agentry_proto::convert::WireError;
 use agentry_proto::convert::node_api::run_ids_from;
 use agentry_proto::convert::status::error_code;
@@ -162,6 +162,21 @@ impl HubClient {
             })
             .await
             .map(tonic::Response::into_inner)
+    }
+
+    /// Hands streamed model text of `run_id`'s call `step` to the hub's followers; returns
+    /// whether any follows. Best effort: one attempt.
+    pub async fn publish_tokens(
+        &self,
+        agent_id: AgentId,
+        run_id: RunId,
+        step: u32,
+        text: String,
+    ) -> Result<bool, HubCallError> {
+        let request =
+            pb::PublishTokensRequest { agent_id: agent_id.to_string(), run_id: run_id.to_string(), step, text };
+        let response = self.inner.clone().publish_tokens(request).await.map_err(HubCallError::from_status)?;
+        Ok(response.into_inner().followed)
     }
 
     /// Leaves the cluster; returns how many runs the hub took back. One attempt, bounded by

@@ -8,7 +8,7 @@
 //!
 //! Layout: [`config`] ([`NodeConfig`], defaults and validation), [`hub_client`] (`NodeService`
 //! calls), [`executor`] (one task → one run, dead-lettering), [`sink`] (the loop's commits),
-//! [`leases`] (runs executing, revocable), [`heartbeat`] (the node's lease stream, on a thread
+//! [`leases`] (runs executing, revocable), `tokens` (streamed model text to the hub), [`heartbeat`] (the node's lease stream, on a thread
 //! of its own; a supervised task), [`worker`] ([`Node`]: join, pull loop, rejoin after a lost
 //! membership, graceful leave).
 
@@ -19,6 +19,7 @@ pub mod heartbeat;
 pub mod hub_client;
 pub mod leases;
 pub mod sink;
+mod tokens;
 pub mod worker;
 
 pub use config::{InvalidConfig, NodeConfig};

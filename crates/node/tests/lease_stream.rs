@@ -82,6 +82,12 @@ impl NodeService for ScriptedHub {
     async fn leave(&self, _: Request<pb::LeaveRequest>) -> Result<Response<pb::LeaveResponse>, Status> {
         Err(Status::unimplemented("leave"))
     }
+    async fn publish_tokens(
+        &self,
+        _: Request<pb::PublishTokensRequest>,
+    ) -> Result<Response<pb::PublishTokensResponse>, Status> {
+        Err(Status::unimplemented("publish_tokens"))
+    }
 
     type LeaseStream = Answers;
 

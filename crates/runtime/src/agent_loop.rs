@@ -17,17 +17,21 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use crate::model::{ChatRequest, ModelRouter, Routed};
+use crate::context;
+use crate::model::{ChatRequest, ModelRouter};
 use crate::tools::{InterruptPolicy, ToolContext, ToolRegistry};
+use accounting::{Budget, NextCall, model_start_data, prompt_tokens, usage_data};
 pub use agentry_core::StepCommit;
 use agentry_core::agent::{AgentSpec, ToolChoice};
 use agentry_core::budget::{BudgetOp, Spend};
 use agentry_core::event::{EventDraft, kind};
 use agentry_core::ids::{NodeId, RunId};
 use agentry_core::limits::{MAX_TOOL_OUTPUT_BYTES, truncate_with_marker};
+use agentry_core::message::ConversationSummary;
 use agentry_core::message::{Message, Role, ToolCall};
-use agentry_core::models::{RouteInput, estimate_tokens};
+use agentry_core::models::RouteInput;
 use agentry_core::run::RunStatus;
+use compaction::Overflow;
 
 /// Why a commit did not happen.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -75,6 +79,23 @@ pub struct RunRequest {
     /// Whether the agent draws from a budget: each model call is then reserved in the commit
     /// before it and settled in the commit of its answer.
     pub budgeted: bool,
+    /// The agent's latest conversation summary: prompts send it instead of the messages it
+    /// covers.
+    pub summary: Option<ConversationSummary>,
+    /// Where the text of streamed model answers goes as it arrives, with the call's step
+    /// (`token` events); `None` asks the model for whole answers.
+    pub tokens: Option<std::sync::Arc<dyn TokenSink>>,
+}
+
+/// Receives the text of streamed model answers piece by piece (the node forwards it to trace
+/// followers as `token` events).
+#[async_trait]
+pub trait TokenSink: Send + Sync + std::fmt::Debug {
+    /// Takes a piece of the answer to model call `step`; must not block.
+    fn push(&self, step: u32, text: &str);
+    /// Returns once every piece pushed so far went out, so that followers see a step's text
+    /// before its commit.
+    async fn flush(&self);
 }
 
 /// How a run ended for this executor.
@@ -161,10 +182,13 @@ pub async fn drive_run(
         conversation.push(user);
     }
     let budget = Budget { request: &request, models, tools };
+    let mut summary = request.summary.clone();
+    // Spent on summaries since the last settlement; settled with the next answer.
+    let mut unsettled = Spend::default();
     // The step this executor holds a reservation for (budgeted runs only).
     let mut reserved_step = None;
     if let Action::CallModel { step } = next_action(&run_messages_of(&conversation, request.run_id)) {
-        start.budget = budget.reserve(&conversation, 0);
+        start.budget = budget.reserve(&conversation, summary.as_ref(), 0);
         reserved_step = start.budget.map(|_| step);
     }
     if let Some(outcome) = commit_or_fenced(sink, start).await? {
@@ -190,34 +214,52 @@ pub async fn drive_run(
                     return fail_run(sink, budget.release(), reason).await;
                 }
                 if request.budgeted && reserved_step != Some(step) {
-                    let reserve = StepCommit { budget: budget.reserve(&conversation, 0), ..StepCommit::default() };
+                    let reserve = budget.reserve(&conversation, summary.as_ref(), 0);
+                    let reserve = StepCommit { budget: reserve, ..StepCommit::default() };
                     if let Some(outcome) = commit_or_fenced(sink, reserve).await? {
                         return Ok(outcome);
                     }
                     reserved_step = Some(step);
                 }
-                let chat = ChatRequest {
-                    model: String::new(),
-                    messages: prompt(&request.spec, &conversation),
-                    tools: tools.specs(),
-                    tool_choice: tool_choice.for_step(step),
-                    temperature: request.spec.temperature,
-                };
-                let prompt_tokens = prompt_tokens(&request.spec, &conversation, tools);
-                let route_input = RouteInput { input: &request.input, prompt_tokens };
+                let tokens = prompt_tokens(&request.spec.system, summary.as_ref(), &conversation, tools);
+                let route_input = RouteInput { input: &request.input, prompt_tokens: tokens };
                 let resolution = match models.resolve(&request.spec.model, route_input) {
                     Ok(resolution) => resolution,
                     Err(error) => return fail_run(sink, budget.release(), error.to_string()).await,
                 };
+                if let Some(limit) = models.context_limit(&resolution).filter(|limit| tokens > *limit) {
+                    let overflow = Overflow { conversation: &conversation, summary: summary.as_ref(), limit, tokens };
+                    match compaction::compact(&request, models, &resolution, overflow, sink).await? {
+                        Ok(Some(compacted)) => {
+                            summary = Some(compacted.summary);
+                            unsettled.tokens += compacted.spent.tokens;
+                            unsettled.cost_usd += compacted.spent.cost_usd;
+                        }
+                        Ok(None) => {}
+                        Err(outcome) => return Ok(outcome),
+                    }
+                }
+                let chat = ChatRequest {
+                    model: String::new(),
+                    messages: context::prompt(&request.spec.system, summary.as_ref(), &conversation),
+                    tools: tools.specs(),
+                    tool_choice: tool_choice.for_step(step),
+                    temperature: request.spec.temperature,
+                };
                 let started_ms = agentry_core::clock::now_ms();
                 let clock = Instant::now();
-                let routed = match models.complete(&resolution, &chat, None).await {
+                let forward = request.tokens.clone().map(|sink| move |text: &str| sink.push(step, text));
+                let deltas = forward.as_ref().map(|forward| forward as &(dyn Fn(&str) + Send + Sync));
+                let routed = match models.complete(&resolution, &chat, deltas).await {
                     Ok(routed) => routed,
                     Err(error) => {
                         return fail_run(sink, budget.release(), format!("model call failed: {error}")).await;
                     }
                 };
                 let latency_ms = clock.elapsed().as_millis() as u64;
+                if let Some(tokens) = &request.tokens {
+                    tokens.flush().await;
+                }
                 let mut answer = routed.response.message.clone();
                 answer.run_id = Some(request.run_id);
                 let model_start = model_start_data(step, &request.spec.model, &resolution, &routed, &chat.tool_choice);
@@ -235,7 +277,11 @@ pub async fn drive_run(
                 commit.events = events;
                 commit.messages = vec![answer.clone()];
                 let usage = routed.response.usage;
-                let spent = Spend { tokens: usage.prompt_tokens + usage.completion_tokens, cost_usd: routed.cost_usd };
+                let spent = Spend {
+                    tokens: usage.prompt_tokens + usage.completion_tokens + unsettled.tokens,
+                    cost_usd: routed.cost_usd + unsettled.cost_usd,
+                };
+                unsettled = Spend::default();
                 commit.budget = request.budgeted.then_some(BudgetOp { settle: Some((step, spent)), reserve: None });
                 if let Some(outcome) = commit_or_fenced(sink, commit).await? {
                     return Ok(outcome);
@@ -250,8 +296,12 @@ pub async fn drive_run(
                 let last = pending.len().saturating_sub(1);
                 for (index, call) in pending.into_iter().enumerate() {
                     // The last result's commit reserves the next model call, if there is one.
-                    let next = (index == last && step < request.spec.max_iterations).then_some(&budget);
-                    match run_tool_call(&request, tools, step, &call, sink, next, &conversation).await? {
+                    let next = (index == last && step < request.spec.max_iterations).then_some(NextCall {
+                        budget: &budget,
+                        conversation: &conversation,
+                        summary: summary.as_ref(),
+                    });
+                    match run_tool_call(&request, tools, step, &call, sink, next).await? {
                         Ok(message) => conversation.push(message),
                         Err(outcome) => return Ok(outcome),
                     }
@@ -272,10 +322,9 @@ async fn run_tool_call(
     step: u32,
     call: &ToolCall,
     sink: &mut dyn StepSink,
-    next_call: Option<&Budget<'_>>,
-    conversation: &[Message],
+    next_call: Option<NextCall<'_>>,
 ) -> Result<Result<Message, RunOutcome>, SinkError> {
-    let reserve = |output: &str| next_call.and_then(|budget| budget.reserve(conversation, estimate_tokens(output)));
+    let reserve = |output: &str| next_call.as_ref().and_then(|next| next.reserve(output));
     let idempotency_key = format!("{}/{}/{}", request.run_id, step, call.id);
     let mut events = Vec::new();
     if request.started_tool_calls.contains(&call.id) {
@@ -387,109 +436,9 @@ async fn execute_tool(tools: &ToolRegistry, context: &ToolContext, call: &ToolCa
     }
 }
 
-/// Returns the `model_start` data of a call: the model that answered, the reference, the route
-/// and rule that chose the chain, each fallback hop, and the tool choice sent.
-fn model_start_data(
-    step: u32,
-    reference: &str,
-    resolution: &agentry_core::models::Resolution,
-    routed: &Routed,
-    tool_choice: &ToolChoice,
-) -> Value {
-    let fallbacks: Vec<Value> =
-        routed.hops.iter().map(|hop| json!({ "model": hop.model, "error": hop.error })).collect();
-    let tool_choice = match tool_choice {
-        ToolChoice::Auto => "auto".to_owned(),
-        ToolChoice::None => "none".to_owned(),
-        ToolChoice::Required => "required".to_owned(),
-        ToolChoice::Tool(name) => name.clone(),
-    };
-    let mut data = json!({
-        "step": step,
-        "model": routed.target.name,
-        "provider": routed.target.provider.as_str(),
-        "provider_model": routed.target.model,
-        "tool_choice": tool_choice,
-    });
-    if reference != routed.target.name {
-        data["reference"] = json!(reference);
-    }
-    if let Some(route) = &resolution.route {
-        data["route"] = json!(route);
-        data["rule"] = json!(resolution.rule);
-    }
-    if !fallbacks.is_empty() {
-        data["fallbacks"] = json!(fallbacks);
-    }
-    data
-}
-
-/// Returns the `usage` data of a call: tokens, cost at the model's prices, latency, attempts.
-fn usage_data(step: u32, routed: &Routed, latency_ms: u64) -> Value {
-    let usage = routed.response.usage;
-    json!({
-        "step": step,
-        "model": routed.target.name,
-        "response_model": routed.response.model,
-        "prompt_tokens": usage.prompt_tokens,
-        "completion_tokens": usage.completion_tokens,
-        "total_tokens": usage.prompt_tokens + usage.completion_tokens,
-        "cost_usd": routed.cost_usd,
-        "latency_ms": latency_ms,
-        "attempts": routed.attempts,
-        "finish_reason": routed.response.finish_reason,
-    })
-}
-
-/// Reservations of a budgeted run's model calls.
-struct Budget<'a> {
-    request: &'a RunRequest,
-    models: &'a ModelRouter,
-    tools: &'a ToolRegistry,
-}
-
-impl Budget<'_> {
-    /// Returns the reservation of the next model call, whose prompt is `conversation` plus
-    /// `extra_tokens` not in it yet; `None` for a run without a budget.
-    fn reserve(&self, conversation: &[Message], extra_tokens: u64) -> Option<BudgetOp> {
-        if !self.request.budgeted {
-            return None;
-        }
-        let prompt_tokens = prompt_tokens(&self.request.spec, conversation, self.tools) + extra_tokens;
-        let input = RouteInput { input: &self.request.input, prompt_tokens };
-        Some(BudgetOp { settle: None, reserve: Some(self.models.estimate(&self.request.spec.model, input)) })
-    }
-
-    /// Returns the operation that gives back the run's reservation as it ends (`None` without
-    /// a budget).
-    fn release(&self) -> Option<BudgetOp> {
-        self.request.budgeted.then(BudgetOp::default)
-    }
-}
-
-/// Returns the estimated tokens of the prompt of `conversation`: system prompt, messages with
-/// their tool calls, and the tools' schemas ([`estimate_tokens`]).
-fn prompt_tokens(spec: &AgentSpec, conversation: &[Message], tools: &ToolRegistry) -> u64 {
-    let messages: u64 = conversation
-        .iter()
-        .map(|message| {
-            let calls: u64 = message.tool_calls.iter().map(|call| estimate_tokens(&call.arguments) + 8).sum();
-            estimate_tokens(&message.content) + calls + 4
-        })
-        .sum();
-    let schemas: u64 = tools.specs().iter().map(|tool| estimate_tokens(&tool.parameters.to_string()) + 16).sum();
-    estimate_tokens(&spec.system) + messages + schemas
-}
-
 /// Returns the messages of `run_id` in `conversation`, in order.
 fn run_messages_of(conversation: &[Message], run_id: RunId) -> Vec<&Message> {
     conversation.iter().filter(|message| message.run_id == Some(run_id)).collect()
-}
-
-/// Returns the messages sent to the model: the system prompt (when set) then the conversation.
-fn prompt(spec: &AgentSpec, conversation: &[Message]) -> Vec<Message> {
-    let system = (!spec.system.is_empty()).then(|| Message::system(spec.system.clone()));
-    system.into_iter().chain(conversation.iter().cloned()).collect()
 }
 
 /// Commits a failure and returns the outcome.
@@ -532,5 +481,7 @@ async fn commit_or_fenced(sink: &mut dyn StepSink, commit: StepCommit) -> Result
     }
 }
 
+mod accounting;
+mod compaction;
 #[cfg(test)]
 mod tests;

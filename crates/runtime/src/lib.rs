@@ -5,6 +5,7 @@
 //!
 //! - [`agent_loop`]: the durable model → tools → model loop, committing through
 //!   [`agent_loop::StepSink`] (the node's commits to the hub).
+//! - [`context`]: keeping a conversation within the model's context window (summaries).
 //! - [`model`]: model providers ([`model::ModelProvider`], OpenAI-compatible chat completions).
 //! - [`tools`]: the [`tools::Tool`] trait, the builtin tools and [`tools::ToolCatalog`], which
 //!   builds an agent's tools from their names.
@@ -12,5 +13,6 @@
 #![warn(missing_docs)]
 
 pub mod agent_loop;
+pub mod context;
 pub mod model;
 pub mod tools;

@@ -232,6 +232,13 @@ impl Client {
         response.run.ok_or_else(|| ClientError::missing("ResumeRun", "run"))
     }
 
+    /// Returns the cost and tokens of model calls, grouped as `request.by` says (root agent
+    /// when unspecified; a sub-agent's calls count toward its root), costliest first, then by
+    /// key; `request.window_ms` keeps only the calls of that many last milliseconds.
+    pub async fn get_cost(&self, request: pb::GetCostRequest) -> Result<Vec<pb::CostRow>, ClientError> {
+        Ok(self.unary(self.inner.clone().get_cost(request).await)?.rows)
+    }
+
     fn unary<T>(&self, response: Result<tonic::Response<T>, tonic::Status>) -> Result<T, ClientError> {
         response.map(tonic::Response::into_inner).map_err(|status| ClientError::from_status(&self.url, status))
     }

@@ -122,6 +122,9 @@ impl AgentHub for ScriptedHub {
     async fn resume_run(&self, _: Request<pb::ResumeRunRequest>) -> Unary<pb::ResumeRunResponse> {
         Err(Status::unimplemented("resume_run"))
     }
+    async fn get_cost(&self, _: Request<pb::GetCostRequest>) -> Unary<pb::GetCostResponse> {
+        Err(Status::unimplemented("get_cost"))
+    }
 }
 
 /// A running scripted hub behind a proxy that can cut every connection.

@@ -10,6 +10,7 @@ use agentry_core::{
 
 use crate::error::Result;
 use agentry_core::budget::{BudgetDecision, BudgetLimits, BudgetState, Spend};
+use agentry_core::message::ConversationSummary;
 
 /// An agent to create.
 #[derive(Debug, Clone)]
@@ -78,6 +79,8 @@ pub struct RunContext {
     pub messages: Vec<StoredMessage>,
     /// Ids of this run's tool calls with a committed `tool_start`, in order.
     pub started_tool_call_ids: Vec<String>,
+    /// The agent's latest conversation summary (its latest `summary` event), if any.
+    pub summary: Option<ConversationSummary>,
 }
 
 /// What a commit wrote.
@@ -118,6 +121,55 @@ pub enum RunControl {
     },
     /// Queues a paused run again.
     Resume,
+}
+
+/// How [`Store::cost_report`] groups model calls.
+///
+/// `Tenant` reads the root agent's `tenant` label for now: tenants proper (their own records
+/// and access) arrive with a later issue, and this grouping will then follow them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CostGrouping {
+    /// By root agent id: a sub-agent's calls count toward the agent at the top of its tree
+    /// (followed through `parent_id`).
+    #[default]
+    Agent,
+    /// By the model named in the call's `usage` event (a configured model or route target, or
+    /// `provider:model`); `-` when the event names none.
+    Model,
+    /// By the UTC date of the call, `YYYY-MM-DD`.
+    Day,
+    /// By the root agent's label `tenant`; `-` when it has none.
+    Tenant,
+}
+
+impl CostGrouping {
+    /// Returns the grouping's name as the SQL receives it: `agent`, `model`, `day` or `tenant`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Agent => "agent",
+            Self::Model => "model",
+            Self::Day => "day",
+            Self::Tenant => "tenant",
+        }
+    }
+}
+
+/// One group of model calls in a cost report ([`Store::cost_report`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CostRow {
+    /// The group: a root agent id, a model name, a `YYYY-MM-DD` date or a tenant (see
+    /// [`CostGrouping`]).
+    pub key: String,
+    /// Model calls (`usage` events).
+    pub calls: u64,
+    /// Input (prompt) tokens, summed.
+    pub input_tokens: u64,
+    /// Output (completion) tokens, summed.
+    pub output_tokens: u64,
+    /// Input + output tokens, summed.
+    pub total_tokens: u64,
+    /// Cost in USD at the configured model prices, summed (0 for unpriced models).
+    pub cost_usd: f64,
 }
 
 /// Leadership of the cluster's singleton duties (the reaper), held until dropped.
@@ -247,4 +299,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Raises a budget's limits by `add` (an unlimited dimension stays unlimited); returns it.
     async fn raise_budget(&self, id: &str, add: Spend) -> Result<BudgetState>;
+
+    /// Sums the cost and tokens of model calls (`usage` events) with `ts_ms >= since_ms`
+    /// (`None`: all time), one row per group of `by`, costliest first, then by key (bytewise).
+    /// Calls of sub-agents count toward their root agent (for [`CostGrouping::Agent`] and
+    /// [`CostGrouping::Tenant`]). Aggregated by the database in one query; no groups: empty.
+    async fn cost_report(&self, by: CostGrouping, since_ms: Option<i64>) -> Result<Vec<CostRow>>;
 }

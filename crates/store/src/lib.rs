@@ -28,8 +28,8 @@ use std::sync::Arc;
 
 pub use agentry_core::CommitBatch;
 pub use api::{
-    AgentSummary, CommitOutcome, Leadership, NewAgent, NewRun, PlaceableRun, ReleaseScope, RunContext, RunControl,
-    Store, StoredMessage,
+    AgentSummary, CommitOutcome, CostGrouping, CostRow, Leadership, NewAgent, NewRun, PlaceableRun, ReleaseScope,
+    RunContext, RunControl, Store, StoredMessage,
 };
 pub use error::{Error, Result};
 pub use postgres::PgStore;

@@ -176,4 +176,13 @@ impl Store for FaultyStore {
         self.fault("raise_budget");
         self.inner.raise_budget(id, add).await
     }
+
+    async fn cost_report(
+        &self,
+        by: agentry_store::CostGrouping,
+        since_ms: Option<i64>,
+    ) -> agentry_store::Result<Vec<agentry_store::CostRow>> {
+        self.fault("cost_report");
+        self.inner.cost_report(by, since_ms).await
+    }
 }

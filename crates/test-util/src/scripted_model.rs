@@ -7,6 +7,10 @@
 //! that (wrongly) asked again for a committed step would be counted twice in
 //! [`ScriptedModel::requests_per_step`].
 //!
+//! A request with `"stream": true` is answered with server-sent events as OpenAI streams them:
+//! text in word-sized `delta.content` pieces, each tool call in one `delta.tool_calls` chunk, a
+//! chunk with the finish reason, one with `usage`, then `data: [DONE]`.
+//!
 //! Every reply waits a latency first: a constant ([`ScriptedModel::start`]), one per step
 //! ([`ScriptedModel::start_with_step_latency`]) or one chosen per request from its user input and
 //! step ([`ScriptedModel::start_with_latency_fn`], e.g. only the first request of a step is slow).
@@ -18,6 +22,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use agentry_runtime::context::SUMMARY_INSTRUCTION;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -35,6 +40,16 @@ pub enum Reply {
     Text(String),
     /// An HTTP error status with a body.
     Error(u16, String),
+    /// A final text answer whose second part waits for `gate` (`Notify::notify_one`): streamed,
+    /// `first` goes out at once and `rest` after the gate opens; whole, the answer waits.
+    HeldText {
+        /// Sent at once when streaming.
+        first: String,
+        /// Sent once the gate opened.
+        rest: String,
+        /// The gate.
+        gate: Arc<tokio::sync::Notify>,
+    },
 }
 
 impl Reply {
@@ -72,6 +87,8 @@ struct Shared {
     script: Arc<Vec<Reply>>,
     latency: Arc<LatencyFn>,
     requests: Arc<Mutex<Vec<RecordedRequest>>>,
+    /// Steps whose next request waits for its gate (once).
+    holds: Arc<Mutex<HashMap<usize, Arc<tokio::sync::Notify>>>>,
 }
 
 /// The running server; stops on drop.
@@ -104,7 +121,12 @@ impl ScriptedModel {
         latency: impl Fn(&str, usize) -> Duration + Send + Sync + 'static,
     ) -> anyhow::Result<Self> {
         anyhow::ensure!(!script.is_empty(), "a script needs at least one reply");
-        let shared = Shared { script: Arc::new(script), latency: Arc::new(latency), requests: Arc::default() };
+        let shared = Shared {
+            script: Arc::new(script),
+            latency: Arc::new(latency),
+            requests: Arc::default(),
+            holds: Arc::default(),
+        };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let address = listener.local_addr()?;
         let app = Router::new().route("/v1/chat/completions", post(complete)).with_state(shared.clone());
@@ -112,6 +134,12 @@ impl ScriptedModel {
         let stopped = stop.clone().cancelled_owned();
         tokio::spawn(async move { axum::serve(listener, app).with_graceful_shutdown(stopped).await });
         Ok(Self { address, shared, stop })
+    }
+
+    /// Holds the answer to the next request for `step` until `gate` opens
+    /// (`Notify::notify_one`); later requests for it are answered as usual.
+    pub fn hold_step(&self, step: usize, gate: Arc<tokio::sync::Notify>) {
+        self.shared.holds.lock().expect("holds lock poisoned").insert(step, gate);
     }
 
     /// Returns the base URL to use as `OPENAI_BASE_URL` (`http://127.0.0.1:<port>/v1`).
@@ -142,9 +170,16 @@ impl Drop for ScriptedModel {
 
 async fn complete(State(shared): State<Shared>, Json(body): Json<Value>) -> Response {
     let messages = body["messages"].as_array().cloned().unwrap_or_default();
+    if messages.first().and_then(|message| message["content"].as_str()) == Some(SUMMARY_INSTRUCTION) {
+        return summarise(&shared, &body, &messages);
+    }
     let last_user = messages.iter().rposition(|message| message["role"] == "user");
-    let step = last_user
-        .map_or(0, |position| messages[position + 1..].iter().filter(|message| message["role"] == "assistant").count());
+    // After a summary, the steps it covers count too.
+    let summarised = last_user.and_then(|position| messages[position]["content"].as_str()).map_or(0, steps_in_summary);
+    let step = summarised
+        + last_user.map_or(0, |position| {
+            messages[position + 1..].iter().filter(|message| message["role"] == "assistant").count()
+        });
     let user_input = last_user.and_then(|position| messages[position]["content"].as_str()).unwrap_or_default();
     let index = {
         let mut requests = shared.requests.lock().expect("requests lock poisoned");
@@ -161,32 +196,136 @@ async fn complete(State(shared): State<Shared>, Json(body): Json<Value>) -> Resp
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
+    let hold = shared.holds.lock().expect("holds lock poisoned").remove(&step);
+    if let Some(gate) = hold {
+        gate.notified().await;
+    }
     shared.requests.lock().expect("requests lock poisoned")[index].answered_at = Some(tokio::time::Instant::now());
     let reply = shared.script.get(step).unwrap_or_else(|| shared.script.last().expect("script is not empty"));
-    let message = match reply {
+    let streamed = body["stream"] == json!(true);
+    let usage = json!({ "prompt_tokens": 10 + 5 * step, "completion_tokens": 7, "total_tokens": 17 + 5 * step });
+    let envelope = |object: &str, choices: Value| {
+        json!({
+            "id": format!("chatcmpl-{step}"),
+            "object": object,
+            "created": 1_700_000_000,
+            "model": body["model"],
+            "choices": choices,
+        })
+    };
+    let calls = |calls: &[(String, Value)]| -> Vec<Value> {
+        calls
+            .iter()
+            .enumerate()
+            .map(|(index, (name, arguments))| {
+                json!({
+                    "index": index,
+                    "id": format!("call_{step}_{index}"),
+                    "type": "function",
+                    "function": { "name": name, "arguments": arguments.to_string() },
+                })
+            })
+            .collect()
+    };
+    let (pieces, tool_calls, gate, rest): (Vec<String>, Vec<Value>, _, String) = match reply {
         Reply::Error(status, text) => {
             let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             return (status, text.clone()).into_response();
         }
-        Reply::Text(text) => json!({ "role": "assistant", "content": text }),
-        Reply::ToolCalls(calls) => json!({
-            "role": "assistant",
-            "content": null,
-            "tool_calls": calls.iter().enumerate().map(|(index, (name, arguments))| json!({
-                "id": format!("call_{step}_{index}"),
-                "type": "function",
-                "function": { "name": name, "arguments": arguments.to_string() },
-            })).collect::<Vec<_>>(),
-        }),
+        Reply::Text(text) => (words(text), Vec::new(), None, String::new()),
+        Reply::ToolCalls(list) => (Vec::new(), calls(list), None, String::new()),
+        Reply::HeldText { first, rest, gate } => (vec![first.clone()], Vec::new(), Some(gate.clone()), rest.clone()),
     };
-    let finish_reason = if matches!(reply, Reply::ToolCalls(_)) { "tool_calls" } else { "stop" };
+    let finish_reason = if tool_calls.is_empty() { "stop" } else { "tool_calls" };
+    if !streamed {
+        if let Some(gate) = &gate {
+            gate.notified().await;
+        }
+        let content = format!("{}{rest}", pieces.concat());
+        let message = if tool_calls.is_empty() {
+            json!({ "role": "assistant", "content": content })
+        } else {
+            let tool_calls: Vec<Value> = tool_calls
+                .into_iter()
+                .map(|mut call| {
+                    call.as_object_mut().map(|call| call.remove("index"));
+                    call
+                })
+                .collect();
+            json!({ "role": "assistant", "content": null, "tool_calls": tool_calls })
+        };
+        let mut answer =
+            envelope("chat.completion", json!([{ "index": 0, "message": message, "finish_reason": finish_reason }]));
+        answer["usage"] = usage;
+        return Json(answer).into_response();
+    }
+    let chunk = |delta: Value, finish: Option<&str>| {
+        let choices = json!([{ "index": 0, "delta": delta, "finish_reason": finish }]);
+        format!("data: {}\n\n", envelope("chat.completion.chunk", choices))
+    };
+    let mut head = vec![chunk(json!({ "role": "assistant", "content": "" }), None)];
+    head.extend(pieces.iter().map(|piece| chunk(json!({ "content": piece }), None)));
+    head.extend(tool_calls.into_iter().map(|call| chunk(json!({ "tool_calls": [call] }), None)));
+    let mut tail = Vec::new();
+    if !rest.is_empty() {
+        tail.push(chunk(json!({ "content": rest }), None));
+    }
+    tail.push(chunk(json!({}), Some(finish_reason)));
+    let mut last = envelope("chat.completion.chunk", json!([]));
+    last["usage"] = usage;
+    tail.push(format!("data: {last}\n\ndata: [DONE]\n\n"));
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<String, std::convert::Infallible>>(8);
+    tokio::spawn(async move {
+        let _ = sender.send(Ok(head.concat())).await;
+        if let Some(gate) = gate {
+            gate.notified().await;
+        }
+        let _ = sender.send(Ok(tail.concat())).await;
+    });
+    let stream =
+        futures::stream::unfold(
+            receiver,
+            |mut receiver| async move { receiver.recv().await.map(|item| (item, receiver)) },
+        );
+    Response::builder()
+        .header("content-type", "text/event-stream")
+        .body(axum::body::Body::from_stream(stream))
+        .expect("a valid response")
+}
+
+/// Answers a summarisation request of the agent loop (its system prompt is the runtime's
+/// [`SUMMARY_INSTRUCTION`]) with `summary of N steps`, N counting the assistant messages of the
+/// transcript and those of the earlier summary it holds; recorded like any request (step 0).
+fn summarise(shared: &Shared, body: &Value, messages: &[Value]) -> Response {
+    let transcript = messages.get(1).and_then(|message| message["content"].as_str()).unwrap_or_default();
+    let steps = steps_in_summary(transcript) + transcript.lines().filter(|line| line.starts_with("assistant")).count();
+    let now = tokio::time::Instant::now();
+    shared.requests.lock().expect("requests lock poisoned").push(RecordedRequest {
+        step: 0,
+        user_input: transcript.to_owned(),
+        body: body.clone(),
+        received_at: now,
+        answered_at: Some(now),
+    });
     Json(json!({
-        "id": format!("chatcmpl-{step}"),
+        "id": "chatcmpl-summary",
         "object": "chat.completion",
         "created": 1_700_000_000,
         "model": body["model"],
-        "choices": [{ "index": 0, "message": message, "finish_reason": finish_reason }],
-        "usage": { "prompt_tokens": 10 + 5 * step, "completion_tokens": 7, "total_tokens": 17 + 5 * step },
+        "choices": [{ "index": 0, "message": { "role": "assistant", "content": format!("summary of {steps} steps") }, "finish_reason": "stop" }],
+        "usage": { "prompt_tokens": 40, "completion_tokens": 5, "total_tokens": 45 },
     }))
     .into_response()
+}
+
+/// Returns N of the first `summary of N steps` in `text` (0 when absent).
+fn steps_in_summary(text: &str) -> usize {
+    let Some(start) = text.find("summary of ") else { return 0 };
+    let digits: String = text[start + "summary of ".len()..].chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().unwrap_or(0)
+}
+
+/// Splits `text` into word-sized pieces (each word with the space after it).
+fn words(text: &str) -> Vec<String> {
+    text.split_inclusive(' ').map(str::to_owned).collect()
 }

@@ -2,6 +2,7 @@
 
 mod cancel;
 mod config;
+mod cost;
 mod dev;
 mod hub;
 mod node;
@@ -61,6 +62,8 @@ pub enum Command {
     Pause(pause::PauseArgs),
     /// Resume a paused run from its last committed step.
     Resume(resume::ResumeArgs),
+    /// Sum what model calls cost, by root agent, model, UTC day or tenant.
+    Cost(cost::CostArgs),
     /// Configuration commands.
     #[command(subcommand)]
     Config(config::ConfigCommand),
@@ -92,6 +95,7 @@ impl Command {
             Self::Cancel(args) => cancel::run(args).await,
             Self::Pause(args) => pause::run(args).await,
             Self::Resume(args) => resume::run(args).await,
+            Self::Cost(args) => cost::run(args).await,
         }
     }
 }

@@ -38,7 +38,8 @@ pub async fn run(args: TraceArgs) -> anyhow::Result<()> {
         run_id: args.run.unwrap_or_default(),
         after_seq: args.after,
         follow: args.follow,
-        ..TraceRequest::default()
+        // While following, the model's text is printed as it streams (`token` events).
+        include_ephemeral: args.follow,
     };
     let printing = print_trace(&client, request, EventFormat::from_flag(args.jsonl));
     tokio::select! {

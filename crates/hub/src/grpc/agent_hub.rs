@@ -1,6 +1,7 @@
 //! `agentry.v1.AgentHub`: the client API.
 
 use std::pin::Pin;
+use std::time::Duration;
 
 use futures::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
@@ -10,7 +11,7 @@ use agentry_core::{AgentId, AgentSpec, NodeId, RunId};
 use agentry_proto::convert::types::{agent, trace_event};
 use agentry_proto::v1 as pb;
 use agentry_proto::v1::agent_hub_server::AgentHub;
-use agentry_store::{AgentSummary, RunControl};
+use agentry_store::{AgentSummary, CostGrouping, CostRow, RunControl};
 
 use crate::hub::{Hub, OnBusy, SpawnCommand};
 use crate::trace::TraceRequest;
@@ -89,6 +90,7 @@ impl AgentHub for AgentHubApi {
             run_id: validate::optional_id("run_id", &request.run_id)?,
             after_seq: request.after_seq,
             follow: request.follow,
+            include_ephemeral: request.include_ephemeral,
         };
         let trace = self.hub.open_trace(trace_request).await?;
         let parent = trace.parent_agent_id.map(|id| id.to_string());
@@ -190,8 +192,32 @@ impl AgentHub for AgentHubApi {
         let nodes = self.hub.list_nodes().await?;
         Ok(Response::new(pb::ListNodesResponse { nodes: nodes.iter().map(pb::Node::from).collect() }))
     }
+
+    async fn get_cost(&self, request: Request<pb::GetCostRequest>) -> Result<Response<pb::GetCostResponse>, Status> {
+        let request = request.into_inner();
+        let by = match pb::CostGrouping::try_from(request.by) {
+            Ok(pb::CostGrouping::Unspecified | pb::CostGrouping::Agent) => CostGrouping::Agent,
+            Ok(pb::CostGrouping::Model) => CostGrouping::Model,
+            Ok(pb::CostGrouping::Day) => CostGrouping::Day,
+            Ok(pb::CostGrouping::Tenant) => CostGrouping::Tenant,
+            Err(_) => return Err(Status::invalid_argument(format!("by: {} is not a CostGrouping", request.by))),
+        };
+        let rows = self.hub.cost_report(by, request.window_ms.map(Duration::from_millis)).await?;
+        Ok(Response::new(pb::GetCostResponse { rows: rows.into_iter().map(cost_row).collect() }))
+    }
 }
 
 fn agent_summary(summary: &AgentSummary) -> pb::Agent {
     agent(&summary.agent, summary.latest_run.as_ref())
+}
+
+fn cost_row(row: CostRow) -> pb::CostRow {
+    pb::CostRow {
+        key: row.key,
+        calls: row.calls,
+        input_tokens: row.input_tokens,
+        output_tokens: row.output_tokens,
+        total_tokens: row.total_tokens,
+        cost_usd: row.cost_usd,
+    }
 }

@@ -7,7 +7,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use agentry_core::budget::BudgetDecision;
 use agentry_core::limits::MAX_NODE_SLOTS;
-use agentry_core::{CommitBatch, Heartbeat, NodeId, RunId};
+use agentry_core::{AgentId, CommitBatch, Heartbeat, NodeId, RunId};
 use agentry_proto::convert::node_api::{lease_response, leases_from};
 use agentry_proto::v1 as pb;
 use agentry_proto::v1::node_service_server::NodeService;
@@ -94,6 +94,9 @@ impl NodeService for NodeServiceApi {
                 .collect(),
             started_tool_call_ids: context.started_tool_call_ids,
             budgeted: context.agent.budget_id.is_some(),
+            summary: context
+                .summary
+                .map(|summary| pb::ConversationSummary { covers: summary.covers, text: summary.text }),
         }))
     }
 
@@ -106,12 +109,30 @@ impl NodeService for NodeServiceApi {
         Ok(Response::new(pb::CommitResponse { last_seq: outcome.last_seq, budget_exceeded }))
     }
 
+    async fn publish_tokens(
+        &self,
+        request: Request<pb::PublishTokensRequest>,
+    ) -> Result<Response<pb::PublishTokensResponse>, Status> {
+        let request = request.into_inner();
+        let agent_id = validate::id::<AgentId>("agent_id", &request.agent_id)?;
+        let run_id = validate::id::<RunId>("run_id", &request.run_id)?;
+        if request.text.len() > MAX_TOKEN_TEXT_BYTES {
+            let reason = format!("text is {} bytes; the limit is {MAX_TOKEN_TEXT_BYTES} (64 KiB)", request.text.len());
+            return Err(HubError::InvalidArgument(reason).into());
+        }
+        let followed = self.hub.publish_tokens(agent_id, run_id, request.step, request.text);
+        Ok(Response::new(pb::PublishTokensResponse { followed }))
+    }
+
     async fn leave(&self, request: Request<pb::LeaveRequest>) -> Result<Response<pb::LeaveResponse>, Status> {
         let node_id = validate::id::<NodeId>("node_id", &request.into_inner().node_id)?;
         let released = self.hub.leave(node_id).await?;
         Ok(Response::new(pb::LeaveResponse { released_runs: released as u32 }))
     }
 }
+
+/// Largest text of one `PublishTokens`, in bytes (64 KiB).
+const MAX_TOKEN_TEXT_BYTES: usize = 64 * 1024;
 
 /// Refuses a beat carrying more leases than a node has slots.
 fn check_lease_count(count: usize) -> Result<(), HubError> {

@@ -2,6 +2,7 @@
 //! the beats of a `Lease` stream.
 
 use agentry_core::budget::{BudgetOp, Spend};
+use agentry_core::message::ConversationSummary;
 use agentry_core::{CommitBatch, EventDraft, Heartbeat, LoadedRun, Message, RunId};
 
 use super::types::run_status_from;
@@ -93,6 +94,7 @@ impl TryFrom<pb::LoadRunResponse> for LoadedRun {
             messages,
             started_tool_call_ids: response.started_tool_call_ids,
             budgeted: response.budgeted,
+            summary: response.summary.map(|summary| ConversationSummary { covers: summary.covers, text: summary.text }),
         })
     }
 }

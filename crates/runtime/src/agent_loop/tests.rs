@@ -103,6 +103,8 @@ fn request(run_id: RunId, history: Vec<Message>, max_iterations: u32) -> RunRequ
         tool_timeout: Duration::from_secs(5),
         started_tool_calls: Vec::new(),
         budgeted: false,
+        summary: None,
+        tokens: None,
     }
 }
 

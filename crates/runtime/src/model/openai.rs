@@ -57,26 +57,7 @@ impl OpenAiProvider {
 
     async fn whole(&self, body: &CreateChatCompletionRequest) -> Result<ChatResponse, ModelError> {
         let response = self.http.post(PATH, body).await?;
-        let text = read_body(response, &self.http.url(PATH)).await?;
-        let wire: CreateChatCompletionResponse =
-            serde_json::from_str(&text).map_err(|error| decode_error(error, &text))?;
-        let choice =
-            wire.choices.into_iter().next().ok_or_else(|| ModelError::Decode("answer has no choices[0]".to_owned()))?;
-        let calls = choice.message.tool_calls.unwrap_or_default().into_iter().filter_map(|call| match call {
-            ChatCompletionMessageToolCalls::Function(call) => {
-                Some((call.id, call.function.name, call.function.arguments))
-            }
-            ChatCompletionMessageToolCalls::Custom(_) => None,
-        });
-        Ok(ChatResponse {
-            message: Message::assistant(choice.message.content.unwrap_or_default(), tool_calls(calls)),
-            usage: wire.usage.map_or_else(Usage::default, |usage| Usage {
-                prompt_tokens: u64::from(usage.prompt_tokens),
-                completion_tokens: u64::from(usage.completion_tokens),
-            }),
-            finish_reason: choice.finish_reason.map(finish_reason),
-            model: Some(wire.model).filter(|model| !model.is_empty()),
-        })
+        decode_whole(&read_body(response, &self.http.url(PATH)).await?)
     }
 
     async fn streamed(
@@ -85,6 +66,19 @@ impl OpenAiProvider {
         deltas: TextDeltas<'_>,
     ) -> Result<ChatResponse, ModelError> {
         let response = self.http.post(PATH, body).await?;
+        let event_stream = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.starts_with("text/event-stream"));
+        if !event_stream {
+            // The server ignored `"stream": true` and answered whole.
+            let answer = decode_whole(&read_body(response, &self.http.url(PATH)).await?)?;
+            if !answer.message.content.is_empty() {
+                deltas(&answer.message.content);
+            }
+            return Ok(answer);
+        }
         let mut stream = std::pin::pin!(events(response, self.http.url(PATH)));
         let mut answer = Assembled::default();
         while let Some(event) = stream.next().await {
@@ -114,6 +108,26 @@ impl ModelProvider for OpenAiProvider {
             None => self.whole(&body).await,
         }
     }
+}
+
+/// Decodes a whole (not streamed) chat completion.
+fn decode_whole(text: &str) -> Result<ChatResponse, ModelError> {
+    let wire: CreateChatCompletionResponse = serde_json::from_str(text).map_err(|error| decode_error(error, text))?;
+    let choice =
+        wire.choices.into_iter().next().ok_or_else(|| ModelError::Decode("answer has no choices[0]".to_owned()))?;
+    let calls = choice.message.tool_calls.unwrap_or_default().into_iter().filter_map(|call| match call {
+        ChatCompletionMessageToolCalls::Function(call) => Some((call.id, call.function.name, call.function.arguments)),
+        ChatCompletionMessageToolCalls::Custom(_) => None,
+    });
+    Ok(ChatResponse {
+        message: Message::assistant(choice.message.content.unwrap_or_default(), tool_calls(calls)),
+        usage: wire.usage.map_or_else(Usage::default, |usage| Usage {
+            prompt_tokens: u64::from(usage.prompt_tokens),
+            completion_tokens: u64::from(usage.completion_tokens),
+        }),
+        finish_reason: choice.finish_reason.map(finish_reason),
+        model: Some(wire.model).filter(|model| !model.is_empty()),
+    })
 }
 
 /// A streamed answer being put together from its chunks.

@@ -14,7 +14,9 @@ use super::http::EndpointConfig;
 use super::{AnthropicProvider, ChatRequest, ChatResponse, ModelError, ModelProvider, OpenAiProvider, TextDeltas};
 use agentry_core::SpecError;
 use agentry_core::budget::{DEFAULT_OUTPUT_ALLOWANCE, Spend};
-use agentry_core::models::{ModelConfig, ModelTarget, ModelsConfig, ProviderKind, Resolution, RouteInput};
+use agentry_core::models::{
+    ContextPolicy, ModelConfig, ModelTarget, ModelsConfig, ProviderKind, Resolution, RouteInput,
+};
 
 /// First retry delay before jitter; doubles per attempt.
 const BACKOFF_BASE: Duration = Duration::from_millis(200);
@@ -164,9 +166,29 @@ impl ModelRouter {
         })
     }
 
-    /// Returns the context window of `target`, when configured.
-    pub fn context_window(&self, target: &ModelTarget) -> Option<u32> {
-        self.configured.get(&target.name).and_then(|endpoint| endpoint.policy.context_window)
+    /// Returns the smallest configured context window of the models of `resolution`, and the
+    /// largest output allowance among them: a prompt must fit in the difference. `None` when
+    /// no model of the chain has a window configured.
+    pub fn context_limit(&self, resolution: &Resolution) -> Option<u64> {
+        let policies: Vec<&ModelConfig> =
+            resolution.chain.iter().filter_map(|target| self.configured.get(&target.name)).map(|e| &e.policy).collect();
+        let window = policies.iter().filter_map(|policy| policy.context_window).min()?;
+        let output = policies
+            .iter()
+            .filter_map(|policy| policy.max_output_tokens)
+            .max()
+            .map_or(DEFAULT_OUTPUT_ALLOWANCE, u64::from);
+        Some(u64::from(window).saturating_sub(output))
+    }
+
+    /// Returns the context policy of the first configured model of `resolution` (default
+    /// summarise).
+    pub fn context_policy(&self, resolution: &Resolution) -> ContextPolicy {
+        resolution
+            .chain
+            .iter()
+            .find_map(|target| self.configured.get(&target.name))
+            .map_or(ContextPolicy::default(), |endpoint| endpoint.policy.context_policy)
     }
 
     /// Calls the models of `resolution` in order until one answers; `request.model` is set per

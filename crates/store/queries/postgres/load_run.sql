@@ -1,4 +1,5 @@
--- The run at epoch $2 with its agent and the ids of its started tool calls, in one statement
+-- The run at epoch $2 with its agent, the ids of its started tool calls and the agent's latest
+-- conversation summary, in one statement
 -- (PostgreSQL); the conversation is read by `select_messages.sql`. $1 run id.
 -- Returns no row when the run is missing; the caller checks the epoch.
 SELECT runs.*, agents.spec AS agent_spec, agents.labels AS agent_labels,
@@ -8,6 +9,11 @@ SELECT runs.*, agents.spec AS agent_spec, agents.labels AS agent_labels,
         SELECT events.data FROM events
         WHERE events.agent_id = runs.agent_id AND events.run_id = runs.id AND events.kind = 'tool_start'
         ORDER BY events.seq
-    ) AS started_tool_calls
+    ) AS started_tool_calls,
+    (
+        SELECT events.data FROM events
+        WHERE events.agent_id = runs.agent_id AND events.kind = 'summary'
+        ORDER BY events.seq DESC LIMIT 1
+    ) AS latest_summary
 FROM runs JOIN agents ON agents.id = runs.agent_id
 WHERE runs.id = $1

@@ -8,6 +8,7 @@ use sqlx::{Postgres, query_as};
 use tracing::{debug, instrument};
 
 use agentry_core::clock::now_ms;
+use agentry_core::message::ConversationSummary;
 use agentry_core::{Agent, CommitBatch, NodeId, Run, RunId};
 
 use crate::api::{CommitOutcome, NewAgent, NewRun, RunContext, StoredMessage};
@@ -41,6 +42,7 @@ struct LoadRow {
     agent_last_seq: i64,
     agent_budget_id: Option<String>,
     started_tool_calls: Vec<String>,
+    latest_summary: Option<String>,
 }
 
 /// Creates an agent and its first run in one statement (see [`crate::Store::create_agent`]).
@@ -99,7 +101,11 @@ pub(super) async fn load_run(store: &SqlStore<Postgres>, run_id: RunId, epoch: u
         .filter_map(|data| serde_json::from_str::<serde_json::Value>(data).ok())
         .filter_map(|data| data["tool_call_id"].as_str().map(str::to_owned))
         .collect();
-    Ok(RunContext { run, agent, messages, started_tool_call_ids })
+    let summary = row
+        .latest_summary
+        .and_then(|data| serde_json::from_str::<serde_json::Value>(&data).ok())
+        .and_then(|data| ConversationSummary::from_event(&data));
+    Ok(RunContext { run, agent, messages, started_tool_call_ids, summary })
 }
 
 /// Applies a commit in one statement (see [`crate::Store::commit`]).

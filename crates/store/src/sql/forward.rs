@@ -148,6 +148,13 @@ macro_rules! forward_store {
             ) -> $crate::Result<agentry_core::budget::BudgetState> {
                 self.inner.raise_budget(id, add).await
             }
+            async fn cost_report(
+                &self,
+                by: $crate::CostGrouping,
+                since_ms: Option<i64>,
+            ) -> $crate::Result<Vec<$crate::CostRow>> {
+                self.inner.cost_report(by, since_ms).await
+            }
         }
     };
 }

@@ -8,6 +8,7 @@
 
 mod budget;
 mod commit;
+mod cost;
 mod forward;
 pub(crate) mod group;
 mod lifecycle;
@@ -20,6 +21,7 @@ use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Pool, Type, query
 use tracing::{debug, instrument};
 
 use agentry_core::clock::now_ms;
+use agentry_core::message::ConversationSummary;
 use agentry_core::{Agent, AgentId, CommitBatch, NodeId, NodeInfo, NodeState, Run, RunId, RunStatus, TraceEvent};
 
 use crate::api::{AgentSummary, CommitOutcome, NewAgent, NewRun, PlaceableRun, RunContext, StoredMessage};
@@ -255,7 +257,12 @@ where
             .filter_map(|row| serde_json::from_str::<serde_json::Value>(&row.data).ok())
             .filter_map(|data| data["tool_call_id"].as_str().map(str::to_owned))
             .collect();
-        Ok(RunContext { run, agent, messages, started_tool_call_ids })
+        let summary: Option<DataRow> =
+            query_as(SELECT_LATEST_SUMMARY).bind(agent.id.to_string()).fetch_optional(&self.pool).await?;
+        let summary = summary
+            .and_then(|row| serde_json::from_str::<serde_json::Value>(&row.data).ok())
+            .and_then(|data| ConversationSummary::from_event(&data));
+        Ok(RunContext { run, agent, messages, started_tool_call_ids, summary })
     }
 
     /// Applies a group of commits (see [`crate::Store::commit`]) with [`commit::write_group`],

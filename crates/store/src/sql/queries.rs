@@ -88,3 +88,5 @@ pub(crate) const RESERVE_BUDGET: &str = include_str!("../../queries/reserve_budg
 pub(crate) const RELEASE_BUDGET: &str = include_str!("../../queries/release_budget.sql");
 /// `queries/set_run_reservation.sql`.
 pub(crate) const SET_RUN_RESERVATION: &str = include_str!("../../queries/set_run_reservation.sql");
+/// `queries/select_latest_summary.sql`.
+pub(crate) const SELECT_LATEST_SUMMARY: &str = include_str!("../../queries/select_latest_summary.sql");

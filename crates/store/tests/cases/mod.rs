@@ -2,6 +2,7 @@
 
 pub mod agents;
 pub mod commit;
+pub mod cost;
 pub mod events;
 pub mod lifecycle;
 pub mod nodes;

@@ -57,13 +57,21 @@ pub async fn spawn_latency(cluster: &Cluster, count: usize) -> anyhow::Result<Sp
     Ok(SpawnLatency { histogram, wall: started.elapsed() })
 }
 
-/// Spawns `count` agents with input and waits until every run completed; returns the wall time.
-pub async fn one_step_runs(cluster: &Cluster, count: usize) -> anyhow::Result<Duration> {
+/// Token budget of each agent of a budgeted one-step run: never reached, so every reservation
+/// is granted and the figure shows what reserving and settling cost.
+const ONE_STEP_BUDGET_TOKENS: u64 = 1 << 40;
+
+/// Spawns `count` agents with input — each with a budget of its own when `budgeted` (its model
+/// call then reserved before and settled after) — and waits until every run completed; returns
+/// the wall time.
+pub async fn one_step_runs(cluster: &Cluster, count: usize, budgeted: bool) -> anyhow::Result<Duration> {
     let clients = clients(cluster).await?;
     let started = Instant::now();
     let calls = (0..count).map(|index| {
         let mut client = clients[index % CONNECTIONS].clone();
-        async move { client.spawn(spawn_request(Some(format!("run {index}")))).await }
+        let mut request = spawn_request(Some(format!("run {index} budgeted={budgeted}")));
+        request.max_tokens = budgeted.then_some(ONE_STEP_BUDGET_TOKENS);
+        async move { client.spawn(request).await }
     });
     let mut run_ids = Vec::with_capacity(count);
     for response in join_all(calls).await {

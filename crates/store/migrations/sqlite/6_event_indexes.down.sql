@@ -1,0 +1,2 @@
+DROP INDEX events_summary;
+DROP INDEX events_usage_ts;

@@ -1,0 +1,44 @@
+-- Cost report (SQLite; `postgres/cost.sql` is the same in PostgreSQL's dialect): the model calls,
+-- i.e. `usage` events with ts_ms >= $2 (i64::MIN for all time), grouped by $1:
+--   'agent'  the root agent's id: a sub-agent's calls roll up its agents.parent_id chain;
+--   'model'  the event's `model`, '-' without one;
+--   'day'    the UTC date of ts_ms, YYYY-MM-DD;
+--   'tenant' the root agent's label `tenant`, '-' without one.
+-- One row per group: group_key, calls, input_tokens, output_tokens, total_tokens, cost_usd;
+-- costliest first, then by key (bytewise).
+WITH RECURSIVE usage_events AS (
+    SELECT agent_id, ts_ms, data FROM events
+    WHERE kind = 'usage' AND ts_ms >= $2
+),
+-- Each agent with calls, then each of its ancestors in turn; only walked when grouping by
+-- root agent. Parents exist before their children, so the walk ends.
+ancestry (agent_id, id, parent_id, labels) AS (
+    SELECT agents.id, agents.id, agents.parent_id, agents.labels FROM agents
+    WHERE $1 IN ('agent', 'tenant') AND agents.id IN (SELECT agent_id FROM usage_events)
+    UNION ALL
+    SELECT ancestry.agent_id, parent.id, parent.parent_id, parent.labels
+    FROM ancestry JOIN agents AS parent ON parent.id = ancestry.parent_id
+),
+-- The top of each tree: no parent (or a parent that is missing).
+roots AS (
+    SELECT agent_id, id AS root_id, labels AS root_labels FROM ancestry
+    WHERE parent_id IS NULL OR NOT EXISTS (SELECT 1 FROM agents WHERE agents.id = ancestry.parent_id)
+)
+SELECT
+    CAST(CASE $1
+        WHEN 'agent' THEN COALESCE(roots.root_id, usage_events.agent_id)
+        WHEN 'model' THEN COALESCE(json_extract(usage_events.data, '$.model'), '-')
+        WHEN 'day' THEN strftime('%Y-%m-%d', usage_events.ts_ms / 1000, 'unixepoch')
+        ELSE COALESCE(json_extract(roots.root_labels, '$.tenant'), '-')
+    END AS TEXT) AS group_key,
+    COUNT(*) AS calls,
+    CAST(COALESCE(SUM(json_extract(usage_events.data, '$.prompt_tokens')), 0) AS INTEGER) AS input_tokens,
+    CAST(COALESCE(SUM(json_extract(usage_events.data, '$.completion_tokens')), 0) AS INTEGER) AS output_tokens,
+    CAST(COALESCE(SUM(COALESCE(
+        json_extract(usage_events.data, '$.total_tokens'),
+        json_extract(usage_events.data, '$.prompt_tokens') + json_extract(usage_events.data, '$.completion_tokens')
+    )), 0) AS INTEGER) AS total_tokens,
+    CAST(COALESCE(SUM(json_extract(usage_events.data, '$.cost_usd')), 0) AS REAL) AS cost_usd
+FROM usage_events LEFT JOIN roots ON roots.agent_id = usage_events.agent_id
+GROUP BY 1
+ORDER BY cost_usd DESC, group_key
