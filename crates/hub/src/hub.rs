@@ -91,10 +91,10 @@ impl Hub {
             None => None,
         };
         // An own budget, else the parent's: sub-agents draw from what their parent may spend.
-        let budget_id = if command.budget.is_unlimited() {
-            parent_budget
+        let (budget_id, budget_limits) = if command.budget.is_unlimited() {
+            (parent_budget, None)
         } else {
-            Some(self.store.create_budget(uuid::Uuid::now_v7().to_string(), command.budget).await?.id)
+            (Some(uuid::Uuid::now_v7().to_string()), Some(command.budget))
         };
         let new_agent = NewAgent {
             id: AgentId::generate(),
@@ -103,6 +103,7 @@ impl Hub {
             parent_id: command.parent_id,
             idempotency_key: command.idempotency_key,
             budget_id,
+            budget_limits,
         };
         let first_run = command.input.map(|input| NewRun { id: RunId::generate(), input });
         let created = self.store.create_agent(new_agent, first_run).await?;

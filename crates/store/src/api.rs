@@ -26,8 +26,11 @@ pub struct NewAgent {
     /// When set, a second create with the same key returns the first agent (and its first run)
     /// instead of creating another.
     pub idempotency_key: Option<String>,
-    /// The budget its model calls draw from ([`Store::create_budget`], or the parent's).
+    /// The budget its model calls draw from: its own or its parent's.
     pub budget_id: Option<String>,
+    /// With `budget_id`: the limits of a budget created with the agent, in the same write
+    /// (`None` when `budget_id` names an existing budget, e.g. the parent's).
+    pub budget_limits: Option<BudgetLimits>,
 }
 
 /// A run to create, `queued` and unplaced.

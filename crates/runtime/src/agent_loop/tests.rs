@@ -5,6 +5,7 @@ use super::*;
 use crate::model::{ChatResponse, ModelError, ModelProvider, TextDeltas, Usage};
 use agentry_core::budget::{BudgetOp, Spend};
 use agentry_core::models::ModelsConfig;
+use serde_json::Value;
 
 /// Answers with a fixed script and records every request.
 struct ScriptedModel {

@@ -1,9 +1,14 @@
 -- An agent and, when $7 is not NULL, its first run (`queued`, unplaced) in one statement
 -- (PostgreSQL): `insert_agent.sql` and `insert_run.sql` as CTEs.
 -- $1 id, $2 spec, $3 labels, $4 parent_id, $5 idempotency_key, $6 now, $7 run id or NULL,
--- $8 run input, $9 budget id or NULL. Returns the agent with its run in the columns of `agent_summaries` (run
+-- $8 run input, $9 budget id or NULL; when $10 (a budget is created with the agent), its
+-- limits $11 max tokens and $12 max USD (NULL: unlimited). Returns the agent with its run in the columns of `agent_summaries` (run
 -- columns NULL without one), or no row when the idempotency key is taken (nothing written).
-WITH agent AS (
+WITH budget AS (
+    INSERT INTO budgets (id, max_tokens, max_cost_usd, used_tokens, used_cost_usd, reserved_tokens,
+        reserved_cost_usd, created_ms)
+    SELECT $9, $11, $12, 0, 0, 0, 0, $6 WHERE $10::bool
+), agent AS (
     INSERT INTO agents (id, spec, labels, parent_id, idempotency_key, created_ms, last_seq, message_count, budget_id)
     VALUES ($1, $2, $3, $4, $5, $6, 0, 0, $9)
     ON CONFLICT (idempotency_key) DO NOTHING

@@ -210,7 +210,7 @@ pub(super) async fn create_agent_group(store: &SqlStore<Postgres>, agents: Vec<S
 
 /// Runs `create_agents.sql` over `agents`.
 async fn create_agents_statement(store: &SqlStore<Postgres>, agents: &[SpawnRequest]) -> Result<Vec<AgentSummaryRow>> {
-    let mut columns: [Vec<Option<String>>; 7] = Default::default();
+    let mut columns: [Vec<Option<String>>; 8] = Default::default();
     for (agent, first_run) in agents {
         let row = [
             Some(agent.id.to_string()),
@@ -220,12 +220,20 @@ async fn create_agents_statement(store: &SqlStore<Postgres>, agents: &[SpawnRequ
             agent.idempotency_key.clone(),
             first_run.as_ref().map(|run| run.id.to_string()),
             first_run.as_ref().map(|run| run.input.clone()),
+            agent.budget_id.clone(),
         ];
         for (column, value) in columns.iter_mut().zip(row) {
             column.push(value);
         }
     }
-    let [ids, specs, labels, parent_ids, keys, run_ids, inputs] = columns;
+    let [ids, specs, labels, parent_ids, keys, run_ids, inputs, budget_ids] = columns;
+    let creates_budget: Vec<bool> = agents.iter().map(|(agent, _)| agent.budget_limits.is_some()).collect();
+    let max_tokens: Vec<Option<i64>> = agents
+        .iter()
+        .map(|(agent, _)| agent.budget_limits.and_then(|limits| limits.max_tokens).map(to_db_int))
+        .collect();
+    let max_costs: Vec<Option<f64>> =
+        agents.iter().map(|(agent, _)| agent.budget_limits.and_then(|limits| limits.max_cost_usd)).collect();
     let rows = query_as(CREATE_AGENTS)
         .bind(ids)
         .bind(specs)
@@ -235,6 +243,10 @@ async fn create_agents_statement(store: &SqlStore<Postgres>, agents: &[SpawnRequ
         .bind(now_ms())
         .bind(run_ids)
         .bind(inputs)
+        .bind(budget_ids)
+        .bind(creates_budget)
+        .bind(max_tokens)
+        .bind(max_costs)
         .fetch_all(store.pool())
         .await?;
     Ok(rows)
@@ -270,6 +282,7 @@ mod tests {
                 tool_choice: None,
             },
             budget_id: None,
+            budget_limits: None,
             labels: Default::default(),
             parent_id: None,
             idempotency_key: idempotency_key.map(str::to_owned),

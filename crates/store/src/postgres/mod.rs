@@ -1,6 +1,7 @@
 //! The PostgreSQL backend, for clusters: several hubs may share one database. The hot
 //! operations have one-statement forms here (`statements.rs`); the rest is the shared SQL.
 
+mod budgeted;
 mod groups;
 mod statements;
 
@@ -35,6 +36,9 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 const COMMIT_WRITERS: usize = 4;
 /// Most commits written in one statement.
 const MAX_COMMIT_GROUP: usize = 64;
+/// Writer tasks of the budgeted commits' groups (their transactions hold budget rows' locks:
+/// few writers keep those waits short).
+const BUDGET_COMMIT_WRITERS: usize = 2;
 
 /// The store in a PostgreSQL database.
 #[derive(Debug)]
@@ -42,6 +46,9 @@ pub struct PgStore {
     inner: SqlStore<Postgres>,
     /// Commits, written in groups (`group.rs`, `groups::commit_group`).
     commits: Group<CommitBatch, Result<CommitOutcome>>,
+    /// Commits carrying a budget operation, written in groups of their own (`budgeted.rs`): one
+    /// transaction per group, two statements per commit.
+    budget_commits: Group<CommitBatch, Result<CommitOutcome>>,
     /// Spawns, written in groups (`groups::create_agent_group`).
     spawns: Group<groups::SpawnRequest, groups::Spawned>,
 }
@@ -71,12 +78,17 @@ impl PgStore {
             let store = Arc::clone(&commit_store);
             async move { groups::commit_group(&store, batches).await }
         });
+        let budget_store = Arc::clone(&writer_store);
+        let budget_commits = Group::start(BUDGET_COMMIT_WRITERS, MAX_COMMIT_GROUP, move |batches| {
+            let store = Arc::clone(&budget_store);
+            async move { budgeted::commit_group(&store, batches).await }
+        });
         let spawns = Group::start(COMMIT_WRITERS, MAX_COMMIT_GROUP, move |agents| {
             let store = Arc::clone(&writer_store);
             async move { groups::create_agent_group(&store, agents).await }
         });
         info!("postgres store ready");
-        Ok(Self { inner: SqlStore::new(pool), commits, spawns })
+        Ok(Self { inner: SqlStore::new(pool), commits, budget_commits, spawns })
     }
 
     /// Returns the pool, e.g. for advisory locks.
@@ -85,10 +97,6 @@ impl PgStore {
     }
 
     async fn write_agent(&self, agent: NewAgent, first_run: Option<NewRun>) -> Result<(Agent, Option<Run>)> {
-        if agent.budget_id.is_some() {
-            // `create_agents.sql` has no budget column: a budgeted Spawn is written alone.
-            return statements::create_agent(&self.inner, agent, first_run).await;
-        }
         self.spawns.submit((agent, first_run)).await.unwrap_or_else(|| Err(writers_stopped()))
     }
 
@@ -98,10 +106,7 @@ impl PgStore {
 
     async fn write_commit(&self, batch: CommitBatch) -> Result<CommitOutcome> {
         if batch.budget.is_some() {
-            // A budget operation takes the shared transactional path: the commit and the
-            // budget's compare-and-set in one transaction (`sql/budget.rs`).
-            let mut outcomes = self.inner.commit_group(vec![batch]).await;
-            return outcomes.pop().unwrap_or_else(|| Err(writers_stopped()));
+            return self.budget_commits.submit(batch).await.unwrap_or_else(|| Err(writers_stopped()));
         }
         self.commits.submit(batch).await.unwrap_or_else(|| Err(writers_stopped()))
     }

@@ -4,7 +4,7 @@
 //! they replace — same fences, same gap-free seqs, same refusals — and the conformance suite
 //! checks both backends against the same assertions.
 
-use sqlx::{Postgres, query_as};
+use sqlx::{PgConnection, Postgres, query_as};
 use tracing::{debug, instrument};
 
 use agentry_core::clock::now_ms;
@@ -63,6 +63,9 @@ pub(super) async fn create_agent(
         .bind(run_id)
         .bind(input.unwrap_or_default())
         .bind(agent.budget_id.clone())
+        .bind(agent.budget_limits.is_some())
+        .bind(agent.budget_limits.and_then(|limits| limits.max_tokens).map(to_db_int))
+        .bind(agent.budget_limits.and_then(|limits| limits.max_cost_usd))
         .fetch_optional(store.pool())
         .await?;
     match (row, agent.idempotency_key) {
@@ -111,6 +114,17 @@ pub(super) async fn load_run(store: &SqlStore<Postgres>, run_id: RunId, epoch: u
 /// Applies a commit in one statement (see [`crate::Store::commit`]).
 #[instrument(level = "debug", skip_all, fields(run_id = %batch.run_id, epoch = batch.epoch))]
 pub(super) async fn commit(store: &SqlStore<Postgres>, batch: CommitBatch) -> Result<CommitOutcome> {
+    let (run_id, epoch, commit_id) = (batch.run_id, batch.epoch, batch.commit_id.clone());
+    let mut connection = store.pool().acquire().await?;
+    match commit_on(&mut connection, batch).await? {
+        Some(outcome) => Ok(outcome),
+        None => store.commit_refused(run_id, epoch, commit_id).await,
+    }
+}
+
+/// Runs `commit.sql` for `batch` on `connection` (inside a transaction or not); `None` when
+/// its fence refused it (nothing written).
+pub(super) async fn commit_on(connection: &mut PgConnection, batch: CommitBatch) -> Result<Option<CommitOutcome>> {
     let mut kinds = Vec::with_capacity(batch.events.len());
     let mut data = Vec::with_capacity(batch.events.len());
     let mut timestamps = Vec::with_capacity(batch.events.len());
@@ -143,16 +157,16 @@ pub(super) async fn commit(store: &SqlStore<Postgres>, batch: CommitBatch) -> Re
         .bind(contents)
         .bind(tool_calls)
         .bind(tool_call_ids)
-        .fetch_optional(store.pool())
+        .fetch_optional(&mut *connection)
         .await?;
     let Some(committed) = committed else {
-        return store.commit_refused(batch.run_id, batch.epoch, batch.commit_id).await;
+        return Ok(None);
     };
     let run = Run::try_from(committed.run)?;
     let last_seq = u64::try_from(committed.agent_last_seq)
         .map_err(|_| Error::Corrupt(format!("agents.last_seq: {} is negative", committed.agent_last_seq)))?;
     debug!(last_seq, status = %run.status, "committed");
-    Ok(CommitOutcome { run, last_seq, replayed: false, budget: None })
+    Ok(Some(CommitOutcome { run, last_seq, replayed: false, budget: None }))
 }
 
 /// Applies a batch of compare-and-set assignments in one statement (see

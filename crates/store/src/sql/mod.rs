@@ -6,7 +6,7 @@
 //! the `UPDATE` takes the row lock and checks its `WHERE` under it, so a missing row means the
 //! guard failed, and the run is then read once more only to name the reason.
 
-mod budget;
+pub(crate) mod budget;
 mod commit;
 mod cost;
 mod forward;
@@ -62,6 +62,8 @@ where
     for<'q> Option<String>: Encode<'q, DB> + Type<DB>,
     for<'q> i64: Encode<'q, DB> + Type<DB>,
     for<'q> f64: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<i64>: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<f64>: Encode<'q, DB> + Type<DB>,
     for<'r> AgentRow: FromRow<'r, DB::Row>,
     for<'r> AgentSummaryRow: FromRow<'r, DB::Row>,
     for<'r> AgentPositions: FromRow<'r, DB::Row>,
@@ -84,6 +86,15 @@ where
     ) -> Result<(Agent, Option<Run>)> {
         let now = now_ms();
         let mut transaction = self.pool.begin().await?;
+        if let (Some(id), Some(limits)) = (&agent.budget_id, agent.budget_limits) {
+            query(INSERT_BUDGET)
+                .bind(id.clone())
+                .bind(limits.max_tokens.map(to_db_int))
+                .bind(limits.max_cost_usd)
+                .bind(now)
+                .execute(&mut *transaction)
+                .await?;
+        }
         let inserted: Option<AgentRow> = query_as(INSERT_AGENT)
             .bind(agent.id.to_string())
             .bind(json_text("agent spec", serde_json::to_string(&agent.spec))?)

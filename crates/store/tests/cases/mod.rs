@@ -42,6 +42,7 @@ pub fn new_agent() -> NewAgent {
         parent_id: None,
         idempotency_key: None,
         budget_id: None,
+        budget_limits: None,
     }
 }
 

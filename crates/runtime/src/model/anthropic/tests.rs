@@ -8,8 +8,8 @@ use axum::http::HeaderMap;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::model::ToolSpec;
 use crate::model::testing::{Canned, Script};
+use crate::model::{ToolChoice, ToolSpec};
 
 /// Serves `answers` at `/v1/messages` and returns a provider for it with `api_key`.
 async fn serve(answers: Vec<Canned>, api_key: Option<&str>) -> (Arc<Script>, AnthropicProvider) {

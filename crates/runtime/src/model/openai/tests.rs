@@ -252,3 +252,17 @@ fn bad_endpoints_are_refused_and_the_key_is_hidden() {
     let keyed = EndpointConfig { api_key: Some("sk-secret".into()), ..EndpointConfig::new("http://x/v1") };
     assert!(!format!("{:?}", OpenAiProvider::new(&keyed).unwrap()).contains("sk-secret"));
 }
+
+#[tokio::test]
+async fn a_server_that_ignores_stream_true_is_read_whole() {
+    let (script, provider) = serve(vec![stop("whole answer")], None).await;
+    let pieces = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sink = pieces.clone();
+    let deltas = move |text: &str| sink.lock().unwrap().push(text.to_owned());
+
+    let response = provider.complete(&hi(), Some(&deltas)).await.unwrap();
+
+    assert_eq!(response.message.content, "whole answer");
+    assert_eq!(*pieces.lock().unwrap(), ["whole answer"], "the text still reaches the stream's reader, at once");
+    assert_eq!(script.requests()[0].body["stream"], json!(true));
+}
