@@ -104,6 +104,8 @@ pub struct LoadedRun {
     pub budgeted: bool,
     /// The agent's latest conversation summary, if any.
     pub summary: Option<crate::message::ConversationSummary>,
+    /// Whether a trace follower takes the agent's ephemeral events right now.
+    pub followed: bool,
 }
 
 #[cfg(test)]

@@ -180,6 +180,11 @@ impl Hub {
         self.fanout.publish_ephemeral(event)
     }
 
+    /// Returns whether a follower on this replica takes the ephemeral events of `agent_id`.
+    pub fn is_followed_ephemerally(&self, agent_id: AgentId) -> bool {
+        self.fanout.is_followed_ephemerally(agent_id)
+    }
+
     /// Returns a run's context for the node holding `epoch`.
     pub async fn load_run(&self, run_id: RunId, epoch: u64) -> Result<RunContext> {
         Ok(self.store.load_run(run_id, epoch).await?)

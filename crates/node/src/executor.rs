@@ -119,11 +119,13 @@ impl Executor {
             Err(error) => return Settled::Retry(format!("load_run: {error}")),
         };
         let agent_id = loaded.run.agent_id;
+        let followed = Arc::new(std::sync::atomic::AtomicBool::new(loaded.followed));
         let Some(mut run_request) = self.run_request(task.run_id, task.epoch, loaded) else {
             return Settled::Done;
         };
         let publisher = self.config.stream_tokens.then(|| {
-            let (sink, publisher) = crate::tokens::token_publisher(self.hub.clone(), agent_id, task.run_id);
+            let (sink, publisher) =
+                crate::tokens::token_publisher(self.hub.clone(), agent_id, task.run_id, followed.clone());
             run_request.tokens = Some(std::sync::Arc::new(sink));
             publisher
         });
@@ -134,7 +136,8 @@ impl Executor {
         if let Err(error) = tokio::fs::create_dir_all(&run_request.workspace).await {
             return Settled::Retry(format!("workspace {}: {error}", run_request.workspace.display()));
         }
-        let mut sink = HubSink::new(self.hub.clone(), task.run_id, task.epoch, self.config.commit_retry_window);
+        let mut sink = HubSink::new(self.hub.clone(), task.run_id, task.epoch, self.config.commit_retry_window)
+            .with_followed(followed);
         let outcome = drive_run(run_request, &self.models, &tools, &mut sink).await;
         if let Some(publisher) = publisher {
             // The loop dropped its sink: the publisher sends what is left and ends.

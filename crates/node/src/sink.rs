@@ -1,5 +1,7 @@
 //! [`HubSink`]: the agent loop's [`StepSink`] over [`HubClient::commit`].
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -15,12 +17,20 @@ pub struct HubSink {
     run_id: RunId,
     epoch: u64,
     retry_window: Duration,
+    followed: Option<Arc<AtomicBool>>,
 }
 
 impl HubSink {
     /// Returns a sink for `run_id` at `epoch`; commits are retried for `retry_window`.
     pub fn new(hub: HubClient, run_id: RunId, epoch: u64, retry_window: Duration) -> Self {
-        Self { hub, run_id, epoch, retry_window }
+        Self { hub, run_id, epoch, retry_window, followed: None }
+    }
+
+    /// Keeps `followed` set to what each commit's answer says: whether someone follows the
+    /// agent's streamed text.
+    pub fn with_followed(mut self, followed: Arc<AtomicBool>) -> Self {
+        self.followed = Some(followed);
+        self
     }
 }
 
@@ -32,8 +42,12 @@ impl StepSink for HubSink {
         let commit_id = uuid::Uuid::now_v7().to_string();
         let batch = CommitBatch::of_step(self.run_id, self.epoch, Some(commit_id), commit);
         match self.hub.commit(&batch, self.retry_window).await {
-            Ok(response) if response.budget_exceeded => Err(SinkError::BudgetExceeded),
-            Ok(_) => Ok(()),
+            Ok(response) => {
+                if let Some(followed) = &self.followed {
+                    followed.store(response.followed, Ordering::Relaxed);
+                }
+                if response.budget_exceeded { Err(SinkError::BudgetExceeded) } else { Ok(()) }
+            }
             Err(error) if error.is_fenced() => Err(SinkError::Fenced(error.message)),
             Err(error) => Err(SinkError::Failed(error.to_string())),
         }

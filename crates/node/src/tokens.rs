@@ -2,9 +2,12 @@
 //! one task per run sends them in batches (the pieces that arrive within [`BATCH_WINDOW`] of
 //! the first, at most [`BATCH_BYTES`]) with `PublishTokens`, best effort. A flush — the loop
 //! asks for one before committing an answer — sends at once and returns once everything before
-//! it went out, so followers see a step's text before its commit. When the hub says nobody
-//! follows the agent, the rest of that model call's text is dropped on the node.
+//! it went out, so followers see a step's text before its commit. Model calls are streamed
+//! only while the hub says someone follows the agent (its answers to `LoadRun`, each commit and
+//! each publish): an unwatched run asks for whole answers and costs nothing here.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -34,10 +37,15 @@ enum Item {
 #[derive(Debug)]
 pub(crate) struct Publisher {
     items: mpsc::UnboundedSender<Item>,
+    followed: Arc<AtomicBool>,
 }
 
 #[async_trait]
 impl TokenSink for Publisher {
+    fn wanted(&self) -> bool {
+        self.followed.load(Ordering::Relaxed)
+    }
+
     fn push(&self, step: u32, text: &str) {
         let _ = self.items.send(Item::Text(step, text.to_owned()));
     }
@@ -52,14 +60,24 @@ impl TokenSink for Publisher {
 
 /// Returns the sink for one run and the task that publishes what it receives; the task ends
 /// once the sink is dropped.
-pub(crate) fn token_publisher(hub: HubClient, agent_id: AgentId, run_id: RunId) -> (Publisher, JoinHandle<()>) {
+pub(crate) fn token_publisher(
+    hub: HubClient,
+    agent_id: AgentId,
+    run_id: RunId,
+    followed: Arc<AtomicBool>,
+) -> (Publisher, JoinHandle<()>) {
     let (items, receiver) = mpsc::unbounded_channel();
-    (Publisher { items }, tokio::spawn(publish(hub, agent_id, run_id, receiver)))
+    let publisher = Publisher { items, followed: followed.clone() };
+    (publisher, tokio::spawn(publish(hub, agent_id, run_id, followed, receiver)))
 }
 
-async fn publish(hub: HubClient, agent_id: AgentId, run_id: RunId, mut items: mpsc::UnboundedReceiver<Item>) {
-    // The step whose text nobody follows: dropped here rather than sent.
-    let mut unfollowed_step = None;
+async fn publish(
+    hub: HubClient,
+    agent_id: AgentId,
+    run_id: RunId,
+    followed: Arc<AtomicBool>,
+    mut items: mpsc::UnboundedReceiver<Item>,
+) {
     let mut pending = None;
     loop {
         let item = match pending.take() {
@@ -87,12 +105,11 @@ async fn publish(hub: HubClient, agent_id: AgentId, run_id: RunId, mut items: mp
                 Ok(None) | Err(_) => break,
             }
         }
-        if unfollowed_step == Some(step) {
+        if !followed.load(Ordering::Relaxed) {
             continue;
         }
         match hub.publish_tokens(agent_id, run_id, step, text).await {
-            Ok(true) => {}
-            Ok(false) => unfollowed_step = Some(step),
+            Ok(still_followed) => followed.store(still_followed, Ordering::Relaxed),
             Err(error) => tracing::debug!(%error, "token text not published"),
         }
     }

@@ -92,6 +92,9 @@ pub struct RunRequest {
 /// followers as `token` events).
 #[async_trait]
 pub trait TokenSink: Send + Sync + std::fmt::Debug {
+    /// Returns whether anyone takes the text now; when not, the next model call is not
+    /// streamed at all.
+    fn wanted(&self) -> bool;
     /// Takes a piece of the answer to model call `step`; must not block.
     fn push(&self, step: u32, text: &str);
     /// Returns once every piece pushed so far went out, so that followers see a step's text
@@ -249,7 +252,8 @@ pub async fn drive_run(
                 };
                 let started_ms = agentry_core::clock::now_ms();
                 let clock = Instant::now();
-                let forward = request.tokens.clone().map(|sink| move |text: &str| sink.push(step, text));
+                let tokens = request.tokens.clone().filter(|tokens| tokens.wanted());
+                let forward = tokens.clone().map(|sink| move |text: &str| sink.push(step, text));
                 let deltas = forward.as_ref().map(|forward| forward as &(dyn Fn(&str) + Send + Sync));
                 let routed = match models.complete(&resolution, &chat, deltas).await {
                     Ok(routed) => routed,
@@ -258,7 +262,7 @@ pub async fn drive_run(
                     }
                 };
                 let latency_ms = clock.elapsed().as_millis() as u64;
-                if let Some(tokens) = &request.tokens {
+                if let Some(tokens) = &tokens {
                     tokens.flush().await;
                 }
                 let mut answer = routed.response.message.clone();

@@ -84,7 +84,9 @@ impl NodeService for NodeServiceApi {
         let request = request.into_inner();
         let run_id = validate::id::<RunId>("run_id", &request.run_id)?;
         let context = self.hub.load_run(run_id, request.epoch).await?;
+        let followed = self.hub.is_followed_ephemerally(context.run.agent_id);
         Ok(Response::new(pb::LoadRunResponse {
+            followed,
             run: Some((&context.run).into()),
             spec: Some((&context.agent.spec).into()),
             messages: context
@@ -106,7 +108,8 @@ impl NodeService for NodeServiceApi {
         let batch = CommitBatch::try_from(request).map_err(HubError::from)?;
         let outcome = self.hub.commit(batch).await?;
         let budget_exceeded = matches!(outcome.budget, Some(BudgetDecision::Exceeded(_)));
-        Ok(Response::new(pb::CommitResponse { last_seq: outcome.last_seq, budget_exceeded }))
+        let followed = self.hub.is_followed_ephemerally(outcome.run.agent_id);
+        Ok(Response::new(pb::CommitResponse { last_seq: outcome.last_seq, budget_exceeded, followed }))
     }
 
     async fn publish_tokens(

@@ -95,6 +95,7 @@ impl TryFrom<pb::LoadRunResponse> for LoadedRun {
             started_tool_call_ids: response.started_tool_call_ids,
             budgeted: response.budgeted,
             summary: response.summary.map(|summary| ConversationSummary { covers: summary.covers, text: summary.text }),
+            followed: response.followed,
         })
     }
 }

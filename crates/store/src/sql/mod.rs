@@ -29,8 +29,8 @@ use crate::error::{Error, Result};
 use commit::Written;
 use queries::*;
 use rows::{
-    AgentPositions, AgentRow, AgentSummaryRow, BudgetRow, CommitMarkerRow, DataRow, EventRow, MessageRow, NodeLoadRow,
-    NodeRow, PlaceableRow, RunBudgetRow, RunRow, json_text, to_db_int,
+    AgentPositions, AgentRow, AgentSummaryRow, BudgetRow, CommitMarkerRow, EventRow, KindDataRow, MessageRow,
+    NodeLoadRow, NodeRow, PlaceableRow, RunBudgetRow, RunRow, json_text, to_db_int,
 };
 
 /// The store over a pool of `DB` connections.
@@ -74,7 +74,7 @@ where
     for<'r> PlaceableRow: FromRow<'r, DB::Row>,
     for<'r> NodeLoadRow: FromRow<'r, DB::Row>,
     for<'r> CommitMarkerRow: FromRow<'r, DB::Row>,
-    for<'r> DataRow: FromRow<'r, DB::Row>,
+    for<'r> KindDataRow: FromRow<'r, DB::Row>,
     for<'r> RunBudgetRow: FromRow<'r, DB::Row>,
     for<'r> BudgetRow: FromRow<'r, DB::Row>,
 {
@@ -258,21 +258,21 @@ where
         let message_rows: Vec<MessageRow> =
             query_as(SELECT_MESSAGES).bind(agent.id.to_string()).fetch_all(&self.pool).await?;
         let messages = message_rows.into_iter().map(StoredMessage::try_from).collect::<Result<_>>()?;
-        let started: Vec<DataRow> = query_as(SELECT_STARTED_TOOL_CALLS)
+        let events: Vec<KindDataRow> = query_as(SELECT_LOAD_EVENTS)
             .bind(agent.id.to_string())
             .bind(run_id.to_string())
             .fetch_all(&self.pool)
             .await?;
-        let started_tool_call_ids = started
-            .into_iter()
-            .filter_map(|row| serde_json::from_str::<serde_json::Value>(&row.data).ok())
-            .filter_map(|data| data["tool_call_id"].as_str().map(str::to_owned))
-            .collect();
-        let summary: Option<DataRow> =
-            query_as(SELECT_LATEST_SUMMARY).bind(agent.id.to_string()).fetch_optional(&self.pool).await?;
-        let summary = summary
-            .and_then(|row| serde_json::from_str::<serde_json::Value>(&row.data).ok())
-            .and_then(|data| ConversationSummary::from_event(&data));
+        let mut started_tool_call_ids = Vec::new();
+        let mut summary = None;
+        for row in events {
+            let Ok(data) = serde_json::from_str::<serde_json::Value>(&row.data) else { continue };
+            if row.kind == agentry_core::event::kind::SUMMARY {
+                summary = ConversationSummary::from_event(&data).or(summary);
+            } else if let Some(id) = data["tool_call_id"].as_str() {
+                started_tool_call_ids.push(id.to_owned());
+            }
+        }
         Ok(RunContext { run, agent, messages, started_tool_call_ids, summary })
     }
 

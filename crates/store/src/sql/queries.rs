@@ -64,8 +64,6 @@ pub(crate) const RESUME_RUN: &str = include_str!("../../queries/resume_run.sql")
 pub(crate) const EXPIRE_NODES: &str = include_str!("../../queries/expire_nodes.sql");
 /// `queries/select_node.sql`.
 pub(crate) const SELECT_NODE: &str = include_str!("../../queries/select_node.sql");
-/// `queries/select_started_tool_calls.sql`.
-pub(crate) const SELECT_STARTED_TOOL_CALLS: &str = include_str!("../../queries/select_started_tool_calls.sql");
 /// `queries/held_runs.sql`.
 pub(crate) const HELD_RUNS: &str = include_str!("../../queries/held_runs.sql");
 /// `queries/active_runs.sql`.
@@ -88,5 +86,5 @@ pub(crate) const RESERVE_BUDGET: &str = include_str!("../../queries/reserve_budg
 pub(crate) const RELEASE_BUDGET: &str = include_str!("../../queries/release_budget.sql");
 /// `queries/set_run_reservation.sql`.
 pub(crate) const SET_RUN_RESERVATION: &str = include_str!("../../queries/set_run_reservation.sql");
-/// `queries/select_latest_summary.sql`.
-pub(crate) const SELECT_LATEST_SUMMARY: &str = include_str!("../../queries/select_latest_summary.sql");
+/// `queries/select_load_events.sql`.
+pub(crate) const SELECT_LOAD_EVENTS: &str = include_str!("../../queries/select_load_events.sql");

@@ -166,10 +166,10 @@ pub(crate) struct RunBudgetRow {
     pub(crate) settled_step: i64,
 }
 
-/// A row holding one JSON `data` column (`select_started_tool_calls.sql`).
+/// A row of `select_load_events.sql`: an event's kind and JSON data.
 #[derive(Debug, sqlx::FromRow)]
-pub(crate) struct DataRow {
-    /// JSON text.
+pub(crate) struct KindDataRow {
+    pub(crate) kind: String,
     pub(crate) data: String,
 }
 
