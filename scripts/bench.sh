@@ -10,7 +10,8 @@ export AGENTRY_TEST_DATABASE_URL
 cargo build --release -p agentry >&2
 cargo build --release -p agentry-test-util --bin agentry-bench >&2
 args=("$@")
-figures=$(./target/release/agentry-bench --agentry target/release/agentry "${args[@]}")
+target_dir=${CARGO_TARGET_DIR:-target}
+figures=$("$target_dir/release/agentry-bench" --agentry "$target_dir/release/agentry" "${args[@]}")
 echo "$figures"
 {
   echo "# Benchmarks"

