@@ -46,7 +46,8 @@ question="Which crates does the Rust workspace in $repo contain? Use the bash to
 directory $repo/crates, then name each crate."
 model=qwen
 system="You are a precise assistant. You cannot see files yourself. To run a command, call the \
-bash function. Read its output, then answer briefly."
+bash function; it runs in an empty scratch directory, so always write paths in full, exactly as \
+the user gives them. Read its output, then answer briefly."
 
 # `--tool-choice required` makes the model's first call a tool call (llama-server constrains
 # its output to the tools' schemas), so the small model cannot answer from memory instead.
