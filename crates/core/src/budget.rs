@@ -76,17 +76,6 @@ pub struct BudgetState {
     pub reserved: Spend,
 }
 
-impl BudgetState {
-    /// Returns whether reserving `estimate` (on top of what is used and reserved, minus
-    /// `released`, the caller's own earlier reservation) stays within the limits.
-    pub fn fits(&self, estimate: Spend, released: Spend) -> bool {
-        let tokens = self.used.tokens + self.reserved.tokens.saturating_sub(released.tokens) + estimate.tokens;
-        let cost = self.used.cost_usd + (self.reserved.cost_usd - released.cost_usd).max(0.0) + estimate.cost_usd;
-        self.limits.max_tokens.is_none_or(|max| tokens <= max)
-            && self.limits.max_cost_usd.is_none_or(|max| cost <= max + 1e-12)
-    }
-}
-
 /// What the store decided about a commit's [`BudgetOp`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum BudgetDecision {
@@ -100,24 +89,6 @@ pub enum BudgetDecision {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn state(max_tokens: u64, used: u64, reserved: u64) -> BudgetState {
-        BudgetState {
-            limits: BudgetLimits { max_tokens: Some(max_tokens), max_cost_usd: None },
-            used: Spend { tokens: used, cost_usd: 0.0 },
-            reserved: Spend { tokens: reserved, cost_usd: 0.0 },
-            ..BudgetState::default()
-        }
-    }
-
-    #[test]
-    fn a_reservation_fits_what_is_neither_used_nor_reserved_by_others() {
-        let budget = state(100, 50, 30);
-        assert!(budget.fits(Spend { tokens: 20, cost_usd: 0.0 }, Spend::default()));
-        assert!(!budget.fits(Spend { tokens: 21, cost_usd: 0.0 }, Spend::default()));
-        let own = Spend { tokens: 30, cost_usd: 0.0 };
-        assert!(budget.fits(Spend { tokens: 50, cost_usd: 0.0 }, own), "its own stale reservation is released");
-    }
 
     #[test]
     fn limits_must_be_positive() {

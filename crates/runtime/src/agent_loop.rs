@@ -21,7 +21,7 @@ use tokio::time::Instant;
 use crate::context;
 use crate::model::{ChatRequest, ModelRouter};
 use crate::tools::ToolRegistry;
-use accounting::{Budget, NextCall, model_start_data, prompt_tokens, usage_data};
+use accounting::{Budget, NextCall, model_start_data, schema_tokens, usage_data};
 pub use agentry_core::StepCommit;
 use agentry_core::agent::{AgentSpec, ToolChoice};
 use agentry_core::budget::{BudgetOp, Spend};
@@ -185,7 +185,8 @@ pub async fn drive_run(
         start.messages.push(user.clone());
         conversation.push(user);
     }
-    let budget = Budget { request: &request, models, tools };
+    let schema_tokens = schema_tokens(tools);
+    let budget = Budget { request: &request, models, schema_tokens };
     let mut summary = request.summary.clone();
     // Spent on summaries since the last settlement; settled with the next answer.
     let mut unsettled = Spend::default();
@@ -225,14 +226,21 @@ pub async fn drive_run(
                     }
                     reserved_step = Some(step);
                 }
-                let tokens = prompt_tokens(&request.spec.system, summary.as_ref(), &conversation, tools);
+                let tokens =
+                    context::prompt_tokens(&request.spec.system, summary.as_ref(), &conversation) + schema_tokens;
                 let route_input = RouteInput { input: &request.input, prompt_tokens: tokens };
                 let resolution = match models.resolve(&request.spec.model, route_input) {
                     Ok(resolution) => resolution,
                     Err(error) => return fail_run(sink, budget.release(), error.to_string()).await,
                 };
                 if let Some(limit) = models.context_limit(&resolution).filter(|limit| tokens > *limit) {
-                    let overflow = Overflow { conversation: &conversation, summary: summary.as_ref(), limit, tokens };
+                    let overflow = Overflow {
+                        conversation: &conversation,
+                        summary: summary.as_ref(),
+                        limit,
+                        tokens,
+                        schema_tokens,
+                    };
                     match compaction::compact(&request, models, &resolution, overflow, sink).await? {
                         Ok(Some(compacted)) => {
                             summary = Some(compacted.summary);

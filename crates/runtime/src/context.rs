@@ -26,6 +26,17 @@ pub fn prompt(system: &str, summary: Option<&ConversationSummary>, conversation:
     system.into_iter().chain(summary).chain(conversation[covered..].iter().cloned()).collect()
 }
 
+/// Returns the estimated tokens of the prompt [`prompt`] would build, without building it:
+/// [`message_tokens`] of the system prompt, the summary and the messages it does not cover.
+pub fn prompt_tokens(system: &str, summary: Option<&ConversationSummary>, conversation: &[Message]) -> u64 {
+    let covered = summary.map_or(0, |summary| (summary.covers as usize).min(conversation.len()));
+    let framed = |bytes: usize| (bytes as u64).div_ceil(4) + 4;
+    let system = if system.is_empty() { 0 } else { framed(system.len()) };
+    // The summary's message is `SUMMARY_PREFIX`, a line break, then its text.
+    let summary = summary.map_or(0, |summary| framed(SUMMARY_PREFIX.len() + 1 + summary.text.len()));
+    system + summary + message_tokens(&conversation[covered..])
+}
+
 /// Returns the estimated tokens of `messages` ([`estimate_tokens`] of contents and tool-call
 /// arguments, plus a few per message for its framing).
 pub fn message_tokens(messages: &[Message]) -> u64 {
@@ -122,5 +133,6 @@ mod tests {
         assert_eq!(prompt[1], Message::user(format!("{SUMMARY_PREFIX}\ndid c1")));
         assert_eq!(prompt[2..], messages[3..]);
         assert!(transcript(Some(&summary), &messages[..2]).contains("assistant called echo {}"));
+        assert_eq!(prompt_tokens("be brief", Some(&summary), &messages), message_tokens(&prompt));
     }
 }

@@ -294,9 +294,6 @@ pub trait Store: Send + Sync + 'static {
     /// Lists every node, oldest first.
     async fn list_nodes(&self) -> Result<Vec<NodeInfo>>;
 
-    /// Creates a budget with `limits` under `id` (chosen by the caller, e.g. a UUID).
-    async fn create_budget(&self, id: String, limits: BudgetLimits) -> Result<BudgetState>;
-
     /// Returns a budget.
     async fn get_budget(&self, id: &str) -> Result<BudgetState>;
 

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 
-use agentry_core::budget::{BudgetLimits, BudgetState, Spend};
+use agentry_core::budget::{BudgetState, Spend};
 use agentry_core::{Agent, AgentId, NodeId, NodeInfo, NodeState, Run, RunId, TraceEvent};
 use agentry_store::Store;
 
@@ -160,11 +160,6 @@ impl Store for FaultyStore {
     async fn list_nodes(&self) -> agentry_store::Result<Vec<NodeInfo>> {
         self.fault("list_nodes");
         self.inner.list_nodes().await
-    }
-
-    async fn create_budget(&self, id: String, limits: BudgetLimits) -> agentry_store::Result<BudgetState> {
-        self.fault("create_budget");
-        self.inner.create_budget(id, limits).await
     }
 
     async fn get_budget(&self, id: &str) -> agentry_store::Result<BudgetState> {

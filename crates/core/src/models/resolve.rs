@@ -193,11 +193,6 @@ impl ModelsConfig {
         models.sort_by(|a, b| (a.1.input_price + a.1.output_price).total_cmp(&(b.1.input_price + b.1.output_price)));
         models.into_iter().filter_map(|(name, _)| self.target(name).ok()).collect()
     }
-
-    /// Returns the configured model `name`, if any.
-    pub fn model(&self, name: &str) -> Option<&ModelConfig> {
-        self.models.get(name)
-    }
 }
 
 /// Returns whether every condition `rule` sets holds for `input`.

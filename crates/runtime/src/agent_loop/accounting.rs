@@ -70,7 +70,8 @@ pub(super) fn usage_data(step: u32, routed: &Routed, latency_ms: u64) -> Value {
 pub(super) struct Budget<'a> {
     pub(super) request: &'a RunRequest,
     pub(super) models: &'a ModelRouter,
-    pub(super) tools: &'a ToolRegistry,
+    /// [`schema_tokens`] of the run's tools.
+    pub(super) schema_tokens: u64,
 }
 
 impl Budget<'_> {
@@ -85,7 +86,9 @@ impl Budget<'_> {
         if !self.request.budgeted {
             return None;
         }
-        let prompt_tokens = prompt_tokens(&self.request.spec.system, summary, conversation, self.tools) + extra_tokens;
+        let prompt_tokens = context::prompt_tokens(&self.request.spec.system, summary, conversation)
+            + self.schema_tokens
+            + extra_tokens;
         let input = RouteInput { input: &self.request.input, prompt_tokens };
         Some(BudgetOp { settle: None, reserve: Some(self.models.estimate(&self.request.spec.model, input)) })
     }
@@ -97,17 +100,10 @@ impl Budget<'_> {
     }
 }
 
-/// Returns the estimated tokens of the prompt of `conversation` after `summary`: system prompt,
-/// summary, messages with their tool calls ([`context::message_tokens`]), and the tools'
-/// schemas ([`estimate_tokens`]).
-pub(super) fn prompt_tokens(
-    system: &str,
-    summary: Option<&ConversationSummary>,
-    conversation: &[Message],
-    tools: &ToolRegistry,
-) -> u64 {
-    let schemas: u64 = tools.specs().iter().map(|tool| estimate_tokens(&tool.parameters.to_string()) + 16).sum();
-    context::message_tokens(&context::prompt(system, summary, conversation)) + schemas
+/// Returns the estimated tokens the schemas of `tools` add to every prompt
+/// ([`estimate_tokens`]); computed once per run.
+pub(super) fn schema_tokens(tools: &ToolRegistry) -> u64 {
+    tools.specs().iter().map(|tool| estimate_tokens(&tool.parameters.to_string()) + 16).sum()
 }
 
 /// The next model call, reserved in the commit of a run's last tool result.

@@ -27,6 +27,8 @@ pub(super) struct Overflow<'a> {
     pub(super) limit: u64,
     /// Estimated tokens it takes now.
     pub(super) tokens: u64,
+    /// Of those, what the tools' schemas take (unchanged by compaction).
+    pub(super) schema_tokens: u64,
 }
 
 /// Summarises (or drops) the older messages of `overflow.conversation` so that the recent ones
@@ -84,7 +86,7 @@ pub(super) async fn compact(
     let text = text.unwrap_or_else(|| context::truncation_note(overflow.summary, older.len()));
     let summary = ConversationSummary { covers: cut as u64, text };
     let tokens_after =
-        context::message_tokens(&context::prompt(&request.spec.system, Some(&summary), overflow.conversation));
+        context::prompt_tokens(&request.spec.system, Some(&summary), overflow.conversation) + overflow.schema_tokens;
     let event = EventDraft::now(
         kind::SUMMARY,
         json!({

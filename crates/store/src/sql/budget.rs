@@ -9,7 +9,7 @@
 use serde_json::json;
 use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Transaction, Type, query, query_as};
 
-use agentry_core::budget::{BudgetDecision, BudgetLimits, BudgetOp, BudgetState, Spend};
+use agentry_core::budget::{BudgetDecision, BudgetOp, BudgetState, Spend};
 use agentry_core::clock::now_ms;
 use agentry_core::event::{EventDraft, kind};
 use agentry_core::{Run, RunStatus};
@@ -150,21 +150,8 @@ where
     for<'q> String: Encode<'q, DB> + Type<DB>,
     for<'q> i64: Encode<'q, DB> + Type<DB>,
     for<'q> f64: Encode<'q, DB> + Type<DB>,
-    for<'q> Option<i64>: Encode<'q, DB> + Type<DB>,
-    for<'q> Option<f64>: Encode<'q, DB> + Type<DB>,
     for<'r> BudgetRow: FromRow<'r, DB::Row>,
 {
-    pub(crate) async fn create_budget(&self, id: String, limits: BudgetLimits) -> Result<BudgetState> {
-        let row: BudgetRow = query_as(INSERT_BUDGET)
-            .bind(id)
-            .bind(limits.max_tokens.map(to_db_int))
-            .bind(limits.max_cost_usd)
-            .bind(now_ms())
-            .fetch_one(self.pool())
-            .await?;
-        BudgetState::try_from(row)
-    }
-
     pub(crate) async fn get_budget(&self, id: &str) -> Result<BudgetState> {
         let row: Option<BudgetRow> = query_as(SELECT_BUDGET).bind(id.to_owned()).fetch_optional(self.pool()).await?;
         BudgetState::try_from(row.ok_or_else(|| not_found("budget", id))?)

@@ -131,13 +131,6 @@ macro_rules! forward_store {
             async fn list_nodes(&self) -> $crate::Result<Vec<agentry_core::NodeInfo>> {
                 self.inner.list_nodes().await
             }
-            async fn create_budget(
-                &self,
-                id: String,
-                limits: agentry_core::budget::BudgetLimits,
-            ) -> $crate::Result<agentry_core::budget::BudgetState> {
-                self.inner.create_budget(id, limits).await
-            }
             async fn get_budget(&self, id: &str) -> $crate::Result<agentry_core::budget::BudgetState> {
                 self.inner.get_budget(id).await
             }
