@@ -13,14 +13,8 @@ services_dir=${AGENTRY_SERVICES_DIR:-$HOME/.cache/agentry/services}
 mkdir -p "$services_dir"
 log() { echo "services: $*" >&2; }
 
-apt_install() {
-  if [ "$(id -u)" != 0 ]; then
-    log "missing $*; install it with: sudo apt-get install -y $*"; exit 1
-  fi
-  log "installing $* (apt)"
-  DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >&2
-}
+# shellcheck source=scripts/lib/apt.sh
+. "$(dirname "$0")/lib/apt.sh"
 
 pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1; }
 

@@ -9,7 +9,22 @@ use crate::limits::{DEFAULT_MAX_ITERATIONS, MAX_ITERATIONS_LIMIT, MAX_SYSTEM_PRO
 
 /// Names of the builtin tools every node provides (agentry's names), in the order they are
 /// offered. The hub checks specs against this list; `agentry-runtime` builds each of them.
-pub const BUILTIN_TOOL_NAMES: &[&str] = &["echo", "bash", "view", "write", "ls"];
+pub const BUILTIN_TOOL_NAMES: &[&str] = &[
+    "echo",
+    "bash",
+    "view",
+    "write",
+    "ls",
+    "fetch",
+    "read_lines",
+    "edit_range",
+    "insert_at",
+    "search_replace",
+    "find",
+    "grep",
+    "glob",
+    "patch",
+];
 
 /// How an agent runs. Serialized as JSON in the store.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -33,7 +48,37 @@ pub struct AgentSpec {
     /// `auto`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_choice: Option<String>,
+    /// MCP servers whose tools the agent may call, by server name; their tools are offered as
+    /// `<server>__<tool>`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub mcp_servers: BTreeMap<String, McpServer>,
 }
+
+/// An MCP server an agent's tools come from: a stdio command started (inside the node's
+/// sandbox) for each run, or a streamable-HTTP endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum McpServer {
+    /// A process speaking MCP on stdin/stdout, started in the run's workspace.
+    Stdio {
+        /// Program and arguments (`["npx", "-y", "@modelcontextprotocol/server-everything"]`).
+        command: Vec<String>,
+        /// Extra environment variables.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        env: BTreeMap<String, String>,
+        /// Whether the server may use the network (default: no).
+        #[serde(default)]
+        network: bool,
+    },
+    /// A streamable-HTTP MCP endpoint (`https://host/mcp`).
+    Http {
+        /// The endpoint URL.
+        url: String,
+    },
+}
+
+/// Separates an MCP server's name from its tool's name in tool names (`files__read_file`).
+pub const MCP_TOOL_SEPARATOR: &str = "__";
 
 impl AgentSpec {
     /// Checks the spec and fills defaults (`max_iterations` 0 → [`DEFAULT_MAX_ITERATIONS`]).
@@ -53,6 +98,7 @@ impl AgentSpec {
         if let Some(duplicate) = self.tools.iter().find(|tool| !seen.insert(tool.as_str())) {
             return Err(SpecError(format!("spec.tools: {duplicate:?} is listed twice")));
         }
+        check_mcp_servers(&self.mcp_servers)?;
         if self.system.len() > MAX_SYSTEM_PROMPT_BYTES {
             return Err(SpecError(format!(
                 "spec.system is {} bytes; the limit is {MAX_SYSTEM_PROMPT_BYTES} bytes",
@@ -90,6 +136,59 @@ impl AgentSpec {
         }
         Ok(self)
     }
+}
+
+/// Most MCP servers one agent may use.
+pub const MAX_MCP_SERVERS: usize = 8;
+
+/// Checks MCP servers: names `[a-z0-9_-]{1,32}` (they prefix tool names), a non-empty command
+/// of at most 64 arguments and 8 KiB, or an `http(s)://` URL of at most 2 KiB.
+fn check_mcp_servers(servers: &BTreeMap<String, McpServer>) -> Result<(), SpecError> {
+    if servers.len() > MAX_MCP_SERVERS {
+        return Err(SpecError(format!(
+            "spec.mcp_servers has {} servers; the limit is {MAX_MCP_SERVERS}",
+            servers.len()
+        )));
+    }
+    for (name, server) in servers {
+        let valid_name = !name.is_empty()
+            && name.len() <= 32
+            && name
+                .bytes()
+                .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'_' || byte == b'-')
+            && !name.contains(MCP_TOOL_SEPARATOR);
+        if !valid_name {
+            return Err(SpecError(format!(
+                "spec.mcp_servers: server name {name:?} must be 1-32 characters of a-z, 0-9, '_' and '-', without \"__\""
+            )));
+        }
+        match server {
+            McpServer::Stdio { command, env, .. } => {
+                let bytes: usize = command.iter().chain(env.keys()).chain(env.values()).map(String::len).sum();
+                if command.first().is_none_or(|program| program.trim().is_empty()) {
+                    return Err(SpecError(format!(
+                        "spec.mcp_servers.{name}.command is empty; give the program and its arguments"
+                    )));
+                }
+                if command.len() > 64 || bytes > 8192 {
+                    return Err(SpecError(format!(
+                        "spec.mcp_servers.{name}: command and env are too large (at most 64 arguments and 8 KiB)"
+                    )));
+                }
+                if command.iter().chain(env.keys()).chain(env.values()).any(|text| text.contains('\0')) {
+                    return Err(SpecError(format!("spec.mcp_servers.{name}: command or env contains a NUL byte")));
+                }
+            }
+            McpServer::Http { url } => {
+                if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() > 2048 {
+                    return Err(SpecError(format!(
+                        "spec.mcp_servers.{name}.url {url:?} must be an http:// or https:// URL of at most 2 KiB"
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A rejected agent spec; the message names the field.
@@ -168,6 +267,7 @@ mod tests {
             node_selector: BTreeMap::new(),
             temperature: None,
             tool_choice: None,
+            mcp_servers: BTreeMap::new(),
         }
     }
 
@@ -212,6 +312,27 @@ mod tests {
         let mut cold = spec("openai:m", &[]);
         cold.temperature = Some(0.0);
         assert_eq!(cold.validated().unwrap().temperature, Some(0.0));
+    }
+
+    #[test]
+    fn mcp_servers_are_checked() {
+        let mut with = spec("openai:m", &[]);
+        let stdio =
+            McpServer::Stdio { command: vec!["npx".into(), "server".into()], env: BTreeMap::new(), network: false };
+        with.mcp_servers.insert("files".into(), stdio.clone());
+        with.mcp_servers.insert("web".into(), McpServer::Http { url: "https://mcp.example/mcp".into() });
+        assert!(with.clone().validated().is_ok());
+        let mut bad_name = with.clone();
+        bad_name.mcp_servers.insert("Bad__Name".into(), stdio);
+        assert!(bad_name.validated().unwrap_err().0.contains("server name \"Bad__Name\""));
+        let mut no_command = with.clone();
+        no_command
+            .mcp_servers
+            .insert("x".into(), McpServer::Stdio { command: vec![], env: BTreeMap::new(), network: false });
+        assert!(no_command.validated().unwrap_err().0.contains("spec.mcp_servers.x.command is empty"));
+        let mut bad_url = with;
+        bad_url.mcp_servers.insert("y".into(), McpServer::Http { url: "ftp://x".into() });
+        assert!(bad_url.validated().unwrap_err().0.contains("spec.mcp_servers.y.url"));
     }
 
     #[test]

@@ -48,6 +48,12 @@ pub mod kind {
     /// (`{budget_id, needed_tokens, needed_cost_usd, used_tokens, used_cost_usd, reserved_tokens,
     /// max_tokens, max_cost_usd}`).
     pub const BUDGET_EXCEEDED: &str = "budget_exceeded";
+    /// The tool policy holds a call for a person's decision: the run waits
+    /// (`waiting_approval`). Data: [`crate::approval::ApprovalRequest`].
+    pub const APPROVAL_REQUESTED: &str = "approval_requested";
+    /// Someone (or the expiry) decided on a held call; written by the hub, which re-queues the
+    /// run. Data: [`crate::approval::ApprovalDecision`].
+    pub const APPROVAL_DECIDED: &str = "approval_decided";
 
     /// Returns whether an event of this type ends its run.
     pub fn ends_run(kind: &str) -> bool {

@@ -15,6 +15,7 @@
 #![warn(missing_docs)]
 
 pub mod agent;
+pub mod approval;
 pub mod budget;
 pub mod clock;
 pub mod commit;
@@ -26,9 +27,10 @@ pub mod limits;
 pub mod message;
 pub mod models;
 pub mod node;
+pub mod policy;
 pub mod run;
 
-pub use agent::{Agent, AgentSpec, BUILTIN_TOOL_NAMES, SpecError, ToolChoice};
+pub use agent::{Agent, AgentSpec, BUILTIN_TOOL_NAMES, MCP_TOOL_SEPARATOR, McpServer, SpecError, ToolChoice};
 pub use commit::{CommitBatch, StepCommit};
 pub use error::{ErrorCode, InvalidConfig};
 pub use event::{EventDraft, TraceEvent};

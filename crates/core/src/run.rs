@@ -7,7 +7,9 @@ use crate::agent::AgentSpec;
 use crate::ids::{AgentId, NodeId, RunId};
 use crate::message::Message;
 
-/// Lifecycle state of a run: `queued → running → completed | failed | cancelled | paused`.
+/// Lifecycle state of a run: `queued → running → completed | failed | cancelled | paused |
+/// waiting_approval`; paused and waiting runs hold no node and go back to `queued` when
+/// resumed or decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RunStatus {
     /// Waiting for placement, or placed and not yet started.
@@ -20,14 +22,23 @@ pub enum RunStatus {
     Failed,
     /// Stopped by an operator.
     Cancelled,
-    /// Suspended by an operator.
+    /// Suspended by an operator (or its budget ran out).
     Paused,
+    /// A tool call waits for a person's approval (`approval_requested`); holds no node.
+    WaitingApproval,
 }
 
 impl RunStatus {
     /// Every status, in lifecycle order.
-    pub const ALL: [RunStatus; 6] =
-        [Self::Queued, Self::Running, Self::Completed, Self::Failed, Self::Cancelled, Self::Paused];
+    pub const ALL: [RunStatus; 7] = [
+        Self::Queued,
+        Self::Running,
+        Self::Completed,
+        Self::Failed,
+        Self::Cancelled,
+        Self::Paused,
+        Self::WaitingApproval,
+    ];
 
     /// Returns the lowercase name stored in the database and shown by the CLI.
     pub fn as_str(self) -> &'static str {
@@ -38,6 +49,7 @@ impl RunStatus {
             Self::Failed => "failed",
             Self::Cancelled => "cancelled",
             Self::Paused => "paused",
+            Self::WaitingApproval => "waiting_approval",
         }
     }
 
@@ -106,6 +118,8 @@ pub struct LoadedRun {
     pub summary: Option<crate::message::ConversationSummary>,
     /// Whether a trace follower takes the agent's ephemeral events right now.
     pub followed: bool,
+    /// Decisions on this run's held tool calls (`approval_decided`), in order.
+    pub approvals: Vec<crate::approval::ApprovalDecision>,
 }
 
 #[cfg(test)]

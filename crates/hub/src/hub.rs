@@ -53,6 +53,8 @@ pub struct Hub {
     pub(crate) config: HubConfig,
     /// Configured models and routes: spawned specs must name one of them or `provider:model`.
     pub(crate) models: Arc<ModelsConfig>,
+    /// Builtin tools spawned agents may name (`[tools] allowed`); `None`: all.
+    pub(crate) allowed_tools: Option<Arc<[String]>>,
     pub(crate) placement_wakeup: Arc<Notify>,
     pub(crate) fanout: Fanout,
     /// Cancelled when the hub stops: open trace streams end so clients reconnect elsewhere.
@@ -67,6 +69,7 @@ impl Hub {
             queue: broker.tasks,
             config,
             models: Arc::default(),
+            allowed_tools: None,
             placement_wakeup: Arc::new(Notify::new()),
             fanout: Fanout::new(broker.hints),
             stopping: CancellationToken::new(),
@@ -76,6 +79,12 @@ impl Hub {
     /// Accepts the configured models and routes of `models` in specs (besides `provider:model`).
     pub fn with_models(mut self, models: ModelsConfig) -> Self {
         self.models = Arc::new(models);
+        self
+    }
+
+    /// Accepts only `allowed` builtin tools in spawned specs (`None`: all).
+    pub fn with_allowed_tools(mut self, allowed: Option<Vec<String>>) -> Self {
+        self.allowed_tools = allowed.map(Arc::from);
         self
     }
 

@@ -221,6 +221,7 @@ mod tests {
             node_selector: BTreeMap::new(),
             temperature: None,
             tool_choice: None,
+            mcp_servers: Default::default(),
         };
         let command = SpawnCommand {
             spec,

@@ -13,6 +13,7 @@
 //! [`validate`] (input checks), [`server`] ([`HubServer`], `run`: store and broker built from
 //! the config, background tasks supervised).
 
+pub mod approvals;
 pub mod config;
 pub mod control;
 pub mod cost;

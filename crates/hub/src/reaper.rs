@@ -1,4 +1,5 @@
-//! The reaper: expires the leases of silent nodes and moves their runs to live nodes.
+//! The reaper: expires the leases of silent nodes and moves their runs to live nodes, and denies
+//! approval requests nobody decided on in time.
 //!
 //! One hub replica reaps at a time, the holder of [`agentry_store::Store::try_lead`] (a
 //! PostgreSQL advisory lock): the others keep trying, and one takes over within a pass after the
@@ -57,6 +58,11 @@ pub async fn run_reaper(hub: Hub, shutdown: CancellationToken) {
             Ok(0) => {}
             Ok(moved) => tracing::info!(moved, "reaper moved runs off gone nodes"),
             Err(error) => tracing::warn!(%error, "reaper pass failed; retrying"),
+        }
+        match hub.expire_approvals().await {
+            Ok(0) => {}
+            Ok(denied) => tracing::info!(denied, "expired approval requests denied"),
+            Err(error) => tracing::warn!(%error, "approval expiry pass failed; retrying"),
         }
     }
 }

@@ -78,6 +78,7 @@ pub enum ServeError {
 pub struct HubServer {
     config: HubConfig,
     models: ModelsConfig,
+    allowed_tools: Option<Vec<String>>,
     store: Option<Arc<dyn Store>>,
     broker: Option<Broker>,
     supervisor: Supervisor,
@@ -86,12 +87,25 @@ pub struct HubServer {
 impl HubServer {
     /// Returns a hub that opens its store and broker from `config`.
     pub fn new(config: HubConfig) -> Self {
-        Self { config, models: ModelsConfig::default(), store: None, broker: None, supervisor: Supervisor::new() }
+        Self {
+            config,
+            models: ModelsConfig::default(),
+            allowed_tools: None,
+            store: None,
+            broker: None,
+            supervisor: Supervisor::new(),
+        }
     }
 
     /// Accepts the configured models and routes of `models` (validated) in spawned specs.
     pub fn with_models(mut self, models: ModelsConfig) -> Self {
         self.models = models;
+        self
+    }
+
+    /// Accepts only `allowed` builtin tools in spawned specs (`[tools] allowed`; `None`: all).
+    pub fn with_allowed_tools(mut self, allowed: Option<Vec<String>>) -> Self {
+        self.allowed_tools = allowed;
         self
     }
 
@@ -127,7 +141,7 @@ impl HubServer {
             Some(broker) => broker,
             None => connect_broker(self.config.nats_url.as_deref()).await?,
         };
-        let hub = Hub::new(self.config, store, broker).with_models(self.models);
+        let hub = Hub::new(self.config, store, broker).with_models(self.models).with_allowed_tools(self.allowed_tools);
         serve(hub, self.supervisor, listener, shutdown).await
     }
 }

@@ -87,6 +87,41 @@ pub fn reason(text: &str, default: &str) -> Result<String> {
     Ok(if text.is_empty() { default.to_owned() } else { text.to_owned() })
 }
 
+/// Longest tool call id, in bytes.
+pub const MAX_TOOL_CALL_ID_BYTES: usize = 256;
+/// Longest actor name, in bytes.
+pub const MAX_ACTOR_BYTES: usize = 256;
+
+/// Checks a tool call id: not blank, at most [`MAX_TOOL_CALL_ID_BYTES`].
+pub fn tool_call_id(text: &str) -> Result<&str> {
+    if text.trim().is_empty() {
+        return Err(HubError::InvalidArgument(
+            "tool_call_id is empty; give the id of the held call (see `agentry approvals --pending`)".to_owned(),
+        ));
+    }
+    if text.len() > MAX_TOOL_CALL_ID_BYTES {
+        return Err(HubError::InvalidArgument(format!(
+            "tool_call_id is {} bytes; the limit is {MAX_TOOL_CALL_ID_BYTES}",
+            text.len()
+        )));
+    }
+    Ok(text)
+}
+
+/// Checks who decides: at most [`MAX_ACTOR_BYTES`], no control characters.
+pub fn actor(text: &str) -> Result<&str> {
+    if text.len() > MAX_ACTOR_BYTES {
+        return Err(HubError::InvalidArgument(format!(
+            "actor is {} bytes; the limit is {MAX_ACTOR_BYTES}",
+            text.len()
+        )));
+    }
+    if text.chars().any(char::is_control) {
+        return Err(HubError::InvalidArgument("actor contains control characters".to_owned()));
+    }
+    Ok(text)
+}
+
 /// Checks an optional commit id (empty means none), at most [`MAX_COMMIT_ID_BYTES`].
 pub fn commit_id(text: &str) -> Result<Option<String>> {
     if text.len() > MAX_COMMIT_ID_BYTES {
@@ -135,11 +170,20 @@ pub fn budget_raise(add_tokens: u64, add_cost_usd: f64) -> Result<Spend> {
 }
 
 /// Checks an agent spec from a client and fills its defaults: its node selector as labels,
-/// then [`AgentSpec::validated`], then that its model reference resolves in `models`.
-pub fn spec(spec: AgentSpec, models: &ModelsConfig) -> Result<AgentSpec> {
+/// then [`AgentSpec::validated`], then that its model reference resolves in `models` and that
+/// its tools are among `allowed_tools` (the config's `[tools] allowed`; `None`: every builtin).
+pub fn spec(spec: AgentSpec, models: &ModelsConfig, allowed_tools: Option<&[String]>) -> Result<AgentSpec> {
     labels("spec.node_selector", &spec.node_selector)?;
     let spec = spec.validated().map_err(|error| HubError::InvalidArgument(error.0))?;
     models.check_reference(&spec.model).map_err(|error| HubError::InvalidArgument(error.0))?;
+    if let Some(allowed) = allowed_tools
+        && let Some(refused) = spec.tools.iter().find(|tool| !allowed.contains(tool))
+    {
+        return Err(HubError::InvalidArgument(format!(
+            "spec.tools: tool {refused:?} is not allowed on this cluster; allowed tools are {}",
+            allowed.join(", ")
+        )));
+    }
     Ok(spec)
 }
 

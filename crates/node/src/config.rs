@@ -15,6 +15,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 pub use agentry_core::InvalidConfig;
 use agentry_core::limits::MAX_NODE_SLOTS;
 use agentry_runtime::model::{DEFAULT_ANTHROPIC_BASE_URL, DEFAULT_OPENAI_BASE_URL, DefaultEndpoints, EndpointConfig};
+use agentry_sandbox::SandboxKind;
 
 /// Default hub URL of nodes and clients.
 pub const DEFAULT_HUB_URL: &str = "http://127.0.0.1:7700";
@@ -73,6 +74,10 @@ pub struct NodeConfig {
     pub anthropic_base_url: String,
     /// API key for that endpoint (env `ANTHROPIC_API_KEY`); redacted when printed.
     pub anthropic_api_key: Option<String>,
+    /// What confines the processes tools start: `bwrap`, `landlock`, `docker` or `none`
+    /// (default: bwrap where it works, Landlock otherwise; `none` only when chosen, with a
+    /// warning at start).
+    pub sandbox: Option<SandboxKind>,
 }
 
 impl Default for NodeConfig {
@@ -95,6 +100,7 @@ impl Default for NodeConfig {
             stream_tokens: true,
             anthropic_base_url: DEFAULT_ANTHROPIC_BASE_URL.to_owned(),
             anthropic_api_key: None,
+            sandbox: None,
         }
     }
 }

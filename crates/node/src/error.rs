@@ -33,6 +33,9 @@ pub enum NodeError {
         /// What went wrong.
         reason: String,
     },
+    /// The configured sandbox does not work on this machine.
+    #[error("sandbox: {0}")]
+    Sandbox(#[from] agentry_sandbox::SandboxError),
     /// A background task whose failure is fatal failed.
     #[error("background task {task} failed: {reason}")]
     Task {

@@ -8,15 +8,21 @@ use serde_json::json;
 
 use agentry_broker::Delivery;
 use agentry_core::event::kind;
+use agentry_core::policy::ToolPolicy;
 use agentry_core::{ErrorCode, EventDraft, LoadedRun, NodeId, RunId, RunStatus, StepCommit};
 use agentry_runtime::agent_loop::{RunOutcome, RunRequest, SinkError, StepSink, drive_run};
+use agentry_runtime::mcp::McpSession;
 use agentry_runtime::model::ModelRouter;
-use agentry_runtime::tools::ToolCatalog;
+use agentry_runtime::tools::{ToolCatalog, ToolRegistry};
+use agentry_sandbox::Sandbox;
 
 use crate::config::NodeConfig;
 use crate::hub_client::HubClient;
 use crate::leases::Leases;
 use crate::sink::HubSink;
+
+/// Processes and threads an MCP stdio server may have.
+const MCP_SERVER_MAX_PROCESSES: u64 = 512;
 
 /// Delay before a task handed back after a failure is delivered again.
 const REDELIVERY_DELAY: Duration = Duration::from_secs(2);
@@ -28,6 +34,10 @@ pub struct Executor {
     pub(crate) hub: HubClient,
     pub(crate) models: Arc<ModelRouter>,
     pub(crate) tools: Arc<dyn ToolCatalog>,
+    /// Permissions and manifest overrides of tool calls.
+    pub(crate) policy: Arc<ToolPolicy>,
+    /// What confines the processes tools start.
+    pub(crate) sandbox: Arc<dyn Sandbox>,
     pub(crate) config: NodeConfig,
     pub(crate) leases: Leases,
     /// Why each run handed back for redelivery failed last, for its dead-letter reason.
@@ -129,16 +139,19 @@ impl Executor {
             run_request.tokens = Some(std::sync::Arc::new(sink));
             publisher
         });
-        let tools = match self.tools.tools(&run_request.spec.tools) {
-            Ok(tools) => tools,
-            Err(reason) => return Settled::Retry(format!("agent tools: {reason}")),
-        };
         if let Err(error) = tokio::fs::create_dir_all(&run_request.workspace).await {
             return Settled::Retry(format!("workspace {}: {error}", run_request.workspace.display()));
         }
+        let (tools, mcp) = match self.tools_of(&run_request).await {
+            Ok(tools) => tools,
+            Err(reason) => return Settled::Retry(reason),
+        };
         let mut sink = HubSink::new(self.hub.clone(), task.run_id, task.epoch, self.config.commit_retry_window)
             .with_followed(followed);
         let outcome = drive_run(run_request, &self.models, &tools, &mut sink).await;
+        if let Some(mcp) = mcp {
+            mcp.shutdown().await;
+        }
         if let Some(publisher) = publisher {
             // The loop dropped its sink: the publisher sends what is left and ends.
             let _ = publisher.await;
@@ -148,9 +161,40 @@ impl Executor {
             Ok(RunOutcome::Failed(reason)) => tracing::info!(%reason, "run failed"),
             Ok(RunOutcome::Fenced) => tracing::info!("run fenced: it moved to another node or was stopped"),
             Ok(RunOutcome::Paused(reason)) => tracing::info!(%reason, "run paused"),
+            Ok(RunOutcome::WaitingApproval(call)) => tracing::info!(tool_call_id = %call, "run waits for an approval"),
             Err(error) => return Settled::Retry(error.to_string()),
         }
         Settled::Done
+    }
+
+    /// Returns the agent's tools — its builtins with the node's manifest overrides, then the
+    /// tools of its MCP servers (started for this run) — confined by the node's sandbox.
+    ///
+    /// Errors name the unknown tool or the MCP server that failed to start.
+    async fn tools_of(&self, request: &RunRequest) -> Result<(ToolRegistry, Option<McpSession>), String> {
+        let mut tools = self.tools.tools(&request.spec.tools).map_err(|reason| format!("agent tools: {reason}"))?;
+        tools.set_sandbox(self.sandbox.clone());
+        tools.apply_overrides(&self.policy.manifest);
+        if request.spec.mcp_servers.is_empty() {
+            return Ok((tools, None));
+        }
+        // A server lives as long as the run: no CPU or wall-time limit of its own (each call has
+        // the tool timeout); no address-space limit, which runtimes such as Node.js exceed by
+        // reserving memory they never use.
+        let limits = agentry_sandbox::ResourceLimits {
+            cpu_seconds: None,
+            memory_bytes: None,
+            max_processes: Some(MCP_SERVER_MAX_PROCESSES),
+            wall_time: Duration::MAX,
+            max_output_bytes: agentry_core::limits::MAX_TOOL_OUTPUT_BYTES,
+        };
+        let session = McpSession::start(&request.spec.mcp_servers, &self.sandbox, &request.workspace, limits)
+            .await
+            .map_err(|error| format!("MCP: {error}"))?;
+        for tool in session.tools() {
+            tools.insert(tool);
+        }
+        Ok((tools, Some(session)))
     }
 
     /// Builds the loop's request; `None` when the run needs nothing more (already ended).
@@ -172,6 +216,8 @@ impl Executor {
             budgeted: loaded.budgeted,
             summary: loaded.summary,
             tokens: None,
+            policy: self.policy.clone(),
+            approvals: loaded.approvals,
         })
     }
 

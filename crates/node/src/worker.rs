@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use agentry_broker::{JetStreamConfig, JetStreamQueue, TaskQueue};
 use agentry_core::NodeId;
 use agentry_core::models::ModelsConfig;
+use agentry_core::policy::ToolPolicy;
 use agentry_runtime::model::{ModelProvider, ModelRouter};
 use agentry_runtime::tools::{BuiltinTools, ToolCatalog};
 use agentry_supervisor::{Policy, Supervisor};
@@ -43,6 +44,7 @@ pub struct Node {
     queue: Option<Arc<dyn TaskQueue>>,
     model: Option<Arc<dyn ModelProvider>>,
     tools: Arc<dyn ToolCatalog>,
+    policy: Arc<ToolPolicy>,
     supervisor: Supervisor,
 }
 
@@ -56,8 +58,15 @@ impl Node {
             queue: None,
             model: None,
             tools: Arc::new(BuiltinTools),
+            policy: Arc::new(ToolPolicy::default()),
             supervisor: Supervisor::new(),
         }
+    }
+
+    /// Applies `policy` (the `[tools]` section: permissions, manifest overrides) to tool calls.
+    pub fn with_tool_policy(mut self, policy: ToolPolicy) -> Self {
+        self.policy = Arc::new(policy);
+        self
     }
 
     /// Serves the configured models and routes of `models` (validated, api keys read).
@@ -105,6 +114,14 @@ impl Node {
             Some(provider) => ModelRouter::with_provider(self.models, provider),
             None => ModelRouter::new(self.models, &config.default_endpoints())?,
         });
+        let sandbox = agentry_sandbox::detect(config.sandbox)?;
+        match sandbox.kind() {
+            agentry_sandbox::SandboxKind::None => tracing::warn!(
+                "sandbox = \"none\": tool processes (bash, MCP stdio servers) run unconfined with this node's user, \
+                 network and files"
+            ),
+            kind => tracing::info!(sandbox = %kind, "tool processes run in the sandbox"),
+        }
         tokio::fs::create_dir_all(&config.workspace_root).await.map_err(|error| NodeError::Workspace {
             path: config.workspace_root.display().to_string(),
             reason: error.to_string(),
@@ -142,6 +159,8 @@ impl Node {
                 hub: hub.clone(),
                 models: models.clone(),
                 tools: self.tools.clone(),
+                policy: self.policy.clone(),
+                sandbox: sandbox.clone(),
                 config: config.clone(),
                 leases: Leases::default(),
                 failures: Arc::clone(&failures),

@@ -9,7 +9,12 @@
 //!   idempotency key `run_id/step/tool_call_id` as the first attempt;
 //! - a call that had started (committed `tool_start`, no result) is *interrupted*: it is
 //!   recorded as `tool_interrupted` and handled per its tool's
-//!   [`InterruptPolicy`](crate::tools::InterruptPolicy).
+//!   [`InterruptPolicy`](crate::tools::InterruptPolicy);
+//! - before its `tool_start`, each call passes the node's
+//!   [`ToolPolicy`](agentry_core::policy::ToolPolicy): a denied call's result is a refusal; a
+//!   call held for approval commits `approval_requested` with the run `waiting_approval` and the
+//!   executor stops; once decided the run resumes here and the decision (read back from the
+//!   trace) runs or refuses the call.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -86,6 +91,10 @@ pub struct RunRequest {
     /// Where the text of streamed model answers goes as it arrives, with the call's step
     /// (`token` events); `None` asks the model for whole answers.
     pub tokens: Option<std::sync::Arc<dyn TokenSink>>,
+    /// The node's tool permission policy: each call is allowed, denied or held for approval.
+    pub policy: std::sync::Arc<agentry_core::policy::ToolPolicy>,
+    /// Decisions on this run's held calls (from earlier attempts), in order.
+    pub approvals: Vec<agentry_core::approval::ApprovalDecision>,
 }
 
 /// Receives the text of streamed model answers piece by piece (the node forwards it to trace
@@ -114,6 +123,9 @@ pub enum RunOutcome {
     /// The run was paused (its budget is exhausted) with this reason; it resumes from its last
     /// commit when resumed.
     Paused(String),
+    /// The policy held this tool call (its id) for a person's approval: the run is
+    /// `waiting_approval` (committed) and resumes from its last commit once decided.
+    WaitingApproval(String),
 }
 
 /// The next thing to do for a run, derived from its committed messages only.

@@ -239,6 +239,21 @@ impl Client {
         Ok(self.unary(self.inner.clone().get_cost(request).await)?.rows)
     }
 
+    /// Decides on the tool call a `WAITING_APPROVAL` run waits for (approve or deny, with a
+    /// reason and who decides); returns the run, queued again.
+    ///
+    /// Errors: `NotFound` for an unknown run; `FailedPrecondition` when the run does not wait
+    /// for that call.
+    pub async fn approve(&self, request: pb::ApproveRequest) -> Result<pb::Run, ClientError> {
+        let response = self.unary(self.inner.clone().approve(request).await)?;
+        response.run.ok_or_else(|| ClientError::missing("Approve", "run"))
+    }
+
+    /// Returns approval requests with their decisions, newest first.
+    pub async fn list_approvals(&self, request: pb::ListApprovalsRequest) -> Result<Vec<pb::Approval>, ClientError> {
+        Ok(self.unary(self.inner.clone().list_approvals(request).await)?.approvals)
+    }
+
     fn unary<T>(&self, response: Result<tonic::Response<T>, tonic::Status>) -> Result<T, ClientError> {
         response.map(tonic::Response::into_inner).map_err(|status| ClientError::from_status(&self.url, status))
     }

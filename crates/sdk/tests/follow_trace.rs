@@ -125,6 +125,12 @@ impl AgentHub for ScriptedHub {
     async fn get_cost(&self, _: Request<pb::GetCostRequest>) -> Unary<pb::GetCostResponse> {
         Err(Status::unimplemented("get_cost"))
     }
+    async fn approve(&self, _: Request<pb::ApproveRequest>) -> Unary<pb::ApproveResponse> {
+        Err(Status::unimplemented("approve"))
+    }
+    async fn list_approvals(&self, _: Request<pb::ListApprovalsRequest>) -> Unary<pb::ListApprovalsResponse> {
+        Err(Status::unimplemented("list_approvals"))
+    }
 }
 
 /// A running scripted hub behind a proxy that can cut every connection.

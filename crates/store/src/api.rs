@@ -9,6 +9,7 @@ use agentry_core::{
 };
 
 use crate::error::Result;
+use agentry_core::approval::{Approval, ApprovalDecision};
 use agentry_core::budget::{BudgetDecision, BudgetLimits, BudgetState, Spend};
 use agentry_core::message::ConversationSummary;
 
@@ -84,6 +85,8 @@ pub struct RunContext {
     pub started_tool_call_ids: Vec<String>,
     /// The agent's latest conversation summary (its latest `summary` event), if any.
     pub summary: Option<ConversationSummary>,
+    /// Decisions on this run's held tool calls (`approval_decided` events), in order.
+    pub approvals: Vec<ApprovalDecision>,
 }
 
 /// What a commit wrote.
@@ -124,6 +127,9 @@ pub enum RunControl {
     },
     /// Queues a paused run again.
     Resume,
+    /// Records a decision on the call a `waiting_approval` run waits for (`approval_decided`)
+    /// and queues the run again.
+    Decide(ApprovalDecision),
 }
 
 /// How [`Store::cost_report`] groups model calls.
@@ -305,4 +311,12 @@ pub trait Store: Send + Sync + 'static {
     /// Calls of sub-agents count toward their root agent (for [`CostGrouping::Agent`] and
     /// [`CostGrouping::Tenant`]). Aggregated by the database in one query; no groups: empty.
     async fn cost_report(&self, by: CostGrouping, since_ms: Option<i64>) -> Result<Vec<CostRow>>;
+
+    /// Returns approval requests with their decisions, newest first: of `run_id` only when
+    /// given, undecided only when `pending_only`, at most `limit`.
+    async fn list_approvals(&self, run_id: Option<RunId>, pending_only: bool, limit: u32) -> Result<Vec<Approval>>;
+
+    /// Returns the `(run, tool_call_id)` of every run waiting for an approval whose request
+    /// expired by `now_ms`.
+    async fn expired_approvals(&self, now_ms: i64) -> Result<Vec<(RunId, String)>>;
 }

@@ -89,6 +89,8 @@ macro_rules! store_test_suite {
                 cost::cost_rolls_sub_agents_up_to_their_root,
                 cost::cost_groups_by_model_and_utc_day,
                 cost::cost_since_counts_only_later_calls,
+                approvals::a_decision_queues_the_parked_run_and_is_loaded_back,
+                approvals::expired_requests_are_found_and_decisions_need_a_parked_run,
             );
         }
     };

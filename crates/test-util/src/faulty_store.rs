@@ -180,4 +180,19 @@ impl Store for FaultyStore {
         self.fault("cost_report");
         self.inner.cost_report(by, since_ms).await
     }
+
+    async fn list_approvals(
+        &self,
+        run_id: Option<RunId>,
+        pending_only: bool,
+        limit: u32,
+    ) -> agentry_store::Result<Vec<agentry_core::approval::Approval>> {
+        self.fault("list_approvals");
+        self.inner.list_approvals(run_id, pending_only, limit).await
+    }
+
+    async fn expired_approvals(&self, now_ms: i64) -> agentry_store::Result<Vec<(RunId, String)>> {
+        self.fault("expired_approvals");
+        self.inner.expired_approvals(now_ms).await
+    }
 }

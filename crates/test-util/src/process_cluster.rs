@@ -58,6 +58,8 @@ pub struct ProcessClusterConfig {
     pub shutdown_grace: Option<Duration>,
     /// `--max-deliveries` of the nodes, when set (default: the CLI's).
     pub max_deliveries: Option<u32>,
+    /// `--config` of the hub and the nodes (a TOML file, e.g. with a `[tools]` policy), when set.
+    pub config_file: Option<PathBuf>,
     /// `RUST_LOG` of the hub and nodes (default `info,agentry=debug,agent_hub=debug,agent_node=debug`).
     pub rust_log: String,
 }
@@ -76,6 +78,7 @@ impl ProcessClusterConfig {
             nats_url: nats_url.into(),
             model_url: model_url.into(),
             scheduler: "round_robin".to_owned(),
+            config_file: None,
             lease_ttl: Duration::from_secs(5),
             heartbeat_interval: Duration::from_secs(1),
             slots: 4,
@@ -140,7 +143,11 @@ impl ProcessCluster {
             "--heartbeat-interval",
             &duration_arg(config.heartbeat_interval),
         ];
-        let hub = Process { child: None, args: hub_args.map(str::to_owned).to_vec(), env: Vec::new() };
+        let mut hub_args = hub_args.map(str::to_owned).to_vec();
+        if let Some(file) = &config.config_file {
+            hub_args.extend(["--config".to_owned(), file.display().to_string()]);
+        }
+        let hub = Process { child: None, args: hub_args, env: Vec::new() };
         let mut cluster = Self { config, hub_address, hub, nodes: BTreeMap::new(), dir: Some(dir), dir_path };
         cluster.start_hub().await?;
         let names: Vec<String> = (1..=node_count).map(|index| format!("node-{index}")).collect();
@@ -353,6 +360,9 @@ impl ProcessCluster {
         }
         if let Some(max_deliveries) = self.config.max_deliveries {
             args.extend(["--max-deliveries".to_owned(), max_deliveries.to_string()]);
+        }
+        if let Some(file) = &self.config.config_file {
+            args.extend(["--config".to_owned(), file.display().to_string()]);
         }
         args.extend(options.extra_args);
         let env = vec![("OPENAI_BASE_URL".to_owned(), self.config.model_url.clone())];

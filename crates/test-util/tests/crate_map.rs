@@ -15,17 +15,21 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("agentry-proto", &["agentry-core"]),
     ("agentry-store", &["agentry-core"]),
     ("agentry-broker", &["agentry-core"]),
-    ("agentry-runtime", &["agentry-core"]),
+    ("agentry-runtime", &["agentry-core", "agentry-sandbox"]),
+    ("agentry-sandbox", &[]),
     ("agentry-supervisor", &[]),
     ("agent-hub", &["agentry-core", "agentry-proto", "agentry-store", "agentry-broker", "agentry-supervisor"]),
-    ("agent-node", &["agentry-core", "agentry-proto", "agentry-broker", "agentry-runtime", "agentry-supervisor"]),
+    (
+        "agent-node",
+        &["agentry-core", "agentry-proto", "agentry-broker", "agentry-runtime", "agentry-sandbox", "agentry-supervisor"],
+    ),
     ("agentry-sdk", &["agentry-core", "agentry-proto"]),
     ("agentry", &["agent-hub", "agent-node", "agentry-sdk", "agentry-broker", "agentry-core"]),
 ];
 
 /// Crates that must not appear anywhere in a crate's normal dependency tree.
 const FORBIDDEN: &[(&str, &[&str])] = &[
-    ("agent-hub", &["reqwest", "agentry-runtime"]),
+    ("agent-hub", &["reqwest", "agentry-runtime", "agentry-sandbox"]),
     ("agentry-store", &["reqwest", "agentry-runtime", "async-nats"]),
     ("agent-node", &["sqlx", "agentry-store"]),
     ("agentry-core", &["tokio", "reqwest", "sqlx", "tonic", "async-nats"]),

@@ -21,7 +21,7 @@ use agent_node::Node;
 use agentry_broker::{Broker, MemoryQueue};
 
 use crate::commands::warn_without_api_key;
-use crate::config::{Sources, load_hub, load_models, load_node};
+use crate::config::{Sources, load_hub, load_models, load_node, load_tool_policy};
 use crate::signal::shutdown_token;
 
 /// Options of `agentry dev`.
@@ -46,6 +46,7 @@ pub async fn run(args: DevArgs, config_file: Option<PathBuf>) -> anyhow::Result<
     let workspace_root = args.data_dir.join("workspaces").display().to_string();
     let node_config = load_node(&sources, vec![("workspace-root", workspace_root)])?;
     let models = load_models(&sources)?;
+    let policy = load_tool_policy(&sources)?;
     warn_without_api_key(&node_config);
 
     let shutdown = shutdown_token()?;
@@ -54,8 +55,10 @@ pub async fn run(args: DevArgs, config_file: Option<PathBuf>) -> anyhow::Result<
     let queue = MemoryQueue::new();
 
     let hub_stop = CancellationToken::new();
-    let hub_server =
-        HubServer::new(hub_config).with_models(models.clone()).with_broker(Broker::in_process_with(queue.clone()));
+    let hub_server = HubServer::new(hub_config)
+        .with_models(models.clone())
+        .with_allowed_tools(policy.allowed.clone())
+        .with_broker(Broker::in_process_with(queue.clone()));
     let mut hub = tokio::spawn(hub_server.serve(listener, hub_stop.clone()));
     let nodes_stop = CancellationToken::new();
     let mut nodes = JoinSet::new();
@@ -63,10 +66,10 @@ pub async fn run(args: DevArgs, config_file: Option<PathBuf>) -> anyhow::Result<
         let mut config = node_config.clone();
         config.hub = hub_url.clone();
         config.name = format!("dev-node-{index}");
-        let (queue, stop, models) = (queue.clone(), nodes_stop.clone(), models.clone());
+        let (queue, stop, models, policy) = (queue.clone(), nodes_stop.clone(), models.clone(), policy.clone());
         nodes.spawn(async move {
             let name = config.name.clone();
-            let node = Node::new(config).with_models(models).with_queue(Arc::new(queue));
+            let node = Node::new(config).with_models(models).with_tool_policy(policy).with_queue(Arc::new(queue));
             node.run(stop).await.with_context(|| format!("node {name}"))
         });
     }

@@ -1,5 +1,6 @@
 //! The `agentry` command line: one module per command (`<noun>/<verb>.rs` for grouped ones).
 
+mod approve;
 mod cancel;
 mod config;
 mod cost;
@@ -64,6 +65,12 @@ pub enum Command {
     Resume(resume::ResumeArgs),
     /// Sum what model calls cost, by root agent, model, UTC day or tenant.
     Cost(cost::CostArgs),
+    /// Let a tool call the policy held for approval run; its run continues.
+    Approve(approve::DecideArgs),
+    /// Refuse a tool call the policy held for approval; the model is told, its run continues.
+    Deny(approve::DecideArgs),
+    /// List tool calls held for approval, with their decisions.
+    Approvals(approve::ApprovalsArgs),
     /// Configuration commands.
     #[command(subcommand)]
     Config(config::ConfigCommand),
@@ -96,6 +103,9 @@ impl Command {
             Self::Pause(args) => pause::run(args).await,
             Self::Resume(args) => resume::run(args).await,
             Self::Cost(args) => cost::run(args).await,
+            Self::Approve(args) => approve::decide(args, true).await,
+            Self::Deny(args) => approve::decide(args, false).await,
+            Self::Approvals(args) => approve::list(args).await,
         }
     }
 }

@@ -3,7 +3,7 @@
 use anyhow::Context;
 use clap::Args;
 
-use agentry_sdk::proto::{AgentSpec, SpawnRequest};
+use agentry_sdk::proto::{AgentSpec, McpHttp, McpServer, McpStdio, SpawnRequest, mcp_server};
 
 use crate::commands::{HubArgs, text_or_stdin};
 use crate::follow::follow_run;
@@ -18,7 +18,8 @@ pub struct SpawnArgs {
     /// Model: a configured model or route name, `provider:name`, or a fallback chain `a,b`.
     #[arg(long, env = "AGENTRY_MODEL", default_value = "openai:gpt-4o-mini", value_name = "MODEL")]
     model: String,
-    /// Builtin tools the agent may call, comma-separated (echo, bash, view, write, ls).
+    /// Builtin tools the agent may call, comma-separated (echo, bash, view, read_lines, write,
+    /// edit_range, insert_at, search_replace, ls, find, grep, glob, fetch, patch).
     #[arg(long, value_delimiter = ',', value_name = "TOOL,...")]
     tools: Vec<String>,
     /// System prompt.
@@ -41,6 +42,14 @@ pub struct SpawnArgs {
     /// Budget: most USD the agent's model calls may cost (at the configured model prices).
     #[arg(long, value_name = "USD")]
     max_cost: Option<f64>,
+    /// An MCP server whose tools (`NAME__TOOL`) the agent may call: `NAME=COMMAND ARGS...`
+    /// (shell-quoted; started in the node's sandbox for each run) or `NAME=https://host/mcp`
+    /// (streamable HTTP); repeat for more.
+    #[arg(long = "mcp", value_parser = parse_mcp, value_name = "NAME=COMMAND|URL")]
+    mcp: Vec<(String, McpServer)>,
+    /// Let these stdio MCP servers use the network (default: none), comma-separated names.
+    #[arg(long, value_delimiter = ',', value_name = "NAME,...")]
+    mcp_network: Vec<String>,
     /// A label of the agent; repeat for more.
     #[arg(long = "label", value_parser = parse_label, value_name = "KEY=VALUE")]
     labels: Vec<(String, String)>,
@@ -71,6 +80,7 @@ pub async fn run(args: SpawnArgs) -> anyhow::Result<()> {
         temperature: args.temperature,
         node_selector: collect_labels(&args.node_selector).map_err(anyhow::Error::msg)?.into_iter().collect(),
         tool_choice: args.tool_choice.unwrap_or_default(),
+        mcp_servers: mcp_servers(args.mcp, &args.mcp_network)?,
     };
     let request = SpawnRequest {
         spec: Some(spec),
@@ -90,4 +100,70 @@ pub async fn run(args: SpawnArgs) -> anyhow::Result<()> {
         anyhow::bail!("the hub started no run for agent {}", spawned.agent_id);
     }
     follow_run(&client, &spawned.agent_id, &spawned.run_id, EventFormat::from_flag(args.jsonl)).await
+}
+
+/// Parses `NAME=COMMAND ARGS...` (shell-quoted) or `NAME=http(s)://...` (clap value parser).
+fn parse_mcp(text: &str) -> Result<(String, McpServer), String> {
+    let (name, target) = text.split_once('=').ok_or_else(|| format!("{text:?} is not NAME=COMMAND or NAME=URL"))?;
+    let transport = if target.starts_with("http://") || target.starts_with("https://") {
+        mcp_server::Transport::Http(McpHttp { url: target.to_owned() })
+    } else {
+        let command = shlex::split(target).ok_or_else(|| format!("{target:?}: unbalanced quotes"))?;
+        if command.is_empty() {
+            return Err(format!("{text:?} names no command"));
+        }
+        mcp_server::Transport::Stdio(McpStdio { command, ..McpStdio::default() })
+    };
+    Ok((name.trim().to_owned(), McpServer { transport: Some(transport) }))
+}
+
+/// Returns the servers by name, those named in `network` allowed the network.
+///
+/// Errors when a name is given twice or `network` names a server that is not a stdio one.
+fn mcp_servers(
+    servers: Vec<(String, McpServer)>,
+    network: &[String],
+) -> anyhow::Result<std::collections::HashMap<String, McpServer>> {
+    let mut by_name = std::collections::HashMap::new();
+    for (name, server) in servers {
+        if by_name.insert(name.clone(), server).is_some() {
+            anyhow::bail!("--mcp: server {name:?} is given twice");
+        }
+    }
+    for name in network.iter().map(|name| name.trim()).filter(|name| !name.is_empty()) {
+        match by_name.get_mut(name).and_then(|server| server.transport.as_mut()) {
+            Some(mcp_server::Transport::Stdio(stdio)) => stdio.network = true,
+            _ => anyhow::bail!("--mcp-network: {name:?} is not a stdio server given with --mcp"),
+        }
+    }
+    Ok(by_name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mcp_flags_parse_commands_and_urls() {
+        let (name, stdio) = parse_mcp("files=npx -y '@scope/server fs' /tmp").unwrap();
+        assert_eq!(name, "files");
+        let Some(mcp_server::Transport::Stdio(stdio)) = stdio.transport else { panic!("stdio") };
+        assert_eq!(stdio.command, ["npx", "-y", "@scope/server fs", "/tmp"]);
+        let (_, http) = parse_mcp("web=https://mcp.example/mcp").unwrap();
+        assert!(
+            matches!(http.transport, Some(mcp_server::Transport::Http(McpHttp { url })) if url == "https://mcp.example/mcp")
+        );
+        assert!(parse_mcp("nothing").is_err());
+        assert!(parse_mcp("x=").is_err());
+        assert!(parse_mcp("x='open").is_err());
+    }
+
+    #[test]
+    fn mcp_network_names_stdio_servers() {
+        let servers = vec![parse_mcp("a=server").unwrap(), parse_mcp("b=https://h/mcp").unwrap()];
+        let built = mcp_servers(servers.clone(), &["a".to_owned()]).unwrap();
+        assert!(matches!(&built["a"].transport, Some(mcp_server::Transport::Stdio(stdio)) if stdio.network));
+        assert!(mcp_servers(servers.clone(), &["b".to_owned()]).is_err());
+        assert!(mcp_servers(vec![servers[0].clone(), servers[0].clone()], &[]).is_err());
+    }
 }

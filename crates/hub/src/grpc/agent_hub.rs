@@ -19,6 +19,8 @@ use crate::validate;
 
 /// Default and largest page of `ListAgents`.
 const MAX_LIST_AGENTS: u32 = 1000;
+/// Default page of `ListApprovals` (the store caps it at 1000).
+const DEFAULT_LIST_APPROVALS: u32 = 100;
 
 /// The `AgentHub` gRPC service over a [`Hub`].
 pub struct AgentHubApi {
@@ -39,7 +41,7 @@ impl AgentHub for AgentHubApi {
     async fn spawn(&self, request: Request<pb::SpawnRequest>) -> Result<Response<pb::SpawnResponse>, Status> {
         let request = request.into_inner();
         let spec = request.spec.ok_or_else(|| Status::invalid_argument("spec is required (at least spec.model)"))?;
-        let spec = validate::spec(AgentSpec::from(spec), &self.hub.models)?;
+        let spec = validate::spec(AgentSpec::from(spec), &self.hub.models, self.hub.allowed_tools.as_deref())?;
         if let Some(input) = &request.input {
             validate::input("input", input)?;
         }
@@ -183,6 +185,27 @@ impl AgentHub for AgentHubApi {
         }
         let run = self.hub.control_run(run_id, RunControl::Resume).await?;
         Ok(Response::new(pb::ResumeRunResponse { run: Some((&run).into()) }))
+    }
+
+    async fn approve(&self, request: Request<pb::ApproveRequest>) -> Result<Response<pb::ApproveResponse>, Status> {
+        let request = request.into_inner();
+        let run_id = validate::id::<RunId>("run_id", &request.run_id)?;
+        let tool_call_id = validate::tool_call_id(&request.tool_call_id)?;
+        let reason = validate::reason(&request.reason, "")?;
+        let actor = validate::actor(&request.actor)?;
+        let run = self.hub.decide_approval(run_id, tool_call_id, request.approved, actor, reason).await?;
+        Ok(Response::new(pb::ApproveResponse { run: Some((&run).into()) }))
+    }
+
+    async fn list_approvals(
+        &self,
+        request: Request<pb::ListApprovalsRequest>,
+    ) -> Result<Response<pb::ListApprovalsResponse>, Status> {
+        let request = request.into_inner();
+        let run_id = validate::optional_id::<RunId>("run_id", &request.run_id)?;
+        let limit = if request.limit == 0 { DEFAULT_LIST_APPROVALS } else { request.limit };
+        let approvals = self.hub.list_approvals(run_id, request.pending_only, limit).await?;
+        Ok(Response::new(pb::ListApprovalsResponse { approvals: approvals.iter().map(pb::Approval::from).collect() }))
     }
 
     async fn list_nodes(

@@ -96,6 +96,11 @@ impl NodeService for NodeServiceApi {
                 .collect(),
             started_tool_call_ids: context.started_tool_call_ids,
             budgeted: context.agent.budget_id.is_some(),
+            approval_decisions: context
+                .approvals
+                .iter()
+                .map(|decision| serde_json::to_string(decision).unwrap_or_default())
+                .collect(),
             summary: context
                 .summary
                 .map(|summary| pb::ConversationSummary { covers: summary.covers, text: summary.text }),

@@ -5,10 +5,11 @@
 //! `TryFrom` impls (or `*_from` functions) that check what a peer could get wrong and fail with
 //! a [`WireError`] naming the field, which the hub answers as `INVALID_ARGUMENT`.
 //!
-//! Layout: [`types`] (runs, agents, messages, events, nodes), [`node_api`] (the `NodeService`
+//! Layout: [`types`] (runs, agents, messages, events, nodes), [`approvals`], [`node_api`] (the `NodeService`
 //! payloads: commits, loaded runs, leases), [`status`] (gRPC status codes ⇄
 //! [`agentry_core::ErrorCode`]).
 
+pub mod approvals;
 pub mod node_api;
 pub mod status;
 pub mod types;

@@ -96,6 +96,13 @@ impl TryFrom<pb::LoadRunResponse> for LoadedRun {
             budgeted: response.budgeted,
             summary: response.summary.map(|summary| ConversationSummary { covers: summary.covers, text: summary.text }),
             followed: response.followed,
+            approvals: response
+                .approval_decisions
+                .iter()
+                .map(|data| {
+                    serde_json::from_str(data).map_err(|error| WireError::new("approval_decisions", error.to_string()))
+                })
+                .collect::<Result<_, _>>()?,
         })
     }
 }

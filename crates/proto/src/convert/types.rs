@@ -1,7 +1,7 @@
 //! Runs, agents, messages, trace events and nodes ⇄ their `agentry.v1` messages.
 
 use agentry_core::{
-    Agent, AgentSpec, EventDraft, Message, NodeInfo, NodeState, Role, Run, RunStatus, ToolCall, TraceEvent,
+    Agent, AgentSpec, EventDraft, McpServer, Message, NodeInfo, NodeState, Role, Run, RunStatus, ToolCall, TraceEvent,
 };
 
 use super::{WireError, id, non_empty, optional_id, text_or_empty, timestamp, timestamp_ms};
@@ -16,6 +16,7 @@ impl From<RunStatus> for pb::RunStatus {
             RunStatus::Failed => Self::Failed,
             RunStatus::Cancelled => Self::Cancelled,
             RunStatus::Paused => Self::Paused,
+            RunStatus::WaitingApproval => Self::WaitingApproval,
         }
     }
 }
@@ -33,6 +34,7 @@ pub fn run_status_from(field: &str, value: i32) -> Result<Option<RunStatus>, Wir
         pb::RunStatus::Failed => Some(RunStatus::Failed),
         pb::RunStatus::Cancelled => Some(RunStatus::Cancelled),
         pb::RunStatus::Paused => Some(RunStatus::Paused),
+        pb::RunStatus::WaitingApproval => Some(RunStatus::WaitingApproval),
     })
 }
 
@@ -91,6 +93,35 @@ impl From<&AgentSpec> for pb::AgentSpec {
             temperature: spec.temperature,
             node_selector: spec.node_selector.clone().into_iter().collect(),
             tool_choice: spec.tool_choice.clone().unwrap_or_default(),
+            mcp_servers: spec.mcp_servers.iter().map(|(name, server)| (name.clone(), server.into())).collect(),
+        }
+    }
+}
+
+impl From<&McpServer> for pb::McpServer {
+    fn from(server: &McpServer) -> Self {
+        let transport = match server {
+            McpServer::Stdio { command, env, network } => pb::mcp_server::Transport::Stdio(pb::McpStdio {
+                command: command.clone(),
+                env: env.clone().into_iter().collect(),
+                network: *network,
+            }),
+            McpServer::Http { url } => pb::mcp_server::Transport::Http(pb::McpHttp { url: url.clone() }),
+        };
+        Self { transport: Some(transport) }
+    }
+}
+
+/// A server without a transport becomes a stdio server without a command, which
+/// [`AgentSpec::validated`] rejects.
+impl From<pb::McpServer> for McpServer {
+    fn from(server: pb::McpServer) -> Self {
+        match server.transport {
+            Some(pb::mcp_server::Transport::Http(http)) => Self::Http { url: http.url },
+            Some(pb::mcp_server::Transport::Stdio(stdio)) => {
+                Self::Stdio { command: stdio.command, env: stdio.env.into_iter().collect(), network: stdio.network }
+            }
+            None => Self::Stdio { command: Vec::new(), env: Default::default(), network: false },
         }
     }
 }
@@ -106,6 +137,7 @@ impl From<pb::AgentSpec> for AgentSpec {
             node_selector: spec.node_selector.into_iter().collect(),
             temperature: spec.temperature,
             tool_choice: Some(spec.tool_choice).filter(|choice| !choice.is_empty()),
+            mcp_servers: spec.mcp_servers.into_iter().map(|(name, server)| (name, server.into())).collect(),
         }
     }
 }

@@ -97,6 +97,7 @@ fn request(run_id: RunId, history: Vec<Message>, max_iterations: u32) -> RunRequ
             node_selector: Default::default(),
             temperature: Some(0.0),
             tool_choice: None,
+            mcp_servers: Default::default(),
         },
         history,
         input: "say hi twice".into(),
@@ -106,6 +107,8 @@ fn request(run_id: RunId, history: Vec<Message>, max_iterations: u32) -> RunRequ
         budgeted: false,
         summary: None,
         tokens: None,
+        policy: Default::default(),
+        approvals: Vec::new(),
     }
 }
 
@@ -296,8 +299,8 @@ impl crate::tools::Tool for Flaky {
         crate::model::ToolSpec { name: "flaky".into(), description: "test".into(), parameters: json!({}) }
     }
 
-    fn on_interrupt(&self) -> crate::tools::InterruptPolicy {
-        self.policy
+    fn manifest(&self) -> crate::tools::ToolManifest {
+        crate::tools::ToolManifest { on_interrupt: self.policy, ..Default::default() }
     }
 
     async fn call(&self, _: &crate::tools::ToolContext, _: Value) -> Result<String, crate::tools::ToolError> {
@@ -408,3 +411,5 @@ async fn a_budgeted_run_reserves_before_each_call_settles_after_it_and_stops_whe
     assert_eq!(outcome, RunOutcome::Paused("budget exceeded".into()));
     assert_eq!(model.request_count(), 1, "no call without a reservation");
 }
+
+mod policy;

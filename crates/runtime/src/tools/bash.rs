@@ -1,33 +1,34 @@
-//! The `bash` tool: runs a shell command in the run's workspace.
+//! The `bash` tool: runs a shell command in the run's workspace, confined by the node's sandbox.
 //!
-//! Not sandboxed yet (a later issue adds isolation): the command runs with the node's user and
-//! environment. It gets its own process group so a timeout or a cancelled call kills everything
-//! it started, not just `bash`.
+//! The command runs through [`ToolContext::sandbox`] with the manifest's limits and network
+//! (bubblewrap or Landlock on a node; [`agentry_sandbox::Unconfined`] in tests and when the node
+//! chose `sandbox = "none"`). The whole process tree is killed on timeout, on cancellation and
+//! when bash exits; limits it ran into are reported in the output.
 
-use std::io;
-use std::os::unix::process::ExitStatusExt;
-use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::io::{AsyncRead, AsyncReadExt};
-use tokio::process::Command;
 
 use super::parse_arguments;
-use super::{InterruptPolicy, Tool, ToolContext, ToolError};
+use super::{FsScope, InterruptPolicy, Tool, ToolContext, ToolError, ToolManifest};
 use crate::model::ToolSpec;
-use agentry_core::limits::{MAX_TOOL_OUTPUT_BYTES, truncate_with_marker};
+use agentry_core::limits::truncate_with_marker;
+use agentry_sandbox::{Confinement, Exit, RunOutput, run_captured};
 
 /// Environment variable carrying [`ToolContext::idempotency_key`] to the command.
 const IDEMPOTENCY_KEY_ENV: &str = "AGENTRY_IDEMPOTENCY_KEY";
 
-/// `bash {command, timeout_secs?}`: runs `bash -c command` in the workspace and returns stdout,
-/// then stderr and the exit code when there are any. A non-zero exit is output, not an error.
+/// `bash {command, timeout_secs?}`: runs `bash -c command` in the workspace, confined by
+/// [`ToolContext::sandbox`], and returns stdout, then stderr, the exit code or killing signal
+/// when there are any. A non-zero exit is output, not an error; a command stopped by a resource
+/// limit (memory, processes, CPU time) is an error naming the limit, with its output.
 ///
-/// Errors with [`ToolError::Timeout`] after `min(timeout_secs, context.timeout)`, having killed
-/// the command's process group, and [`ToolError::Failed`] when bash cannot be started.
+/// Errors with [`ToolError::Timeout`] after `min(timeout_secs, manifest wall time,
+/// context.timeout)`, having killed the whole process tree ([`ToolError::Failed`] naming the
+/// limits when some were also hit), and [`ToolError::Failed`] when bash cannot be confined or
+/// started.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Bash;
 
@@ -64,149 +65,103 @@ impl Tool for Bash {
     /// A command may have side effects that running it twice repeats (it gets the idempotency
     /// key as `AGENTRY_IDEMPOTENCY_KEY` but few commands use it), so an interrupted call is not
     /// re-run: the model is told and checks first.
-    fn on_interrupt(&self) -> InterruptPolicy {
-        InterruptPolicy::Ask
+    fn manifest(&self) -> ToolManifest {
+        ToolManifest {
+            idempotent: false,
+            filesystem: FsScope::WorkspaceWrite,
+            cpu_seconds: Some(60),
+            memory_bytes: Some(1 << 30),
+            max_processes: Some(256),
+            wall_time: Duration::from_secs(120),
+            on_interrupt: InterruptPolicy::Ask,
+            sandboxed: true,
+            ..ToolManifest::default()
+        }
     }
 
     async fn call(&self, context: &ToolContext, arguments: Value) -> Result<String, ToolError> {
         let arguments: BashArguments = parse_arguments("bash", arguments)?;
-        let limit = match arguments.timeout_secs {
+        let mut limits = context.manifest.limits(context.timeout);
+        match arguments.timeout_secs {
             Some(0) => {
                 return Err(ToolError::InvalidArguments("bash: timeout_secs must be at least 1".to_owned()));
             }
-            Some(seconds) => Duration::from_secs(seconds).min(context.timeout),
-            None => context.timeout,
-        };
-        let mut child = Command::new("bash")
-            .arg("-c")
-            .arg(&arguments.command)
-            .current_dir(&context.workspace)
-            .env(IDEMPOTENCY_KEY_ENV, &context.idempotency_key)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|error| ToolError::Failed(format!("could not start bash: {error}")))?;
-        // With process_group(0) the group id is the child's pid.
-        let mut group = GroupKiller { process_group: child.id() };
-        let stdout = child.stdout.take();
-        let stderr = child.stderr.take();
-        let run = async { tokio::join!(read_capped(stdout), read_capped(stderr), child.wait()) };
-        let outcome = tokio::time::timeout(limit, run).await;
-        let Ok((stdout, stderr, status)) = outcome else {
-            group.kill().await;
-            // In case the group kill failed: at least bash itself must go.
-            let _ = child.start_kill();
-            let _ = child.wait().await;
-            return Err(ToolError::Timeout(limit));
-        };
-        group.process_group = None;
-        let status = status.map_err(|error| ToolError::Failed(format!("waiting for bash failed: {error}")))?;
-        let read_error = |error: io::Error| ToolError::Failed(format!("reading bash output failed: {error}"));
-        let output = format_output(&stdout.map_err(read_error)?, &stderr.map_err(read_error)?, status);
-        Ok(truncate_with_marker(&output, MAX_TOOL_OUTPUT_BYTES))
-    }
-}
-
-/// Kills a process group with SIGKILL, on request or when dropped (the call was cancelled).
-struct GroupKiller {
-    process_group: Option<u32>,
-}
-
-impl GroupKiller {
-    fn command(process_group: u32) -> Command {
-        // bash's builtin kill: bash is present whenever this tool works, procps may not be.
-        let mut command = Command::new("bash");
-        command
-            .args(["-c", "kill -KILL -- \"-$1\" 2>/dev/null", "agentry-kill"])
-            .arg(process_group.to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        command
-    }
-
-    async fn kill(&mut self) {
-        if let Some(process_group) = self.process_group.take()
-            && let Err(error) = Self::command(process_group).status().await
-        {
-            tracing::warn!(process_group, error = %error, "killing bash tool process group failed");
+            Some(seconds) => limits.wall_time = limits.wall_time.min(Duration::from_secs(seconds)),
+            None => {}
+        }
+        let confinement = Confinement::new(&context.workspace, context.manifest.network.clone(), limits)
+            .with_env(IDEMPOTENCY_KEY_ENV, &context.idempotency_key);
+        let bash_args = ["-c".to_owned(), arguments.command];
+        let confined = context
+            .sandbox
+            .command("bash", &bash_args, &confinement)
+            .map_err(|error| ToolError::Failed(format!("could not confine bash: {error}")))?;
+        let output = run_captured(confined).await.map_err(|error| ToolError::Failed(error.to_string()))?;
+        if let Exit::TimedOut(after) = output.exit {
+            return Err(match limit_notes(&output) {
+                notes if notes.is_empty() => ToolError::Timeout(after),
+                notes => ToolError::Failed(format!("timed out after {after:?}; {notes}")),
+            });
+        }
+        let text = truncate_with_marker(&format_output(&output), context.manifest.max_output_bytes);
+        if output.limits_hit.is_empty() {
+            Ok(text)
+        } else {
+            // Killed by a limit (memory, processes, CPU): an error result, with what it printed.
+            Err(ToolError::Failed(format!("resource limit reached: {}\n{text}", limit_notes(&output))))
         }
     }
 }
 
-impl Drop for GroupKiller {
-    fn drop(&mut self) {
-        // Fire and forget: tokio reaps the dropped child in the background.
-        let runtime = tokio::runtime::Handle::try_current();
-        if let (Some(process_group), Ok(runtime)) = (self.process_group, runtime) {
-            let _guard = runtime.enter();
-            let _ = Self::command(process_group).spawn();
-        }
-    }
+/// Returns the limits `output` ran into, `; `-separated.
+fn limit_notes(output: &RunOutput) -> String {
+    output.limits_hit.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
 }
 
-/// Output of one stream: at most [`MAX_TOOL_OUTPUT_BYTES`] kept, plus the total seen.
-#[derive(Default)]
-struct Captured {
-    kept: Vec<u8>,
-    total: usize,
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        let text = String::from_utf8_lossy(&self.kept);
-        match self.total - self.kept.len() {
-            0 => text.into_owned(),
-            dropped => format!("{text}\n[truncated: {dropped} more bytes]"),
-        }
+fn format_output(output: &RunOutput) -> String {
+    let mut text = output.stdout.text();
+    if output.stderr.total > 0 {
+        text.push_str("\n[stderr]\n");
+        text.push_str(&output.stderr.text());
     }
-}
-
-/// Reads `reader` to the end, keeping the first [`MAX_TOOL_OUTPUT_BYTES`] so a chatty command
-/// cannot exhaust memory.
-async fn read_capped(reader: Option<impl AsyncRead + Unpin>) -> io::Result<Captured> {
-    let mut captured = Captured::default();
-    let Some(mut reader) = reader else {
-        return Ok(captured);
-    };
-    let mut buffer = [0u8; 8192];
-    loop {
-        let read = reader.read(&mut buffer).await?;
-        if read == 0 {
-            return Ok(captured);
-        }
-        let room = MAX_TOOL_OUTPUT_BYTES - captured.kept.len();
-        captured.kept.extend_from_slice(&buffer[..read.min(room)]);
-        captured.total += read;
+    match output.exit {
+        Exit::Code(0) => {}
+        Exit::Code(code) => text.push_str(&format!("\n[exit code {code}]")),
+        Exit::Signal(signal) => text.push_str(&format!("\n[killed by signal {signal}]")),
+        Exit::TimedOut(after) => text.push_str(&format!("\n[timed out after {after:?}]")),
     }
-}
-
-fn format_output(stdout: &Captured, stderr: &Captured, status: ExitStatus) -> String {
-    let mut output = stdout.text();
-    if stderr.total > 0 {
-        output.push_str("\n[stderr]\n");
-        output.push_str(&stderr.text());
+    for hit in &output.limits_hit {
+        text.push_str(&format!("\n[limit: {hit}]"));
     }
-    match (status.code(), status.signal()) {
-        (Some(0), _) => {}
-        (Some(code), _) => output.push_str(&format!("\n[exit code {code}]")),
-        (None, Some(signal)) => output.push_str(&format!("\n[killed by signal {signal}]")),
-        (None, None) => output.push_str("\n[exit status unknown]"),
-    }
-    output
+    text
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use tempfile::TempDir;
 
     use super::*;
+    use agentry_core::limits::MAX_TOOL_OUTPUT_BYTES;
+    use agentry_sandbox::{NetworkAccess, Sandbox};
 
     fn context(workspace: &TempDir, timeout: Duration) -> ToolContext {
-        ToolContext { workspace: workspace.path().to_path_buf(), idempotency_key: "run-1/2/call-3".into(), timeout }
+        let mut context = ToolContext::unconfined(workspace.path().to_path_buf(), Bash.manifest(), timeout);
+        context.idempotency_key = "run-1/2/call-3".into();
+        context
+    }
+
+    /// Returns a context confined by the node's default sandbox, or `None` (saying so loudly)
+    /// where no sandbox works.
+    fn sandboxed_context(workspace: &TempDir, timeout: Duration) -> Option<ToolContext> {
+        match agentry_sandbox::detect(None) {
+            Ok(sandbox) => Some(ToolContext { sandbox, ..context(workspace, timeout) }),
+            Err(error) => {
+                eprintln!("SKIPPED: no sandbox works on this machine: {error}");
+                None
+            }
+        }
     }
 
     async fn run(command: &str) -> Result<String, ToolError> {
@@ -244,7 +199,7 @@ mod tests {
         let arguments = json!({"command": "sleep 30 & echo $! > sleep.pid; wait", "timeout_secs": 1});
         let error = Bash.call(&context(&workspace, Duration::from_secs(60)), arguments).await.unwrap_err();
         assert_eq!(error, ToolError::Timeout(Duration::from_secs(1)));
-        assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
         assert_dies(&std::fs::read_to_string(workspace.path().join("sleep.pid")).unwrap()).await;
     }
 
@@ -288,5 +243,141 @@ mod tests {
         assert_eq!(missing, ToolError::InvalidArguments("bash: missing field `command`".to_owned()));
         let zero = Bash.call(&context, json!({"command": "ls", "timeout_secs": 0})).await.unwrap_err();
         assert!(matches!(zero, ToolError::InvalidArguments(_)));
+    }
+
+    #[tokio::test]
+    async fn the_node_environment_does_not_leak_into_the_command() {
+        let output = run("echo \"[$CARGO_MANIFEST_DIR][$HOME]\"").await.unwrap();
+        assert!(output.starts_with("[]["), "{output}");
+        assert!(!output.starts_with("[][]"), "HOME is the workspace: {output}");
+    }
+
+    #[tokio::test]
+    async fn the_default_sandbox_keeps_writes_in_the_workspace() {
+        let workspace = TempDir::new().unwrap();
+        let outside = TempDir::new().unwrap();
+        let Some(context) = sandboxed_context(&workspace, Duration::from_secs(30)) else { return };
+        let target = outside.path().join("escaped");
+        let command = format!("touch '{}'; touch inside && echo inside-ok", target.display());
+        let output = Bash.call(&context, json!({ "command": command })).await.unwrap();
+        assert!(output.contains("inside-ok") && output.contains("[stderr]"), "{output}");
+        assert!(!target.exists(), "a file outside the workspace was created");
+        assert!(workspace.path().join("inside").exists());
+    }
+
+    #[tokio::test]
+    async fn the_manifest_network_decides_whether_a_connect_arrives() {
+        let workspace = TempDir::new().unwrap();
+        let Some(mut context) = sandboxed_context(&workspace, Duration::from_secs(30)) else { return };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let command = json!({ "command": format!("echo hello > /dev/tcp/127.0.0.1/{port} && echo sent") });
+
+        let denied = Bash.call(&context, command.clone()).await.unwrap();
+        assert!(!denied.contains("sent"), "{denied}");
+        // A connect that succeeded would be queued before bash exited.
+        let nothing = tokio::time::timeout(Duration::from_millis(300), listener.accept()).await;
+        assert!(nothing.is_err(), "a connection arrived with the network denied ({})", context.sandbox.kind());
+
+        context.manifest.network = NetworkAccess::Any;
+        let allowed = Bash.call(&context, command).await.unwrap();
+        assert!(allowed.contains("sent"), "{allowed}");
+        let accepted = tokio::time::timeout(Duration::from_secs(10), listener.accept()).await;
+        assert!(accepted.is_ok_and(|accepted| accepted.is_ok()), "no connection with the network allowed");
+    }
+
+    /// Returns the default sandbox when it enforces the process limit with a cgroup (a fork
+    /// bomb must not run against rlimits that do not bind root), loudly skipping otherwise.
+    fn bomb_proof(context: &ToolContext) -> bool {
+        let limits = context.manifest.limits(context.timeout);
+        let confinement = Confinement::new(&context.workspace, NetworkAccess::None, limits);
+        let description = context.sandbox.describe(&confinement);
+        let mechanism = description["limits"]["max_processes"]["mechanism"].as_str().unwrap_or("").to_owned();
+        if !mechanism.contains("pids.max") {
+            eprintln!("SKIPPED: no pids cgroup here (process limit by {mechanism:?}); not running a fork bomb");
+        }
+        mechanism.contains("pids.max")
+    }
+
+    #[tokio::test]
+    async fn a_fork_bomb_is_stopped_and_reported() {
+        let workspace = TempDir::new().unwrap();
+        let Some(mut context) = sandboxed_context(&workspace, Duration::from_secs(60)) else { return };
+        context.manifest.max_processes = Some(48);
+        if !bomb_proof(&context) {
+            return;
+        }
+        let arguments = json!({"command": "bomb() { bomb | bomb; }; bomb", "timeout_secs": 4});
+        let error = Bash.call(&context, arguments).await.unwrap_err();
+        let ToolError::Failed(message) = error else { panic!("expected a failure naming the limit: {error:?}") };
+        assert!(message.contains("timed out after 4s; process limit of 48 reached"), "{message}");
+        // The test process is still healthy: it can start processes.
+        assert_eq!(run("echo alive").await, Ok("alive\n".to_owned()));
+    }
+
+    #[tokio::test]
+    async fn a_huge_allocation_is_stopped_and_reported() {
+        let workspace = TempDir::new().unwrap();
+        let Some(mut context) = sandboxed_context(&workspace, Duration::from_secs(60)) else { return };
+        context.manifest.memory_bytes = Some(256 << 20);
+        let arguments = json!({"command": "perl -e '$x = \"a\" x (4 * 1024**3); print length($x)'"});
+        // A memory cgroup kills it (an error naming the limit); `RLIMIT_AS` makes perl fail.
+        let output = match Bash.call(&context, arguments).await {
+            Ok(output) => output,
+            Err(ToolError::Failed(message)) => message,
+            Err(other) => panic!("unexpected error: {other:?}"),
+        };
+        assert!(!output.contains("4294967296"), "the allocation succeeded: {output}");
+        let reported = output.contains("resource limit reached: memory limit of 256 MiB reached")
+            || output.contains("Out of memory");
+        assert!(reported, "{output}");
+    }
+
+    #[tokio::test]
+    async fn the_default_sandbox_kills_the_whole_tree_on_timeout_and_cancel() {
+        let workspace = TempDir::new().unwrap();
+        let Some(context) = sandboxed_context(&workspace, Duration::from_secs(60)) else { return };
+        let sandbox: Arc<dyn Sandbox> = context.sandbox.clone();
+        // Inside a pid namespace `$!` is not the host pid: find the sleep by a unique argument.
+        let marker = format!("{}.{}", 1000 + std::process::id() % 1000, std::process::id());
+        let command = format!("setsid sleep {marker} & sleep {marker}");
+        let error = Bash.call(&context, json!({"command": command.clone(), "timeout_secs": 1})).await.unwrap_err();
+        assert_eq!(error, ToolError::Timeout(Duration::from_secs(1)), "{}", sandbox.kind());
+        assert_no_process_with(&marker).await;
+
+        let call = Bash.call(&context, json!({ "command": command }));
+        let started = wait_for_process_with(&marker);
+        tokio::select! {
+            result = call => panic!("the call ended: {result:?}"),
+            () = started => {}
+        }
+        assert_no_process_with(&marker).await;
+    }
+
+    /// Returns how many `sleep MARKER` processes run on the host.
+    fn processes_with(marker: &str) -> usize {
+        let wanted = format!("sleep\0{marker}\0");
+        let Ok(entries) = std::fs::read_dir("/proc") else { return 0 };
+        entries
+            .flatten()
+            .filter_map(|entry| std::fs::read(entry.path().join("cmdline")).ok())
+            .filter(|cmdline| cmdline == wanted.as_bytes())
+            .count()
+    }
+
+    async fn wait_for_process_with(marker: &str) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while processes_with(marker) < 2 {
+            assert!(tokio::time::Instant::now() < deadline, "the command never started");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn assert_no_process_with(marker: &str) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while processes_with(marker) > 0 {
+            assert!(tokio::time::Instant::now() < deadline, "a process of the tree survived");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }

@@ -43,11 +43,7 @@ mod tests {
     use super::*;
 
     fn context() -> ToolContext {
-        ToolContext {
-            workspace: std::env::temp_dir(),
-            idempotency_key: "run/1/call".into(),
-            timeout: Duration::from_secs(5),
-        }
+        ToolContext::unconfined(std::env::temp_dir(), Default::default(), Duration::from_secs(5))
     }
 
     #[tokio::test]

@@ -5,7 +5,11 @@
 
 mod bash;
 mod echo;
+mod fetch;
 mod fs;
+mod manifest;
+mod patch;
+mod search;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -17,7 +21,11 @@ use serde_json::Value;
 
 pub use bash::Bash;
 pub use echo::Echo;
-pub use fs::{Ls, View, Write};
+pub use fetch::{Fetch, MAX_FETCH_BODY_BYTES};
+pub use fs::{EditRange, InsertAt, Ls, ReadLines, SearchReplace, View, Write};
+pub use manifest::{FsScope, ToolManifest};
+pub use patch::Patch;
+pub use search::{Find, Glob, Grep};
 
 use crate::model::ToolSpec;
 
@@ -31,8 +39,27 @@ pub struct ToolContext {
     /// `run_id/step/tool_call_id`: the same for every attempt of one call, so a tool with side
     /// effects can recognise a retry.
     pub idempotency_key: String,
-    /// Wall-clock limit for the call.
+    /// Wall-clock limit for the call (the run's tool timeout; the manifest's wall time may be
+    /// shorter).
     pub timeout: Duration,
+    /// The tool's effective manifest (its own, with the node's config applied).
+    pub manifest: ToolManifest,
+    /// What confines the processes the call starts.
+    pub sandbox: Arc<dyn agentry_sandbox::Sandbox>,
+}
+
+impl ToolContext {
+    /// Returns a context for a call in `workspace` with `manifest`, unconfined: for tests and
+    /// embedders that run tools outside a node.
+    pub fn unconfined(workspace: PathBuf, manifest: ToolManifest, timeout: Duration) -> Self {
+        Self {
+            workspace,
+            idempotency_key: "test/1/call".to_owned(),
+            timeout,
+            manifest,
+            sandbox: Arc::new(agentry_sandbox::Unconfined),
+        }
+    }
 }
 
 /// Why a tool call failed; the text is shown to the model.
@@ -81,10 +108,10 @@ pub trait Tool: Send + Sync {
     /// Returns the name, description and argument schema offered to the model.
     fn spec(&self) -> ToolSpec;
 
-    /// Returns how an interrupted call of this tool is handled on resume (default:
-    /// [`InterruptPolicy::Retry`], i.e. the tool is idempotent under its idempotency key).
-    fn on_interrupt(&self) -> InterruptPolicy {
-        InterruptPolicy::Retry
+    /// Returns what the tool may use and how an interrupted call is handled (default:
+    /// [`ToolManifest::default`], a pure idempotent tool).
+    fn manifest(&self) -> ToolManifest {
+        ToolManifest::default()
     }
 
     /// Runs the tool with `arguments` (a JSON object) and returns its textual output.
@@ -118,10 +145,19 @@ impl ToolCatalog for BuiltinTools {
     }
 }
 
-/// The tools of one agent, by name.
-#[derive(Clone, Default)]
+/// The tools of one agent, by name, with their effective manifests and the sandbox their
+/// processes run in.
+#[derive(Clone)]
 pub struct ToolRegistry {
-    tools: BTreeMap<String, Arc<dyn Tool>>,
+    tools: BTreeMap<String, (Arc<dyn Tool>, ToolManifest)>,
+    sandbox: Arc<dyn agentry_sandbox::Sandbox>,
+}
+
+impl Default for ToolRegistry {
+    /// An empty registry whose processes run unconfined.
+    fn default() -> Self {
+        Self { tools: BTreeMap::new(), sandbox: Arc::new(agentry_sandbox::Unconfined) }
+    }
 }
 
 impl ToolRegistry {
@@ -137,6 +173,15 @@ impl ToolRegistry {
                 "view" => Arc::new(View),
                 "write" => Arc::new(Write),
                 "ls" => Arc::new(Ls),
+                "fetch" => Arc::new(Fetch),
+                "read_lines" => Arc::new(ReadLines),
+                "edit_range" => Arc::new(EditRange),
+                "insert_at" => Arc::new(InsertAt),
+                "search_replace" => Arc::new(SearchReplace),
+                "find" => Arc::new(Find),
+                "grep" => Arc::new(Grep),
+                "glob" => Arc::new(Glob),
+                "patch" => Arc::new(Patch),
                 unknown => return Err(format!("unknown tool {unknown:?}")),
             };
             registry.insert(tool);
@@ -144,19 +189,49 @@ impl ToolRegistry {
         Ok(registry)
     }
 
-    /// Adds (or replaces) a tool under its spec name.
+    /// Adds (or replaces) a tool under its spec name, with its own manifest.
     pub fn insert(&mut self, tool: Arc<dyn Tool>) {
-        self.tools.insert(tool.spec().name, tool);
+        let manifest = tool.manifest();
+        self.insert_with_manifest(tool, manifest);
+    }
+
+    /// Adds (or replaces) a tool under its spec name, with `manifest` instead of its own.
+    pub fn insert_with_manifest(&mut self, tool: Arc<dyn Tool>, manifest: ToolManifest) {
+        self.tools.insert(tool.spec().name, (tool, manifest));
+    }
+
+    /// Applies the node's manifest overrides (`[tools.manifest.NAME]`) to the tools they name.
+    pub fn apply_overrides(&mut self, overrides: &BTreeMap<String, agentry_core::policy::ManifestOverride>) {
+        for (name, changes) in overrides {
+            if let Some((_, manifest)) = self.tools.get_mut(name) {
+                *manifest = manifest.clone().with_override(changes);
+            }
+        }
+    }
+
+    /// Sets the sandbox the tools' processes run in.
+    pub fn set_sandbox(&mut self, sandbox: Arc<dyn agentry_sandbox::Sandbox>) {
+        self.sandbox = sandbox;
+    }
+
+    /// Returns the sandbox the tools' processes run in.
+    pub fn sandbox(&self) -> &Arc<dyn agentry_sandbox::Sandbox> {
+        &self.sandbox
     }
 
     /// Returns the tool called `name`.
     pub fn get(&self, name: &str) -> Option<&Arc<dyn Tool>> {
-        self.tools.get(name)
+        self.tools.get(name).map(|(tool, _)| tool)
+    }
+
+    /// Returns the effective manifest of the tool called `name`.
+    pub fn manifest(&self, name: &str) -> Option<&ToolManifest> {
+        self.tools.get(name).map(|(_, manifest)| manifest)
     }
 
     /// Returns the specs of every tool, for the model request.
     pub fn specs(&self) -> Vec<ToolSpec> {
-        self.tools.values().map(|tool| tool.spec()).collect()
+        self.tools.values().map(|(tool, _)| tool.spec()).collect()
     }
 }
 

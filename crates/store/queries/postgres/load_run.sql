@@ -1,5 +1,5 @@
--- The run at epoch $2 with its agent, the ids of its started tool calls and the agent's latest
--- conversation summary, in one statement
+-- The run at epoch $2 with its agent, the ids of its started tool calls, its approval decisions
+-- and the agent's latest conversation summary, in one statement
 -- (PostgreSQL); the conversation is read by `select_messages.sql`. $1 run id.
 -- Returns no row when the run is missing; the caller checks the epoch.
 SELECT runs.*, agents.spec AS agent_spec, agents.labels AS agent_labels,
@@ -10,6 +10,11 @@ SELECT runs.*, agents.spec AS agent_spec, agents.labels AS agent_labels,
         WHERE events.agent_id = runs.agent_id AND events.run_id = runs.id AND events.kind = 'tool_start'
         ORDER BY events.seq
     ) AS started_tool_calls,
+    ARRAY(
+        SELECT events.data FROM events
+        WHERE events.agent_id = runs.agent_id AND events.run_id = runs.id AND events.kind = 'approval_decided'
+        ORDER BY events.seq
+    ) AS approval_decisions,
     (
         SELECT events.data FROM events
         WHERE events.agent_id = runs.agent_id AND events.kind = 'summary'

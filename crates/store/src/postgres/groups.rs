@@ -280,6 +280,7 @@ mod tests {
                 node_selector: Default::default(),
                 temperature: None,
                 tool_choice: None,
+                mcp_servers: Default::default(),
             },
             budget_id: None,
             budget_limits: None,

@@ -42,6 +42,7 @@ struct LoadRow {
     agent_last_seq: i64,
     agent_budget_id: Option<String>,
     started_tool_calls: Vec<String>,
+    approval_decisions: Vec<String>,
     latest_summary: Option<String>,
 }
 
@@ -108,7 +109,8 @@ pub(super) async fn load_run(store: &SqlStore<Postgres>, run_id: RunId, epoch: u
         .latest_summary
         .and_then(|data| serde_json::from_str::<serde_json::Value>(&data).ok())
         .and_then(|data| ConversationSummary::from_event(&data));
-    Ok(RunContext { run, agent, messages, started_tool_call_ids, summary })
+    let approvals = row.approval_decisions.iter().filter_map(|data| serde_json::from_str(data).ok()).collect();
+    Ok(RunContext { run, agent, messages, started_tool_call_ids, summary, approvals })
 }
 
 /// Applies a commit in one statement (see [`crate::Store::commit`]).

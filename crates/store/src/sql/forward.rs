@@ -148,6 +148,17 @@ macro_rules! forward_store {
             ) -> $crate::Result<Vec<$crate::CostRow>> {
                 self.inner.cost_report(by, since_ms).await
             }
+            async fn list_approvals(
+                &self,
+                run_id: Option<agentry_core::RunId>,
+                pending_only: bool,
+                limit: u32,
+            ) -> $crate::Result<Vec<agentry_core::approval::Approval>> {
+                self.inner.list_approvals(run_id, pending_only, limit).await
+            }
+            async fn expired_approvals(&self, now_ms: i64) -> $crate::Result<Vec<(agentry_core::RunId, String)>> {
+                self.inner.expired_approvals(now_ms).await
+            }
         }
     };
 }

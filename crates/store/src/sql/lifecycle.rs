@@ -27,6 +27,8 @@ where
     for<'r> RunRow: FromRow<'r, DB::Row>,
     for<'r> NodeRow: FromRow<'r, DB::Row>,
     for<'r> AgentPositions: FromRow<'r, DB::Row>,
+    for<'r> super::rows::KindDataRow: FromRow<'r, DB::Row>,
+    for<'r> super::approvals::ApprovalRow: FromRow<'r, DB::Row>,
 {
     #[instrument(level = "debug", skip_all, fields(%node_id, ?scope))]
     pub(crate) async fn release_node_runs(
@@ -58,6 +60,9 @@ where
     #[instrument(level = "debug", skip_all, fields(%run_id, ?control))]
     pub(crate) async fn control_run(&self, run_id: RunId, control: RunControl) -> Result<Run> {
         let now = now_ms();
+        if let RunControl::Decide(decision) = &control {
+            self.check_pending(run_id, &decision.tool_call_id).await?;
+        }
         let mut transaction = self.pool().begin().await?;
         let id = run_id.to_string();
         let updated: Option<RunRow> = match &control {
@@ -70,6 +75,9 @@ where
                 .bind(now)
                 .fetch_optional(&mut *transaction),
             RunControl::Resume => query_as(RESUME_RUN).bind(id.clone()).bind(now).fetch_optional(&mut *transaction),
+            RunControl::Decide(_) => {
+                query_as(DECIDE_APPROVAL).bind(id.clone()).bind(now).fetch_optional(&mut *transaction)
+            }
         }
         .await?;
         let Some(updated) = updated else {
@@ -83,6 +91,10 @@ where
                 EventDraft::now(kind::RUN_PAUSED, json!({ "reason": reason, "epoch": run.epoch }))
             }
             RunControl::Resume => EventDraft::now(kind::RUN_RESUMED, json!({})),
+            RunControl::Decide(decision) => EventDraft {
+                ts_ms: decision.decided_ms,
+                ..EventDraft::now(kind::APPROVAL_DECIDED, serde_json::to_value(&decision).unwrap_or_default())
+            },
         };
         append_events(&mut transaction, &run.agent_id.to_string(), &id, vec![event], 0).await?;
         transaction.commit().await?;
@@ -102,7 +114,29 @@ where
             RunControl::Pause { .. } if status == RunStatus::Paused => format!("run {run_id} is already paused"),
             RunControl::Pause { .. } => format!("run {run_id} is {status}: only queued or running runs can be paused"),
             RunControl::Resume => format!("run {run_id} is {status}, not paused: only a paused run can be resumed"),
+            RunControl::Decide(decision) => {
+                format!("run {run_id} is {status}: it does not wait for an approval of call {}", decision.tool_call_id)
+            }
         })
+    }
+
+    /// Checks that `run_id` waits for an approval of `tool_call_id`.
+    ///
+    /// Errors: [`Error::NotFound`] for an unknown run; [`Error::Conflict`] naming the call it
+    /// waits for, or saying it waits for none.
+    async fn check_pending(&self, run_id: RunId, tool_call_id: &str) -> Result<()> {
+        let run = self.run_row(run_id).await?.ok_or_else(|| not_found("run", run_id))?;
+        if run.status != RunStatus::WaitingApproval {
+            return Err(Error::Conflict(format!("run {run_id} is {}: it does not wait for an approval", run.status)));
+        }
+        match self.pending_approval(&run).await? {
+            Some(request) if request.tool_call_id == tool_call_id => Ok(()),
+            Some(request) => Err(Error::Conflict(format!(
+                "run {run_id} waits for an approval of call {} ({}), not of call {tool_call_id}",
+                request.tool_call_id, request.name
+            ))),
+            None => Err(Error::Conflict(format!("run {run_id} has no pending approval request"))),
+        }
     }
 
     pub(crate) async fn revoked_runs(&self, node_id: NodeId, leases: &[(RunId, u64)]) -> Result<Vec<RunId>> {

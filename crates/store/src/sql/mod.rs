@@ -6,6 +6,7 @@
 //! the `UPDATE` takes the row lock and checks its `WHERE` under it, so a missing row means the
 //! guard failed, and the run is then read once more only to name the reason.
 
+pub(crate) mod approvals;
 pub(crate) mod budget;
 mod commit;
 mod cost;
@@ -265,15 +266,18 @@ where
             .await?;
         let mut started_tool_call_ids = Vec::new();
         let mut summary = None;
+        let mut approvals = Vec::new();
         for row in events {
             let Ok(data) = serde_json::from_str::<serde_json::Value>(&row.data) else { continue };
             if row.kind == agentry_core::event::kind::SUMMARY {
                 summary = ConversationSummary::from_event(&data).or(summary);
+            } else if row.kind == agentry_core::event::kind::APPROVAL_DECIDED {
+                approvals.extend(serde_json::from_value(data).ok());
             } else if let Some(id) = data["tool_call_id"].as_str() {
                 started_tool_call_ids.push(id.to_owned());
             }
         }
-        Ok(RunContext { run, agent, messages, started_tool_call_ids, summary })
+        Ok(RunContext { run, agent, messages, started_tool_call_ids, summary, approvals })
     }
 
     /// Applies a group of commits (see [`crate::Store::commit`]) with [`commit::write_group`],

@@ -88,3 +88,11 @@ pub(crate) const RELEASE_BUDGET: &str = include_str!("../../queries/release_budg
 pub(crate) const SET_RUN_RESERVATION: &str = include_str!("../../queries/set_run_reservation.sql");
 /// `queries/select_load_events.sql`.
 pub(crate) const SELECT_LOAD_EVENTS: &str = include_str!("../../queries/select_load_events.sql");
+/// `queries/decide_approval.sql`.
+pub(crate) const DECIDE_APPROVAL: &str = include_str!("../../queries/decide_approval.sql");
+/// `queries/run_approval_events.sql`.
+pub(crate) const RUN_APPROVAL_EVENTS: &str = include_str!("../../queries/run_approval_events.sql");
+/// `queries/list_approvals.sql`.
+pub(crate) const LIST_APPROVALS: &str = include_str!("../../queries/list_approvals.sql");
+/// `queries/waiting_runs.sql`.
+pub(crate) const WAITING_RUNS: &str = include_str!("../../queries/waiting_runs.sql");

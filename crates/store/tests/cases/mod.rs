@@ -1,6 +1,7 @@
 //! The cases of the conformance suite, each a function of a fresh [`Harness`].
 
 pub mod agents;
+pub mod approvals;
 pub mod commit;
 pub mod cost;
 pub mod events;
@@ -30,6 +31,7 @@ pub fn spec() -> AgentSpec {
         node_selector: Default::default(),
         temperature: Some(0.25),
         tool_choice: None,
+        mcp_servers: Default::default(),
     }
 }
 

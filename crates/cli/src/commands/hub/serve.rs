@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 use agent_hub::scheduler::Strategy;
 
 use crate::commands::{duration_flag, parse_duration};
-use crate::config::{Flags, Sources, load_hub, load_models};
+use crate::config::{Flags, Sources, load_hub, load_models, load_tool_policy};
 use crate::signal::shutdown_token;
 
 /// Options of `agentry hub serve`. Each overrides the `[hub]` key of the same name from the
@@ -59,10 +59,12 @@ pub async fn run(args: ServeArgs, config_file: Option<PathBuf>) -> anyhow::Resul
     let sources = Sources::of_process(config_file);
     let config = load_hub(&sources, args.flags())?;
     let models = load_models(&sources)?;
+    let allowed_tools = load_tool_policy(&sources)?.allowed;
     let shutdown = shutdown_token()?;
     let listener = TcpListener::bind(&config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     let redacted = config.redacted();
     tracing::info!(listen = %config.listen, database = %redacted.database_url, scheduler = %config.scheduler, "starting hub");
-    agent_hub::HubServer::new(config).with_models(models).serve(listener, shutdown).await.context("hub")?;
+    let server = agent_hub::HubServer::new(config).with_models(models).with_allowed_tools(allowed_tools);
+    server.serve(listener, shutdown).await.context("hub")?;
     Ok(())
 }

@@ -9,7 +9,7 @@ use clap::Args;
 use agentry_core::labels::{Labels, parse_labels};
 
 use crate::commands::{duration_flag, parse_duration, warn_without_api_key};
-use crate::config::{Flags, Sources, load_models, load_node};
+use crate::config::{Flags, Sources, load_models, load_node, load_tool_policy};
 use crate::signal::shutdown_token;
 
 /// Options of `agentry node join`. Each overrides the `[node]` key of the same name from the
@@ -44,6 +44,10 @@ pub struct JoinArgs {
     /// Deliveries of one task after which its run is dead-lettered (failed, last error kept).
     #[arg(long)]
     max_deliveries: Option<u64>,
+    /// What confines tool processes: bwrap, landlock, docker or none (default: bwrap where it
+    /// works, else landlock) [env: AGENTRY_SANDBOX].
+    #[arg(long, value_name = "KIND")]
+    sandbox: Option<String>,
 }
 
 impl JoinArgs {
@@ -60,6 +64,7 @@ impl JoinArgs {
         set("tool-timeout", self.tool_timeout.map(duration_flag));
         set("shutdown-grace", self.shutdown_grace.map(duration_flag));
         set("max-deliveries", self.max_deliveries.map(|count| count.to_string()));
+        set("sandbox", self.sandbox.clone());
         flags
     }
 }
@@ -74,9 +79,10 @@ pub async fn run(args: JoinArgs, config_file: Option<PathBuf>) -> anyhow::Result
     let sources = Sources::of_process(config_file);
     let config = load_node(&sources, args.flags())?;
     let models = load_models(&sources)?;
+    let policy = load_tool_policy(&sources)?;
     let shutdown = shutdown_token()?;
     warn_without_api_key(&config);
     tracing::info!(hub = %config.hub, name = %config.name, slots = config.slots, "starting node");
-    agent_node::Node::new(config).with_models(models).run(shutdown).await.context("node")?;
+    agent_node::Node::new(config).with_models(models).with_tool_policy(policy).run(shutdown).await.context("node")?;
     Ok(())
 }

@@ -179,11 +179,8 @@ async fn direct_run(
         }
         for call in calls {
             let tool = tools.get(&call.name).context("the model called an unknown tool")?;
-            let context = ToolContext {
-                workspace: workspace.clone(),
-                idempotency_key: call.id.clone(),
-                timeout: Duration::from_secs(5),
-            };
+            let mut context = ToolContext::unconfined(workspace.clone(), tool.manifest(), Duration::from_secs(5));
+            context.idempotency_key = call.id.clone();
             let arguments = serde_json::from_str(&call.arguments)?;
             let output = tool.call(&context, arguments).await.unwrap_or_else(|error| error.to_string());
             messages.push(Message::tool_result(&call.id, output));

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Makes sure what tools need is installed: bubblewrap (the default sandbox of `bash` and MCP
+# stdio servers) and, for the MCP interop tests, Node.js with the pinned npm MCP servers.
+# Prints `export` lines:
+#
+#   eval "$(scripts/tool-deps.sh)"     # sets AGENTRY_MCP_DIR
+set -euo pipefail
+log() { echo "tool-deps: $*" >&2; }
+# shellcheck source=scripts/lib/apt.sh
+. "$(dirname "$0")/lib/apt.sh"
+
+command -v bwrap >/dev/null || apt_install bubblewrap
+command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
+echo "export AGENTRY_MCP_DIR=$("$(dirname "$0")/mcp-servers.sh")"
