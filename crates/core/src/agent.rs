@@ -141,9 +141,33 @@ impl AgentSpec {
 /// Most MCP servers one agent may use.
 pub const MAX_MCP_SERVERS: usize = 8;
 
-/// Checks MCP servers: names `[a-z0-9_-]{1,32}` (they prefix tool names), a non-empty command
-/// of at most 64 arguments and 8 KiB, or an `http(s)://` URL of at most 2 KiB.
-fn check_mcp_servers(servers: &BTreeMap<String, McpServer>) -> Result<(), SpecError> {
+/// Longest MCP server name, bytes.
+pub const MAX_MCP_SERVER_NAME_LEN: usize = 32;
+
+/// Checks an MCP server name: 1 to [`MAX_MCP_SERVER_NAME_LEN`] of `[a-z0-9_-]`, without `__`
+/// and not ending with `_`, so that `<server>__<tool>` splits at its first `__`.
+///
+/// Errors with what is wrong and what would be accepted.
+pub fn check_mcp_server_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > MAX_MCP_SERVER_NAME_LEN {
+        return Err(format!("server name {name:?} must be 1 to {MAX_MCP_SERVER_NAME_LEN} characters"));
+    }
+    if !name.bytes().all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'_' || byte == b'-') {
+        return Err(format!("server name {name:?} may only contain a-z, 0-9, '_' and '-'"));
+    }
+    if name.contains(MCP_TOOL_SEPARATOR) || name.ends_with('_') {
+        return Err(format!("server name {name:?} must not contain {MCP_TOOL_SEPARATOR:?} nor end with '_'"));
+    }
+    Ok(())
+}
+
+/// Checks the MCP servers of a spec without starting them: at most [`MAX_MCP_SERVERS`], valid
+/// names ([`check_mcp_server_name`]); for stdio servers a non-blank program, at most 64
+/// arguments and 8 KiB with the environment, no NUL byte, valid environment names; for HTTP
+/// servers an `http://` or `https://` URL of at most 2 KiB.
+///
+/// Errors name the server (`spec.mcp_servers.NAME: …`).
+pub fn check_mcp_servers(servers: &BTreeMap<String, McpServer>) -> Result<(), SpecError> {
     if servers.len() > MAX_MCP_SERVERS {
         return Err(SpecError(format!(
             "spec.mcp_servers has {} servers; the limit is {MAX_MCP_SERVERS}",
@@ -151,39 +175,33 @@ fn check_mcp_servers(servers: &BTreeMap<String, McpServer>) -> Result<(), SpecEr
         )));
     }
     for (name, server) in servers {
-        let valid_name = !name.is_empty()
-            && name.len() <= 32
-            && name
-                .bytes()
-                .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'_' || byte == b'-')
-            && !name.contains(MCP_TOOL_SEPARATOR);
-        if !valid_name {
-            return Err(SpecError(format!(
-                "spec.mcp_servers: server name {name:?} must be 1-32 characters of a-z, 0-9, '_' and '-', without \"__\""
-            )));
-        }
+        let field = |reason: String| SpecError(format!("spec.mcp_servers.{name}: {reason}"));
+        check_mcp_server_name(name).map_err(field)?;
         match server {
             McpServer::Stdio { command, env, .. } => {
+                match command.first() {
+                    None => return Err(field("command is empty; give the program and its arguments".to_owned())),
+                    Some(program) if program.trim().is_empty() => {
+                        return Err(field("command[0] (the program) is blank".to_owned()));
+                    }
+                    Some(_) => {}
+                }
                 let bytes: usize = command.iter().chain(env.keys()).chain(env.values()).map(String::len).sum();
-                if command.first().is_none_or(|program| program.trim().is_empty()) {
-                    return Err(SpecError(format!(
-                        "spec.mcp_servers.{name}.command is empty; give the program and its arguments"
-                    )));
-                }
                 if command.len() > 64 || bytes > 8192 {
-                    return Err(SpecError(format!(
-                        "spec.mcp_servers.{name}: command and env are too large (at most 64 arguments and 8 KiB)"
-                    )));
+                    return Err(field("command and env are too large (at most 64 arguments and 8 KiB)".to_owned()));
                 }
-                if command.iter().chain(env.keys()).chain(env.values()).any(|text| text.contains('\0')) {
-                    return Err(SpecError(format!("spec.mcp_servers.{name}: command or env contains a NUL byte")));
+                if let Some(argument) = command.iter().find(|argument| argument.contains('\0')) {
+                    return Err(field(format!("command argument {argument:?} contains a NUL byte")));
+                }
+                for (key, value) in env {
+                    if key.is_empty() || key.contains('=') || key.contains('\0') || value.contains('\0') {
+                        return Err(field(format!("env {key:?} is not a valid environment variable")));
+                    }
                 }
             }
             McpServer::Http { url } => {
                 if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() > 2048 {
-                    return Err(SpecError(format!(
-                        "spec.mcp_servers.{name}.url {url:?} must be an http:// or https:// URL of at most 2 KiB"
-                    )));
+                    return Err(field(format!("url {url:?} must be an http:// or https:// URL of at most 2 KiB")));
                 }
             }
         }
@@ -324,15 +342,15 @@ mod tests {
         assert!(with.clone().validated().is_ok());
         let mut bad_name = with.clone();
         bad_name.mcp_servers.insert("Bad__Name".into(), stdio);
-        assert!(bad_name.validated().unwrap_err().0.contains("server name \"Bad__Name\""));
+        assert!(bad_name.validated().unwrap_err().0.contains("spec.mcp_servers.Bad__Name: server name"));
         let mut no_command = with.clone();
         no_command
             .mcp_servers
             .insert("x".into(), McpServer::Stdio { command: vec![], env: BTreeMap::new(), network: false });
-        assert!(no_command.validated().unwrap_err().0.contains("spec.mcp_servers.x.command is empty"));
+        assert!(no_command.validated().unwrap_err().0.contains("spec.mcp_servers.x: command is empty"));
         let mut bad_url = with;
         bad_url.mcp_servers.insert("y".into(), McpServer::Http { url: "ftp://x".into() });
-        assert!(bad_url.validated().unwrap_err().0.contains("spec.mcp_servers.y.url"));
+        assert!(bad_url.validated().unwrap_err().0.contains("spec.mcp_servers.y: url"));
     }
 
     #[test]

@@ -21,7 +21,14 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("agent-hub", &["agentry-core", "agentry-proto", "agentry-store", "agentry-broker", "agentry-supervisor"]),
     (
         "agent-node",
-        &["agentry-core", "agentry-proto", "agentry-broker", "agentry-runtime", "agentry-sandbox", "agentry-supervisor"],
+        &[
+            "agentry-core",
+            "agentry-proto",
+            "agentry-broker",
+            "agentry-runtime",
+            "agentry-sandbox",
+            "agentry-supervisor",
+        ],
     ),
     ("agentry-sdk", &["agentry-core", "agentry-proto"]),
     ("agentry", &["agent-hub", "agent-node", "agentry-sdk", "agentry-broker", "agentry-core"]),

@@ -7,28 +7,12 @@ use std::collections::BTreeMap;
 
 use agentry_core::{MCP_TOOL_SEPARATOR, McpServer};
 
-/// Longest server name, bytes.
-pub const MAX_SERVER_NAME_LEN: usize = 32;
+pub use agentry_core::agent::{
+    MAX_MCP_SERVER_NAME_LEN as MAX_SERVER_NAME_LEN, check_mcp_server_name as validate_server_name,
+};
 
 /// Longest tool name offered to a model (`<server>__<tool>`), bytes.
 pub const MAX_TOOL_NAME_LEN: usize = 64;
-
-/// Checks a server name: 1 to [`MAX_SERVER_NAME_LEN`] of `[a-z0-9_-]`, without `__` and not
-/// ending with `_`, so that `<server>__<tool>` splits at its first `__`.
-///
-/// Errors with what is wrong and what would be accepted.
-pub fn validate_server_name(name: &str) -> Result<(), String> {
-    if name.is_empty() || name.len() > MAX_SERVER_NAME_LEN {
-        return Err(format!("server name {name:?} must be 1 to {MAX_SERVER_NAME_LEN} characters"));
-    }
-    if !name.bytes().all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'_' || byte == b'-') {
-        return Err(format!("server name {name:?} may only contain a-z, 0-9, '_' and '-'"));
-    }
-    if name.contains(MCP_TOOL_SEPARATOR) || name.ends_with('_') {
-        return Err(format!("server name {name:?} must not contain {MCP_TOOL_SEPARATOR:?} nor end with '_'"));
-    }
-    Ok(())
-}
 
 /// Returns whether `name` is a tool name models accept: 1 to [`MAX_TOOL_NAME_LEN`] of
 /// `[A-Za-z0-9_-]`.
@@ -42,36 +26,16 @@ pub fn tool_name(server: &str, tool: &str) -> String {
     format!("{server}{MCP_TOOL_SEPARATOR}{tool}")
 }
 
-/// Checks the MCP servers of an agent spec without starting them: valid names, a non-empty
-/// command with valid environment names for stdio servers, an `http(s)` URL with a host for
-/// HTTP servers. Pure, so the hub can check specs with it.
+/// Checks the MCP servers of an agent spec without starting them: the hub's checks
+/// ([`agentry_core::agent::check_mcp_servers`]), and that each HTTP server's URL parses with a
+/// host.
 ///
-/// Errors with a message naming the server (`mcp_servers.NAME: …`).
+/// Errors with a message naming the server (`spec.mcp_servers.NAME: …`).
 pub fn validate_servers(servers: &BTreeMap<String, McpServer>) -> Result<(), String> {
+    agentry_core::agent::check_mcp_servers(servers).map_err(|error| error.0)?;
     for (name, server) in servers {
-        let field = |reason: String| format!("mcp_servers.{name}: {reason}");
-        validate_server_name(name).map_err(field)?;
-        match server {
-            McpServer::Stdio { command, env, network: _ } => {
-                match command.first() {
-                    None => return Err(field("command is empty".to_owned())),
-                    Some(program) if program.trim().is_empty() => {
-                        return Err(field("command[0] (the program) is blank".to_owned()));
-                    }
-                    Some(_) => {}
-                }
-                if let Some(argument) = command.iter().find(|argument| argument.contains('\0')) {
-                    return Err(field(format!("command argument {argument:?} contains a NUL byte")));
-                }
-                for (key, value) in env {
-                    if key.is_empty() || key.contains('=') || key.contains('\0') || value.contains('\0') {
-                        return Err(field(format!("env {key:?} is not a valid environment variable")));
-                    }
-                }
-            }
-            McpServer::Http { url } => {
-                http_host(url).map_err(field)?;
-            }
+        if let McpServer::Http { url } = server {
+            http_host(url).map_err(|reason| format!("spec.mcp_servers.{name}: {reason}"))?;
         }
     }
     Ok(())
@@ -142,11 +106,14 @@ mod tests {
     #[test]
     fn invalid_servers_are_named_in_the_error() {
         let cases = [
-            (servers(vec![("Bad", stdio(&["x"]))]), "mcp_servers.Bad: server name"),
-            (servers(vec![("empty", stdio(&[]))]), "mcp_servers.empty: command is empty"),
-            (servers(vec![("blank", stdio(&[" "]))]), "mcp_servers.blank: command[0]"),
-            (servers(vec![("ftp", McpServer::Http { url: "ftp://host/mcp".to_owned() })]), "must be http or https"),
-            (servers(vec![("junk", McpServer::Http { url: "not a url".to_owned() })]), "mcp_servers.junk: url"),
+            (servers(vec![("Bad", stdio(&["x"]))]), "spec.mcp_servers.Bad: server name"),
+            (servers(vec![("empty", stdio(&[]))]), "spec.mcp_servers.empty: command is empty"),
+            (servers(vec![("blank", stdio(&[" "]))]), "spec.mcp_servers.blank: command[0]"),
+            (
+                servers(vec![("ftp", McpServer::Http { url: "ftp://host/mcp".to_owned() })]),
+                "must be an http:// or https:// URL",
+            ),
+            (servers(vec![("junk", McpServer::Http { url: "https://".to_owned() })]), "spec.mcp_servers.junk: url"),
         ];
         for (config, expected) in cases {
             let error = validate_servers(&config).unwrap_err();

@@ -178,7 +178,7 @@ fn transport(url: &str, error: &reqwest::Error) -> ModelError {
 }
 
 /// Returns `error` with its sources, since reqwest's own text hides the cause.
-fn error_chain(error: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

@@ -22,6 +22,7 @@ pub use agentry_core::ToolChoice;
 pub use anthropic::{AnthropicProvider, DEFAULT_BASE_URL as DEFAULT_ANTHROPIC_BASE_URL};
 pub use breaker::Breaker;
 pub use http::EndpointConfig;
+pub(crate) use http::error_chain;
 pub use openai::{DEFAULT_BASE_URL as DEFAULT_OPENAI_BASE_URL, OpenAiProvider};
 pub use router::{DefaultEndpoints, Hop, ModelRouter, RouteFailure, Routed};
 

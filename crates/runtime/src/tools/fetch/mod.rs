@@ -4,6 +4,7 @@ mod policy;
 #[cfg(test)]
 mod tests;
 
+use crate::model::error_chain;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -198,18 +199,6 @@ fn request_failed(error: &reqwest::Error) -> ToolError {
         source = cause.source();
     }
     ToolError::Failed(format!("fetch failed: {}", error_chain(error)))
-}
-
-/// Returns `error` with its sources, since reqwest's own text hides the cause.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// A response, its body read up to [`MAX_FETCH_BODY_BYTES`].
