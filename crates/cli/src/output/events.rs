@@ -118,6 +118,15 @@ fn describe(event: &TraceEvent, data: &Value) -> Option<String> {
             None => with_reason(format!("from={} epoch={}", text("from_node_id")?, number("epoch")?), text("reason")),
         },
         kind::TOOL_INTERRUPTED => format!("{} policy={}", text("name")?, text("policy")?),
+        kind::APPROVAL_REQUESTED => {
+            let call = text("tool_call_id")?;
+            let held = format!("{} {} call={call}", text("name")?, arguments(data.get("arguments")?));
+            format!("{held} (agentry approve|deny {} {call})", event.run_id)
+        }
+        kind::APPROVAL_DECIDED => {
+            let decision = if data.get("approved")?.as_bool()? { "approved" } else { "denied" };
+            with_reason(format!("call={} {decision} by {}", text("tool_call_id")?, text("actor")?), text("reason"))
+        }
         _ => return None,
     };
     Some(detail)
@@ -228,6 +237,20 @@ mod tests {
         assert_eq!(moved, "#12 22:23:05.123 run_moved from=n1 epoch=3 lease expired");
         let interrupted = human("tool_interrupted", json!({ "name": "bash", "policy": "retry", "step": 1 }));
         assert_eq!(interrupted, "#12 22:23:05.123 tool_interrupted bash policy=retry");
+    }
+
+    #[test]
+    fn approval_lines_say_what_waits_and_how_to_decide() {
+        let arguments = r#"{"command":"git push"}"#;
+        let requested =
+            human("approval_requested", json!({ "name": "bash", "arguments": arguments, "tool_call_id": "c1" }));
+        let expected = r#"#12 22:23:05.123 approval_requested bash {"command":"git push"} call=c1 (agentry approve|deny run-1 c1)"#;
+        assert_eq!(requested, expected);
+        let decided = json!({ "tool_call_id": "c1", "approved": false, "actor": "bob", "reason": "not now" });
+        assert_eq!(
+            human("approval_decided", decided),
+            "#12 22:23:05.123 approval_decided call=c1 denied by bob not now"
+        );
     }
 
     #[test]
