@@ -179,7 +179,9 @@ async fn connect_stdio(
     sandbox: &dyn Sandbox,
     confinement: Confinement,
 ) -> Result<ConnectedServer, McpError> {
-    let (program, args) = command.split_first().expect("validate_servers rejects empty commands");
+    let Some((program, args)) = command.split_first() else {
+        return Err(McpError::InvalidConfig(format!("spec.mcp_servers.{name}: command is empty")));
+    };
     let network = confinement.network.clone();
     let sandbox_error =
         |error: agentry_sandbox::SandboxError| McpError::Sandbox { server: name.to_owned(), reason: error.to_string() };

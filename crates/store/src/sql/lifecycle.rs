@@ -10,11 +10,14 @@ use agentry_core::clock::now_ms;
 use agentry_core::event::kind;
 use agentry_core::{AgentId, EventDraft, NodeId, NodeInfo, Run, RunId, RunStatus};
 
+use super::approvals::pending_request;
 use super::queries::*;
+use super::rows::KindDataRow;
 use super::rows::{AgentPositions, NodeRow, RunRow, json_text, to_db_int};
 use super::{SqlStore, not_found};
 use crate::api::{ReleaseScope, RunControl};
 use crate::error::{Error, Result};
+use agentry_core::approval::ApprovalRequest;
 
 impl<DB> SqlStore<DB>
 where
@@ -27,8 +30,7 @@ where
     for<'r> RunRow: FromRow<'r, DB::Row>,
     for<'r> NodeRow: FromRow<'r, DB::Row>,
     for<'r> AgentPositions: FromRow<'r, DB::Row>,
-    for<'r> super::rows::KindDataRow: FromRow<'r, DB::Row>,
-    for<'r> super::approvals::ApprovalRow: FromRow<'r, DB::Row>,
+    for<'r> KindDataRow: FromRow<'r, DB::Row>,
 {
     #[instrument(level = "debug", skip_all, fields(%node_id, ?scope))]
     pub(crate) async fn release_node_runs(
@@ -60,9 +62,6 @@ where
     #[instrument(level = "debug", skip_all, fields(%run_id, ?control))]
     pub(crate) async fn control_run(&self, run_id: RunId, control: RunControl) -> Result<Run> {
         let now = now_ms();
-        if let RunControl::Decide(decision) = &control {
-            self.check_pending(run_id, &decision.tool_call_id).await?;
-        }
         let mut transaction = self.pool().begin().await?;
         let id = run_id.to_string();
         let updated: Option<RunRow> = match &control {
@@ -85,6 +84,18 @@ where
             return Err(self.control_refusal(run_id, &control).await);
         };
         let run = Run::try_from(updated)?;
+        if let RunControl::Decide(decision) = &control {
+            // Under the run's row lock: the call it waits for cannot change meanwhile.
+            let events: Vec<KindDataRow> = query_as(RUN_APPROVAL_EVENTS)
+                .bind(run.agent_id.to_string())
+                .bind(id.clone())
+                .fetch_all(&mut *transaction)
+                .await?;
+            if let Err(refusal) = pending_matches(run_id, pending_request(&events), &decision.tool_call_id) {
+                transaction.rollback().await?;
+                return Err(refusal);
+            }
+        }
         let event = match control {
             RunControl::Cancel { reason } => EventDraft::now(kind::RUN_CANCELLED, json!({ "reason": reason })),
             RunControl::Pause { reason } => {
@@ -120,25 +131,6 @@ where
         })
     }
 
-    /// Checks that `run_id` waits for an approval of `tool_call_id`.
-    ///
-    /// Errors: [`Error::NotFound`] for an unknown run; [`Error::Conflict`] naming the call it
-    /// waits for, or saying it waits for none.
-    async fn check_pending(&self, run_id: RunId, tool_call_id: &str) -> Result<()> {
-        let run = self.run_row(run_id).await?.ok_or_else(|| not_found("run", run_id))?;
-        if run.status != RunStatus::WaitingApproval {
-            return Err(Error::Conflict(format!("run {run_id} is {}: it does not wait for an approval", run.status)));
-        }
-        match self.pending_approval(&run).await? {
-            Some(request) if request.tool_call_id == tool_call_id => Ok(()),
-            Some(request) => Err(Error::Conflict(format!(
-                "run {run_id} waits for an approval of call {} ({}), not of call {tool_call_id}",
-                request.tool_call_id, request.name
-            ))),
-            None => Err(Error::Conflict(format!("run {run_id} has no pending approval request"))),
-        }
-    }
-
     pub(crate) async fn revoked_runs(&self, node_id: NodeId, leases: &[(RunId, u64)]) -> Result<Vec<RunId>> {
         let rows: Vec<RunRow> = query_as(HELD_RUNS).bind(node_id.to_string()).fetch_all(self.pool()).await?;
         let held = rows.into_iter().map(Run::try_from).collect::<Result<Vec<_>>>()?;
@@ -162,6 +154,20 @@ where
     pub(crate) async fn expire_nodes(&self, cutoff_ms: i64) -> Result<Vec<NodeInfo>> {
         let rows: Vec<NodeRow> = query_as(EXPIRE_NODES).bind(cutoff_ms).fetch_all(self.pool()).await?;
         rows.into_iter().map(NodeInfo::try_from).collect()
+    }
+}
+
+/// Checks that the request `run_id` waits for (`pending`) is the one for `tool_call_id`.
+///
+/// Errors with [`Error::Conflict`] naming the call it waits for, or saying it waits for none.
+fn pending_matches(run_id: RunId, pending: Option<ApprovalRequest>, tool_call_id: &str) -> Result<()> {
+    match pending {
+        Some(request) if request.tool_call_id == tool_call_id => Ok(()),
+        Some(request) => Err(Error::Conflict(format!(
+            "run {run_id} waits for an approval of call {} ({}), not of call {tool_call_id}",
+            request.tool_call_id, request.name
+        ))),
+        None => Err(Error::Conflict(format!("run {run_id} has no pending approval request"))),
     }
 }
 
