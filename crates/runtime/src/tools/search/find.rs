@@ -14,7 +14,7 @@ use agentry_core::limits::truncate_with_marker;
 /// workspace), relative to the workspace and in tree order, whose file name matches the glob
 /// `name` (e.g. `*.rs`; default any), of `type` `file` or `dir` (default any, symlinks too),
 /// at most `max_depth` levels down (1 = the directory's own entries). Directories end with `/`,
-/// symlinks with `@`. Walks as described in [the module](super): no symlinks followed,
+/// symlinks with `@`. Walks as described in the `search` module: no symlinks followed,
 /// `.gitignore` honoured, `.git` skipped. At most 1000 paths, then a count of the rest; cut to
 /// the manifest's `max_output_bytes`.
 ///

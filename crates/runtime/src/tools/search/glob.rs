@@ -15,7 +15,7 @@ use agentry_core::limits::truncate_with_marker;
 /// and `[..]` stay within one path component, `**` spans any number, `{a,b}` picks (so `*.rs`
 /// matches only at the top, `**/*.rs` everywhere). Paths print relative to the workspace, in
 /// tree order; directories end with `/`, symlinks with `@`. Walks as described in
-/// [the module](super). At most 1000 paths, then a count of the rest; cut to the manifest's
+/// the `search` module. At most 1000 paths, then a count of the rest; cut to the manifest's
 /// `max_output_bytes`.
 ///
 /// Errors with [`ToolError::InvalidArguments`] for an empty or bad pattern or a path outside

@@ -29,7 +29,7 @@ const BINARY_SNIFF_BYTES: usize = 8 * 1024;
 /// files whose name (or, when it has a `/`, path relative to `path`) matches it; `ignore_case`
 /// defaults to false; `max_results` defaults to 100, at most 1000. Binary files, files over
 /// 10 MiB and symlinks are skipped; lines are cut to 500 characters; the output is cut to the
-/// manifest's `max_output_bytes`. Walks as described in [the module](super).
+/// manifest's `max_output_bytes`. Walks as described in the `search` module.
 ///
 /// Errors with [`ToolError::InvalidArguments`] for a bad regex or glob, `max_results` 0 or a
 /// path outside the workspace, and [`ToolError::Failed`] when the path is missing or leads out.
