@@ -2,15 +2,16 @@
 # Installs the MCP servers the interop tests run (pinned npm packages) when they are missing,
 # then prints the directory they are installed in (the only line on stdout):
 #
-#   dir="$(scripts/mcp-servers.sh)"    # default: <repo>/target/mcp-servers, or $AGENTRY_MCP_DIR
+#   dir="$(scripts/mcp-servers.sh)"    # default: ~/.cache/agentry/mcp-servers, or $AGENTRY_MCP_DIR
 #   node "$dir/node_modules/@modelcontextprotocol/server-everything/dist/index.js" stdio
 #
 # Idempotent: when every package is present at its pinned version nothing is downloaded and
 # nothing is printed on stderr.
 set -euo pipefail
 
-repo_root=$(cd "$(dirname "$0")/.." && pwd)
-mcp_dir=${AGENTRY_MCP_DIR:-$repo_root/target/mcp-servers}
+# Outside the checkout: bubblewrap hides the host's /tmp, where a checkout may live, and the
+# servers run in the sandbox.
+mcp_dir=${AGENTRY_MCP_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/agentry/mcp-servers}
 log() { echo "mcp-servers: $*" >&2; }
 
 # Bump together with the expectations of crates/runtime/tests/mcp.rs.

@@ -2,7 +2,7 @@
 //! and in the default sandbox) and over streamable HTTP.
 //!
 //! The servers are npm packages installed by `scripts/mcp-servers.sh` into `$AGENTRY_MCP_DIR`
-//! (default `target/mcp-servers`); a test runs the script itself when they are missing and fails
+//! (default `~/.cache/agentry/mcp-servers`); a test runs the script itself when they are missing and fails
 //! when it cannot (no node/npm), rather than skipping. Sandboxes mount a private `/tmp`, so that
 //! directory must not be under `/tmp`.
 
@@ -28,7 +28,11 @@ fn workspace_root() -> PathBuf {
 /// Returns `dist/index.js` of server-everything, installing the servers when missing.
 fn everything_entry() -> PathBuf {
     let root = workspace_root();
-    let dir = std::env::var_os("AGENTRY_MCP_DIR").map_or_else(|| root.join("target/mcp-servers"), PathBuf::from);
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")));
+    let default = cache.unwrap_or_else(|| root.join("target")).join("agentry/mcp-servers");
+    let dir = std::env::var_os("AGENTRY_MCP_DIR").map_or(default, PathBuf::from);
     let entry = dir.join(EVERYTHING_ENTRY);
     if entry.exists() {
         return entry;

@@ -9,9 +9,10 @@ use tempfile::TempDir;
 
 use common::{confinement, confining_sandboxes, run, text};
 
-/// Returns a temporary directory outside `/tmp` (which bwrap replaces), so the sandbox sees it.
+/// Returns a temporary directory outside `/tmp` (which bwrap replaces), so the sandbox sees it:
+/// under `/var/tmp`, not the target directory, since a checkout may itself live under `/tmp`.
 fn outside_tmp() -> TempDir {
-    TempDir::new_in(env!("CARGO_TARGET_TMPDIR")).unwrap()
+    TempDir::new_in("/var/tmp").unwrap()
 }
 
 #[tokio::test]

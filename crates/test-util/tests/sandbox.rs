@@ -78,7 +78,8 @@ fn connection_arrived(listener: &std::net::TcpListener) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn model_written_commands_cannot_escape_the_default_sandbox() {
-    let outside = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    // Outside the workspace and outside /tmp (bwrap replaces /tmp, and a checkout may live there).
+    let outside = tempfile::tempdir_in("/var/tmp").unwrap();
     let canary = outside.path().join("canary");
     std::fs::write(&canary, "still here").unwrap();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -89,7 +90,10 @@ async fn model_written_commands_cannot_escape_the_default_sandbox() {
         bash(&format!("exec 3<>/dev/tcp/127.0.0.1/{port} && echo connected")),
         // Every level waits for its children, so the tree only grows until the process limit.
         Reply::tool("bash", json!({ "command": "bomb() { bomb | bomb; }; bomb", "timeout_secs": 4 })),
-        bash("perl -e '$x = \"a\" x (4 * 1024**3); print length($x)'"),
+        Reply::tool(
+            "bash",
+            json!({ "command": "perl -e '$x = \"a\" x (4 * 1024**3); print length($x)'", "timeout_secs": 30 }),
+        ),
         Reply::tool("view", json!({ "path": "../../../../etc/passwd" })),
         bash("ln -s /etc/passwd escape && echo linked"),
         Reply::tool("view", json!({ "path": "escape" })),
@@ -102,7 +106,8 @@ async fn model_written_commands_cannot_escape_the_default_sandbox() {
     let limits = ManifestOverride {
         memory_mb: Some(256),
         max_processes: Some(64),
-        wall_time: Some(Duration::from_secs(8)),
+        // `rm -rf /` walks the whole (read-only) file system: give it time to reach the canary.
+        wall_time: Some(Duration::from_secs(120)),
         ..ManifestOverride::default()
     };
     let cluster = cluster(&model, limits).await;
