@@ -1,21 +1,20 @@
 //! `agentry`: the Agentry Cloud binary — `dev`, `hub serve`, `node join` and the client
 //! commands (`spawn`, `send`, `trace`, `ps`, `nodes`, `cancel`, `pause`, `resume`).
 //!
-//! Data goes to stdout; logs (`RUST_LOG`) and errors go to stderr. A failure prints one
+//! Data goes to stdout; logs (`RUST_LOG`, `--log-format text|json`) and errors go to stderr. A failure prints one
 //! `error: ...` line and exits 1, or 2 when the hub is unreachable (see `report.rs`).
 
 mod commands;
 mod config;
 mod follow;
+mod logging;
 mod output;
 mod report;
 mod signal;
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 
 use crate::commands::Cli;
 
@@ -25,7 +24,9 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(error) => return report::usage_error(&error),
     };
-    init_logging(if cli.command.is_server() { "info" } else { "warn" });
+    if let Err(error) = logging::init(cli.log_format, if cli.command.is_server() { "info" } else { "warn" }) {
+        return report::failure(&anyhow::anyhow!(error));
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => return report::failure(&anyhow::Error::new(error).context("starting the async runtime")),
@@ -37,14 +38,4 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => report::failure(&error),
     }
-}
-
-/// Logs to stderr at `RUST_LOG`, else at `default_level`.
-fn init_logging(default_level: &str) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
 }

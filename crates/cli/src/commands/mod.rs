@@ -31,6 +31,10 @@ pub struct Cli {
     /// and `config print`; `AGENTRY_*` variables and flags override it.
     #[arg(long, global = true, env = "AGENTRY_CONFIG", value_name = "FILE")]
     pub config: Option<std::path::PathBuf>,
+    /// Log lines on stderr: text, or json (one object per line: timestamp, level, target,
+    /// fields, span and spans); filtered by RUST_LOG.
+    #[arg(long, global = true, env = "AGENTRY_LOG_FORMAT", value_enum, default_value_t = crate::logging::LogFormat::Text)]
+    pub log_format: crate::logging::LogFormat,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
