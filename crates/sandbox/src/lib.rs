@@ -44,9 +44,10 @@ pub use limits::LimitHit;
 pub use process::{Captured, Exit, RunOutput, run_captured};
 pub use unconfined::Unconfined;
 
-/// Which sandbox confines tool processes (node config `sandbox`).
+/// Which sandbox confines tool processes (node config `sandbox`). Parsed from its name, an
+/// unknown one rejected with the names that are accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase", try_from = "String")]
 pub enum SandboxKind {
     /// bubblewrap: namespaces, read-only root, the workspace as the only writable path.
     Bwrap,
@@ -73,6 +74,14 @@ impl SandboxKind {
 impl fmt::Display for SandboxKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+impl TryFrom<String> for SandboxKind {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        text.parse()
     }
 }
 

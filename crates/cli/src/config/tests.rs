@@ -146,3 +146,13 @@ fn printing_redacts_secrets() {
     let parsed: FileConfig = toml::from_str(&printed).expect("the printed config reads back");
     assert_eq!(parsed.hub.lease_ttl, hub.lease_ttl);
 }
+
+#[test]
+fn the_sandbox_is_read_by_name_and_an_unknown_one_lists_the_choices() {
+    let sources = Sources { file: None, env: env(&[("AGENTRY_SANDBOX", "landlock")]) };
+    assert_eq!(load_node(&sources, Flags::new()).unwrap().sandbox.map(|kind| kind.as_str()), Some("landlock"));
+    let flags = vec![("sandbox", "chroot".to_owned())];
+    let error = error_text(load_node(&Sources::default(), flags));
+    assert!(error.contains("node.sandbox (from flag --sandbox)"), "{error}");
+    assert!(error.contains("unknown sandbox \"chroot\"; expected bwrap, landlock, docker or none"), "{error}");
+}
