@@ -1,7 +1,12 @@
-//! Tools the model can call: the [`Tool`] trait, the builtin tools and a registry.
+//! Tools the model can call: the [`Tool`] trait, each tool's [`ToolManifest`], the builtin
+//! tools and a registry (which also holds the node's sandbox for the processes tools start).
 //!
-//! Builtins keep agentry's names: `echo`, `bash`, `view`, `write`, `ls`. Tool failures are
-//! reported back to the model as a tool result (`is_error`), not as a run failure.
+//! Builtins keep agentry's names ([`BUILTIN_TOOL_NAMES`]): `echo`, `bash` (in the sandbox),
+//! the file tools `view`, `read_lines`, `write`, `edit_range`, `insert_at`, `search_replace`,
+//! `ls` (confined to the run's workspace, `fs/`), the searches `find`, `grep`, `glob`
+//! (`search/`), `fetch` (network policy, `fetch/`) and `patch` (`patch/`). Tool failures are
+//! reported back to the model as a tool result (`is_error`), not as a run failure; docs/tools.md
+//! has every schema and manifest.
 
 mod bash;
 mod echo;
