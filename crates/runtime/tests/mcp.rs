@@ -89,13 +89,10 @@ fn process_exists(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
 }
 
-/// Waits until `pid` is gone (exited and reaped), failing after 20 s.
+/// Awaits the exit of `pid` (on a pidfd), failing after 20 s.
 async fn wait_for_exit(pid: u32) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while process_exists(pid) {
-        assert!(tokio::time::Instant::now() < deadline, "mcp server process {pid} still runs");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let exited = tokio::time::timeout(Duration::from_secs(20), agentry_sandbox::process_exit(pid)).await;
+    assert!(matches!(exited, Ok(Ok(()))), "mcp server process {pid} still runs: {exited:?}");
 }
 
 /// Starts server-everything over stdio under `sandbox` and checks listing, calls, errors and

@@ -209,3 +209,23 @@ pub(crate) fn kill_process(pid: u32) {
         }
     }
 }
+
+/// Returns a pidfd of process `pid` (readable once it has exited), or `None` when no such
+/// process exists (any more).
+///
+/// Errors when the kernel has no `pidfd_open` (Linux < 5.3) or refuses it.
+pub(crate) fn pidfd_open(pid: u32) -> io::Result<Option<OwnedFd>> {
+    use std::os::fd::FromRawFd;
+    let pid = libc::pid_t::try_from(pid).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+    #[allow(unsafe_code)]
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, libc::PIDFD_NONBLOCK) };
+    if fd < 0 {
+        let error = io::Error::last_os_error();
+        return if error.raw_os_error() == Some(libc::ESRCH) { Ok(None) } else { Err(error) };
+    }
+    let fd = i32::try_from(fd).map_err(|_| io::Error::from(io::ErrorKind::InvalidData))?;
+    // SAFETY: the descriptor was just returned by the kernel and is owned by no one else.
+    #[allow(unsafe_code)]
+    Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }))
+}

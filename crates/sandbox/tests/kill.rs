@@ -8,7 +8,7 @@ use std::time::Duration;
 use agentry_sandbox::{Exit, NetworkAccess, run_captured};
 use tempfile::TempDir;
 
-use common::{all_sandboxes, assert_sleeps_die, confinement, run, sleep_marker, text, wait_for_sleeps};
+use common::{all_sandboxes, assert_sleeps_die, confinement, ready_fifo, run, sleep_marker, text, wait_until_ready};
 
 #[tokio::test]
 async fn timeout_kills_the_tree_including_escaped_sessions() {
@@ -33,16 +33,18 @@ async fn dropping_the_run_kills_the_tree() {
         let workspace = TempDir::new().unwrap();
         let confinement = confinement(workspace.path(), NetworkAccess::None, Duration::from_secs(600));
         let marker = sleep_marker(10 + salt as u32);
-        let args = ["-c".to_owned(), format!("setsid sleep {marker} & sleep {marker} & wait")];
+        let ready = ready_fifo(workspace.path(), "ready");
+        let args = ["-c".to_owned(), format!("setsid sleep {marker} & sleep {marker} & echo up > ready; wait")];
         let confined = sandbox.command("bash", &args, &confinement).unwrap();
         let cgroups = confined.description.get("cgroups").cloned();
         let running = run_captured(confined);
         tokio::select! {
             result = running => panic!("{kind}: the run ended: {result:?}"),
-            () = wait_for_sleeps(&marker, 2) => {}
+            () = wait_until_ready(ready) => {}
         }
         assert_sleeps_die(&marker, kind).await;
-        // The leaf goes too (removed by the drop, possibly in a background thread).
+        // The leaf goes too (removed by the drop, possibly in a background thread). A cgroup
+        // directory's removal gives no event to await: this polls, with a deadline.
         for path in cgroups.iter().flat_map(|paths| paths.as_array().unwrap()) {
             let path = std::path::PathBuf::from(path.as_str().unwrap());
             let deadline = tokio::time::Instant::now() + Duration::from_secs(10);

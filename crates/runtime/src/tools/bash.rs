@@ -203,18 +203,11 @@ mod tests {
         assert_dies(&std::fs::read_to_string(workspace.path().join("sleep.pid")).unwrap()).await;
     }
 
-    /// Waits up to 5 s for process `pid` to be gone or a zombie (waiting for its new parent).
+    /// Awaits the exit of process `pid` (a zombie waiting for its new parent counts), 5 s at most.
     async fn assert_dies(pid: &str) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        loop {
-            let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim()));
-            let alive = stat.is_ok_and(|stat| !stat.rsplit(") ").next().unwrap_or("").starts_with('Z'));
-            if !alive {
-                return;
-            }
-            assert!(tokio::time::Instant::now() < deadline, "process {} survived", pid.trim());
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let pid: u32 = pid.trim().parse().expect("a pid");
+        let exited = tokio::time::timeout(Duration::from_secs(5), agentry_sandbox::process_exit(pid)).await;
+        assert!(matches!(exited, Ok(Ok(()))), "process {pid} survived: {exited:?}");
     }
 
     #[tokio::test]
@@ -345,39 +338,43 @@ mod tests {
         assert_eq!(error, ToolError::Timeout(Duration::from_secs(1)), "{}", sandbox.kind());
         assert_no_process_with(&marker).await;
 
-        let call = Bash.call(&context, json!({ "command": command }));
-        let started = wait_for_process_with(&marker);
+        let ready_command = format!("setsid sleep {marker} & echo up > ready; sleep {marker}");
+        let call = Bash.call(&context, json!({ "command": ready_command }));
         tokio::select! {
             result = call => panic!("the call ended: {result:?}"),
-            () = started => {}
+            () = ready(workspace.path()) => {}
         }
         assert_no_process_with(&marker).await;
     }
 
-    /// Returns how many `sleep MARKER` processes run on the host.
-    fn processes_with(marker: &str) -> usize {
+    /// Returns the host pids of the `sleep MARKER` processes running now.
+    fn processes_with(marker: &str) -> Vec<u32> {
         let wanted = format!("sleep\0{marker}\0");
-        let Ok(entries) = std::fs::read_dir("/proc") else { return 0 };
+        let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
         entries
             .flatten()
-            .filter_map(|entry| std::fs::read(entry.path().join("cmdline")).ok())
-            .filter(|cmdline| cmdline == wanted.as_bytes())
-            .count()
+            .filter(|entry| std::fs::read(entry.path().join("cmdline")).is_ok_and(|line| line == wanted.as_bytes()))
+            .filter_map(|entry| entry.file_name().to_str()?.parse().ok())
+            .collect()
     }
 
-    async fn wait_for_process_with(marker: &str) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        while processes_with(marker) < 2 {
-            assert!(tokio::time::Instant::now() < deadline, "the command never started");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+    /// Awaits the line the command writes to the FIFO `ready` in `workspace` (made here) once it
+    /// started its processes, 20 s at most.
+    async fn ready(workspace: &std::path::Path) {
+        use tokio::io::AsyncBufReadExt;
+        let path = workspace.join("ready");
+        assert!(std::process::Command::new("mkfifo").arg(&path).status().unwrap().success());
+        // Read-write: no EOF before the command opens it for writing.
+        let fifo = tokio::net::unix::pipe::OpenOptions::new().read_write(true).open_receiver(&path).unwrap();
+        let (mut line, mut reader) = (String::new(), tokio::io::BufReader::new(fifo));
+        let read = tokio::time::timeout(Duration::from_secs(20), reader.read_line(&mut line)).await;
+        assert!(matches!(read, Ok(Ok(count)) if count > 0), "the command never started");
     }
 
+    /// Awaits the exit of every `sleep MARKER` process, 5 s at most.
     async fn assert_no_process_with(marker: &str) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        while processes_with(marker) > 0 {
-            assert!(tokio::time::Instant::now() < deadline, "a process of the tree survived");
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        for pid in processes_with(marker) {
+            assert_dies(&pid.to_string()).await;
         }
     }
 }

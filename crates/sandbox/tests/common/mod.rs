@@ -79,31 +79,48 @@ pub fn sleep_marker(salt: u32) -> String {
     format!("{}.{}{}", 5000 + salt, std::process::id(), salt)
 }
 
-/// Returns how many `sleep MARKER` processes run on the host (zombies have no command line).
-pub fn sleeps(marker: &str) -> usize {
+/// Returns the host pids of the `sleep MARKER` processes running now (zombies have no command
+/// line).
+pub fn sleeps(marker: &str) -> Vec<u32> {
     let wanted = format!("sleep\0{marker}\0");
-    let Ok(entries) = std::fs::read_dir("/proc") else { return 0 };
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
     entries
         .flatten()
-        .filter_map(|entry| std::fs::read(entry.path().join("cmdline")).ok())
-        .filter(|cmdline| cmdline == wanted.as_bytes())
-        .count()
+        .filter(|entry| std::fs::read(entry.path().join("cmdline")).is_ok_and(|cmdline| cmdline == wanted.as_bytes()))
+        .filter_map(|entry| entry.file_name().to_str()?.parse().ok())
+        .collect()
 }
 
-/// Polls until `count` `sleep MARKER` processes run (20 s at most).
-pub async fn wait_for_sleeps(marker: &str, count: usize) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while sleeps(marker) < count {
-        assert!(tokio::time::Instant::now() < deadline, "the sleeps never started");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+/// Makes a FIFO `name` in `dir` and returns its read end: a script writes a line to it once it
+/// is ready, and the test awaits that line instead of polling.
+pub fn ready_fifo(dir: &std::path::Path, name: &str) -> tokio::net::unix::pipe::Receiver {
+    let path = dir.join(name);
+    let made = std::process::Command::new("mkfifo").arg(&path).status().expect("running mkfifo");
+    assert!(made.success(), "mkfifo {}", path.display());
+    // Read-write: no EOF before the script's writer opens it.
+    tokio::net::unix::pipe::OpenOptions::new().read_write(true).open_receiver(&path).expect("opening the fifo")
 }
 
-/// Polls until no `sleep MARKER` process is left (5 s at most).
+/// Awaits the line the script writes to `fifo` (20 s at most).
+pub async fn wait_until_ready(fifo: tokio::net::unix::pipe::Receiver) {
+    use tokio::io::AsyncBufReadExt;
+    let mut line = String::new();
+    let mut reader = tokio::io::BufReader::new(fifo);
+    let read = tokio::time::timeout(Duration::from_secs(20), reader.read_line(&mut line)).await;
+    assert!(matches!(read, Ok(Ok(count)) if count > 0), "the script never said it was ready: {read:?}");
+}
+
+/// Awaits the exit of every `sleep MARKER` process (5 s at most, on pidfds).
 pub async fn assert_sleeps_die(marker: &str, kind: SandboxKind) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while sleeps(marker) > 0 {
-        assert!(tokio::time::Instant::now() < deadline, "{kind}: a process of the tree survived");
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    let exits = exits_of(sleeps(marker));
+    let waited = tokio::time::timeout(Duration::from_secs(5), exits).await;
+    assert!(matches!(waited, Ok(Ok(()))), "{kind}: a process of the tree survived: {waited:?}");
+}
+
+/// Awaits the exit of each of `pids`.
+async fn exits_of(pids: Vec<u32>) -> std::io::Result<()> {
+    for pid in pids {
+        agentry_sandbox::process_exit(pid).await?;
     }
+    Ok(())
 }
