@@ -4,9 +4,6 @@
 
 use std::io;
 
-use tokio::io::Interest;
-use tokio::io::unix::AsyncFd;
-
 /// Returns once process `pid` has exited (a zombie counts: it runs no more), at once when there
 /// is no such process.
 ///
@@ -15,7 +12,7 @@ pub async fn process_exit(pid: u32) -> io::Result<()> {
     let Some(pidfd) = crate::sys::pidfd_open(pid)? else {
         return Ok(());
     };
-    let watched = AsyncFd::with_interest(pidfd, Interest::READABLE)?;
+    let watched = crate::sys::watch(pidfd)?;
     let _ready = watched.readable().await?;
     Ok(())
 }

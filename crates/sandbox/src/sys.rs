@@ -1,5 +1,5 @@
 //! The crate's only `unsafe` code: the `pre_exec` hook that confines a child between `fork` and
-//! `exec`, and `kill(2)`.
+//! `exec`, `kill(2)`, and `pidfd_open(2)` with the pidfd's registration for readiness.
 //!
 //! Everything the hook needs (paths as C strings, rlimit values, the Landlock ruleset fd) is
 //! prepared before the fork; the hook itself only makes system calls, which are
@@ -228,4 +228,15 @@ pub(crate) fn pidfd_open(pid: u32) -> io::Result<Option<OwnedFd>> {
     // SAFETY: the descriptor was just returned by the kernel and is owned by no one else.
     #[allow(unsafe_code)]
     Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }))
+}
+
+/// Registers `pidfd` with the tokio reactor, for readiness (the process's exit).
+///
+/// Errors when the descriptor cannot be registered.
+pub(crate) fn watch(pidfd: OwnedFd) -> io::Result<tokio::io::unix::AsyncFd<OwnedFd>> {
+    // SAFETY: the `OwnedFd` is a valid open descriptor, owned by the `AsyncFd` until it is
+    // dropped, and its `as_raw_fd` always returns that same descriptor.
+    #[allow(unsafe_code)]
+    let registered = unsafe { tokio::io::unix::AsyncFd::register_with_interest(pidfd, tokio::io::Interest::READABLE) };
+    registered.map_err(std::io::Error::from)
 }
