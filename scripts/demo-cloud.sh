@@ -35,13 +35,14 @@ cleanup() {
 trap cleanup EXIT
 
 export AGENTRY_HUB=http://127.0.0.1:$port AGENTRY_NATS_URL
-echo "== hub on 127.0.0.1:$port (log: $data/hub.log)" >&2
+echo "== hub on 127.0.0.1:$port (log: $data/hub.log), metrics on http://127.0.0.1:$((port + 1))/metrics" >&2
 "$bin" hub serve --listen "127.0.0.1:$port" --database-url "$AGENTRY_DATABASE_URL_BASE/$database" \
-  --nats-url "$AGENTRY_NATS_URL" >"$data/hub.log" 2>&1 &
+  --nats-url "$AGENTRY_NATS_URL" --metrics-listen "127.0.0.1:$((port + 1))" >"$data/hub.log" 2>&1 &
 pids+=($!)
 for i in 1 2 3; do
+  echo "== node-$i metrics on http://127.0.0.1:$((port + 1 + i))/metrics" >&2
   "$bin" node join --hub "$AGENTRY_HUB" --name "node-$i" --slots 2 --labels "zone=demo-$i" \
-    --workspace-root "$data/node-$i" >"$data/node-$i.log" 2>&1 &
+    --workspace-root "$data/node-$i" --metrics-listen "127.0.0.1:$((port + 1 + i))" >"$data/node-$i.log" 2>&1 &
   pids+=($!)
 done
 for _ in $(seq 150); do

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure what tools need is installed: bubblewrap (the default sandbox of `bash` and MCP
-# stdio servers) and, for the MCP interop tests, Node.js with the pinned npm MCP servers.
+# stdio servers) and, for the tests, promtool (Debian `prometheus`: `promtool check metrics` on the
+# hub's and nodes' /metrics) and Node.js with the pinned npm MCP servers.
 # Prints `export` lines:
 #
 #   eval "$(scripts/tool-deps.sh)"     # sets AGENTRY_MCP_DIR
@@ -12,5 +13,6 @@ log() { echo "tool-deps: $*" >&2; }
 
 command -v bwrap >/dev/null || apt_install bubblewrap
 [ "${1:-}" = sandbox ] && exit 0
+command -v promtool >/dev/null || apt_install prometheus
 command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
 echo "export AGENTRY_MCP_DIR=$("$(dirname "$0")/mcp-servers.sh")"

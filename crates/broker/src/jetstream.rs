@@ -6,10 +6,12 @@ use async_nats::jetstream::{self, AckKind, consumer::pull, message::PublishMessa
 use async_trait::async_trait;
 use futures::StreamExt;
 
-use agentry_core::NodeId;
+use agentry_core::{NodeId, TraceParent};
 
 use crate::hints::NatsEventHints;
-use crate::{Acker, BrokerError, Delivery, Result, Task, TaskQueue, TaskSubscription, task_subject};
+use crate::{
+    Acker, BrokerError, Delivery, Result, TRACEPARENT_HEADER, Task, TaskQueue, TaskSubscription, task_subject,
+};
 
 /// JetStream layout and timing.
 #[derive(Debug, Clone)]
@@ -87,7 +89,10 @@ impl JetStreamQueue {
 impl TaskQueue for JetStreamQueue {
     async fn publish(&self, node_id: NodeId, task: &Task) -> Result<()> {
         let payload = serde_json::to_vec(task).map_err(|error| BrokerError::Decode(error.to_string()))?;
-        let publish = PublishMessage::build().payload(payload.into()).message_id(task.dedup_id());
+        let mut publish = PublishMessage::build().payload(payload.into()).message_id(task.dedup_id());
+        if let Some(trace_parent) = task.trace_parent {
+            publish = publish.header(TRACEPARENT_HEADER, trace_parent.to_string().as_str());
+        }
         let ack = self
             .context
             .send_publish(task_subject(node_id), publish)
@@ -118,6 +123,15 @@ impl TaskQueue for JetStreamQueue {
             .await
             .map_err(|error| BrokerError::Unavailable(format!("opening the pull of consumer {name}: {error}")))?;
         Ok(Box::new(JetStreamSubscription { messages }))
+    }
+
+    async fn backlog(&self, node_id: NodeId) -> Result<u64> {
+        let name = format!("node-{node_id}");
+        match self.stream.consumer_info(&name).await {
+            Ok(info) => Ok(info.num_pending),
+            Err(error) if error.to_string().contains("not found") => Ok(0),
+            Err(error) => Err(BrokerError::Unavailable(format!("reading consumer {name}: {error}"))),
+        }
     }
 
     async fn retire(&self, node_id: NodeId) -> Result<()> {
@@ -156,7 +170,7 @@ impl TaskSubscription for JetStreamSubscription {
         let message = message.map_err(|error| BrokerError::Unavailable(format!("pulling tasks: {error}")))?;
         let delivered = message.info().map(|info| info.delivered.max(1) as u64).unwrap_or(1);
         let task: Task = match serde_json::from_slice(&message.payload) {
-            Ok(task) => task,
+            Ok(task) => Task { trace_parent: trace_parent_of(&message), ..task },
             Err(error) => {
                 // A payload no node can read would be redelivered forever: terminate it.
                 tracing::error!(%error, subject = %message.subject, "dropping undecodable task");
@@ -166,6 +180,13 @@ impl TaskSubscription for JetStreamSubscription {
         };
         Ok(Some(Delivery::new(task, delivered, Box::new(JetStreamAcker { message }))))
     }
+}
+
+/// Returns the task's trace context from its message header; a missing or malformed one only
+/// loses the link to the run's trace.
+fn trace_parent_of(message: &jetstream::Message) -> Option<TraceParent> {
+    let header = message.headers.as_ref()?.get(TRACEPARENT_HEADER)?;
+    TraceParent::parse(header.as_str())
 }
 
 struct JetStreamAcker {

@@ -3,7 +3,8 @@
 //! Two traits, each with a NATS and an in-process implementation, bundled by [`Broker`]:
 //! - [`TaskQueue`]: [`JetStreamQueue`] — stream `AGENTRY_TASKS` (work-queue retention) over
 //!   subjects `agentry.tasks.<node_id>`, one durable pull consumer per node, explicit acks,
-//!   `Nats-Msg-Id = run_id:epoch` de-duplication; [`MemoryQueue`] — the same semantics in
+//!   `Nats-Msg-Id = run_id:epoch` de-duplication, the run's W3C `traceparent` as a message
+//!   header; [`MemoryQueue`] — the same semantics in
 //!   process, for `agentry dev` and unit tests.
 //! - [`EventHints`] (`hints.rs`): wake-ups for trace followers on core NATS subjects
 //!   `agentry.events.<agent_id>` ([`NatsEventHints`]) or in process ([`MemoryEventHints`]).
@@ -23,7 +24,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use agentry_core::{AgentId, NodeId, RunId};
+use agentry_core::{AgentId, NodeId, RunId, TraceParent};
+
+/// NATS message header carrying a task's W3C trace context.
+pub const TRACEPARENT_HEADER: &str = "traceparent";
 
 pub use error::{BrokerError, Result};
 pub use hints::{EventHints, Hint, MemoryEventHints, NatsEventHints};
@@ -39,6 +43,10 @@ pub struct Task {
     pub agent_id: AgentId,
     /// Ownership epoch the node executes under (fencing token).
     pub epoch: u64,
+    /// The run's W3C trace context; carried in the `traceparent` message header (not the
+    /// body), so one run is one trace across the hub and every node that executes it.
+    #[serde(skip)]
+    pub trace_parent: Option<TraceParent>,
 }
 
 impl Task {
@@ -71,6 +79,10 @@ pub trait TaskQueue: Send + Sync + 'static {
     /// Opens the durable task subscription of `node_id` (created on first use; reopening
     /// resumes it, unacknowledged tasks are redelivered).
     async fn subscribe(&self, node_id: NodeId) -> Result<Box<dyn TaskSubscription>>;
+
+    /// Returns how many tasks wait for `node_id` that it has not taken yet (its queue lag; the
+    /// JetStream consumer's `num_pending`). A node that never subscribed has a lag of 0.
+    async fn backlog(&self, node_id: NodeId) -> Result<u64>;
 
     /// Retires a node that is gone (dead or left): deletes its subscription and drops the tasks
     /// still queued for it (their runs were taken back and are placed again under a new epoch,

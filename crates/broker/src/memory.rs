@@ -62,6 +62,10 @@ impl MemoryQueue {
 
 #[async_trait]
 impl TaskQueue for MemoryQueue {
+    async fn backlog(&self, node_id: NodeId) -> Result<u64> {
+        Ok(self.pending(node_id) as u64)
+    }
+
     async fn publish(&self, node_id: NodeId, task: &Task) -> Result<()> {
         let first_time = {
             let mut state = self.shared.state.lock().expect("broker state poisoned");
@@ -154,7 +158,7 @@ mod tests {
     use super::*;
 
     fn task(epoch: u64) -> Task {
-        Task { run_id: RunId::generate(), agent_id: AgentId::generate(), epoch }
+        Task { run_id: RunId::generate(), agent_id: AgentId::generate(), epoch, trace_parent: None }
     }
 
     #[tokio::test]

@@ -47,7 +47,7 @@ fn dev_reports_a_taken_port_in_one_line() {
     let taken = TcpListener::bind("127.0.0.1:0").expect("binding a port");
     let address = taken.local_addr().expect("local address").to_string();
     let output = Command::new(env!("CARGO_BIN_EXE_agentry"))
-        .args(["dev", "--nodes", "0", "--listen", &address])
+        .args(["dev", "--nodes", "0", "--listen", &address, "--metrics-listen", "127.0.0.1:0"])
         .arg("--data-dir")
         .arg(data_dir.path())
         .env("RUST_LOG", "off")

@@ -87,7 +87,7 @@ fn a_configured_local_model_runs_one_required_tool_call_and_prices_it() {
 /// Runs `agentry dev` with `config` and returns its exit code and stderr lines.
 fn dev_with(dir: &Path, config: &str, env: &[(&str, &str)]) -> (Option<i32>, Vec<String>) {
     let output = Command::new(env!("CARGO_BIN_EXE_agentry"))
-        .args(["dev", "--nodes", "0", "--listen", "127.0.0.1:0", "--config", config])
+        .args(["dev", "--nodes", "0", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--config", config])
         .arg("--data-dir")
         .arg(dir)
         .env("RUST_LOG", "off")

@@ -270,6 +270,23 @@ pub struct Agent {
     pub last_seq: u64,
     /// The budget its model calls draw from (its own, or inherited from its parent).
     pub budget_id: Option<String>,
+    /// What a read-only agent was imported from (a trace file's name); `None` for a live
+    /// agent. An import takes no message and none of its runs can be controlled.
+    pub imported_from: Option<String>,
+}
+
+impl Agent {
+    /// Returns why the agent takes no new work when it is a read-only import (see
+    /// [`read_only_import`]); `None` for a live agent.
+    pub fn read_only_reason(&self) -> Option<String> {
+        self.imported_from.as_deref().map(|source| read_only_import(self.id, source))
+    }
+}
+
+/// Returns the refusal of a change to an imported agent: `agent ID is a read-only import of
+/// SOURCE`.
+pub fn read_only_import(agent_id: AgentId, source: &str) -> String {
+    format!("agent {agent_id} is a read-only import of {source}")
 }
 
 #[cfg(test)]

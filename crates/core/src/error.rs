@@ -53,4 +53,35 @@ impl InvalidConfig {
             None => Ok(()),
         }
     }
+
+    /// Checks a listen address setting: unset, `off`, or `IP:PORT` (`0.0.0.0:7701`,
+    /// `[::1]:0`); the error names `key`.
+    pub fn check_listen_address(key: &'static str, address: Option<&str>) -> Result<(), Self> {
+        match listen_address(address) {
+            Some(address) if address.parse::<std::net::SocketAddr>().is_err() => {
+                Err(Self::new(key, format!("{address:?} is not an IP:PORT address (or `off`)")))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Returns the address of a listen setting, `None` when unset, empty or `off`.
+pub fn listen_address(address: Option<&str>) -> Option<&str> {
+    address.map(str::trim).filter(|address| !address.is_empty() && *address != "off")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_addresses_are_ip_and_port_or_off() {
+        assert_eq!(listen_address(Some("off")), None);
+        assert_eq!(listen_address(None), None);
+        assert_eq!(listen_address(Some("127.0.0.1:0")), Some("127.0.0.1:0"));
+        assert!(InvalidConfig::check_listen_address("metrics-listen", Some("[::1]:9090")).is_ok());
+        let error = InvalidConfig::check_listen_address("metrics-listen", Some("localhost")).unwrap_err();
+        assert_eq!(error.key, "metrics-listen");
+    }
 }

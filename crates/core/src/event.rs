@@ -2,6 +2,7 @@
 
 use serde_json::Value;
 
+use crate::TraceParent;
 use crate::ids::{AgentId, RunId};
 
 /// Event type names.
@@ -70,12 +71,14 @@ pub struct EventDraft {
     pub data: Value,
     /// When it happened, milliseconds since the Unix epoch.
     pub ts_ms: i64,
+    /// The span that produced it (trace id and span id), when known.
+    pub trace: Option<TraceParent>,
 }
 
 impl EventDraft {
-    /// Returns an event of `kind` with `data`, stamped now.
+    /// Returns an event of `kind` with `data`, stamped now, its span not yet known.
     pub fn now(kind: &str, data: Value) -> Self {
-        Self { kind: kind.to_owned(), data, ts_ms: crate::clock::now_ms() }
+        Self { kind: kind.to_owned(), data, ts_ms: crate::clock::now_ms(), trace: None }
     }
 }
 
@@ -94,4 +97,6 @@ pub struct TraceEvent {
     pub data: Value,
     /// When it happened, milliseconds since the Unix epoch.
     pub ts_ms: i64,
+    /// The span that produced it (trace id and span id), when known.
+    pub trace: Option<TraceParent>,
 }

@@ -7,6 +7,7 @@
 //! - [`commit`]: [`StepCommit`] and [`CommitBatch`], the unit of durable progress.
 //! - [`budget`]: token and cost budgets, reservations and settlements.
 //! - [`models`]: the model catalogue, routes and fallback chains, cost arithmetic.
+//! - [`trace_context`]: the W3C `traceparent` that makes each run one distributed trace.
 //! - [`clock`]: wall-clock milliseconds, the unit stored everywhere; [`labels`]: `key=value` parsing.
 //!
 //! The agent loop, model providers and tools (everything that does HTTP or spawns processes)
@@ -29,6 +30,7 @@ pub mod models;
 pub mod node;
 pub mod policy;
 pub mod run;
+pub mod trace_context;
 
 pub use agent::{Agent, AgentSpec, BUILTIN_TOOL_NAMES, MCP_TOOL_SEPARATOR, McpServer, SpecError, ToolChoice};
 pub use commit::{CommitBatch, StepCommit};
@@ -38,3 +40,4 @@ pub use ids::{AgentId, InvalidId, NodeId, RunId};
 pub use message::{Message, Role, ToolCall};
 pub use node::{Heartbeat, NodeInfo, NodeState};
 pub use run::{LoadedRun, Run, RunStatus};
+pub use trace_context::TraceParent;

@@ -27,6 +27,12 @@ pub const MAX_NODE_SLOTS: u32 = 10_000;
 /// Largest gRPC message accepted by the hub, in bytes (8 MiB): a commit carries tool outputs.
 pub const MAX_GRPC_MESSAGE_BYTES: usize = 8 * 1024 * 1024;
 
+/// Most events one trace import may carry (`AgentHub.ImportTrace`, `agentry trace import`).
+pub const MAX_IMPORT_EVENTS: usize = 100_000;
+
+/// Longest trace event type name, in bytes (checked when a trace is imported).
+pub const MAX_EVENT_TYPE_BYTES: usize = 64;
+
 /// Returns `text` cut to at most `max_bytes` on a character boundary, with a marker naming the
 /// number of bytes dropped; returns it unchanged when it fits.
 pub fn truncate_with_marker(text: &str, max_bytes: usize) -> String {

@@ -22,6 +22,9 @@ pub enum NodeState {
 }
 
 impl NodeState {
+    /// Every state, in lifecycle order.
+    pub const ALL: [NodeState; 5] = [Self::Ready, Self::Cordoned, Self::Draining, Self::Dead, Self::Left];
+
     /// Returns the lowercase name stored in the database.
     pub fn as_str(self) -> &'static str {
         match self {

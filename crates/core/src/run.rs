@@ -99,6 +99,9 @@ pub struct Run {
     pub created_ms: i64,
     /// Last change, milliseconds since the Unix epoch.
     pub updated_ms: i64,
+    /// The run's distributed trace: every execution of it is a child of this span (`None` for
+    /// runs stored before tracing existed).
+    pub trace_parent: Option<crate::TraceParent>,
 }
 
 /// What a node needs to execute (or resume) a run: the answer of `NodeService.LoadRun`.

@@ -45,6 +45,9 @@ pub struct HubConfig {
     /// Grace period for in-flight RPCs on shutdown (default 10 s).
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
+    /// Address of the HTTP listener serving `/metrics` (Prometheus), `/healthz` and `/readyz`
+    /// (default `0.0.0.0:7701`, beside the gRPC port); `off` serves none.
+    pub metrics_listen: Option<String>,
 }
 
 impl Default for HubConfig {
@@ -59,11 +62,18 @@ impl Default for HubConfig {
             placement_interval: Duration::from_secs(1),
             trace_poll_interval: Duration::from_secs(2),
             shutdown_grace: Duration::from_secs(10),
+            metrics_listen: Some("0.0.0.0:7701".to_owned()),
         }
     }
 }
 
 impl HubConfig {
+    /// Returns the address to serve `/metrics` on, `None` when `metrics-listen` is unset or
+    /// `off`.
+    pub fn metrics_address(&self) -> Option<&str> {
+        agentry_core::error::listen_address(self.metrics_listen.as_deref())
+    }
+
     /// Returns a configuration for in-process tests: listen on an ephemeral loopback port,
     /// the given store URL, a short trace poll and shutdown grace.
     pub fn for_test(database_url: impl Into<String>) -> Self {
@@ -72,6 +82,7 @@ impl HubConfig {
             database_url: database_url.into(),
             trace_poll_interval: Duration::from_millis(500),
             shutdown_grace: Duration::from_secs(2),
+            metrics_listen: None,
             ..Self::default()
         }
     }
@@ -115,6 +126,7 @@ impl HubConfig {
                 ),
             });
         }
+        agentry_core::InvalidConfig::check_listen_address("metrics-listen", self.metrics_listen.as_deref())?;
         if let Some(url) = &self.nats_url
             && !agentry_broker::is_nats_url(url)
         {

@@ -107,6 +107,11 @@ impl Fanout {
         self.local.receiver_count() > 0
     }
 
+    /// Returns how many followers this replica has (open `Trace` streams).
+    pub fn follower_count(&self) -> usize {
+        self.local.receiver_count()
+    }
+
     /// Returns a receiver of the hints from now on, for one follower.
     pub fn subscribe(&self) -> broadcast::Receiver<LocalHint> {
         self.local.subscribe()

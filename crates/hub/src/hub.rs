@@ -7,13 +7,16 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use agentry_broker::{Broker, TaskQueue};
-use agentry_core::{Agent, AgentId, AgentSpec, CommitBatch, EventDraft, NodeInfo, Run, RunId, TraceEvent};
+use agentry_core::{
+    Agent, AgentId, AgentSpec, CommitBatch, EventDraft, NodeInfo, Run, RunId, RunStatus, TraceEvent, TraceParent,
+};
 use agentry_store::{AgentSummary, CommitOutcome, NewAgent, NewRun, RunContext, Store};
 
 use crate::config::HubConfig;
 use crate::error::Result;
 use crate::fanout::Fanout;
-use agentry_core::budget::{BudgetLimits, BudgetState, Spend};
+use crate::metrics::HubMetrics;
+use agentry_core::budget::{BudgetDecision, BudgetLimits, BudgetState, Spend};
 use agentry_core::models::ModelsConfig;
 
 /// What a client asked `Spawn` for, validated.
@@ -31,6 +34,8 @@ pub struct SpawnCommand {
     pub idempotency_key: Option<String>,
     /// Budget of the agent's model calls (validated); unlimited: the parent's, if any.
     pub budget: BudgetLimits,
+    /// The caller's W3C trace context (`traceparent` metadata), if it sent one.
+    pub trace_parent: Option<TraceParent>,
 }
 
 /// What `SendMessage` does when the agent has an active run.
@@ -59,6 +64,8 @@ pub struct Hub {
     pub(crate) fanout: Fanout,
     /// Cancelled when the hub stops: open trace streams end so clients reconnect elsewhere.
     pub(crate) stopping: CancellationToken,
+    /// Prometheus metrics (on a registry of their own unless [`Hub::with_metrics`]).
+    pub(crate) metrics: HubMetrics,
 }
 
 impl Hub {
@@ -73,7 +80,14 @@ impl Hub {
             placement_wakeup: Arc::new(Notify::new()),
             fanout: Fanout::new(broker.hints),
             stopping: CancellationToken::new(),
+            metrics: HubMetrics::unregistered(),
         }
+    }
+
+    /// Records into `metrics` (registered on the registry `/metrics` serves).
+    pub fn with_metrics(mut self, metrics: HubMetrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Accepts the configured models and routes of `models` in specs (besides `provider:model`).
@@ -114,7 +128,7 @@ impl Hub {
             budget_id,
             budget_limits,
         };
-        let first_run = command.input.map(|input| NewRun { id: RunId::generate(), input });
+        let first_run = command.input.map(|input| new_run(input, command.trace_parent));
         let created = self.store.create_agent(new_agent, first_run).await?;
         if created.1.is_some() {
             self.placement_wakeup.notify_one();
@@ -124,15 +138,26 @@ impl Hub {
 
     /// Appends a run with `input` to an agent. Returns `None` when the agent is busy and
     /// `on_busy` is [`OnBusy::Reject`].
-    pub async fn send_message(&self, agent_id: AgentId, input: String, on_busy: OnBusy) -> Result<Option<Run>> {
+    /// `trace_parent` is the caller's trace context, if it sent one (see [`run_trace_parent`]).
+    /// A read-only import ([`Agent::imported_from`]) is refused (FAILED_PRECONDITION).
+    pub async fn send_message(
+        &self,
+        agent_id: AgentId,
+        input: String,
+        on_busy: OnBusy,
+        trace_parent: Option<TraceParent>,
+    ) -> Result<Option<Run>> {
         let summary = self.store.get_agent(agent_id).await?;
+        if let Some(reason) = summary.agent.read_only_reason() {
+            return Err(crate::error::HubError::FailedPrecondition(reason));
+        }
         let busy = summary.latest_run.as_ref().is_some_and(|run| !run.status.is_terminal());
         match (busy, on_busy) {
             (true, OnBusy::Reject) => return Ok(None),
             (true, OnBusy::Interrupt) => self.interrupt_agent(agent_id).await?,
             _ => {}
         }
-        let run = self.store.create_run(agent_id, NewRun { id: RunId::generate(), input }).await?;
+        let run = self.store.create_run(agent_id, new_run(input, trace_parent)).await?;
         self.placement_wakeup.notify_one();
         Ok(Some(run))
     }
@@ -163,6 +188,9 @@ impl Hub {
     pub async fn raise_budget(&self, run_id: RunId, add: Spend) -> Result<BudgetState> {
         let run = self.store.get_run(run_id).await?;
         let agent = self.store.get_agent(run.agent_id).await?.agent;
+        if let Some(reason) = agent.read_only_reason() {
+            return Err(crate::error::HubError::FailedPrecondition(reason));
+        }
         let Some(budget_id) = agent.budget_id else {
             return Err(crate::error::HubError::FailedPrecondition(format!(
                 "agent {} of run {run_id} has no budget to raise; resume it without --add-tokens/--add-cost",
@@ -185,6 +213,7 @@ impl Hub {
             kind: agentry_core::event::kind::TOKEN.to_owned(),
             data: serde_json::json!({ "step": step, "text": text }),
             ts_ms: agentry_core::clock::now_ms(),
+            trace: None,
         };
         self.fanout.publish_ephemeral(event)
     }
@@ -207,7 +236,11 @@ impl Hub {
         // (Not with a budget operation: pausing a run may append events of the store's own.)
         let drafts = (self.fanout.has_followers() && !batch.events.is_empty() && batch.budget.is_none())
             .then(|| batch.events.clone());
-        let outcome = match self.store.commit(batch).await {
+        let dead_letter = batch.status == Some(RunStatus::Failed) && batch.events.iter().any(is_dead_letter);
+        let started = std::time::Instant::now();
+        let committed = self.store.commit(batch).await;
+        let elapsed = started.elapsed();
+        let outcome = match committed {
             Ok(outcome) => outcome,
             Err(error @ agentry_store::Error::StaleEpoch { .. }) => {
                 tracing::info!(%run_id, epoch, %error, "stale commit refused (fenced)");
@@ -215,6 +248,7 @@ impl Hub {
             }
             Err(error) => return Err(error.into()),
         };
+        self.record_commit(&outcome, elapsed, dead_letter);
         let agent_id = outcome.run.agent_id;
         // A retried commit answered as already applied wrote nothing now: its events are not
         // handed over (their seqs are not known here), followers read them as usual.
@@ -225,6 +259,26 @@ impl Hub {
         }
         Ok(outcome)
     }
+}
+
+impl Hub {
+    /// Records a commit's metrics: its store time, and the end of its run when it ended it.
+    fn record_commit(&self, outcome: &CommitOutcome, elapsed: std::time::Duration, dead_letter: bool) {
+        let run = &outcome.run;
+        let ended = (!outcome.replayed && run.status.is_terminal()).then(|| {
+            let age_ms = agentry_core::clock::now_ms().saturating_sub(run.created_ms).max(0);
+            (run.status, std::time::Duration::from_millis(age_ms as u64))
+        });
+        self.metrics.record_commit(elapsed, ended, dead_letter && !outcome.replayed);
+        if matches!(outcome.budget, Some(BudgetDecision::Exceeded(_))) {
+            self.metrics.budget_exceeded.inc();
+        }
+    }
+}
+
+/// Returns whether `event` dead-letters its run (`run_failed` with `dead_letter: true`).
+fn is_dead_letter(event: &EventDraft) -> bool {
+    event.kind == agentry_core::event::kind::RUN_FAILED && event.data["dead_letter"] == true
 }
 
 /// Returns the events of a commit as written: the drafts numbered up to `outcome.last_seq`.
@@ -239,6 +293,20 @@ fn committed_events(outcome: &CommitOutcome, agent_id: AgentId, drafts: Vec<Even
             kind: draft.kind,
             data: draft.data,
             ts_ms: draft.ts_ms,
+            trace: draft.trace,
         })
         .collect()
+}
+
+/// Returns a new run of `input` in its own distributed trace (see [`run_trace_parent`]).
+fn new_run(input: String, caller: Option<TraceParent>) -> NewRun {
+    let id = RunId::generate();
+    NewRun { id, input, trace_parent: Some(run_trace_parent(id, caller)) }
+}
+
+/// Returns the span a new run's executions descend from: the RPC span that created it when
+/// spans are exported (itself a child of the caller's context, if any), else the caller's
+/// context, else a trace of its own whose id is the run id ([`TraceParent::of_run`]).
+pub fn run_trace_parent(run_id: RunId, caller: Option<TraceParent>) -> TraceParent {
+    agentry_telemetry::propagation::current().or(caller).unwrap_or_else(|| TraceParent::of_run(run_id))
 }

@@ -31,6 +31,7 @@ use agentry_store::ReleaseScope;
 
 use crate::error::{HubError, Result};
 use crate::hub::Hub;
+use crate::metrics::MoveCause;
 
 /// Answers buffered per stream: a beat is answered before the next one is read.
 const ANSWERS_BUFFER: usize = 1;
@@ -118,7 +119,7 @@ impl Hub {
             "node {} ({node_id}) is dead: its lease stream broke and no beat followed within {window}",
             node.name
         );
-        let moved = self.take_back(node_id, ReleaseScope::All, &reason).await?;
+        let moved = self.take_back(node_id, ReleaseScope::All, &reason, MoveCause::StreamBroken).await?;
         Ok(BreakVerdict::Dead { moved })
     }
 
@@ -230,6 +231,7 @@ mod tests {
             parent_id: None,
             idempotency_key: None,
             budget: Default::default(),
+            trace_parent: None,
         };
         let (_, run) = hub.spawn(command).await.expect("spawn");
         let run = run.expect("a first run");

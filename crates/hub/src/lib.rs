@@ -10,8 +10,10 @@
 //! placement), [`placer`] (the task applying placements), [`leases`] (lease streams: failover
 //! as soon as a node's stream breaks), [`reaper`] (lease expiry and failover, on the leader
 //! replica), [`trace`] (replay + tail as a stream), [`fanout`] (event hints between replicas),
-//! [`validate`] (input checks), [`server`] ([`HubServer`], `run`: store and broker built from
-//! the config, background tasks supervised).
+//! [`metrics`] (Prometheus metrics; `/metrics` on [`HubServer`]'s HTTP listener),
+//! [`import`] (trace files loaded as read-only agents), [`validate`] (input checks),
+//! [`server`] ([`HubServer`], `run`: store and broker built from the config, background tasks
+//! supervised).
 
 pub mod approvals;
 pub mod config;
@@ -21,8 +23,10 @@ pub mod error;
 pub mod fanout;
 pub mod grpc;
 pub mod hub;
+pub mod import;
 pub mod leases;
 pub mod membership;
+pub mod metrics;
 pub mod placer;
 pub mod reaper;
 pub mod scheduler;

@@ -10,6 +10,7 @@ use agentry_store::ReleaseScope;
 
 use crate::error::{HubError, Result};
 use crate::hub::Hub;
+use crate::metrics::MoveCause;
 use crate::validate;
 
 /// What one applied heartbeat did.
@@ -94,7 +95,8 @@ impl Hub {
     /// runs finish where they are. Returns the node and how many runs moved.
     pub async fn drain(&self, node_id: NodeId) -> Result<(NodeInfo, usize)> {
         let node = self.store.set_node_state(node_id, NodeState::Draining).await?;
-        let moved = self.take_back(node_id, ReleaseScope::Unstarted, &format!("node {} drained", node.name)).await?;
+        let reason = format!("node {} drained", node.name);
+        let moved = self.take_back(node_id, ReleaseScope::Unstarted, &reason, MoveCause::Drained).await?;
         tracing::info!(%node_id, moved, "node draining");
         Ok((node, moved))
     }
@@ -103,16 +105,24 @@ impl Hub {
     /// be resumed elsewhere, and its task subscription is retired. Returns how many runs moved.
     pub async fn leave(&self, node_id: NodeId) -> Result<usize> {
         let node = self.store.set_node_state(node_id, NodeState::Left).await?;
-        let moved = self.take_back(node_id, ReleaseScope::All, &format!("node {} left", node.name)).await?;
+        let reason = format!("node {} left", node.name);
+        let moved = self.take_back(node_id, ReleaseScope::All, &reason, MoveCause::NodeLeft).await?;
         self.retire_queue(node_id).await;
         tracing::info!(%node_id, name = %node.name, moved, "node left");
         Ok(moved)
     }
 
     /// Takes runs back from a node (`scope`), records `run_moved` with `reason` in their traces
-    /// and wakes the placer; returns how many moved.
-    pub(crate) async fn take_back(&self, node_id: NodeId, scope: ReleaseScope, reason: &str) -> Result<usize> {
+    /// and wakes the placer; returns how many moved (counted under `cause`).
+    pub(crate) async fn take_back(
+        &self,
+        node_id: NodeId,
+        scope: ReleaseScope,
+        reason: &str,
+        cause: MoveCause,
+    ) -> Result<usize> {
         let runs = self.store.release_node_runs(node_id, scope, reason).await?;
+        self.metrics.record_moved(cause, runs.len());
         for run in &runs {
             tracing::info!(run_id = %run.id, %node_id, epoch = run.epoch, reason, "run taken back");
             self.fanout.publish(run.agent_id).await;

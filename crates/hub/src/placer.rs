@@ -92,7 +92,7 @@ async fn publish_tasks(hub: &Hub, assigned: &[Run]) -> crate::error::Result<usiz
         assigned.iter().filter_map(|run| run.node_id.map(|node_id| (run, node_id))).collect();
     let published = futures::future::join_all(placed.iter().map(|&(run, node_id)| async move {
         debug_assert_eq!(run.status, RunStatus::Queued);
-        let task = Task { run_id: run.id, agent_id: run.agent_id, epoch: run.epoch };
+        let task = Task { run_id: run.id, agent_id: run.agent_id, epoch: run.epoch, trace_parent: run.trace_parent };
         hub.queue.publish(node_id, &task).await
     }))
     .await;

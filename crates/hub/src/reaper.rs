@@ -19,6 +19,7 @@ use agentry_store::{Leadership, ReleaseScope};
 
 use crate::error::Result;
 use crate::hub::Hub;
+use crate::metrics::MoveCause;
 
 /// Runs reaper passes every `heartbeat_interval` while this hub leads, until `shutdown`.
 pub async fn run_reaper(hub: Hub, shutdown: CancellationToken) {
@@ -73,6 +74,7 @@ pub async fn run_reaper(hub: Hub, shutdown: CancellationToken) {
 pub async fn reap(hub: &Hub) -> Result<usize> {
     let lease_ttl_ms = i64::try_from(hub.config.lease_ttl.as_millis()).unwrap_or(i64::MAX);
     let expired = hub.store.expire_nodes(clock::now_ms().saturating_sub(lease_ttl_ms)).await?;
+    hub.metrics.lease_expiries.inc_by(expired.len() as u64);
     for node in &expired {
         tracing::warn!(node_id = %node.id, name = %node.name, last_heartbeat_ms = node.last_heartbeat_ms, "node lease expired; node is dead");
         hub.retire_queue(node.id).await;
@@ -86,7 +88,7 @@ pub async fn reap(hub: &Hub) -> Result<usize> {
     for node in nodes.iter().filter(|node| node.state.is_gone()) {
         if loads.iter().any(|(node_id, load)| *node_id == node.id && *load > 0) {
             let reason = format!("node {} ({}) is {}: its lease expired", node.name, node.id, node.state);
-            moved += hub.take_back(node.id, ReleaseScope::All, &reason).await?;
+            moved += hub.take_back(node.id, ReleaseScope::All, &reason, MoveCause::LeaseExpired).await?;
         }
     }
     Ok(moved)

@@ -16,10 +16,13 @@ use agentry_proto::v1::agent_hub_server::AgentHubServer;
 use agentry_proto::v1::node_service_server::NodeServiceServer;
 use agentry_store::Store;
 use agentry_supervisor::{Policy, Supervisor, TaskFailure};
+use agentry_telemetry::prometheus::Registry;
+use agentry_telemetry::{Readiness, RefreshHook};
 
 use crate::config::{HubConfig, InvalidConfig, redact_password};
-use crate::grpc::{AgentHubApi, NodeServiceApi};
+use crate::grpc::{AgentHubApi, NodeServiceApi, RpcMetricsLayer};
 use crate::hub::Hub;
+use crate::metrics::HubMetrics;
 use crate::placer::run_placer;
 use crate::reaper::run_reaper;
 use agentry_core::models::ModelsConfig;
@@ -72,6 +75,45 @@ pub enum ServeError {
     /// A background task whose failure is fatal failed.
     #[error("background task {} failed: {}", .0.task, .0.reason)]
     Task(TaskFailure),
+    /// The metrics could not be registered (a second hub on one registry).
+    #[error("registering the hub's metrics: {0}")]
+    Metrics(#[from] agentry_telemetry::prometheus::Error),
+}
+
+/// Returns the span of one gRPC call: none for the long-lived streams (a node's `Lease`, a
+/// client's `Trace`, health watches), whose span would be entered on every message for a
+/// whole connection's life and say nothing a trace needs; a server span for every other call.
+fn rpc_span(request: &tonic::codegen::http::Request<()>) -> tracing::Span {
+    const LONG_LIVED: [&str; 3] =
+        ["/agentry.v1.NodeService/Lease", "/agentry.v1.AgentHub/Trace", "/grpc.health.v1.Health/Watch"];
+    if LONG_LIVED.contains(&request.uri().path()) {
+        return tracing::Span::none();
+    }
+    agentry_telemetry::propagation::grpc_server_span(request)
+}
+
+/// The hub's HTTP listener and the registry its `/metrics` serves.
+struct Http {
+    listener: TcpListener,
+    registry: Registry,
+}
+
+/// Serves `/metrics`, `/healthz` and `/readyz` for `hub` on `http` until `stop`; the gauges
+/// read from the store are refreshed before each scrape.
+fn spawn_http(hub: &Hub, http: Http, readiness: Readiness, stop: CancellationToken) {
+    let refresh_hub = hub.clone();
+    let refresh: RefreshHook = Arc::new(move || {
+        let hub = refresh_hub.clone();
+        Box::pin(async move { hub.refresh_metrics().await })
+    });
+    let router = agentry_telemetry::router(http.registry, readiness, Some(refresh));
+    let address = http.listener.local_addr().ok();
+    tracing::info!(addr = ?address, "hub HTTP (metrics, health) serving");
+    tokio::spawn(async move {
+        if let Err(error) = agentry_telemetry::serve(http.listener, router, stop).await {
+            tracing::error!(%error, "the hub's HTTP server failed");
+        }
+    });
 }
 
 /// A hub to serve: its configuration and, optionally, an injected store and broker.
@@ -82,6 +124,8 @@ pub struct HubServer {
     store: Option<Arc<dyn Store>>,
     broker: Option<Broker>,
     supervisor: Supervisor,
+    registry: Option<Registry>,
+    http_listener: Option<TcpListener>,
 }
 
 impl HubServer {
@@ -94,7 +138,23 @@ impl HubServer {
             store: None,
             broker: None,
             supervisor: Supervisor::new(),
+            registry: None,
+            http_listener: None,
         }
+    }
+
+    /// Registers the hub's metrics on `registry` (shared with in-process nodes by `agentry
+    /// dev`) instead of a registry of its own.
+    pub fn with_registry(mut self, registry: Registry) -> Self {
+        self.registry = Some(registry);
+        self
+    }
+
+    /// Serves HTTP on `listener`: `/metrics` (Prometheus text format), `/healthz` and
+    /// `/readyz` (ready while the gRPC server serves).
+    pub fn with_http_listener(mut self, listener: TcpListener) -> Self {
+        self.http_listener = Some(listener);
+        self
     }
 
     /// Accepts the configured models and routes of `models` (validated) in spawned specs.
@@ -133,6 +193,8 @@ impl HubServer {
     /// server fails, or a fatal background task fails.
     pub async fn serve(self, listener: TcpListener, shutdown: CancellationToken) -> Result<(), ServeError> {
         self.config.validate()?;
+        let registry = self.registry.unwrap_or_default();
+        let metrics = HubMetrics::register(&registry)?;
         let store = match self.store {
             Some(store) => store,
             None => open_store(&self.config.database_url).await?,
@@ -141,8 +203,12 @@ impl HubServer {
             Some(broker) => broker,
             None => connect_broker(self.config.nats_url.as_deref()).await?,
         };
-        let hub = Hub::new(self.config, store, broker).with_models(self.models).with_allowed_tools(self.allowed_tools);
-        serve(hub, self.supervisor, listener, shutdown).await
+        let hub = Hub::new(self.config, store, broker)
+            .with_models(self.models)
+            .with_allowed_tools(self.allowed_tools)
+            .with_metrics(metrics);
+        let http = self.http_listener.map(|listener| Http { listener, registry });
+        serve(hub, self.supervisor, listener, http, shutdown).await
     }
 }
 
@@ -186,6 +252,7 @@ async fn serve(
     hub: Hub,
     supervisor: Supervisor,
     listener: TcpListener,
+    http: Option<Http>,
     shutdown: CancellationToken,
 ) -> Result<(), ServeError> {
     let grace = hub.config.shutdown_grace;
@@ -200,6 +267,11 @@ async fn serve(
 
     let background = CancellationToken::new();
     spawn_background(&hub, &supervisor, &background);
+    let readiness = Readiness::new(true);
+    let http_stop = CancellationToken::new();
+    if let Some(http) = http {
+        spawn_http(&hub, http, readiness.clone(), http_stop.clone());
+    }
 
     let agent_hub = AgentHubServer::new(AgentHubApi::new(hub.clone()))
         .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES)
@@ -214,6 +286,8 @@ async fn serve(
     let serve = Server::builder()
         .http2_keepalive_interval(Some(HTTP2_KEEPALIVE_INTERVAL))
         .http2_keepalive_timeout(Some(HTTP2_KEEPALIVE_TIMEOUT))
+        .trace_fn(rpc_span)
+        .layer(RpcMetricsLayer::new(hub.metrics().clone()))
         .add_service(health_service)
         .add_service(reflection)
         .add_service(agent_hub)
@@ -231,6 +305,7 @@ async fn serve(
         Some(result) => result,
         None => {
             tracing::info!("hub shutting down");
+            readiness.set(false);
             health_reporter.set_not_serving::<AgentHubServer<AgentHubApi>>().await;
             health_reporter.set_not_serving::<NodeServiceServer<NodeServiceApi>>().await;
             background.cancel();
@@ -246,6 +321,7 @@ async fn serve(
         }
     };
     background.cancel();
+    http_stop.cancel();
     supervisor.join().await;
     if let Some(failure) = supervisor.fatal_failure() {
         return Err(ServeError::Task(failure));

@@ -241,6 +241,7 @@ mod tests {
             kind: kind::TOOL_START.into(),
             data: json!({ "seq": seq }),
             ts_ms: 0,
+            trace: None,
         })
         .collect()
     }

@@ -78,6 +78,9 @@ pub struct NodeConfig {
     /// (default: bwrap where it works, Landlock otherwise; `none` only when chosen, with a
     /// warning at start).
     pub sandbox: Option<SandboxKind>,
+    /// Address of the HTTP listener serving `/metrics` (Prometheus), `/healthz` and `/readyz`
+    /// (default: none; `off` also serves none).
+    pub metrics_listen: Option<String>,
 }
 
 impl Default for NodeConfig {
@@ -101,6 +104,7 @@ impl Default for NodeConfig {
             anthropic_base_url: DEFAULT_ANTHROPIC_BASE_URL.to_owned(),
             anthropic_api_key: None,
             sandbox: None,
+            metrics_listen: None,
         }
     }
 }
@@ -116,6 +120,12 @@ impl NodeConfig {
             pull_wait: Duration::from_millis(200),
             ..Self::default()
         }
+    }
+
+    /// Returns the address to serve `/metrics` on, `None` when `metrics-listen` is unset or
+    /// `off`.
+    pub fn metrics_address(&self) -> Option<&str> {
+        agentry_core::error::listen_address(self.metrics_listen.as_deref())
     }
 
     /// Checks what types cannot: ranges, positive durations, URL schemes.
@@ -135,6 +145,7 @@ impl NodeConfig {
         if !agentry_broker::is_nats_url(&self.nats_url) {
             return invalid("nats-url", format!("{:?} is not a nats:// or tls:// URL", self.nats_url));
         }
+        InvalidConfig::check_listen_address("metrics-listen", self.metrics_listen.as_deref())?;
         InvalidConfig::check_positive(&[
             ("tool-timeout", self.tool_timeout),
             ("pull-wait", self.pull_wait),

@@ -44,4 +44,7 @@ pub enum NodeError {
         /// The panic message, or how it ended.
         reason: String,
     },
+    /// The node's metrics could not be registered (a node of the same name on one registry).
+    #[error("{0}")]
+    Metrics(String),
 }

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::json;
+use tracing::Instrument;
 
 use agentry_broker::Delivery;
 use agentry_core::event::kind;
@@ -19,6 +20,7 @@ use agentry_sandbox::Sandbox;
 use crate::config::NodeConfig;
 use crate::hub_client::HubClient;
 use crate::leases::Leases;
+use crate::metrics::NodeMetrics;
 use crate::sink::HubSink;
 
 /// Processes and threads an MCP stdio server may have.
@@ -42,6 +44,7 @@ pub struct Executor {
     pub(crate) leases: Leases,
     /// Why each run handed back for redelivery failed last, for its dead-letter reason.
     pub(crate) failures: Arc<Mutex<HashMap<RunId, String>>>,
+    pub(crate) metrics: NodeMetrics,
 }
 
 impl Executor {
@@ -51,8 +54,17 @@ impl Executor {
     /// the lease (the run moved, was cancelled or paused) execution stops where it is (a tool
     /// process is killed) and the task is acknowledged: its epoch is stale, so nothing more of
     /// this attempt could be committed anyway.
-    #[tracing::instrument(skip_all, fields(run_id = %delivery.task.run_id, epoch = delivery.task.epoch))]
+    ///
+    /// Everything happens in the run's `invoke_agent` span ([`crate::spans::invoke_agent`]), a
+    /// child of the span the run's trace context (from the task) names.
     pub async fn handle(&self, delivery: Delivery) {
+        let span = crate::spans::invoke_agent(self.node_id, &delivery.task);
+        self.metrics.runs_active.inc();
+        self.handle_in_span(delivery).instrument(span).await;
+        self.metrics.runs_active.dec();
+    }
+
+    async fn handle_in_span(&self, delivery: Delivery) {
         let (run_id, epoch) = (delivery.task.run_id, delivery.task.epoch);
         let revoked = self.leases.acquire(run_id, epoch);
         let progress = self.keep_in_progress(&delivery);
@@ -98,6 +110,7 @@ impl Executor {
         let last = self.failures().get(&task.run_id).cloned().unwrap_or_else(|| "unknown".to_owned());
         let reason = format!("dead-lettered after {attempts} failed deliveries; last failure: {last}");
         tracing::error!(%reason, "giving up on the run");
+        self.metrics.dead_letters.inc();
         let commit = StepCommit {
             events: vec![EventDraft::now(
                 kind::RUN_FAILED,
@@ -107,7 +120,9 @@ impl Executor {
             error: Some(reason),
             ..StepCommit::default()
         };
-        let mut sink = HubSink::new(self.hub.clone(), task.run_id, task.epoch, self.config.commit_retry_window);
+        let mut sink = HubSink::new(self.hub.clone(), task.run_id, task.epoch, self.config.commit_retry_window)
+            .with_trace_parent(task.trace_parent)
+            .with_metrics(self.metrics.clone());
         match sink.commit(commit).await {
             Ok(()) | Err(SinkError::Fenced(_) | SinkError::BudgetExceeded) => Settled::Done,
             Err(SinkError::Failed(reason)) => Settled::Retry(format!("dead-lettering failed: {reason}")),
@@ -147,7 +162,10 @@ impl Executor {
             Err(reason) => return Settled::Retry(reason),
         };
         let mut sink = HubSink::new(self.hub.clone(), task.run_id, task.epoch, self.config.commit_retry_window)
-            .with_followed(followed);
+            .with_followed(followed)
+            .with_trace_parent(task.trace_parent)
+            .with_metrics(self.metrics.clone());
+        crate::spans::record_request(&run_request);
         let outcome = drive_run(run_request, &self.models, &tools, &mut sink).await;
         if let Some(mcp) = mcp {
             mcp.shutdown().await;

@@ -144,7 +144,8 @@ impl HubClient {
     /// Returns what executing `run_id` at `epoch` needs. One attempt: a failed load hands the
     /// task back to the broker, which redelivers it.
     pub async fn load_run(&self, run_id: RunId, epoch: u64) -> Result<LoadedRun, HubCallError> {
-        let request = pb::LoadRunRequest { run_id: run_id.to_string(), epoch };
+        let mut request = tonic::Request::new(pb::LoadRunRequest { run_id: run_id.to_string(), epoch });
+        agentry_telemetry::propagation::inject(request.metadata_mut());
         let response = self.inner.clone().load_run(request).await.map_err(HubCallError::from_status)?.into_inner();
         LoadedRun::try_from(response).map_err(|error| HubCallError::from_wire("load_run", error))
     }
@@ -153,7 +154,11 @@ impl HubClient {
     /// `within` of backoff. The batch's `commit_id` makes a retry of an applied commit harmless.
     pub async fn commit(&self, batch: &CommitBatch, within: Duration) -> Result<pb::CommitResponse, HubCallError> {
         let request = pb::CommitRequest::from(batch);
-        let call = || async { self.inner.clone().commit(request.clone()).await.map_err(HubCallError::from_status) };
+        let call = || async {
+            let mut request = tonic::Request::new(request.clone());
+            agentry_telemetry::propagation::inject(request.metadata_mut());
+            self.inner.clone().commit(request).await.map_err(HubCallError::from_status)
+        };
         call.retry(retry_policy(Some(within)))
             .sleep(tokio::time::sleep)
             .when(|error| error.code.is_retryable())

@@ -7,8 +7,8 @@
 //! [`HubClient`] (domain types in and out, one retry policy).
 //!
 //! Layout: [`config`] ([`NodeConfig`], defaults and validation), [`hub_client`] (`NodeService`
-//! calls), [`executor`] (one task → one run, dead-lettering), [`sink`] (the loop's commits),
-//! [`leases`] (runs executing, revocable), `tokens` (streamed model text to the hub), [`heartbeat`] (the node's lease stream, on a thread
+//! calls), [`executor`] (one task → one run, dead-lettering), [`sink`] (the loop's commits), [`spans`] (the `invoke_agent` span of a run execution),
+//! [`leases`] (runs executing, revocable), [`metrics`] (Prometheus metrics from committed events), `tokens` (streamed model text to the hub), [`heartbeat`] (the node's lease stream, on a thread
 //! of its own; a supervised task), [`worker`] ([`Node`]: join, pull loop, rejoin after a lost
 //! membership, graceful leave).
 
@@ -18,7 +18,9 @@ pub mod executor;
 pub mod heartbeat;
 pub mod hub_client;
 pub mod leases;
+pub mod metrics;
 pub mod sink;
+pub mod spans;
 mod tokens;
 pub mod worker;
 

@@ -6,10 +6,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use agentry_core::{CommitBatch, RunId, StepCommit};
+use agentry_core::{CommitBatch, RunId, StepCommit, TraceParent};
 use agentry_runtime::agent_loop::{SinkError, StepSink};
 
 use crate::hub_client::HubClient;
+use crate::metrics::NodeMetrics;
 
 /// Commits one run's steps under its epoch.
 pub struct HubSink {
@@ -18,12 +19,27 @@ pub struct HubSink {
     epoch: u64,
     retry_window: Duration,
     followed: Option<Arc<AtomicBool>>,
+    trace_parent: Option<TraceParent>,
+    metrics: Option<NodeMetrics>,
 }
 
 impl HubSink {
     /// Returns a sink for `run_id` at `epoch`; commits are retried for `retry_window`.
     pub fn new(hub: HubClient, run_id: RunId, epoch: u64, retry_window: Duration) -> Self {
-        Self { hub, run_id, epoch, retry_window, followed: None }
+        Self { hub, run_id, epoch, retry_window, followed: None, trace_parent: None, metrics: None }
+    }
+
+    /// Records the events of every commit into `metrics` once committed.
+    pub fn with_metrics(mut self, metrics: NodeMetrics) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Names `trace_parent` (the run's, from its task) as the span of the events committed
+    /// while no exported span is current.
+    pub fn with_trace_parent(mut self, trace_parent: Option<TraceParent>) -> Self {
+        self.trace_parent = trace_parent;
+        self
     }
 
     /// Keeps `followed` set to what each commit's answer says: whether someone follows the
@@ -36,13 +52,23 @@ impl HubSink {
 
 #[async_trait]
 impl StepSink for HubSink {
-    async fn commit(&mut self, commit: StepCommit) -> Result<(), SinkError> {
+    async fn commit(&mut self, mut commit: StepCommit) -> Result<(), SinkError> {
+        // The step's span (`chat`, `execute_tool` or `invoke_agent`) produced these events.
+        if let Some(producer) = agentry_telemetry::propagation::current().or(self.trace_parent) {
+            for event in &mut commit.events {
+                event.trace.get_or_insert(producer);
+            }
+        }
         // One id for every attempt of this commit: a retry of a commit that was applied but
         // whose answer was lost is recognised by the hub and not written again.
         let commit_id = uuid::Uuid::now_v7().to_string();
         let batch = CommitBatch::of_step(self.run_id, self.epoch, Some(commit_id), commit);
+        // The hub's `NodeService/Commit` span, a child of the step's span, is the commit's span.
         match self.hub.commit(&batch, self.retry_window).await {
             Ok(response) => {
+                if let Some(metrics) = &self.metrics {
+                    metrics.record_committed(&batch.events);
+                }
                 if let Some(followed) = &self.followed {
                     followed.store(response.followed, Ordering::Relaxed);
                 }

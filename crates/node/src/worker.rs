@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::task::{JoinError, JoinSet};
 use tokio_util::sync::CancellationToken;
@@ -15,6 +16,8 @@ use agentry_core::policy::ToolPolicy;
 use agentry_runtime::model::{ModelProvider, ModelRouter};
 use agentry_runtime::tools::{BuiltinTools, ToolCatalog};
 use agentry_supervisor::{Policy, Supervisor};
+use agentry_telemetry::Readiness;
+use agentry_telemetry::prometheus::Registry;
 
 use crate::config::NodeConfig;
 use crate::error::NodeError;
@@ -22,6 +25,7 @@ use crate::executor::Executor;
 use crate::heartbeat::{LeaseSettings, hold_lease_on_own_thread};
 use crate::hub_client::{HubClient, Membership};
 use crate::leases::Leases;
+use crate::metrics::NodeMetrics;
 
 /// How long a node keeps trying to reach the hub at start before giving up.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -46,6 +50,8 @@ pub struct Node {
     tools: Arc<dyn ToolCatalog>,
     policy: Arc<ToolPolicy>,
     supervisor: Supervisor,
+    registry: Option<Registry>,
+    http_listener: Option<TcpListener>,
 }
 
 impl Node {
@@ -60,7 +66,23 @@ impl Node {
             tools: Arc::new(BuiltinTools),
             policy: Arc::new(ToolPolicy::default()),
             supervisor: Supervisor::new(),
+            registry: None,
+            http_listener: None,
         }
+    }
+
+    /// Registers the node's metrics on `registry` (shared by the nodes and the hub of `agentry
+    /// dev`, each node's series labelled with its name) instead of a registry of its own.
+    pub fn with_registry(mut self, registry: Registry) -> Self {
+        self.registry = Some(registry);
+        self
+    }
+
+    /// Serves HTTP on `listener`: `/metrics` (Prometheus text format), `/healthz`, and
+    /// `/readyz` (ready while the node is a member of the cluster and pulls tasks).
+    pub fn with_http_listener(mut self, listener: TcpListener) -> Self {
+        self.http_listener = Some(listener);
+        self
     }
 
     /// Applies `policy` (the `[tools]` section: permissions, manifest overrides) to tool calls.
@@ -137,6 +159,16 @@ impl Node {
                 .map_err(|source| NodeError::Broker { url: config.nats_url.clone(), source })?,
             ),
         };
+        let registry = self.registry.unwrap_or_default();
+        let metrics = NodeMetrics::register(&registry, &config.name)
+            .map_err(|error| NodeError::Metrics(format!("registering the metrics of node {}: {error}", config.name)))?;
+        metrics.slots.set(i64::from(config.slots));
+        let readiness = Readiness::new(false);
+        let http_stop = CancellationToken::new();
+        let _stop_http = http_stop.clone().drop_guard();
+        if let Some(listener) = self.http_listener {
+            serve_http(listener, registry, readiness.clone(), http_stop);
+        }
         let hub = HubClient::new(&config.hub)?;
         let supervisor = self.supervisor;
         let failures = Arc::default();
@@ -164,8 +196,11 @@ impl Node {
                 config: config.clone(),
                 leases: Leases::default(),
                 failures: Arc::clone(&failures),
+                metrics: metrics.clone(),
             };
+            readiness.set(true);
             let ended = serve_membership(executor, queue.as_ref(), membership, &supervisor, &shutdown).await;
+            readiness.set(false);
             supervisor.join().await;
             // `Failed` always comes with a fatal failure; one may also come during a shutdown.
             if let Some(failure) = supervisor.fatal_failure() {
@@ -179,6 +214,18 @@ impl Node {
             }
         }
     }
+}
+
+/// Serves the node's `/metrics`, `/healthz` and `/readyz` on `listener` until `stop`.
+fn serve_http(listener: TcpListener, registry: Registry, readiness: Readiness, stop: CancellationToken) {
+    let address = listener.local_addr().ok();
+    tracing::info!(addr = ?address, "node HTTP (metrics, health) serving");
+    let router = agentry_telemetry::router(registry, readiness, None);
+    tokio::spawn(async move {
+        if let Err(error) = agentry_telemetry::serve(listener, router, stop).await {
+            tracing::error!(%error, "the node's HTTP server failed");
+        }
+    });
 }
 
 /// Runs a node built from `config` until `shutdown`; see [`Node::run`].

@@ -22,6 +22,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::json;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::context;
 use crate::model::{ChatRequest, ModelRouter};
@@ -275,12 +276,16 @@ pub async fn drive_run(
                 let tokens = request.tokens.clone().filter(|tokens| tokens.wanted());
                 let forward = tokens.clone().map(|sink| move |text: &str| sink.push(step, text));
                 let deltas = forward.as_ref().map(|forward| forward as &(dyn Fn(&str) + Send + Sync));
-                let routed = match models.complete(&resolution, &chat, deltas).await {
+                let chat_span = spans::chat(step, &resolution);
+                let routed = match models.complete(&resolution, &chat, deltas).instrument(chat_span.clone()).await {
                     Ok(routed) => routed,
                     Err(error) => {
-                        return fail_run(sink, budget.release(), format!("model call failed: {error}")).await;
+                        spans::record_failure(&chat_span);
+                        let failed = fail_run(sink, budget.release(), format!("model call failed: {error}"));
+                        return failed.instrument(chat_span).await;
                     }
                 };
+                spans::record_answer(&chat_span, &routed);
                 let latency_ms = clock.elapsed().as_millis() as u64;
                 if let Some(tokens) = &tokens {
                     tokens.flush().await;
@@ -308,7 +313,7 @@ pub async fn drive_run(
                 };
                 unsettled = Spend::default();
                 commit.budget = request.budgeted.then_some(BudgetOp { settle: Some((step, spent)), reserve: None });
-                if let Some(outcome) = commit_or_fenced(sink, commit).await? {
+                if let Some(outcome) = commit_or_fenced(sink, commit).instrument(chat_span).await? {
                     return Ok(outcome);
                 }
                 let completed = answer.tool_calls.is_empty().then(|| answer.content.clone());
@@ -326,7 +331,8 @@ pub async fn drive_run(
                         conversation: &conversation,
                         summary: summary.as_ref(),
                     });
-                    match run_tool_call(&request, tools, step, &call, sink, next).await? {
+                    let tool_span = spans::execute_tool(step, &call);
+                    match run_tool_call(&request, tools, step, &call, sink, next).instrument(tool_span).await? {
                         Ok(message) => conversation.push(message),
                         Err(outcome) => return Ok(outcome),
                     }
@@ -384,6 +390,7 @@ async fn commit_or_fenced(sink: &mut dyn StepSink, commit: StepCommit) -> Result
 
 mod accounting;
 mod compaction;
+mod spans;
 #[cfg(test)]
 mod tests;
 mod tool_calls;

@@ -254,6 +254,15 @@ impl Client {
         Ok(self.unary(self.inner.clone().list_approvals(request).await)?.approvals)
     }
 
+    /// Loads a trace (its events, a source name, labels) as a new, read-only agent; returns its
+    /// id, run ids and event count. The request must fit in [`MAX_MESSAGE_BYTES`] (a larger one
+    /// fails with `OutOfRange` before it is sent).
+    ///
+    /// Errors: `InvalidArgument` naming the offending event field (`events[3].seq`) or limit.
+    pub async fn import_trace(&self, request: pb::ImportTraceRequest) -> Result<pb::ImportTraceResponse, ClientError> {
+        self.unary(self.inner.clone().import_trace(request).await)
+    }
+
     fn unary<T>(&self, response: Result<tonic::Response<T>, tonic::Status>) -> Result<T, ClientError> {
         response.map(tonic::Response::into_inner).map_err(|status| ClientError::from_status(&self.url, status))
     }

@@ -131,6 +131,9 @@ impl AgentHub for ScriptedHub {
     async fn list_approvals(&self, _: Request<pb::ListApprovalsRequest>) -> Unary<pb::ListApprovalsResponse> {
         Err(Status::unimplemented("list_approvals"))
     }
+    async fn import_trace(&self, _: Request<pb::ImportTraceRequest>) -> Unary<pb::ImportTraceResponse> {
+        Err(Status::unimplemented("import_trace"))
+    }
 }
 
 /// A running scripted hub behind a proxy that can cut every connection.

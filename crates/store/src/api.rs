@@ -41,6 +41,19 @@ pub struct NewRun {
     pub id: RunId,
     /// The user input; becomes the run's first message when a node starts it.
     pub input: String,
+    /// The run's distributed trace (see [`agentry_core::Run::trace_parent`]).
+    pub trace_parent: Option<agentry_core::TraceParent>,
+}
+
+/// How many runs have one status and placement (see [`Store::run_counts`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunCount {
+    /// Their status (one that has not ended).
+    pub status: agentry_core::RunStatus,
+    /// Whether a node holds them.
+    pub placed: bool,
+    /// How many.
+    pub count: u64,
 }
 
 /// A run ready for placement, with what the scheduler needs to know about it.
@@ -181,6 +194,43 @@ pub struct CostRow {
     pub cost_usd: f64,
 }
 
+/// A trace to load as a new, read-only agent (see [`Store::import_trace`]).
+///
+/// Built by the hub from a trace file (`agentry trace import`); only the trace is stored, not
+/// the conversation (the agent has no messages).
+#[derive(Debug, Clone)]
+pub struct TraceImport {
+    /// The new agent's id (chosen by the caller).
+    pub agent_id: AgentId,
+    /// Its spec (the model the trace names, or `imported`); never validated nor run.
+    pub spec: AgentSpec,
+    /// Its labels, those naming the origin included.
+    pub labels: BTreeMap<String, String>,
+    /// What it was imported from (the file name), kept as [`Agent::imported_from`].
+    pub source: String,
+    /// Its runs, in order of first appearance; each has ended.
+    pub runs: Vec<ImportedRun>,
+    /// The events in trace order, each with its run (one of `runs`); they get seqs `1..=n`.
+    pub events: Vec<(RunId, agentry_core::EventDraft)>,
+}
+
+/// A run of a [`TraceImport`]: ended, never placed.
+#[derive(Debug, Clone)]
+pub struct ImportedRun {
+    /// Its id (chosen by the caller).
+    pub id: RunId,
+    /// The input that started it, when the trace tells (else empty).
+    pub input: String,
+    /// How it ended: completed, failed or cancelled.
+    pub status: agentry_core::RunStatus,
+    /// Why it failed or was cancelled.
+    pub error: Option<String>,
+    /// Time of its first event, milliseconds since the Unix epoch.
+    pub created_ms: i64,
+    /// Time of its last event, milliseconds since the Unix epoch.
+    pub updated_ms: i64,
+}
+
 /// Leadership of the cluster's singleton duties (the reaper), held until dropped.
 #[async_trait]
 pub trait Leadership: Send {
@@ -223,6 +273,10 @@ pub trait Store: Send + Sync + 'static {
     /// Records why an unplaced queued run at `epoch` waits (`None` clears it); a no-op when the
     /// run moved on meanwhile.
     async fn set_wait_reason(&self, run_id: RunId, epoch: u64, reason: Option<String>) -> Result<()>;
+
+    /// Returns how many runs have not ended, per status and placement (for the hub's gauges);
+    /// absent combinations have none.
+    async fn run_counts(&self) -> Result<Vec<RunCount>>;
 
     /// Returns, per node, how many runs it holds: placed, running or paused. Nodes holding none
     /// are absent.
@@ -319,4 +373,14 @@ pub trait Store: Send + Sync + 'static {
     /// Returns the `(run, tool_call_id)` of every run waiting for an approval whose request
     /// expired by `now_ms`.
     async fn expired_approvals(&self, now_ms: i64) -> Result<Vec<(RunId, String)>>;
+
+    /// Writes `import` in one transaction: a new agent marked read-only
+    /// ([`Agent::imported_from`]) with `last_seq` = the number of events, its ended runs (never
+    /// placeable), and its events numbered gap-free from 1 in order. Returns the agent and its
+    /// runs, in order. Controls of those runs are then refused with [`crate::Error::Conflict`]
+    /// naming the import ([`agentry_core::agent::read_only_import`]).
+    ///
+    /// Errors: [`crate::Error::Conflict`] when a run has not ended or an event names a run
+    /// that is not among `import.runs` (nothing is written).
+    async fn import_trace(&self, import: TraceImport) -> Result<(Agent, Vec<Run>)>;
 }

@@ -52,6 +52,8 @@ macro_rules! store_test_suite {
                 runs::create_run_appends_queued_run,
                 runs::unknown_run_is_not_found,
                 runs::placeable_runs_one_per_agent_in_order,
+                runs::run_counts_count_runs_not_ended_by_status_and_placement,
+                runs::trace_context_of_runs_and_events_is_kept,
                 runs::assign_run_bumps_epoch,
                 runs::assign_run_with_stale_epoch_is_rejected,
                 runs::assign_runs_applies_each_compare_and_set,
@@ -91,6 +93,10 @@ macro_rules! store_test_suite {
                 cost::cost_since_counts_only_later_calls,
                 approvals::a_decision_queues_the_parked_run_and_is_loaded_back,
                 approvals::expired_requests_are_found_and_decisions_need_a_parked_run,
+                import::import_writes_ended_runs_and_renumbered_events,
+                import::imported_runs_refuse_every_control_naming_the_import,
+                import::import_refuses_unended_runs_and_unknown_runs,
+                import::imported_model_calls_stay_out_of_the_cost_report,
             );
         }
     };

@@ -86,6 +86,10 @@ impl Store for FaultyStore {
         self.fault("set_wait_reason");
         self.inner.set_wait_reason(run_id, epoch, reason).await
     }
+    async fn run_counts(&self) -> agentry_store::Result<Vec<agentry_store::RunCount>> {
+        self.fault("run_counts");
+        self.inner.run_counts().await
+    }
     async fn node_loads(&self) -> agentry_store::Result<Vec<(NodeId, u32)>> {
         self.fault("node_loads");
         self.inner.node_loads().await
@@ -194,5 +198,10 @@ impl Store for FaultyStore {
     async fn expired_approvals(&self, now_ms: i64) -> agentry_store::Result<Vec<(RunId, String)>> {
         self.fault("expired_approvals");
         self.inner.expired_approvals(now_ms).await
+    }
+
+    async fn import_trace(&self, import: agentry_store::TraceImport) -> agentry_store::Result<(Agent, Vec<Run>)> {
+        self.fault("import_trace");
+        self.inner.import_trace(import).await
     }
 }

@@ -11,6 +11,7 @@
 //! - [`cluster::Cluster`]: hub + N nodes in process;
 //! - [`process_cluster::ProcessCluster`]: hub + N nodes as `agentry` processes (kill -9,
 //!   SIGTERM, hub restarts), with CLI client helpers;
+//! - [`otlp::OtlpReceiver`]: a real OTLP/gRPC trace receiver; [`http_get`]: a plain HTTP GET;
 //! - [`trace_check`]: checks of the durability contract on traces and model requests;
 //! - [`eventually()`]: waiting until a condition holds (polling with a deadline), instead of
 //!   hand-written `loop { …; sleep }`.
@@ -18,8 +19,10 @@
 pub mod cluster;
 pub mod eventually;
 pub mod faulty_store;
+pub mod http;
 pub mod local_llm;
 pub mod nats;
+pub mod otlp;
 pub mod postgres;
 pub mod process_cluster;
 pub mod proxy;
@@ -29,8 +32,10 @@ pub mod trace_check;
 pub use agentry_store::testing::PgTestDatabase;
 pub use cluster::{Backend, Cluster};
 pub use eventually::{Observed, eventually, eventually_blocking, eventually_every};
+pub use http::http_get;
 pub use local_llm::local_model_url;
 pub use nats::NatsServer;
+pub use otlp::{OtlpReceiver, ReceivedSpan};
 pub use postgres::PostgresServer;
 pub use process_cluster::{NodeOptions, ProcessCluster, ProcessClusterConfig, TraceFollower};
 pub use proxy::TcpProxy;

@@ -62,6 +62,8 @@ pub struct ProcessClusterConfig {
     pub config_file: Option<PathBuf>,
     /// `RUST_LOG` of the hub and nodes (default `info,agentry=debug,agent_hub=debug,agent_node=debug`).
     pub rust_log: String,
+    /// More environment of the hub and the nodes (e.g. `OTEL_EXPORTER_OTLP_ENDPOINT`).
+    pub env: Vec<(String, String)>,
 }
 
 impl ProcessClusterConfig {
@@ -85,6 +87,7 @@ impl ProcessClusterConfig {
             shutdown_grace: None,
             max_deliveries: None,
             rust_log: "info,agentry=debug,agent_hub=debug,agent_node=debug".to_owned(),
+            env: Vec::new(),
         }
     }
 }
@@ -105,6 +108,8 @@ struct Process {
     child: Option<Child>,
     args: Vec<String>,
     env: Vec<(String, String)>,
+    /// `host:port` of its `/metrics` listener.
+    metrics_address: String,
 }
 
 /// A hub and named nodes as processes; every process is killed on drop.
@@ -127,6 +132,7 @@ impl ProcessCluster {
         let dir = tempfile::Builder::new().prefix("agentry-cluster-").tempdir().context("creating the logs dir")?;
         let dir_path = dir.path().to_owned();
         let hub_address = format!("127.0.0.1:{}", free_port()?);
+        let hub_metrics_address = format!("127.0.0.1:{}", free_port()?);
         let hub_args = [
             "hub",
             "serve",
@@ -142,12 +148,15 @@ impl ProcessCluster {
             &duration_arg(config.lease_ttl),
             "--heartbeat-interval",
             &duration_arg(config.heartbeat_interval),
+            "--metrics-listen",
+            &hub_metrics_address,
         ];
         let mut hub_args = hub_args.map(str::to_owned).to_vec();
         if let Some(file) = &config.config_file {
             hub_args.extend(["--config".to_owned(), file.display().to_string()]);
         }
-        let hub = Process { child: None, args: hub_args, env: Vec::new() };
+        let hub =
+            Process { child: None, args: hub_args, env: config.env.clone(), metrics_address: hub_metrics_address };
         let mut cluster = Self { config, hub_address, hub, nodes: BTreeMap::new(), dir: Some(dir), dir_path };
         cluster.start_hub().await?;
         let names: Vec<String> = (1..=node_count).map(|index| format!("node-{index}")).collect();
@@ -170,6 +179,16 @@ impl ProcessCluster {
     /// Returns the hub's `host:port`.
     pub fn hub_address(&self) -> &str {
         &self.hub_address
+    }
+
+    /// Returns the URL of the hub's Prometheus metrics, `http://127.0.0.1:<port>/metrics`.
+    pub fn hub_metrics_url(&self) -> String {
+        format!("http://{}/metrics", self.hub.metrics_address)
+    }
+
+    /// Returns the URL of node `name`'s Prometheus metrics; `None` for an unknown node.
+    pub fn node_metrics_url(&self, name: &str) -> Option<String> {
+        self.nodes.get(name).map(|node| format!("http://{}/metrics", node.metrics_address))
     }
 
     /// Returns the config the cluster was started with.
@@ -339,6 +358,7 @@ impl ProcessCluster {
             bail!("node {name} is running already");
         }
         let workspace = self.dir_path.join("workspaces").join(name);
+        let metrics_address = format!("127.0.0.1:{}", free_port()?);
         let mut args: Vec<String> = [
             "node",
             "join",
@@ -352,6 +372,8 @@ impl ProcessCluster {
             &self.config.nats_url,
             "--workspace-root",
             &workspace.display().to_string(),
+            "--metrics-listen",
+            &metrics_address,
         ]
         .map(str::to_owned)
         .to_vec();
@@ -365,9 +387,10 @@ impl ProcessCluster {
             args.extend(["--config".to_owned(), file.display().to_string()]);
         }
         args.extend(options.extra_args);
-        let env = vec![("OPENAI_BASE_URL".to_owned(), self.config.model_url.clone())];
+        let mut env = vec![("OPENAI_BASE_URL".to_owned(), self.config.model_url.clone())];
+        env.extend(self.config.env.iter().cloned());
         let child = self.spawn_process(name, &args, &env)?;
-        self.nodes.insert(name.to_owned(), Process { child: Some(child), args, env });
+        self.nodes.insert(name.to_owned(), Process { child: Some(child), args, env, metrics_address });
         Ok(())
     }
 

@@ -18,7 +18,18 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("agentry-runtime", &["agentry-core", "agentry-sandbox"]),
     ("agentry-sandbox", &[]),
     ("agentry-supervisor", &[]),
-    ("agent-hub", &["agentry-core", "agentry-proto", "agentry-store", "agentry-broker", "agentry-supervisor"]),
+    ("agentry-telemetry", &["agentry-core"]),
+    (
+        "agent-hub",
+        &[
+            "agentry-core",
+            "agentry-proto",
+            "agentry-store",
+            "agentry-broker",
+            "agentry-supervisor",
+            "agentry-telemetry",
+        ],
+    ),
     (
         "agent-node",
         &[
@@ -28,10 +39,11 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "agentry-runtime",
             "agentry-sandbox",
             "agentry-supervisor",
+            "agentry-telemetry",
         ],
     ),
     ("agentry-sdk", &["agentry-core", "agentry-proto"]),
-    ("agentry", &["agent-hub", "agent-node", "agentry-sdk", "agentry-broker", "agentry-core"]),
+    ("agentry", &["agent-hub", "agent-node", "agentry-sdk", "agentry-broker", "agentry-core", "agentry-telemetry"]),
 ];
 
 /// Crates that must not appear anywhere in a crate's normal dependency tree.
@@ -41,6 +53,7 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
     ("agent-node", &["sqlx", "agentry-store"]),
     ("agentry-core", &["tokio", "reqwest", "sqlx", "tonic", "async-nats"]),
     ("agentry-sdk", &["sqlx", "reqwest", "agentry-runtime"]),
+    ("agentry-telemetry", &["sqlx", "reqwest", "agentry-runtime", "agentry-store"]),
 ];
 
 fn workspace_root() -> &'static Path {

@@ -20,7 +20,7 @@ use agent_hub::HubServer;
 use agent_node::Node;
 use agentry_broker::{Broker, MemoryQueue};
 
-use crate::commands::warn_without_api_key;
+use crate::commands::{bind_metrics, warn_without_api_key};
 use crate::config::{Sources, load_hub, load_models, load_node, load_tool_policy};
 use crate::signal::shutdown_token;
 
@@ -36,13 +36,22 @@ pub struct DevArgs {
     /// Directory for the database (`agentry.db`) and run workspaces (`workspaces/`).
     #[arg(long, default_value = "./.agentry", value_name = "DIR")]
     data_dir: PathBuf,
+    /// Address of `/metrics` (the hub's and every node's series), `/healthz` and `/readyz`;
+    /// `off`: none.
+    #[arg(long, default_value = "127.0.0.1:7701", value_name = "ADDR")]
+    metrics_listen: String,
 }
 
 /// Runs hub and nodes until SIGINT/SIGTERM or until one of them fails.
 pub async fn run(args: DevArgs, config_file: Option<PathBuf>) -> anyhow::Result<()> {
     let sources = Sources::of_process(config_file);
     let database_url = format!("sqlite:{}", args.data_dir.join("agentry.db").display());
-    let hub_config = load_hub(&sources, vec![("listen", args.listen.clone()), ("database-url", database_url)])?;
+    let overrides = vec![
+        ("listen", args.listen.clone()),
+        ("database-url", database_url),
+        ("metrics-listen", args.metrics_listen.clone()),
+    ];
+    let hub_config = load_hub(&sources, overrides)?;
     let workspace_root = args.data_dir.join("workspaces").display().to_string();
     let node_config = load_node(&sources, vec![("workspace-root", workspace_root)])?;
     let models = load_models(&sources)?;
@@ -53,12 +62,23 @@ pub async fn run(args: DevArgs, config_file: Option<PathBuf>) -> anyhow::Result<
     let listener = TcpListener::bind(&hub_config.listen).await.with_context(|| format!("binding {}", args.listen))?;
     let hub_url = format!("http://{}", connectable(listener.local_addr().context("reading the listen address")?));
     let queue = MemoryQueue::new();
+    // One registry for the hub and the nodes: one `/metrics` shows the whole dev cluster.
+    let registry = agentry_telemetry::prometheus::Registry::new();
+    let http = bind_metrics(hub_config.metrics_address()).await?;
+    let metrics_url = http
+        .as_ref()
+        .and_then(|listener| listener.local_addr().ok())
+        .map(|address| format!("http://{}/metrics", connectable(address)));
 
     let hub_stop = CancellationToken::new();
-    let hub_server = HubServer::new(hub_config)
+    let mut hub_server = HubServer::new(hub_config)
         .with_models(models.clone())
         .with_allowed_tools(policy.allowed.clone())
-        .with_broker(Broker::in_process_with(queue.clone()));
+        .with_broker(Broker::in_process_with(queue.clone()))
+        .with_registry(registry.clone());
+    if let Some(listener) = http {
+        hub_server = hub_server.with_http_listener(listener);
+    }
     let mut hub = tokio::spawn(hub_server.serve(listener, hub_stop.clone()));
     let nodes_stop = CancellationToken::new();
     let mut nodes = JoinSet::new();
@@ -67,9 +87,14 @@ pub async fn run(args: DevArgs, config_file: Option<PathBuf>) -> anyhow::Result<
         config.hub = hub_url.clone();
         config.name = format!("dev-node-{index}");
         let (queue, stop, models, policy) = (queue.clone(), nodes_stop.clone(), models.clone(), policy.clone());
+        let registry = registry.clone();
         nodes.spawn(async move {
             let name = config.name.clone();
-            let node = Node::new(config).with_models(models).with_tool_policy(policy).with_queue(Arc::new(queue));
+            let node = Node::new(config)
+                .with_models(models)
+                .with_tool_policy(policy)
+                .with_queue(Arc::new(queue))
+                .with_registry(registry);
             node.run(stop).await.with_context(|| format!("node {name}"))
         });
     }
@@ -79,6 +104,9 @@ pub async fn run(args: DevArgs, config_file: Option<PathBuf>) -> anyhow::Result<
         if args.nodes == 1 { "" } else { "s" },
         args.data_dir.display()
     );
+    if let Some(metrics_url) = metrics_url {
+        eprintln!("agentry dev: metrics on {metrics_url}");
+    }
 
     let mut failure: Option<anyhow::Error> = None;
     let mut hub_ended_early = None;

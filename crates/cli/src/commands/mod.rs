@@ -55,7 +55,8 @@ pub enum Command {
     Spawn(spawn::SpawnArgs),
     /// Send input to an agent, starting a run; prints the run id.
     Send(send::SendArgs),
-    /// Print an agent's trace events.
+    /// Print an agent's trace events (`trace AGENT`), or load a trace file as a read-only agent
+    /// (`trace import FILE`).
     Trace(trace::TraceArgs),
     /// List agents with their latest runs.
     Ps(ps::PsArgs),
@@ -158,6 +159,19 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
 /// Returns a duration as flag text the config layer parses (`1m 30s`).
 pub fn duration_flag(duration: std::time::Duration) -> String {
     humantime::format_duration(duration).to_string()
+}
+
+/// Binds the HTTP listener of `/metrics`, `/healthz` and `/readyz` at `address` (a
+/// `metrics_address()` of the hub's or node's config); `None` when there is none.
+///
+/// Errors name the address (e.g. it is in use).
+pub async fn bind_metrics(address: Option<&str>) -> anyhow::Result<Option<tokio::net::TcpListener>> {
+    use anyhow::Context;
+    let Some(address) = address else { return Ok(None) };
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("binding the metrics listener {address} (metrics-listen; `off` serves none)"))?;
+    Ok(Some(listener))
 }
 
 /// Warns when runs would call api.openai.com without a key (they would all fail).

@@ -22,6 +22,9 @@ struct AgentJson {
     created_at: Option<String>,
     last_seq: u64,
     latest_run: Option<RunJson>,
+    /// Set for a read-only agent loaded by `agentry trace import`: the file it came from.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    imported_from: String,
 }
 
 /// A run in `ps --output json`.
@@ -75,6 +78,7 @@ fn agent_json(agent: &Agent) -> AgentJson {
         created_at: rfc3339(agent.created_at.as_ref()),
         last_seq: agent.last_seq,
         latest_run: agent.latest_run.as_ref().map(run_json_of),
+        imported_from: agent.imported_from.clone(),
     }
 }
 
@@ -108,7 +112,8 @@ pub fn run_result_line(run: &Run, action: &str) -> String {
 }
 
 /// Returns `agents` as a table: AGENT, MODEL, RUN, STATUS, NODE, UPDATED (age of the latest
-/// run's last change, else of the agent), NOTE (the failure reason, or why a queued run waits; cut).
+/// run's last change, else of the agent), NOTE (the failure reason, or why a queued run waits; cut;
+/// after `import of FILE` for a read-only import).
 pub fn agents_table(agents: &[Agent], now: SystemTime) -> String {
     let rows: Vec<Vec<String>> = agents
         .iter()
@@ -123,11 +128,22 @@ pub fn agents_table(agents: &[Agent], now: SystemTime) -> String {
                 run.map_or_else(|| "idle".to_owned(), |run| run_status_name(run.status)),
                 dash_if_empty(run.map(|run| run.node_id.clone()).unwrap_or_default()),
                 age(system_time(updated), now),
-                dash_if_empty(run.map(run_note).unwrap_or_default()),
+                dash_if_empty(agent_note(agent)),
             ]
         })
         .collect();
     render_table(&["AGENT", "MODEL", "RUN", "STATUS", "NODE", "UPDATED", "NOTE"], &rows)
+}
+
+/// Returns the note of an agent in the `ps` table: its latest run's note, after `import of
+/// FILE` for a read-only import.
+fn agent_note(agent: &Agent) -> String {
+    let run_note = agent.latest_run.as_ref().map(run_note).unwrap_or_default();
+    match (agent.imported_from.as_str(), run_note.as_str()) {
+        ("", _) => run_note,
+        (source, "") => format!("import of {source}"),
+        (source, _) => format!("import of {source}; {run_note}"),
+    }
 }
 
 /// Returns the note of a run in the `ps` table: its error, or why it waits.
@@ -281,6 +297,18 @@ mod tests {
         let paused = with_run(RunStatus::Paused, "");
         let row = paused.lines().nth(1).unwrap();
         assert!(row.contains("   paused   ") && row.ends_with("   -"), "{paused}");
+    }
+
+    #[test]
+    fn imports_say_where_they_come_from() {
+        let mut imported = agent();
+        imported.imported_from = "trace.jsonl".to_owned();
+        let table = agents_table(&[imported.clone()], UNIX_EPOCH + Duration::from_secs(62));
+        assert!(table.lines().nth(1).unwrap().ends_with(r"import of trace.jsonl; boom\nagain"), "{table}");
+        let parsed: Value = serde_json::from_str(&agents_json(&[imported]).expect("JSON")).expect("parse");
+        assert_eq!(parsed[0]["imported_from"], "trace.jsonl");
+        let live: Value = serde_json::from_str(&agents_json(&[agent()]).expect("JSON")).expect("parse");
+        assert!(live[0].get("imported_from").is_none(), "{live}");
     }
 
     #[test]

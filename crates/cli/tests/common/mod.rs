@@ -41,7 +41,7 @@ impl DevProcess {
         let stderr_path = data_dir.join("dev.stderr");
         let stderr = File::create(&stderr_path).expect("creating the stderr file");
         let child = Command::new(env!("CARGO_BIN_EXE_agentry"))
-            .args(["dev", "--nodes", "1", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["dev", "--nodes", "1", "--listen", &format!("127.0.0.1:{port}"), "--metrics-listen", "127.0.0.1:0"])
             .arg("--data-dir")
             .arg(data_dir)
             .env_remove("AGENTRY_HUB")
@@ -52,6 +52,11 @@ impl DevProcess {
             .spawn()
             .expect("starting agentry dev");
         Self { child, stderr_path, hub_url: format!("http://127.0.0.1:{port}") }
+    }
+
+    /// Returns the hub's URL, `http://127.0.0.1:PORT`.
+    pub fn hub_url(&self) -> &str {
+        &self.hub_url
     }
 
     pub fn stderr(&self) -> String {

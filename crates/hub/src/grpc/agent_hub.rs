@@ -39,6 +39,7 @@ type TraceStream = Pin<Box<dyn Stream<Item = Result<pb::TraceResponse, Status>> 
 #[tonic::async_trait]
 impl AgentHub for AgentHubApi {
     async fn spawn(&self, request: Request<pb::SpawnRequest>) -> Result<Response<pb::SpawnResponse>, Status> {
+        let trace_parent = caller_trace_parent(&request);
         let request = request.into_inner();
         let spec = request.spec.ok_or_else(|| Status::invalid_argument("spec is required (at least spec.model)"))?;
         let spec = validate::spec(AgentSpec::from(spec), &self.hub.models, self.hub.allowed_tools.as_deref())?;
@@ -55,6 +56,7 @@ impl AgentHub for AgentHubApi {
             parent_id,
             idempotency_key: validate::idempotency_key(&request.idempotency_key)?,
             budget: validate::budget(request.max_tokens, request.max_cost_usd)?,
+            trace_parent,
         };
         let (agent, run) = self.hub.spawn(command).await?;
         Ok(Response::new(pb::SpawnResponse {
@@ -67,6 +69,7 @@ impl AgentHub for AgentHubApi {
         &self,
         request: Request<pb::SendMessageRequest>,
     ) -> Result<Response<pb::SendMessageResponse>, Status> {
+        let trace_parent = caller_trace_parent(&request);
         let request = request.into_inner();
         let agent_id = validate::id::<AgentId>("agent_id", &request.agent_id)?;
         validate::input("input", &request.input)?;
@@ -76,7 +79,7 @@ impl AgentHub for AgentHubApi {
             Ok(pb::OnBusy::Interrupt) => OnBusy::Interrupt,
             Err(_) => return Err(Status::invalid_argument(format!("on_busy: {} is not an OnBusy", request.on_busy))),
         };
-        let run = self.hub.send_message(agent_id, request.input, on_busy).await?;
+        let run = self.hub.send_message(agent_id, request.input, on_busy, trace_parent).await?;
         Ok(Response::new(pb::SendMessageResponse {
             accepted: run.is_some(),
             run_id: run.map(|run| run.id.to_string()).unwrap_or_default(),
@@ -228,6 +231,25 @@ impl AgentHub for AgentHubApi {
         let rows = self.hub.cost_report(by, request.window_ms.map(Duration::from_millis)).await?;
         Ok(Response::new(pb::GetCostResponse { rows: rows.into_iter().map(cost_row).collect() }))
     }
+
+    async fn import_trace(
+        &self,
+        request: Request<pb::ImportTraceRequest>,
+    ) -> Result<Response<pb::ImportTraceResponse>, Status> {
+        let request = request.into_inner();
+        let command = crate::import::ImportCommand {
+            source: request.source,
+            labels: request.labels.into_iter().collect(),
+            agent_id: Some(request.agent_id).filter(|agent_id| !agent_id.is_empty()),
+            events: request.events.into_iter().map(source_event).collect(),
+        };
+        let imported = self.hub.import_trace(command).await?;
+        Ok(Response::new(pb::ImportTraceResponse {
+            agent_id: imported.agent.id.to_string(),
+            run_ids: imported.runs.iter().map(|run| run.id.to_string()).collect(),
+            events: imported.events,
+        }))
+    }
 }
 
 fn agent_summary(summary: &AgentSummary) -> pb::Agent {
@@ -242,5 +264,22 @@ fn cost_row(row: CostRow) -> pb::CostRow {
         output_tokens: row.output_tokens,
         total_tokens: row.total_tokens,
         cost_usd: row.cost_usd,
+    }
+}
+
+/// Returns the caller's W3C trace context from its `traceparent` metadata, if valid.
+fn caller_trace_parent<T>(request: &Request<T>) -> Option<agentry_core::TraceParent> {
+    agentry_telemetry::propagation::extract_metadata(request.metadata())
+}
+
+/// Returns an event to import as the hub checks it ([`crate::import::plan`]); no time: `None`.
+fn source_event(event: pb::ImportedEvent) -> crate::import::SourceEvent {
+    crate::import::SourceEvent {
+        seq: event.seq,
+        ts_ms: event.ts.as_ref().map(|ts| agentry_proto::convert::timestamp_ms(Some(ts))),
+        kind: event.r#type,
+        agent_id: event.agent_id,
+        run_id: event.run_id,
+        data: event.data,
     }
 }

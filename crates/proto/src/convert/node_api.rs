@@ -162,7 +162,12 @@ mod tests {
         let batch = CommitBatch {
             run_id: RunId::generate(),
             epoch: 3,
-            events: vec![EventDraft { kind: "final".into(), data: json!({ "content": "done" }), ts_ms: 9 }],
+            events: vec![EventDraft {
+                kind: "final".into(),
+                data: json!({ "content": "done" }),
+                ts_ms: 9,
+                trace: None,
+            }],
             messages: vec![Message {
                 role: Role::Assistant,
                 content: "done".into(),

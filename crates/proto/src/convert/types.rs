@@ -2,6 +2,7 @@
 
 use agentry_core::{
     Agent, AgentSpec, EventDraft, McpServer, Message, NodeInfo, NodeState, Role, Run, RunStatus, ToolCall, TraceEvent,
+    TraceParent,
 };
 
 use super::{WireError, id, non_empty, optional_id, text_or_empty, timestamp, timestamp_ms};
@@ -58,6 +59,7 @@ impl From<&Run> for pb::Run {
             input: run.input.clone(),
             error: text_or_empty(run.error.as_ref()),
             wait_reason: text_or_empty(run.wait_reason.as_ref()),
+            traceparent: run.trace_parent.map(|trace| trace.to_string()).unwrap_or_default(),
             created_at: Some(timestamp(run.created_ms)),
             updated_at: Some(timestamp(run.updated_ms)),
         }
@@ -79,6 +81,7 @@ impl TryFrom<pb::Run> for Run {
             wait_reason: non_empty(run.wait_reason),
             created_ms: timestamp_ms(run.created_at.as_ref()),
             updated_ms: timestamp_ms(run.updated_at.as_ref()),
+            trace_parent: TraceParent::parse(&run.traceparent),
         })
     }
 }
@@ -152,6 +155,7 @@ pub fn agent(agent: &Agent, latest_run: Option<&Run>) -> pb::Agent {
         created_at: Some(timestamp(agent.created_ms)),
         latest_run: latest_run.map(pb::Run::from),
         last_seq: agent.last_seq,
+        imported_from: text_or_empty(agent.imported_from.as_ref()),
     }
 }
 
@@ -199,7 +203,12 @@ impl TryFrom<pb::Message> for Message {
 
 impl From<&EventDraft> for pb::EventDraft {
     fn from(event: &EventDraft) -> Self {
-        Self { r#type: event.kind.clone(), data: event.data.to_string(), ts_unix_ms: event.ts_ms }
+        Self {
+            r#type: event.kind.clone(),
+            data: event.data.to_string(),
+            ts_unix_ms: event.ts_ms,
+            traceparent: event.trace.map(|trace| trace.to_string()).unwrap_or_default(),
+        }
     }
 }
 
@@ -210,7 +219,8 @@ impl TryFrom<pb::EventDraft> for EventDraft {
         let data = serde_json::from_str(&event.data).map_err(|error| {
             WireError::new("events.data", format!("data of {:?} is not JSON: {error}", event.r#type))
         })?;
-        Ok(Self { kind: event.r#type, data, ts_ms: event.ts_unix_ms })
+        // An unreadable traceparent only loses the event's link to its span, never the event.
+        Ok(Self { kind: event.r#type, data, ts_ms: event.ts_unix_ms, trace: TraceParent::parse(&event.traceparent) })
     }
 }
 
@@ -224,8 +234,8 @@ pub fn trace_event(event: &TraceEvent, parent_agent_id: Option<&str>) -> pb::Tra
         run_id: event.run_id.to_string(),
         parent_agent_id: parent_agent_id.unwrap_or_default().to_owned(),
         data: event.data.to_string(),
-        trace_id: String::new(),
-        span_id: String::new(),
+        trace_id: event.trace.map(|trace| trace.trace_id_hex()).unwrap_or_default(),
+        span_id: event.trace.map(|trace| trace.span_id_hex()).unwrap_or_default(),
     }
 }
 
@@ -291,6 +301,7 @@ mod tests {
             wait_reason: None,
             created_ms: 1_700_000_000_123,
             updated_ms: 1_700_000_000_456,
+            trace_parent: TraceParent::parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
         }
     }
 
@@ -337,9 +348,10 @@ mod tests {
 
     #[test]
     fn event_drafts_round_trip_and_bad_json_is_named() {
-        let event = EventDraft { kind: "final".into(), data: serde_json::json!({ "content": "hi" }), ts_ms: 5 };
+        let trace = Some(TraceParent::of_run(RunId::generate()));
+        let event = EventDraft { kind: "final".into(), data: serde_json::json!({ "content": "hi" }), ts_ms: 5, trace };
         assert_eq!(EventDraft::try_from(pb::EventDraft::from(&event)), Ok(event));
-        let bad = pb::EventDraft { r#type: "final".into(), data: "{".into(), ts_unix_ms: 0 };
+        let bad = pb::EventDraft { r#type: "final".into(), data: "{".into(), ..Default::default() };
         assert_eq!(EventDraft::try_from(bad).unwrap_err().field, "events.data");
     }
 }

@@ -120,6 +120,9 @@ pub(super) async fn run_tool_call(
     };
     let clock = Instant::now();
     let (output, is_error) = execute_tool(tools, &context, call).await;
+    if is_error {
+        super::spans::record_tool_error(&tracing::Span::current());
+    }
     let output = truncate_with_marker(&output, MAX_TOOL_OUTPUT_BYTES);
     let end = tool_end_event(step, call, &output, is_error, clock.elapsed().as_millis() as u64);
     let budget = reserve(&output);

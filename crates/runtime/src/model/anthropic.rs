@@ -122,7 +122,7 @@ impl AnthropicProvider {
 
 #[async_trait]
 impl ModelProvider for AnthropicProvider {
-    #[instrument(skip_all, fields(model = %request.model, stream = deltas.is_some()))]
+    #[instrument(level = "debug", skip_all, fields(model = %request.model, stream = deltas.is_some()))]
     async fn complete(
         &self,
         request: &ChatRequest,

@@ -96,7 +96,7 @@ impl OpenAiProvider {
 
 #[async_trait]
 impl ModelProvider for OpenAiProvider {
-    #[instrument(skip_all, fields(model = %request.model, stream = deltas.is_some()))]
+    #[instrument(level = "debug", skip_all, fields(model = %request.model, stream = deltas.is_some()))]
     async fn complete(
         &self,
         request: &ChatRequest,

@@ -3,7 +3,8 @@
 -- inserted from arrays, so a commit is one round trip and one implicit transaction.
 -- $1 run id, $2 epoch, $3 new status or NULL, $4 error or NULL, $5 now, $6 commit id or NULL;
 -- events: $7 kinds, $8 data (JSON text), $9 ts_ms; messages: $10 roles, $11 contents,
--- $12 tool calls (JSON text), $13 tool call ids (NULL elements allowed).
+-- $12 tool calls (JSON text), $13 tool call ids (NULL elements allowed); $14 event traceparents
+-- (NULL elements: unknown).
 -- Every CTE sees the same snapshot; the run row's lock is taken first, then the agent row's
 -- (the order of every other writer), and the inserts use the agent counters as updated.
 -- Returns no row when the run update matched none (missing, stale, terminal, or commit $6 was
@@ -21,11 +22,12 @@ WITH run AS (
     WHERE agents.id = run.agent_id
     RETURNING agents.last_seq, agents.message_count
 ), new_events AS (
-    INSERT INTO events (agent_id, seq, run_id, kind, data, ts_ms)
+    INSERT INTO events (agent_id, seq, run_id, kind, data, ts_ms, traceparent)
     SELECT run.agent_id, positions.last_seq - cardinality($7::text[]) + event.ordinality, run.id,
-        event.kind, event.data, event.ts_ms
+        event.kind, event.data, event.ts_ms, event.traceparent
     FROM run, positions,
-        unnest($7::text[], $8::text[], $9::bigint[]) WITH ORDINALITY AS event (kind, data, ts_ms, ordinality)
+        unnest($7::text[], $8::text[], $9::bigint[], $14::text[])
+            WITH ORDINALITY AS event (kind, data, ts_ms, traceparent, ordinality)
 ), new_messages AS (
     INSERT INTO messages (agent_id, idx, run_id, role, content, tool_calls, tool_call_id)
     SELECT run.agent_id, positions.message_count - cardinality($10::text[]) + message.ordinality - 1, run.id,

@@ -6,7 +6,8 @@
 -- $6 event counts, $7 message counts; $8 now.
 -- Per event: $9 commit ordinal, $10 position in its commit (from 1), $11 kinds, $12 data,
 -- $13 ts_ms. Per message: $14 commit ordinal, $15 position in its commit (from 1), $16 roles,
--- $17 contents, $18 tool calls, $19 tool call ids.
+-- $17 contents, $18 tool calls, $19 tool call ids. Per event again: $20 traceparents (NULL
+-- elements: unknown).
 -- Commits of one agent in the same group (not expected: an agent runs one run at a time, and
 -- a node commits one step at a time) still get consecutive, gap-free positions, in ordinal
 -- order. Returns one row per applied commit: the run, its ordinal and the agent's last seq
@@ -40,10 +41,11 @@ WITH input AS (
     FROM run JOIN positions ON positions.agent_id = run.agent_id
     WINDOW earlier AS (PARTITION BY run.agent_id ORDER BY run.ordinal)
 ), new_events AS (
-    INSERT INTO events (agent_id, seq, run_id, kind, data, ts_ms)
-    SELECT offsets.agent_id, offsets.seq_offset + event.position, offsets.run_id, event.kind, event.data, event.ts_ms
-    FROM unnest($9::bigint[], $10::bigint[], $11::text[], $12::text[], $13::bigint[])
-        AS event (ordinal, position, kind, data, ts_ms)
+    INSERT INTO events (agent_id, seq, run_id, kind, data, ts_ms, traceparent)
+    SELECT offsets.agent_id, offsets.seq_offset + event.position, offsets.run_id, event.kind, event.data, event.ts_ms,
+        event.traceparent
+    FROM unnest($9::bigint[], $10::bigint[], $11::text[], $12::text[], $13::bigint[], $20::text[])
+        AS event (ordinal, position, kind, data, ts_ms, traceparent)
     JOIN offsets ON offsets.ordinal = event.ordinal
 ), new_messages AS (
     INSERT INTO messages (agent_id, idx, run_id, role, content, tool_calls, tool_call_id)

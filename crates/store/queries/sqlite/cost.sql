@@ -1,5 +1,6 @@
 -- Cost report (SQLite; `postgres/cost.sql` is the same in PostgreSQL's dialect): the model calls,
--- i.e. `usage` events with ts_ms >= $2 (i64::MIN for all time), grouped by $1:
+-- i.e. `usage` events with ts_ms >= $2 (i64::MIN for all time) of agents that are not imports,
+-- grouped by $1:
 --   'agent'  the root agent's id: a sub-agent's calls roll up its agents.parent_id chain;
 --   'model'  the event's `model`, '-' without one;
 --   'day'    the UTC date of ts_ms, YYYY-MM-DD;
@@ -9,6 +10,8 @@
 WITH RECURSIVE usage_events AS (
     SELECT agent_id, ts_ms, data FROM events
     WHERE kind = 'usage' AND ts_ms >= $2
+      -- Imported traces (`agentry trace import`) spent nothing here.
+      AND agent_id NOT IN (SELECT id FROM agents WHERE imported_from IS NOT NULL)
 ),
 -- Each agent with calls, then each of its ancestors in turn; only walked when grouping by
 -- root agent. Parents exist before their children, so the walk ends.

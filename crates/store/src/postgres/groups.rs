@@ -102,6 +102,7 @@ async fn group_statement(store: &SqlStore<Postgres>, batches: &[CommitBatch]) ->
         .bind(messages.contents)
         .bind(messages.tool_calls)
         .bind(messages.tool_call_ids)
+        .bind(events.traceparents)
         .fetch_all(store.pool())
         .await?;
     Ok(rows)
@@ -128,6 +129,7 @@ struct EventColumns<'a> {
     kinds: Vec<&'a str>,
     data: Vec<String>,
     timestamps: Vec<i64>,
+    traceparents: Vec<Option<String>>,
 }
 
 #[derive(Default)]
@@ -155,6 +157,7 @@ impl<'a> GroupColumns<'a> {
             self.events.kinds.push(&event.kind);
             self.events.data.push(json_text("event data", serde_json::to_string(&event.data))?);
             self.events.timestamps.push(event.ts_ms);
+            self.events.traceparents.push(event.trace.map(|trace| trace.to_string()));
         }
         for (position, message) in (1..).zip(&batch.messages) {
             self.messages.ordinals.push(ordinal);
@@ -210,7 +213,7 @@ pub(super) async fn create_agent_group(store: &SqlStore<Postgres>, agents: Vec<S
 
 /// Runs `create_agents.sql` over `agents`.
 async fn create_agents_statement(store: &SqlStore<Postgres>, agents: &[SpawnRequest]) -> Result<Vec<AgentSummaryRow>> {
-    let mut columns: [Vec<Option<String>>; 8] = Default::default();
+    let mut columns: [Vec<Option<String>>; 9] = Default::default();
     for (agent, first_run) in agents {
         let row = [
             Some(agent.id.to_string()),
@@ -221,12 +224,13 @@ async fn create_agents_statement(store: &SqlStore<Postgres>, agents: &[SpawnRequ
             first_run.as_ref().map(|run| run.id.to_string()),
             first_run.as_ref().map(|run| run.input.clone()),
             agent.budget_id.clone(),
+            first_run.as_ref().and_then(|run| run.trace_parent).map(|trace| trace.to_string()),
         ];
         for (column, value) in columns.iter_mut().zip(row) {
             column.push(value);
         }
     }
-    let [ids, specs, labels, parent_ids, keys, run_ids, inputs, budget_ids] = columns;
+    let [ids, specs, labels, parent_ids, keys, run_ids, inputs, budget_ids, traceparents] = columns;
     let creates_budget: Vec<bool> = agents.iter().map(|(agent, _)| agent.budget_limits.is_some()).collect();
     let max_tokens: Vec<Option<i64>> = agents
         .iter()
@@ -247,6 +251,7 @@ async fn create_agents_statement(store: &SqlStore<Postgres>, agents: &[SpawnRequ
         .bind(creates_budget)
         .bind(max_tokens)
         .bind(max_costs)
+        .bind(traceparents)
         .fetch_all(store.pool())
         .await?;
     Ok(rows)
@@ -291,7 +296,7 @@ mod tests {
     }
 
     fn first_run(input: &str) -> Option<NewRun> {
-        Some(NewRun { id: RunId::generate(), input: input.into() })
+        Some(NewRun { id: RunId::generate(), input: input.into(), trace_parent: None })
     }
 
     /// The group statement itself succeeds (the one-by-one fallback would hide an error in it)

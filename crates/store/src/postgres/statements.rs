@@ -53,6 +53,7 @@ pub(super) async fn create_agent(
     agent: NewAgent,
     first_run: Option<NewRun>,
 ) -> Result<(Agent, Option<Run>)> {
+    let traceparent = first_run.as_ref().and_then(|run| run.trace_parent).map(|trace| trace.to_string());
     let (run_id, input) = first_run.map(|run| (run.id.to_string(), run.input)).unzip();
     let row: Option<AgentSummaryRow> = query_as(CREATE_AGENT)
         .bind(agent.id.to_string())
@@ -67,6 +68,7 @@ pub(super) async fn create_agent(
         .bind(agent.budget_limits.is_some())
         .bind(agent.budget_limits.and_then(|limits| limits.max_tokens).map(to_db_int))
         .bind(agent.budget_limits.and_then(|limits| limits.max_cost_usd))
+        .bind(traceparent)
         .fetch_optional(store.pool())
         .await?;
     match (row, agent.idempotency_key) {
@@ -92,6 +94,8 @@ pub(super) async fn load_run(store: &SqlStore<Postgres>, run_id: RunId, epoch: u
         created_ms: row.agent_created_ms,
         last_seq: row.agent_last_seq,
         budget_id: row.agent_budget_id,
+        // Imported agents' runs are never placed, so never loaded.
+        imported_from: None,
     };
     let run = Run::try_from(row.run)?;
     check_epoch(&run, epoch)?;
@@ -130,7 +134,9 @@ pub(super) async fn commit_on(connection: &mut PgConnection, batch: CommitBatch)
     let mut kinds = Vec::with_capacity(batch.events.len());
     let mut data = Vec::with_capacity(batch.events.len());
     let mut timestamps = Vec::with_capacity(batch.events.len());
+    let mut traceparents = Vec::with_capacity(batch.events.len());
     for event in batch.events {
+        traceparents.push(event.trace.map(|trace| trace.to_string()));
         kinds.push(event.kind);
         data.push(json_text("event data", serde_json::to_string(&event.data))?);
         timestamps.push(event.ts_ms);
@@ -159,6 +165,7 @@ pub(super) async fn commit_on(connection: &mut PgConnection, batch: CommitBatch)
         .bind(contents)
         .bind(tool_calls)
         .bind(tool_call_ids)
+        .bind(traceparents)
         .fetch_optional(&mut *connection)
         .await?;
     let Some(committed) = committed else {

@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 /// What writing one commit of a group did.
 pub(crate) enum Written {
     /// It was applied.
-    Applied(CommitOutcome),
+    Applied(Box<CommitOutcome>),
     /// Its guarded update matched no row: nothing was written; the reason is read afterwards.
     Refused {
         /// The run.
@@ -58,7 +58,7 @@ where
             Ok(applied) => {
                 query("RELEASE SAVEPOINT group_commit").execute(&mut *transaction).await?;
                 written.push(match applied {
-                    Some(outcome) => Written::Applied(outcome),
+                    Some(outcome) => Written::Applied(Box::new(outcome)),
                     None => Written::Refused { run_id, epoch, commit_id },
                 });
             }

@@ -47,6 +47,9 @@ macro_rules! forward_store {
             ) -> $crate::Result<()> {
                 self.inner.set_wait_reason(run_id, epoch, reason).await
             }
+            async fn run_counts(&self) -> $crate::Result<Vec<$crate::RunCount>> {
+                self.inner.run_counts().await
+            }
             async fn node_loads(&self) -> $crate::Result<Vec<(agentry_core::NodeId, u32)>> {
                 self.inner.node_loads().await
             }
@@ -158,6 +161,12 @@ macro_rules! forward_store {
             }
             async fn expired_approvals(&self, now_ms: i64) -> $crate::Result<Vec<(agentry_core::RunId, String)>> {
                 self.inner.expired_approvals(now_ms).await
+            }
+            async fn import_trace(
+                &self,
+                import: $crate::TraceImport,
+            ) -> $crate::Result<(agentry_core::Agent, Vec<agentry_core::Run>)> {
+                self.inner.import_trace(import).await
             }
         }
     };

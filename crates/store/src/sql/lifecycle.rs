@@ -31,6 +31,7 @@ where
     for<'r> NodeRow: FromRow<'r, DB::Row>,
     for<'r> AgentPositions: FromRow<'r, DB::Row>,
     for<'r> KindDataRow: FromRow<'r, DB::Row>,
+    for<'r> super::rows::AgentRow: FromRow<'r, DB::Row>,
 {
     #[instrument(level = "debug", skip_all, fields(%node_id, ?scope))]
     pub(crate) async fn release_node_runs(
@@ -48,10 +49,13 @@ where
             .await?;
         let runs = rows.into_iter().map(Run::try_from).collect::<Result<Vec<_>>>()?;
         for run in &runs {
-            let moved = EventDraft::now(
-                kind::RUN_MOVED,
-                json!({ "from_node_id": node_id, "reason": reason, "epoch": run.epoch }),
-            );
+            let moved = EventDraft {
+                trace: run.trace_parent,
+                ..EventDraft::now(
+                    kind::RUN_MOVED,
+                    json!({ "from_node_id": node_id, "reason": reason, "epoch": run.epoch }),
+                )
+            };
             append_events(&mut transaction, &run.agent_id.to_string(), &run.id.to_string(), vec![moved], 0).await?;
         }
         transaction.commit().await?;
@@ -107,6 +111,8 @@ where
                 ..EventDraft::now(kind::APPROVAL_DECIDED, serde_json::to_value(&decision).unwrap_or_default())
             },
         };
+        // The hub's own events belong to the run's trace, under the span it descends from.
+        let event = EventDraft { trace: run.trace_parent, ..event };
         append_events(&mut transaction, &run.agent_id.to_string(), &id, vec![event], 0).await?;
         transaction.commit().await?;
         Ok(run)
@@ -119,6 +125,12 @@ where
             Ok(None) => return not_found("run", run_id),
             Err(error) => return error,
         };
+        // An imported agent's runs have all ended: name the import rather than the status.
+        match self.read_only_refusal(run.agent_id).await {
+            Ok(Some(refusal)) => return refusal,
+            Ok(None) => {}
+            Err(error) => return error,
+        }
         let status = run.status;
         Error::Conflict(match control {
             RunControl::Cancel { .. } => format!("run {run_id} is {status}: an ended run cannot be cancelled"),
@@ -188,6 +200,7 @@ where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     DB::Arguments: IntoArguments<DB>,
     for<'q> String: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<String>: Encode<'q, DB> + Type<DB>,
     for<'q> i64: Encode<'q, DB> + Type<DB>,
     for<'r> AgentPositions: FromRow<'r, DB::Row>,
 {
@@ -208,6 +221,7 @@ where
             .bind(event.kind)
             .bind(json_text("event data", serde_json::to_string(&event.data))?)
             .bind(event.ts_ms)
+            .bind(event.trace.map(|trace| trace.to_string()))
             .execute(&mut **transaction)
             .await?;
     }

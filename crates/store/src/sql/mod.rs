@@ -12,6 +12,7 @@ mod commit;
 mod cost;
 mod forward;
 pub(crate) mod group;
+mod import;
 mod lifecycle;
 pub(crate) mod queries;
 pub(crate) mod rows;
@@ -25,13 +26,13 @@ use agentry_core::clock::now_ms;
 use agentry_core::message::ConversationSummary;
 use agentry_core::{Agent, AgentId, CommitBatch, NodeId, NodeInfo, NodeState, Run, RunId, RunStatus, TraceEvent};
 
-use crate::api::{AgentSummary, CommitOutcome, NewAgent, NewRun, PlaceableRun, RunContext, StoredMessage};
+use crate::api::{AgentSummary, CommitOutcome, NewAgent, NewRun, PlaceableRun, RunContext, RunCount, StoredMessage};
 use crate::error::{Error, Result};
 use commit::Written;
 use queries::*;
 use rows::{
     AgentPositions, AgentRow, AgentSummaryRow, BudgetRow, CommitMarkerRow, EventRow, KindDataRow, MessageRow,
-    NodeLoadRow, NodeRow, PlaceableRow, RunBudgetRow, RunRow, json_text, to_db_int,
+    NodeLoadRow, NodeRow, PlaceableRow, RunBudgetRow, RunCountRow, RunRow, json_text, to_db_int,
 };
 
 /// The store over a pool of `DB` connections.
@@ -74,6 +75,7 @@ where
     for<'r> NodeRow: FromRow<'r, DB::Row>,
     for<'r> PlaceableRow: FromRow<'r, DB::Row>,
     for<'r> NodeLoadRow: FromRow<'r, DB::Row>,
+    for<'r> RunCountRow: FromRow<'r, DB::Row>,
     for<'r> CommitMarkerRow: FromRow<'r, DB::Row>,
     for<'r> KindDataRow: FromRow<'r, DB::Row>,
     for<'r> RunBudgetRow: FromRow<'r, DB::Row>,
@@ -172,6 +174,19 @@ where
     pub(crate) async fn set_wait_reason(&self, run_id: RunId, epoch: u64, reason: Option<String>) -> Result<()> {
         query(SET_WAIT_REASON).bind(run_id.to_string()).bind(to_db_int(epoch)).bind(reason).execute(&self.pool).await?;
         Ok(())
+    }
+
+    pub(crate) async fn run_counts(&self) -> Result<Vec<RunCount>> {
+        let rows: Vec<RunCountRow> = query_as(RUN_COUNTS).fetch_all(&self.pool).await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(RunCount {
+                    status: rows::parse::<RunStatus>("runs.status", &row.status)?,
+                    placed: row.placed != 0,
+                    count: u64::try_from(row.count).unwrap_or_default(),
+                })
+            })
+            .collect()
     }
 
     pub(crate) async fn node_loads(&self) -> Result<Vec<(NodeId, u32)>> {
@@ -292,7 +307,7 @@ where
         let mut outcomes = Vec::with_capacity(count);
         for step in written {
             outcomes.push(match step {
-                Written::Applied(outcome) => Ok(outcome),
+                Written::Applied(outcome) => Ok(*outcome),
                 Written::Refused { run_id, epoch, commit_id } => self.commit_refused(run_id, epoch, commit_id).await,
                 Written::Failed(error) => Err(error),
             });
@@ -387,6 +402,7 @@ where
     E: Executor<'c, Database = DB>,
     DB::Arguments: IntoArguments<DB>,
     for<'q> String: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<String>: Encode<'q, DB> + Type<DB>,
     for<'q> i64: Encode<'q, DB> + Type<DB>,
     for<'r> RunRow: FromRow<'r, DB::Row>,
 {
@@ -395,6 +411,7 @@ where
         .bind(agent_id.to_string())
         .bind(run.input)
         .bind(now)
+        .bind(run.trace_parent.map(|trace| trace.to_string()))
         .fetch_optional(executor)
         .await?;
     row.map(Run::try_from).transpose()

@@ -44,6 +44,8 @@ pub(crate) const SELECT_RUN: &str = include_str!("../../queries/select_run.sql")
 pub(crate) const UNASSIGN_RUN: &str = include_str!("../../queries/unassign_run.sql");
 /// `queries/upsert_node.sql`.
 pub(crate) const UPSERT_NODE: &str = include_str!("../../queries/upsert_node.sql");
+/// `queries/run_counts.sql`.
+pub(crate) const RUN_COUNTS: &str = include_str!("../../queries/run_counts.sql");
 /// `queries/node_loads.sql`.
 pub(crate) const NODE_LOADS: &str = include_str!("../../queries/node_loads.sql");
 /// `queries/set_wait_reason.sql`.

@@ -8,7 +8,7 @@ use std::fmt::Display;
 use std::str::FromStr;
 
 use agentry_core::{
-    Agent, AgentSpec, Message, NodeId, NodeInfo, NodeState, Role, Run, RunStatus, ToolCall, TraceEvent,
+    Agent, AgentSpec, Message, NodeId, NodeInfo, NodeState, Role, Run, RunStatus, ToolCall, TraceEvent, TraceParent,
 };
 
 use crate::api::{PlaceableRun, StoredMessage};
@@ -27,6 +27,9 @@ pub(crate) struct AgentRow {
     /// Absent from statements that do not select it (then `None`).
     #[sqlx(default)]
     pub(crate) budget_id: Option<String>,
+    /// Absent from statements that do not select it (then `None`: a live agent).
+    #[sqlx(default)]
+    pub(crate) imported_from: Option<String>,
 }
 
 /// A row of `runs`.
@@ -42,6 +45,9 @@ pub(crate) struct RunRow {
     created_ms: i64,
     updated_ms: i64,
     wait_reason: Option<String>,
+    /// Absent from the column lists of `agent_summaries` (a listing needs no trace).
+    #[sqlx(default)]
+    traceparent: Option<String>,
 }
 
 /// A row of `placeable_runs.sql`: a run with its agent's spec and previous node.
@@ -51,6 +57,14 @@ pub(crate) struct PlaceableRow {
     pub(crate) run: RunRow,
     pub(crate) agent_spec: String,
     pub(crate) previous_node_id: Option<String>,
+}
+
+/// A row of `run_counts.sql`.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct RunCountRow {
+    pub(crate) status: String,
+    pub(crate) placed: i64,
+    pub(crate) count: i64,
 }
 
 /// A row of `node_loads.sql`.
@@ -72,6 +86,9 @@ pub(crate) struct LatestRunRow {
     run_created_ms: Option<i64>,
     run_updated_ms: Option<i64>,
     run_wait_reason: Option<String>,
+    /// Selected by `create_agent(s).sql`; absent from the `agent_summaries` view.
+    #[sqlx(default)]
+    run_traceparent: Option<String>,
 }
 
 /// A row of the `agent_summaries` view.
@@ -103,6 +120,7 @@ pub(crate) struct EventRow {
     kind: String,
     data: String,
     ts_ms: i64,
+    traceparent: Option<String>,
 }
 
 /// A row of `nodes`.
@@ -194,6 +212,7 @@ impl TryFrom<AgentRow> for Agent {
             created_ms: row.created_ms,
             last_seq: unsigned("agents.last_seq", row.last_seq)?,
             budget_id: row.budget_id,
+            imported_from: row.imported_from,
         })
     }
 }
@@ -213,6 +232,7 @@ impl TryFrom<RunRow> for Run {
             wait_reason: row.wait_reason,
             created_ms: row.created_ms,
             updated_ms: row.updated_ms,
+            trace_parent: row.traceparent.as_deref().and_then(TraceParent::parse),
         })
     }
 }
@@ -237,6 +257,7 @@ impl AgentSummaryRow {
             created_ms: latest.run_created_ms.ok_or_else(|| missing("run_created_ms"))?,
             updated_ms: latest.run_updated_ms.ok_or_else(|| missing("run_updated_ms"))?,
             wait_reason: latest.run_wait_reason,
+            traceparent: latest.run_traceparent,
             id: run_id,
         };
         Ok((agent, Some(Run::try_from(row)?)))
@@ -275,6 +296,7 @@ impl TryFrom<EventRow> for TraceEvent {
             kind: row.kind,
             data: serde_json::from_str(&row.data).map_err(corrupt("events.data"))?,
             ts_ms: row.ts_ms,
+            trace: row.traceparent.as_deref().and_then(TraceParent::parse),
         })
     }
 }
@@ -311,7 +333,7 @@ fn decode_labels(column: &str, text: &str) -> Result<BTreeMap<String, String>> {
     serde_json::from_str(text).map_err(corrupt(column))
 }
 
-fn parse<T>(column: &str, text: &str) -> Result<T>
+pub(crate) fn parse<T>(column: &str, text: &str) -> Result<T>
 where
     T: FromStr,
     T::Err: Display,

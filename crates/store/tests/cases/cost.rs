@@ -27,7 +27,7 @@ fn usage(model: &str, input: u64, output: u64, cost_usd: f64, ts_ms: i64) -> Eve
         "step": 0, "model": model, "prompt_tokens": input, "completion_tokens": output,
         "total_tokens": input + output, "cost_usd": cost_usd, "latency_ms": 3,
     });
-    EventDraft { kind: kind::USAGE.to_owned(), data, ts_ms }
+    EventDraft { kind: kind::USAGE.to_owned(), data, ts_ms, trace: None }
 }
 
 /// Commits `events` to `run`.
@@ -66,6 +66,7 @@ async fn two_trees(store: &dyn Store) -> (AgentId, AgentId) {
         kind: kind::USAGE.to_owned(),
         data: json!({ "step": 1, "prompt_tokens": 3, "completion_tokens": 4 }),
         ts_ms: DAY_1,
+        trace: None,
     };
     let not_a_call = event(kind::STEP_START, json!({ "step": 0, "prompt_tokens": 999, "cost_usd": 9.0 }));
     commit(store, &other, vec![not_a_call, usage("gpt", 1000, 100, 0.125, DAY_1), unnamed]).await;

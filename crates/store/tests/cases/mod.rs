@@ -5,6 +5,7 @@ pub mod approvals;
 pub mod commit;
 pub mod cost;
 pub mod events;
+pub mod import;
 pub mod lifecycle;
 pub mod nodes;
 pub mod runs;
@@ -50,12 +51,12 @@ pub fn new_agent() -> NewAgent {
 
 /// Returns a run to create, with a fresh id.
 pub fn new_run(input: &str) -> NewRun {
-    NewRun { id: RunId::generate(), input: input.to_owned() }
+    NewRun { id: RunId::generate(), input: input.to_owned(), trace_parent: None }
 }
 
 /// Returns an event draft whose data identifies it.
 pub fn event(kind: &str, data: serde_json::Value) -> EventDraft {
-    EventDraft { kind: kind.to_owned(), data, ts_ms: 1_700_000_000_000 }
+    EventDraft { kind: kind.to_owned(), data, ts_ms: 1_700_000_000_000, trace: None }
 }
 
 /// Returns an empty commit of `run` at `epoch`.

@@ -188,3 +188,48 @@ pub async fn load_run_returns_context(harness: Harness) {
     assert_stale(store.load_run(second.id, 0).await, second.id, 0, 1);
     assert_stale(store.load_run(second.id, 2).await, second.id, 2, 1);
 }
+
+pub async fn run_counts_count_runs_not_ended_by_status_and_placement(harness: Harness) {
+    let store = harness.store;
+    let count = |counts: &[agentry_store::RunCount], status: RunStatus, placed: bool| {
+        counts.iter().find(|count| count.status == status && count.placed == placed).map_or(0, |count| count.count)
+    };
+    assert!(store.run_counts().await.unwrap().is_empty());
+    let (agent, first) = store.create_agent(new_agent(), Some(new_run("one"))).await.unwrap();
+    store.create_run(agent.id, new_run("two")).await.unwrap();
+    let (_, other) = store.create_agent(new_agent(), Some(new_run("three"))).await.unwrap();
+    let placed = store.assign_run(first.unwrap().id, NodeId::generate(), 0).await.unwrap();
+    let running = CommitBatch { status: Some(RunStatus::Running), ..batch(&placed, placed.epoch) };
+    store.commit(running).await.unwrap();
+    let other = store.assign_run(other.unwrap().id, NodeId::generate(), 0).await.unwrap();
+    let done = CommitBatch { status: Some(RunStatus::Completed), ..batch(&other, other.epoch) };
+    store.commit(done).await.unwrap();
+
+    let counts = store.run_counts().await.unwrap();
+    assert_eq!(count(&counts, RunStatus::Running, true), 1, "{counts:?}");
+    assert_eq!(count(&counts, RunStatus::Queued, false), 1, "{counts:?}");
+    assert_eq!(counts.len(), 2, "ended runs are not counted: {counts:?}");
+}
+
+pub async fn trace_context_of_runs_and_events_is_kept(harness: Harness) {
+    let store = harness.store;
+    let parent = agentry_core::TraceParent::parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+    let with_trace = |input: &str| agentry_store::NewRun { trace_parent: parent, ..new_run(input) };
+    let (agent, first) = store.create_agent(new_agent(), Some(with_trace("one"))).await.unwrap();
+    let first = first.unwrap();
+    assert_eq!(first.trace_parent, parent, "as created");
+    assert_eq!(store.get_run(first.id).await.unwrap().trace_parent, parent, "as read");
+    let second = store.create_run(agent.id, with_trace("two")).await.unwrap();
+    assert_eq!(store.get_run(second.id).await.unwrap().trace_parent, parent);
+    let placed = store.assign_runs(&[(first.id, NodeId::generate(), 0)]).await.unwrap();
+    assert_eq!(placed[0].trace_parent, parent, "assigned runs carry it to their task");
+
+    let span = agentry_core::TraceParent::parse("00-4bf92f3577b34da6a3ce929d0e0e4736-b7ad6b7169203331-01");
+    let mut traced = super::event("step_start", serde_json::json!({ "step": 1 }));
+    traced.trace = span;
+    let untraced = super::event("usage", serde_json::json!({ "step": 1 }));
+    let commit = CommitBatch { events: vec![traced, untraced], ..batch(&placed[0], placed[0].epoch) };
+    store.commit(commit).await.unwrap();
+    let events = store.events_after(agent.id, None, 0, 10).await.unwrap();
+    assert_eq!(events.iter().map(|event| event.trace).collect::<Vec<_>>(), vec![span, None]);
+}

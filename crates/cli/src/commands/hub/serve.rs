@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 
 use agent_hub::scheduler::Strategy;
 
-use crate::commands::{duration_flag, parse_duration};
+use crate::commands::{bind_metrics, duration_flag, parse_duration};
 use crate::config::{Flags, Sources, load_hub, load_models, load_tool_policy};
 use crate::signal::shutdown_token;
 
@@ -37,6 +37,10 @@ pub struct ServeArgs {
     /// Heartbeat interval suggested to nodes; must be shorter than the lease.
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     heartbeat_interval: Option<Duration>,
+    /// Serve `/metrics` (Prometheus), `/healthz` and `/readyz` on this address (default
+    /// `0.0.0.0:7701`; `off`: none).
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<String>,
 }
 
 impl ServeArgs {
@@ -50,6 +54,7 @@ impl ServeArgs {
         set("scheduler", self.scheduler.map(|strategy| strategy.to_string()));
         set("lease-ttl", self.lease_ttl.map(duration_flag));
         set("heartbeat-interval", self.heartbeat_interval.map(duration_flag));
+        set("metrics-listen", self.metrics_listen.clone());
         flags
     }
 }
@@ -64,7 +69,11 @@ pub async fn run(args: ServeArgs, config_file: Option<PathBuf>) -> anyhow::Resul
     let listener = TcpListener::bind(&config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     let redacted = config.redacted();
     tracing::info!(listen = %config.listen, database = %redacted.database_url, scheduler = %config.scheduler, "starting hub");
-    let server = agent_hub::HubServer::new(config).with_models(models).with_allowed_tools(allowed_tools);
+    let http = bind_metrics(config.metrics_address()).await?;
+    let mut server = agent_hub::HubServer::new(config).with_models(models).with_allowed_tools(allowed_tools);
+    if let Some(listener) = http {
+        server = server.with_http_listener(listener);
+    }
     server.serve(listener, shutdown).await.context("hub")?;
     Ok(())
 }

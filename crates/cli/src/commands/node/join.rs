@@ -8,7 +8,7 @@ use clap::Args;
 
 use agentry_core::labels::{Labels, parse_labels};
 
-use crate::commands::{duration_flag, parse_duration, warn_without_api_key};
+use crate::commands::{bind_metrics, duration_flag, parse_duration, warn_without_api_key};
 use crate::config::{Flags, Sources, load_models, load_node, load_tool_policy};
 use crate::signal::shutdown_token;
 
@@ -48,6 +48,10 @@ pub struct JoinArgs {
     /// works, else landlock) [env: AGENTRY_SANDBOX].
     #[arg(long, value_name = "KIND")]
     sandbox: Option<String>,
+    /// Serve `/metrics` (Prometheus), `/healthz` and `/readyz` on this address, e.g.
+    /// `0.0.0.0:7702` (default: none).
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<String>,
 }
 
 impl JoinArgs {
@@ -65,6 +69,7 @@ impl JoinArgs {
         set("shutdown-grace", self.shutdown_grace.map(duration_flag));
         set("max-deliveries", self.max_deliveries.map(|count| count.to_string()));
         set("sandbox", self.sandbox.clone());
+        set("metrics-listen", self.metrics_listen.clone());
         flags
     }
 }
@@ -83,6 +88,11 @@ pub async fn run(args: JoinArgs, config_file: Option<PathBuf>) -> anyhow::Result
     let shutdown = shutdown_token()?;
     warn_without_api_key(&config);
     tracing::info!(hub = %config.hub, name = %config.name, slots = config.slots, "starting node");
-    agent_node::Node::new(config).with_models(models).with_tool_policy(policy).run(shutdown).await.context("node")?;
+    let http = bind_metrics(config.metrics_address()).await?;
+    let mut node = agent_node::Node::new(config).with_models(models).with_tool_policy(policy);
+    if let Some(listener) = http {
+        node = node.with_http_listener(listener);
+    }
+    node.run(shutdown).await.context("node")?;
     Ok(())
 }

@@ -30,7 +30,7 @@ use agentry_test_util::{Backend, Cluster, Reply, ScriptedModel};
 const BENCHMARKS: [&str; 6] = ["spawn", "runs", "placement", "w1", "failover", "bytes"];
 const USAGE: &str = "flags: --spawns N --runs N --nodes N --slots N --kills N --lease-ttl DURATION \
                      --heartbeat-interval DURATION --step-latency DURATION --clients N --w1-runs N \
-                     --w1-steps 1,5 --w1-setups direct,cluster,dev --agentry PATH --only spawn,runs,placement,w1,failover,bytes";
+                     --w1-steps 1,5 --w1-setups direct,cluster,cluster-otel,dev --agentry PATH --only spawn,runs,placement,w1,failover,bytes";
 
 struct Options {
     spawns: usize,

@@ -6,7 +6,11 @@
 //! - `cluster`: `agentry hub serve` + 2 `agentry node join` processes on PostgreSQL + NATS;
 //! - `dev`: one `agentry dev` process (SQLite, in-process broker, 2 nodes);
 //! - `direct`: the same loop with no runtime at all — the client calls the model server with the
-//!   nodes' own provider and runs `echo` itself — the yardstick every figure is a ratio to.
+//!   nodes' own provider and runs `echo` itself — the yardstick every figure is a ratio to;
+//! - `cluster-otel`: the cost of tracing — two `cluster`s side by side, one exporting its spans
+//!   (`OTEL_EXPORTER_OTLP_ENDPOINT` at an OTLP/gRPC receiver in this process, the SDK's default
+//!   batch settings), one not, measured in alternating rounds (off, on, off, on, …) so that a
+//!   drift of the machine's speed hits both; the row gives the median of the per-round ratios.
 //!
 //! Figures per cell: runs/s, run latency p50/p99 (Spawn sent → trace ended), host CPU busy
 //! (from `/proc/stat`), and model steps requested more than once (must be 0).
@@ -29,7 +33,7 @@ use agentry_runtime::model::{ChatRequest, EndpointConfig, ModelProvider, OpenAiP
 use agentry_runtime::tools::{BuiltinTools, ToolCatalog, ToolContext, ToolRegistry};
 use agentry_test_util::process_cluster::free_port;
 use agentry_test_util::{
-    NatsServer, Observed, PgTestDatabase, ProcessCluster, ProcessClusterConfig, ScriptedModel, eventually,
+    NatsServer, Observed, OtlpReceiver, PgTestDatabase, ProcessCluster, ProcessClusterConfig, ScriptedModel, eventually,
 };
 
 use crate::{echo_agent, echo_script, percentile};
@@ -63,7 +67,7 @@ impl W1Options {
 }
 
 /// The setups W1 knows, for `--w1-setups`.
-pub const SETUPS: [&str; 3] = ["direct", "cluster", "dev"];
+pub const SETUPS: [&str; 4] = ["direct", "cluster", "cluster-otel", "dev"];
 
 /// One measured cell: a setup, K and C.
 struct Cell {
@@ -86,6 +90,7 @@ impl Cell {
 /// Measures every setup × K × C and returns the table's rows and any problem found.
 pub async fn measure(options: &W1Options) -> anyhow::Result<(Vec<String>, Vec<String>)> {
     let mut cells = Vec::new();
+    let mut export_rows = Vec::new();
     let steps_measured = if options.steps.is_empty() { STEPS.to_vec() } else { options.steps.clone() };
     for steps in steps_measured {
         if options.measures("direct") {
@@ -95,6 +100,9 @@ pub async fn measure(options: &W1Options) -> anyhow::Result<(Vec<String>, Vec<St
         }
         if options.measures("cluster") {
             cells.extend(cluster(options, steps).await?);
+        }
+        if options.measures("cluster-otel") {
+            export_rows.extend(export_overhead(options, steps).await?);
         }
         if options.measures("dev") {
             cells.extend(dev(options, steps).await?);
@@ -132,6 +140,7 @@ pub async fn measure(options: &W1Options) -> anyhow::Result<(Vec<String>, Vec<St
             ));
         }
     }
+    rows.extend(export_rows);
     Ok((rows, problems))
 }
 
@@ -192,15 +201,72 @@ async fn direct_run(
 /// The `cluster` setup: hub + nodes as processes on PostgreSQL + NATS; cells at C and 1.
 async fn cluster(options: &W1Options, steps: usize) -> anyhow::Result<Vec<Cell>> {
     let model = ScriptedModel::start(echo_script(steps + 1), Duration::ZERO).await?;
+    let (cluster, _services) = start_cluster(options, &model, None).await?;
+    let cells = through_api("cluster", &cluster.hub_url(), steps, options, &model).await;
+    drop(cluster);
+    cells
+}
+
+/// The services a process cluster runs on, dropped with it.
+type Services = (PgTestDatabase, NatsServer);
+
+/// Starts a `cluster` setup on its own database and NATS, exporting its spans to `receiver`
+/// when given.
+async fn start_cluster(
+    options: &W1Options,
+    model: &ScriptedModel,
+    receiver: Option<&OtlpReceiver>,
+) -> anyhow::Result<(ProcessCluster, Services)> {
     let database = PgTestDatabase::create().await?;
     let nats = NatsServer::start()?;
     let mut config = ProcessClusterConfig::new(&options.agentry, database.url(), nats.url(), model.base_url());
     config.slots = SLOTS;
     config.rust_log = "warn".to_owned();
+    if let Some(receiver) = receiver {
+        config.env.push(("OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(), receiver.endpoint()));
+    }
     let cluster = ProcessCluster::start(config, NODES).await?;
-    let cells = through_api("cluster", &cluster.hub_url(), steps, options, &model).await;
-    drop(cluster);
-    cells
+    Ok((cluster, (database, nats)))
+}
+
+/// Alternating rounds of the `cluster-otel` comparison, per C.
+const EXPORT_ROUNDS: usize = 3;
+
+/// The `cluster-otel` setup: span export on vs off, two clusters measured in turn; one row per C.
+async fn export_overhead(options: &W1Options, steps: usize) -> anyhow::Result<Vec<String>> {
+    let receiver = OtlpReceiver::start_counting().await?;
+    let (off_model, on_model) = (
+        ScriptedModel::start(echo_script(steps + 1), Duration::ZERO).await?,
+        ScriptedModel::start(echo_script(steps + 1), Duration::ZERO).await?,
+    );
+    let (off, _off_services) = start_cluster(options, &off_model, None).await?;
+    let (on, _on_services) = start_cluster(options, &on_model, Some(&receiver)).await?;
+    let mut rows = Vec::new();
+    for clients in [options.clients, 1] {
+        let runs = runs_per_client(options, clients);
+        let mut pairs = Vec::new();
+        for _ in 0..EXPORT_ROUNDS {
+            let off_cell = api_cell("cluster", &off.hub_url(), steps, clients, runs).await?;
+            let on_cell = api_cell("cluster-otel", &on.hub_url(), steps, clients, runs).await?;
+            pairs.push((on_cell.runs_per_second(), off_cell.runs_per_second()));
+        }
+        let median = |mut values: Vec<f64>| {
+            values.sort_by(f64::total_cmp);
+            values[values.len() / 2]
+        };
+        let ratios: Vec<f64> = pairs.iter().map(|(on, off)| on / off).collect();
+        let ratio = median(ratios.clone());
+        let listed: Vec<String> = ratios.iter().map(|ratio| format!("{ratio:.2}")).collect();
+        rows.push(format!(
+            "| W1 span export on/off, K = {steps}, C = {clients} | on {:.1} vs off {:.1} runs/s (medians of {EXPORT_ROUNDS} alternating rounds) · on/off per round {} → median {ratio:.2}× ({:+.1} %) · {} spans received |",
+            median(pairs.iter().map(|(on, _)| *on).collect()),
+            median(pairs.iter().map(|(_, off)| *off).collect()),
+            listed.join(", "),
+            100.0 * (ratio - 1.0),
+            receiver.span_count(),
+        ));
+    }
+    Ok(rows)
 }
 
 /// The `dev` setup: one `agentry dev` process; cells at C and 1.
@@ -234,16 +300,27 @@ async fn through_api(
 ) -> anyhow::Result<Vec<Cell>> {
     let mut cells = Vec::new();
     for clients in [options.clients, 1] {
-        let channel = Channel::from_shared(hub_url.to_owned())?.connect().await?;
-        let run = move |input: String| {
-            let client = AgentHubClient::new(channel.clone());
-            async move { api_run(client, steps, &input).await }
-        };
-        let mut cell = closed_loop(setup, steps, clients, runs_per_client(options, clients), run).await?;
+        let mut cell = api_cell(setup, hub_url, steps, clients, runs_per_client(options, clients)).await?;
         cell.repeated_steps = repeated_steps(model);
         cells.push(cell);
     }
     Ok(cells)
+}
+
+/// Measures one cell of `clients` clients, each doing `runs` runs, against the hub at `hub_url`.
+async fn api_cell(
+    setup: &'static str,
+    hub_url: &str,
+    steps: usize,
+    clients: usize,
+    runs: usize,
+) -> anyhow::Result<Cell> {
+    let channel = Channel::from_shared(hub_url.to_owned())?.connect().await?;
+    let run = move |input: String| {
+        let client = AgentHubClient::new(channel.clone());
+        async move { api_run(client, steps, &input).await }
+    };
+    closed_loop(setup, steps, clients, runs, run).await
 }
 
 /// One run through the public API: Spawn, then follow the run's trace until it ends.
@@ -348,7 +425,7 @@ struct DevProcess {
 impl DevProcess {
     fn start(agentry: &Path, listen: &str, data_dir: &Path, model_url: &str) -> anyhow::Result<Self> {
         let child = Command::new(agentry)
-            .args(["dev", "--nodes", &NODES.to_string(), "--listen", listen])
+            .args(["dev", "--nodes", &NODES.to_string(), "--listen", listen, "--metrics-listen", "127.0.0.1:0"])
             .arg("--data-dir")
             .arg(data_dir)
             .env("OPENAI_BASE_URL", model_url)

@@ -1,0 +1,2 @@
+ALTER TABLE events DROP COLUMN traceparent;
+ALTER TABLE runs DROP COLUMN traceparent;
