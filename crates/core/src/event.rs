@@ -62,6 +62,19 @@ pub mod kind {
     }
 }
 
+/// Returns the kind of a JSON value as error messages about event data name it: `null`, `a
+/// boolean`, `a number`, `a string`, `an array` or `an object`.
+pub fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
 /// An event produced by a node or the hub, before the store assigns its `seq`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventDraft {

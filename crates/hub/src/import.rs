@@ -150,7 +150,11 @@ pub fn plan(command: ImportCommand, agent_id: AgentId, now_ms: i64) -> Result<Tr
         let data = match serde_json::from_str::<Value>(&event.data) {
             Ok(data @ Value::Object(_)) => data,
             Ok(other) => {
-                return invalid(format!("{}: must be a JSON object, not {}", field("data"), json_kind(&other)));
+                return invalid(format!(
+                    "{}: must be a JSON object, not {}",
+                    field("data"),
+                    agentry_core::event::json_kind(&other)
+                ));
             }
             Err(error) => return invalid(format!("{}: not JSON: {error}", field("data"))),
         };
@@ -336,17 +340,6 @@ fn invalid<T>(message: String) -> Result<T> {
 /// Returns at most the first 64 characters of `text`, for error messages.
 fn preview(text: &str) -> String {
     text.chars().take(64).collect()
-}
-
-fn json_kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 #[cfg(test)]

@@ -143,7 +143,7 @@ impl Defaults {
 fn parse_line(line: &str) -> Result<ParsedLine, String> {
     let value: Value = serde_json::from_str(line).map_err(|error| format!("not JSON: {error}"))?;
     let Value::Object(object) = value else {
-        return Err(format!("{} is not a JSON object", json_kind(&value)));
+        return Err(format!("{} is not a JSON object", agentry_core::event::json_kind(&value)));
     };
     let seq = match object.get("seq") {
         None | Some(Value::Null) => None,
@@ -181,7 +181,7 @@ fn optional_text(object: &Map<String, Value>, key: &str) -> Result<Option<String
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(text)) if text.is_empty() => Err(format!("{key} is empty")),
         Some(Value::String(text)) => Ok(Some(text.clone())),
-        Some(other) => Err(format!("{key} must be a string, not {}", json_kind(other))),
+        Some(other) => Err(format!("{key} must be a string, not {}", agentry_core::event::json_kind(other))),
     }
 }
 
@@ -203,17 +203,6 @@ fn parse_rfc3339(text: &str) -> Option<SystemTime> {
     let offset = Duration::from_secs(hours * 3600 + minutes * 60);
     // Local time = UTC + offset.
     if bytes[offset_start] == b'+' { local.checked_sub(offset) } else { local.checked_add(offset) }
-}
-
-fn json_kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 #[cfg(test)]
