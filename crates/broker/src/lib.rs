@@ -26,8 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use agentry_core::{AgentId, NodeId, RunId, TraceParent};
 
-/// NATS message header carrying a task's W3C trace context.
-pub const TRACEPARENT_HEADER: &str = "traceparent";
+pub use agentry_core::trace_context::TRACEPARENT_HEADER;
 
 pub use error::{BrokerError, Result};
 pub use hints::{EventHints, Hint, MemoryEventHints, NatsEventHints};

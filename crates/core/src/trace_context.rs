@@ -8,6 +8,10 @@ use std::fmt;
 
 use crate::ids::RunId;
 
+/// Name of the W3C header (and gRPC metadata key, and NATS message header) that carries a
+/// [`TraceParent`].
+pub const TRACEPARENT_HEADER: &str = "traceparent";
+
 /// A W3C `traceparent`: the trace a run belongs to and the span its executions descend from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TraceParent {

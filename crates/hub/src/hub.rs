@@ -308,5 +308,5 @@ fn new_run(input: String, caller: Option<TraceParent>) -> NewRun {
 /// spans are exported (itself a child of the caller's context, if any), else the caller's
 /// context, else a trace of its own whose id is the run id ([`TraceParent::of_run`]).
 pub fn run_trace_parent(run_id: RunId, caller: Option<TraceParent>) -> TraceParent {
-    agentry_telemetry::propagation::current().or(caller).unwrap_or_else(|| TraceParent::of_run(run_id))
+    agentry_telemetry::propagation::current_if_exported().or(caller).unwrap_or_else(|| TraceParent::of_run(run_id))
 }

@@ -107,13 +107,7 @@ fn spawn_http(hub: &Hub, http: Http, readiness: Readiness, stop: CancellationTok
         Box::pin(async move { hub.refresh_metrics().await })
     });
     let router = agentry_telemetry::router(http.registry, readiness, Some(refresh));
-    let address = http.listener.local_addr().ok();
-    tracing::info!(addr = ?address, "hub HTTP (metrics, health) serving");
-    tokio::spawn(async move {
-        if let Err(error) = agentry_telemetry::serve(http.listener, router, stop).await {
-            tracing::error!(%error, "the hub's HTTP server failed");
-        }
-    });
+    agentry_telemetry::spawn_http(http.listener, router, stop, "hub");
 }
 
 /// A hub to serve: its configuration and, optionally, an injected store and broker.

@@ -54,7 +54,7 @@ impl HubSink {
 impl StepSink for HubSink {
     async fn commit(&mut self, mut commit: StepCommit) -> Result<(), SinkError> {
         // The step's span (`chat`, `execute_tool` or `invoke_agent`) produced these events.
-        if let Some(producer) = agentry_telemetry::propagation::current().or(self.trace_parent) {
+        if let Some(producer) = agentry_telemetry::propagation::current_if_exported().or(self.trace_parent) {
             for event in &mut commit.events {
                 event.trace.get_or_insert(producer);
             }

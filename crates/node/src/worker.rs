@@ -167,7 +167,8 @@ impl Node {
         let http_stop = CancellationToken::new();
         let _stop_http = http_stop.clone().drop_guard();
         if let Some(listener) = self.http_listener {
-            serve_http(listener, registry, readiness.clone(), http_stop);
+            let router = agentry_telemetry::router(registry, readiness.clone(), None);
+            agentry_telemetry::spawn_http(listener, router, http_stop, "node");
         }
         let hub = HubClient::new(&config.hub)?;
         let supervisor = self.supervisor;
@@ -214,18 +215,6 @@ impl Node {
             }
         }
     }
-}
-
-/// Serves the node's `/metrics`, `/healthz` and `/readyz` on `listener` until `stop`.
-fn serve_http(listener: TcpListener, registry: Registry, readiness: Readiness, stop: CancellationToken) {
-    let address = listener.local_addr().ok();
-    tracing::info!(addr = ?address, "node HTTP (metrics, health) serving");
-    let router = agentry_telemetry::router(registry, readiness, None);
-    tokio::spawn(async move {
-        if let Err(error) = agentry_telemetry::serve(listener, router, stop).await {
-            tracing::error!(%error, "the node's HTTP server failed");
-        }
-    });
 }
 
 /// Runs a node built from `config` until `shutdown`; see [`Node::run`].

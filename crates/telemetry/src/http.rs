@@ -85,6 +85,18 @@ pub async fn serve(
     axum::serve(listener, router).with_graceful_shutdown(shutdown.cancelled_owned()).await
 }
 
+/// Serves `router` on `listener` in a task of its own until `stop` (see [`serve`]), logging
+/// the address as `{who} HTTP (metrics, health) serving` and a failure as an error.
+pub fn spawn(listener: tokio::net::TcpListener, router: Router, stop: CancellationToken, who: &'static str) {
+    let address = listener.local_addr().ok();
+    tracing::info!(addr = ?address, "{who} HTTP (metrics, health) serving");
+    tokio::spawn(async move {
+        if let Err(error) = serve(listener, router, stop).await {
+            tracing::error!(%error, "the {who}'s HTTP server failed");
+        }
+    });
+}
+
 async fn metrics(State(endpoint): State<Arc<Endpoint>>) -> Response {
     if let Some(refresh) = &endpoint.refresh
         && tokio::time::timeout(endpoint.refresh_timeout, refresh()).await.is_err()

@@ -24,7 +24,7 @@ mod log_format;
 pub mod propagation;
 
 pub use error::TelemetryError;
-pub use http::{Readiness, RefreshHook, router, serve};
+pub use http::{Readiness, RefreshHook, router, serve, spawn as spawn_http};
 pub use init::{
     LogFormat, OtelLayer, SHUTDOWN_TIMEOUT, TelemetryConfig, TelemetryGuard, export_enabled, init, otel_layer,
     tracer_provider,

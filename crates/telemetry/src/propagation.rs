@@ -15,12 +15,18 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 use crate::init::export_enabled;
 
 /// The W3C header (and gRPC metadata key) of the parent span.
-pub const TRACEPARENT: &str = "traceparent";
+pub const TRACEPARENT: &str = agentry_core::trace_context::TRACEPARENT_HEADER;
 
 /// Returns the trace context of the current span (`tracing::Span::current()`), or `None` when
 /// spans are not exported or the current span is not an exported one.
 pub fn current() -> Option<TraceParent> {
     trace_parent_of(&Span::current())
+}
+
+/// Returns [`current`] when [`crate::init`] enabled export, else `None` at once (no span
+/// lookup): for hot paths of processes set up by `init`.
+pub fn current_if_exported() -> Option<TraceParent> {
+    if export_enabled() { current() } else { None }
 }
 
 /// Returns the trace context of `span` (its trace id and its own span id), or `None` when it
