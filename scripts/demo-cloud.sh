@@ -2,7 +2,8 @@
 # `make demo-cloud`: a cluster of separate processes on real services — PostgreSQL, NATS
 # JetStream, one hub and 3 nodes (`agentry hub serve`, `agentry node join`) — with the local
 # LLM. Spawns several agents, which round-robin placement spreads over the nodes, prints their
-# traces, `agentry ps` and `agentry nodes`, then stops every process it started.
+# traces, `agentry ps` and `agentry nodes`, then stops every process it started — unless
+# KEEP=1, which leaves the cluster up (the web console's URL is printed) until Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -35,7 +36,9 @@ cleanup() {
 trap cleanup EXIT
 
 export AGENTRY_HUB=http://127.0.0.1:$port AGENTRY_NATS_URL
-echo "== hub on 127.0.0.1:$port (log: $data/hub.log), metrics on http://127.0.0.1:$((port + 1))/metrics" >&2
+console=http://127.0.0.1:$((port + 1))/
+echo "== hub on 127.0.0.1:$port (log: $data/hub.log), metrics on ${console}metrics" >&2
+echo "== web console: $console" >&2
 "$bin" hub serve --listen "127.0.0.1:$port" --database-url "$AGENTRY_DATABASE_URL_BASE/$database" \
   --nats-url "$AGENTRY_NATS_URL" --metrics-listen "127.0.0.1:$((port + 1))" >"$data/hub.log" 2>&1 &
 pids+=($!)
@@ -75,3 +78,9 @@ for agent in "${agents[@]}"; do
   "$bin" trace "$agent"
 done
 echo; "$bin" ps; echo; "$bin" nodes
+echo; echo "== web console: $console" >&2
+if [ "${KEEP:-0}" = 1 ]; then
+  echo "== KEEP=1: the cluster stays up; open the console, press Ctrl-C to stop it" >&2
+  trap 'exit 0' INT TERM
+  wait "${pids[0]}"
+fi

@@ -64,7 +64,7 @@ pub fn print_inline(text: &str) -> std::io::Result<()> {
 }
 
 /// Returns a protobuf timestamp as a [`SystemTime`]; `None` when unset or before 1970.
-pub fn system_time(timestamp: Option<&prost_types::Timestamp>) -> Option<SystemTime> {
+pub fn system_time(timestamp: Option<&agentry_sdk::Timestamp>) -> Option<SystemTime> {
     let timestamp = timestamp?;
     let seconds = u64::try_from(timestamp.seconds).ok()?;
     let nanos = u32::try_from(timestamp.nanos).ok()?;
@@ -73,7 +73,7 @@ pub fn system_time(timestamp: Option<&prost_types::Timestamp>) -> Option<SystemT
 
 /// Returns a protobuf timestamp in RFC 3339 with milliseconds, UTC
 /// (`2025-01-31T14:03:05.123Z`); `None` when unset.
-pub fn rfc3339(timestamp: Option<&prost_types::Timestamp>) -> Option<String> {
+pub fn rfc3339(timestamp: Option<&agentry_sdk::Timestamp>) -> Option<String> {
     system_time(timestamp).map(|time| humantime::format_rfc3339_millis(time).to_string())
 }
 
@@ -141,7 +141,7 @@ mod tests {
 
     #[test]
     fn timestamps_are_rfc3339_with_milliseconds() {
-        let timestamp = prost_types::Timestamp { seconds: 1_700_000_000, nanos: 123_456_789 };
+        let timestamp = agentry_sdk::Timestamp { seconds: 1_700_000_000, nanos: 123_456_789 };
         assert_eq!(rfc3339(Some(&timestamp)).as_deref(), Some("2023-11-14T22:13:20.123Z"));
         assert_eq!(rfc3339(None), None);
     }

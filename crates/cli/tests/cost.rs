@@ -105,6 +105,23 @@ fn cost_sums_model_calls_by_model_tenant_and_agent() {
     assert!(lines[2].starts_with(&format!("{unpriced}   2 ")) && lines[2].ends_with("0.000000"), "{table}");
     assert!(lines[3].starts_with("total ") && lines[3].contains(" 4 ") && lines[3].ends_with("0.000053"), "{table}");
 
+    // Daily buckets: the same sums per model, each in today's bucket (UTC midnight) unless
+    // the calls straddled midnight; hourly ones over all time are refused (too many buckets).
+    let daily: Value =
+        serde_json::from_str(&cost(&dev, &["--by", "model", "--bucket", "1d", "-o", "json"])).expect("JSON");
+    let rows = daily.as_array().expect("a JSON array");
+    let keys: std::collections::BTreeSet<&str> = rows.iter().filter_map(|row| row["key"].as_str()).collect();
+    assert_eq!(keys, ["openai:scripted", "priced"].into(), "{daily}");
+    let calls: u64 = rows.iter().filter_map(|row| row["calls"].as_u64()).sum();
+    assert_eq!(calls, 2 * CALLS, "{daily}");
+    assert!(rows.iter().all(|row| row["bucket"].as_str().is_some_and(|start| start.ends_with("T00:00:00.000Z"))));
+    let table = cost(&dev, &["--by", "model", "--since", "1d", "--bucket", "1h"]);
+    assert!(table.lines().next().is_some_and(|header| header.starts_with("MODEL ") && header.contains(" BUCKET ")));
+    let refused = dev.client(&["cost", "--bucket", "1h"]);
+    let lines = stderr_lines(&refused);
+    assert_eq!(refused.status.code(), Some(1), "{lines:?}");
+    assert!(lines.iter().any(|line| line.contains("choose a larger bucket or a shorter window")), "{lines:?}");
+
     // Calls older than the window do not count: every call was made before the client
     // processes above ran, each of which took well over a millisecond to start and answer.
     assert_eq!(cost(&dev, &["--since", "1ms", "-o", "json"]).trim(), "[]");

@@ -47,6 +47,16 @@ async fn a_run_that_keeps_failing_is_dead_lettered_with_its_reason() {
     assert_eq!(model.requests().len(), 0, "no attempt got as far as the model");
     let listing = cluster.client(&["ps"]).await.expect("ps");
     assert!(String::from_utf8_lossy(&listing.stdout).contains("dead-lettered"), "ps shows the reason");
+    // `ps --status dead-lettered` finds it by the node's marker, like `--status failed` does.
+    let listed_ids = |listing: serde_json::Value| -> Vec<String> {
+        let agents = listing.as_array().cloned().unwrap_or_default();
+        agents.iter().filter_map(|entry| entry["agent_id"].as_str().map(str::to_owned)).collect()
+    };
+    let dead = cluster.json(&["ps", "--status", "dead-lettered", "-o", "json"]).await.expect("ps --status");
+    assert_eq!(listed_ids(dead), vec![agent.clone()]);
+    let prefix = &agent[..30];
+    let found = cluster.json(&["ps", "--status", "failed", "--search", prefix, "-o", "json"]).await.expect("ps");
+    assert_eq!(listed_ids(found), vec![agent.clone()]);
 
     // The fault is repaired: the same node runs the agent's next message.
     std::fs::remove_file(&workspace_root).expect("unblocking the workspace root");
@@ -60,4 +70,9 @@ async fn a_run_that_keeps_failing_is_dead_lettered_with_its_reason() {
         })
         .await
         .expect("the next run completes");
+    // Its latest run completed: it is no dead letter any more.
+    let dead = cluster.json(&["ps", "--status", "dead-lettered", "-o", "json"]).await.expect("ps --status");
+    assert_eq!(listed_ids(dead), Vec::<String>::new());
+    let completed = cluster.json(&["ps", "--status", "completed", "--limit", "1", "-o", "json"]).await.expect("ps");
+    assert_eq!(listed_ids(completed), vec![agent.clone()]);
 }

@@ -7,6 +7,7 @@ use agentry_store::{CostGrouping, CostRow};
 
 use crate::error::Result;
 use crate::hub::Hub;
+use crate::validate;
 
 impl Hub {
     /// Returns the cost (USD) and tokens of model calls grouped `by` (root agent, model, UTC
@@ -14,14 +15,23 @@ impl Hub {
     /// stretch by this hub's clock count (`ts_ms >= now - window`); without, all of them. A
     /// sub-agent's calls count toward its root agent.
     ///
-    /// Errors: the store's (UNAVAILABLE when the database is unreachable).
-    pub async fn cost_report(&self, by: CostGrouping, window: Option<Duration>) -> Result<Vec<CostRow>> {
-        let since_ms = window.map(|window| {
-            let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
-            clock::now_ms().saturating_sub(window_ms)
-        });
-        let rows = self.store.cost_report(by, since_ms).await?;
-        tracing::debug!(by = by.as_str(), ?since_ms, groups = rows.len(), "cost report");
+    /// With `bucket` (checked by [`crate::validate::cost_bucket`]), each group is split into
+    /// time buckets of that length aligned to the Unix epoch, rows ordered by key, then bucket
+    /// start ([`CostRow::bucket_start_ms`]).
+    ///
+    /// Errors: INVALID_ARGUMENT for a bad bucket (see [`crate::validate::cost_bucket`]); the
+    /// store's (UNAVAILABLE when the database is unreachable).
+    pub async fn cost_report(
+        &self,
+        by: CostGrouping,
+        window: Option<Duration>,
+        bucket: Option<Duration>,
+    ) -> Result<Vec<CostRow>> {
+        let now_ms = clock::now_ms();
+        let bucket_ms = validate::cost_bucket(bucket, window, now_ms)?;
+        let since_ms = window.map(|window| now_ms.saturating_sub(validate::millis(window)));
+        let rows = self.store.cost_report(by, since_ms, bucket_ms).await?;
+        tracing::debug!(by = by.as_str(), ?since_ms, ?bucket_ms, rows = rows.len(), "cost report");
         Ok(rows)
     }
 }

@@ -10,7 +10,7 @@ use agentry_broker::{Broker, TaskQueue};
 use agentry_core::{
     Agent, AgentId, AgentSpec, CommitBatch, EventDraft, NodeInfo, Run, RunId, RunStatus, TraceEvent, TraceParent,
 };
-use agentry_store::{AgentSummary, CommitOutcome, NewAgent, NewRun, RunContext, Store};
+use agentry_store::{AgentQuery, AgentSummary, CommitOutcome, NewAgent, NewRun, RunContext, Store};
 
 use crate::config::HubConfig;
 use crate::error::Result;
@@ -48,6 +48,16 @@ pub enum OnBusy {
     Reject,
     /// Cancel the agent's active and queued runs, then start this one.
     Interrupt,
+}
+
+/// A page of agents ([`Hub::list_agents`]).
+#[derive(Debug, Clone)]
+pub struct AgentPage {
+    /// The agents with their latest runs, newest first.
+    pub agents: Vec<AgentSummary>,
+    /// Where the next page starts (its [`AgentQuery::before`]): the last agent of this page,
+    /// when more agents match; `None` on the last page.
+    pub next: Option<AgentId>,
 }
 
 /// Shared hub state: cheap to clone, used by every handler and background task.
@@ -167,9 +177,39 @@ impl Hub {
         Ok(self.store.get_agent(agent_id).await?)
     }
 
-    /// Lists agents, newest first.
-    pub async fn list_agents(&self, limit: u32) -> Result<Vec<AgentSummary>> {
-        Ok(self.store.list_agents(limit).await?)
+    /// Returns the budget `agent` draws from (its own or an ancestor's), if any. A budget the
+    /// store does not have (which it never writes) reads as none, with a warning.
+    ///
+    /// Errors: the store's.
+    pub async fn budget_of(&self, agent: &Agent) -> Result<Option<BudgetState>> {
+        let Some(budget_id) = &agent.budget_id else {
+            return Ok(None);
+        };
+        match self.store.get_budget(budget_id).await {
+            Ok(budget) => Ok(Some(budget)),
+            Err(agentry_store::Error::NotFound { .. }) => {
+                tracing::warn!(agent_id = %agent.id, budget_id, "the agent's budget is missing");
+                Ok(None)
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Lists a page of the agents `query` selects (at most `query.limit`, newest first) and
+    /// tells whether another page follows: one more agent is read to know.
+    ///
+    /// Errors: the store's.
+    pub async fn list_agents(&self, query: AgentQuery) -> Result<AgentPage> {
+        let limit = query.limit as usize;
+        let probe = AgentQuery { limit: query.limit.saturating_add(1), ..query };
+        let mut agents = self.store.list_agents(&probe).await?;
+        let next = if agents.len() > limit {
+            agents.truncate(limit);
+            agents.last().map(|summary| summary.agent.id)
+        } else {
+            None
+        };
+        Ok(AgentPage { agents, next })
     }
 
     /// Returns one run.

@@ -11,7 +11,8 @@
 //! as soon as a node's stream breaks), [`reaper`] (lease expiry and failover, on the leader
 //! replica), [`trace`] (replay + tail as a stream), [`fanout`] (event hints between replicas),
 //! [`metrics`] (Prometheus metrics; `/metrics` on [`HubServer`]'s HTTP listener),
-//! [`import`] (trace files loaded as read-only agents), [`validate`] (input checks),
+//! [`import`] (trace files loaded as read-only agents), [`gateway`] (the `AgentHub` methods as
+//! JSON and the trace as server-sent events, for the web console of `agentry-console`), [`validate`] (input checks),
 //! [`server`] ([`HubServer`], `run`: store and broker built from the config, background tasks
 //! supervised).
 
@@ -21,6 +22,7 @@ pub mod control;
 pub mod cost;
 pub mod error;
 pub mod fanout;
+pub mod gateway;
 pub mod grpc;
 pub mod hub;
 pub mod import;

@@ -20,6 +20,7 @@ use agentry_telemetry::prometheus::Registry;
 use agentry_telemetry::{Readiness, RefreshHook};
 
 use crate::config::{HubConfig, InvalidConfig, redact_password};
+use crate::gateway::{self, Gateway};
 use crate::grpc::{AgentHubApi, NodeServiceApi, RpcMetricsLayer};
 use crate::hub::Hub;
 use crate::metrics::HubMetrics;
@@ -98,16 +99,34 @@ struct Http {
     registry: Registry,
 }
 
-/// Serves `/metrics`, `/healthz` and `/readyz` for `hub` on `http` until `stop`; the gauges
-/// read from the store are refreshed before each scrape.
+/// Serves `/metrics`, `/healthz` and `/readyz` for `hub` on `http` until `stop` (the gauges
+/// read from the store are refreshed before each scrape), and the web console: its page at
+/// `/`, its assets under `/assets/`, and the [`gateway`] it reads from.
 fn spawn_http(hub: &Hub, http: Http, readiness: Readiness, stop: CancellationToken) {
     let refresh_hub = hub.clone();
     let refresh: RefreshHook = Arc::new(move || {
         let hub = refresh_hub.clone();
         Box::pin(async move { hub.refresh_metrics().await })
     });
-    let router = agentry_telemetry::router(http.registry, readiness, Some(refresh));
+    if let Ok(address) = http.listener.local_addr() {
+        tracing::info!(url = %console_url(address), "web console serving");
+    }
+    let gateway = Gateway::new(AgentHubApi::new(hub.clone()), hub.metrics().clone());
+    let router = agentry_telemetry::router(http.registry, readiness, Some(refresh))
+        .merge(gateway::router(gateway))
+        .merge(agentry_console::router());
     agentry_telemetry::spawn_http(http.listener, router, stop, "hub");
+}
+
+/// Returns the URL of the web console served on `address` (`http://127.0.0.1:7701/` for a
+/// listener on every interface).
+pub fn console_url(address: std::net::SocketAddr) -> String {
+    let ip = match address.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => std::net::Ipv4Addr::LOCALHOST.into(),
+        ip if ip.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+        ip => ip,
+    };
+    format!("http://{}/", std::net::SocketAddr::new(ip, address.port()))
 }
 
 /// A hub to serve: its configuration and, optionally, an injected store and broker.

@@ -1,11 +1,12 @@
 //! Checks on client input. Every error names the field and the limit so a person can fix it.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
-use agentry_core::AgentSpec;
 use agentry_core::budget::{BudgetLimits, Spend};
 use agentry_core::limits::MAX_INPUT_BYTES;
 use agentry_core::models::ModelsConfig;
+use agentry_core::{AgentId, AgentSpec, RunStatus};
 
 use crate::error::{HubError, Result};
 
@@ -187,10 +188,104 @@ pub fn spec(spec: AgentSpec, models: &ModelsConfig, allowed_tools: Option<&[Stri
     Ok(spec)
 }
 
+/// Longest `ListAgents` search, in bytes.
+pub const MAX_AGENT_SEARCH_BYTES: usize = 256;
+/// Shortest cost report time bucket, in milliseconds.
+pub const MIN_COST_BUCKET_MS: u64 = 1000;
+/// Longest cost report time bucket, in milliseconds (36525 days: a century).
+pub const MAX_COST_BUCKET_MS: u64 = 36_525 * 86_400_000;
+/// Most time buckets one cost report may split its window into.
+pub const MAX_COST_BUCKETS: u64 = 100_000;
+
+/// Checks a `ListAgents` search (`query`): at most [`MAX_AGENT_SEARCH_BYTES`]; returns it
+/// trimmed, `None` when blank.
+pub fn agent_search(text: &str) -> Result<Option<String>> {
+    if text.len() > MAX_AGENT_SEARCH_BYTES {
+        return Err(HubError::InvalidArgument(format!(
+            "query is {} bytes; the limit is {MAX_AGENT_SEARCH_BYTES} bytes",
+            text.len()
+        )));
+    }
+    let text = text.trim();
+    Ok((!text.is_empty()).then(|| text.to_owned()))
+}
+
+/// Checks the run statuses of a filter (`field`, wire values): each a known status, none
+/// `RUN_STATUS_UNSPECIFIED`. Returns them, duplicates removed, in their first order.
+pub fn run_statuses(field: &str, values: &[i32]) -> Result<Vec<RunStatus>> {
+    let mut statuses = Vec::with_capacity(values.len());
+    for &value in values {
+        let status = agentry_proto::convert::types::run_status_from(field, value)?.ok_or_else(|| {
+            HubError::InvalidArgument(format!(
+                "{field}: RUN_STATUS_UNSPECIFIED is no status; name the statuses to keep (e.g. RUN_STATUS_FAILED), or none \
+                 for every agent"
+            ))
+        })?;
+        if !statuses.contains(&status) {
+            statuses.push(status);
+        }
+    }
+    Ok(statuses)
+}
+
+/// Reads a `ListAgents` page token (empty: the first page): the id of the last agent of the
+/// previous page, as `next_page_token` gave it.
+pub fn page_token(token: &str) -> Result<Option<AgentId>> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    token.parse().map(Some).map_err(|_| {
+        HubError::InvalidArgument(format!(
+            "page_token {:?} is not one ListAgents gave; pass the next_page_token of the previous page as it is, \
+             or none for the first page",
+            token.chars().take(64).collect::<String>()
+        ))
+    })
+}
+
+/// Returns `duration` in milliseconds, saturating at `i64::MAX`.
+pub fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Checks a cost report's time bucket (`bucket_ms`; `None` or zero: no buckets) against its
+/// window (`None`: all time, counted from the Unix epoch to `now_ms`): from
+/// [`MIN_COST_BUCKET_MS`] to [`MAX_COST_BUCKET_MS`], splitting the window into at most
+/// [`MAX_COST_BUCKETS`]. Returns the bucket in milliseconds.
+pub fn cost_bucket(bucket: Option<Duration>, window: Option<Duration>, now_ms: i64) -> Result<Option<i64>> {
+    let Some(bucket) = bucket.filter(|bucket| !bucket.is_zero()) else {
+        return Ok(None);
+    };
+    let bucket_ms = u64::try_from(bucket.as_millis()).unwrap_or(u64::MAX);
+    if bucket_ms < MIN_COST_BUCKET_MS {
+        return Err(HubError::InvalidArgument(format!(
+            "bucket_ms is {bucket_ms}; a bucket is at least {MIN_COST_BUCKET_MS} ms (1 s), or 0 for none"
+        )));
+    }
+    if bucket_ms > MAX_COST_BUCKET_MS {
+        return Err(HubError::InvalidArgument(format!(
+            "bucket_ms is {bucket_ms}; a bucket is at most {MAX_COST_BUCKET_MS} ms (36525 days)"
+        )));
+    }
+    let all_time_ms = u64::try_from(now_ms).unwrap_or(0);
+    let span_ms = window.map_or(all_time_ms, |window| u64::try_from(millis(window)).unwrap_or(0).min(all_time_ms));
+    // An unaligned window touches one bucket more than it spans.
+    let buckets = span_ms / bucket_ms + 1;
+    if buckets > MAX_COST_BUCKETS {
+        let window = match window {
+            Some(_) => format!("a window of {span_ms} ms"),
+            None => "all time (since 1970; no window_ms)".to_owned(),
+        };
+        return Err(HubError::InvalidArgument(format!(
+            "bucket_ms {bucket_ms} splits {window} into {buckets} buckets; the limit is {MAX_COST_BUCKETS}: choose a \
+             larger bucket or a shorter window"
+        )));
+    }
+    Ok(Some(bucket_ms as i64))
+}
+
 #[cfg(test)]
 mod tests {
-    use agentry_core::AgentId;
-
     use super::*;
 
     #[test]
@@ -224,6 +319,55 @@ mod tests {
         assert!(reason(&"x".repeat(MAX_REASON_BYTES + 1), "d").unwrap_err().to_string().contains("limit is 1024"));
         assert_eq!(commit_id("").unwrap(), None);
         assert!(commit_id(&"c".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn searches_are_bounded_and_trimmed() {
+        assert_eq!(agent_search("  ").unwrap(), None);
+        assert_eq!(agent_search(" team=a ").unwrap().as_deref(), Some("team=a"));
+        assert!(agent_search(&"q".repeat(MAX_AGENT_SEARCH_BYTES)).is_ok());
+        let long = agent_search(&"q".repeat(MAX_AGENT_SEARCH_BYTES + 1)).unwrap_err().to_string();
+        assert_eq!(long, "query is 257 bytes; the limit is 256 bytes");
+    }
+
+    #[test]
+    fn statuses_must_be_named() {
+        use agentry_proto::v1 as pb;
+        let wire = [pb::RunStatus::Failed as i32, pb::RunStatus::Queued as i32, pb::RunStatus::Failed as i32];
+        assert_eq!(run_statuses("statuses", &wire).unwrap(), [RunStatus::Failed, RunStatus::Queued]);
+        assert!(run_statuses("statuses", &[]).unwrap().is_empty());
+        let unspecified = run_statuses("statuses", &[0]).unwrap_err().to_string();
+        assert!(unspecified.starts_with("statuses: RUN_STATUS_UNSPECIFIED"), "{unspecified}");
+        assert!(run_statuses("statuses", &[99]).unwrap_err().to_string().starts_with("statuses: 99"));
+    }
+
+    #[test]
+    fn page_tokens_are_agent_ids() {
+        let agent = AgentId::generate();
+        assert_eq!(page_token("").unwrap(), None);
+        assert_eq!(page_token(&agent.to_string()).unwrap(), Some(agent));
+        assert!(page_token("bogus").unwrap_err().to_string().starts_with("page_token \"bogus\""));
+    }
+
+    #[test]
+    fn cost_buckets_are_bounded_in_length_and_number() {
+        const NOW: i64 = 1_700_000_000_000;
+        let ms = Duration::from_millis;
+        assert_eq!(cost_bucket(None, None, NOW).unwrap(), None);
+        assert_eq!(cost_bucket(Some(Duration::ZERO), None, NOW).unwrap(), None);
+        assert_eq!(cost_bucket(Some(ms(1000)), Some(ms(60_000)), NOW).unwrap(), Some(1000));
+        assert!(cost_bucket(Some(ms(999)), None, NOW).unwrap_err().to_string().starts_with("bucket_ms is 999;"));
+        assert!(cost_bucket(Some(ms(MAX_COST_BUCKET_MS + 1)), None, NOW).is_err());
+        // A day's buckets since 1970 fit; hours need a window.
+        assert_eq!(cost_bucket(Some(ms(86_400_000)), None, NOW).unwrap(), Some(86_400_000));
+        let hourly = cost_bucket(Some(ms(3_600_000)), None, NOW).unwrap_err().to_string();
+        assert!(hourly.contains("choose a larger bucket or a shorter window"), "{hourly}");
+        assert!(cost_bucket(Some(ms(3_600_000)), Some(ms(7 * 86_400_000)), NOW).is_ok());
+        // 100 000 buckets of a second: the window's span plus the one an unaligned start adds.
+        assert!(cost_bucket(Some(ms(1000)), Some(ms(99_999_000)), NOW).is_ok());
+        assert!(cost_bucket(Some(ms(1000)), Some(ms(100_000_000)), NOW).is_err());
+        // A window longer than all time counts as all time.
+        assert!(cost_bucket(Some(ms(86_400_000)), Some(Duration::MAX), NOW).is_ok());
     }
 
     #[test]

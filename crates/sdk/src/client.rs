@@ -148,17 +148,35 @@ impl Client {
         follow(self.clone(), request, options)
     }
 
-    /// Returns one agent with its latest run.
+    /// Returns one agent with its latest run and the budget its model calls draw from (its own
+    /// or an ancestor's; `budget` absent without one).
     pub async fn get_agent(&self, agent_id: impl Into<String>) -> Result<pb::Agent, ClientError> {
         let request = pb::GetAgentRequest { agent_id: agent_id.into() };
         let response = self.unary(self.inner.clone().get_agent(request).await)?;
         response.agent.ok_or_else(|| missing_field("GetAgentResponse.agent"))
     }
 
-    /// Lists agents with their latest runs, newest first; `limit` 0 means the hub's maximum.
+    /// Lists agents with their latest runs, newest first; `limit` 0 means the hub's maximum
+    /// (1000). The first page only: see [`Client::list_agents_page`] for filters and more pages.
     pub async fn list_agents(&self, limit: u32) -> Result<Vec<pb::Agent>, ClientError> {
-        let response = self.inner.clone().list_agents(pb::ListAgentsRequest { limit }).await;
+        let response = self.inner.clone().list_agents(pb::ListAgentsRequest { limit, ..Default::default() }).await;
         Ok(self.unary(response)?.agents)
+    }
+
+    /// Lists one page of agents with their latest runs, newest first, as `request` says: at
+    /// most `limit` (0: the hub's maximum, 1000), only latest runs of `statuses` or
+    /// dead-lettered ones, only those the search `query` finds (an agent or run id prefix, a
+    /// model or label value it contains, or `key=value` for a label). The answer's
+    /// `next_page_token`, passed as `page_token` with the same filters, continues the listing;
+    /// it is empty on the last page.
+    ///
+    /// Errors: `InvalidArgument` for a query over 256 bytes, an unspecified or unknown status,
+    /// or a page token the hub did not give.
+    pub async fn list_agents_page(
+        &self,
+        request: pb::ListAgentsRequest,
+    ) -> Result<pb::ListAgentsResponse, ClientError> {
+        self.unary(self.inner.clone().list_agents(request).await)
     }
 
     /// Returns one run.
@@ -235,6 +253,8 @@ impl Client {
     /// Returns the cost and tokens of model calls, grouped as `request.by` says (root agent
     /// when unspecified; a sub-agent's calls count toward its root), costliest first, then by
     /// key; `request.window_ms` keeps only the calls of that many last milliseconds.
+    /// `request.bucket_ms` (at least 1000; 0: none) splits each group into time buckets of that
+    /// length (rows then by key, then `bucket_start`).
     pub async fn get_cost(&self, request: pb::GetCostRequest) -> Result<Vec<pb::CostRow>, ClientError> {
         Ok(self.unary(self.inner.clone().get_cost(request).await)?.rows)
     }

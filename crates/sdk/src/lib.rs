@@ -27,5 +27,7 @@ pub use agentry_core::event::kind as event_kind;
 /// Conversions between the wire types and the domain types of `agentry-core`.
 pub use agentry_proto::convert;
 
+/// The `google.protobuf.Timestamp` of the messages' time fields.
+pub use agentry_proto::Timestamp;
 /// The generated `agentry.v1` types the client takes and returns.
 pub use agentry_proto::v1 as proto;

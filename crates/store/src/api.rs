@@ -76,6 +76,38 @@ pub struct AgentSummary {
     pub latest_run: Option<Run>,
 }
 
+/// Which agents [`Store::list_agents`] returns: a page of a listing, newest first, filtered.
+///
+/// Every filter narrows the listing; [`AgentQuery::default`] (with a `limit`) lists everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AgentQuery {
+    /// Most agents returned.
+    pub limit: u32,
+    /// Only agents whose latest run has one of these statuses (empty: no status filter, agents
+    /// without a run included).
+    pub statuses: Vec<agentry_core::RunStatus>,
+    /// Only agents whose latest run was dead-lettered: `failed` by a node that gave up on it
+    /// after too many deliveries (its error starts with `dead-lettered` and it has a
+    /// `run_failed` event with `dead_letter: true`). With `statuses`, either matches.
+    pub dead_lettered: bool,
+    /// A search, case-insensitive (SQLite: ASCII letters only), matched literally (`%`, `_` and
+    /// `\` match themselves). An agent matches when its id or its latest run's id starts with
+    /// it, its spec's model contains it, or one of its label values contains it; text of the
+    /// form `key=value` also matches the agent with exactly that label (key and value
+    /// compared as they are). `None` (or empty): no search.
+    pub text: Option<String>,
+    /// Keyset cursor: only agents created before this one (with a smaller id; ids are UUIDv7,
+    /// so id order is creation order). The last id of a page continues the listing.
+    pub before: Option<AgentId>,
+}
+
+impl AgentQuery {
+    /// Returns the query of the newest `limit` agents, unfiltered.
+    pub fn newest(limit: u32) -> Self {
+        Self { limit, ..Self::default() }
+    }
+}
+
 /// A conversation message with its position.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredMessage {
@@ -192,6 +224,9 @@ pub struct CostRow {
     pub total_tokens: u64,
     /// Cost in USD at the configured model prices, summed (0 for unpriced models).
     pub cost_usd: f64,
+    /// With a bucketed report: the start of the row's time bucket, milliseconds since the Unix
+    /// epoch (a multiple of the bucket's length); `None` otherwise.
+    pub bucket_start_ms: Option<i64>,
 }
 
 /// A trace to load as a new, read-only agent (see [`Store::import_trace`]).
@@ -253,8 +288,9 @@ pub trait Store: Send + Sync + 'static {
     /// Returns an agent with its latest run.
     async fn get_agent(&self, agent_id: AgentId) -> Result<AgentSummary>;
 
-    /// Lists agents, newest first, at most `limit`.
-    async fn list_agents(&self, limit: u32) -> Result<Vec<AgentSummary>>;
+    /// Lists agents with their latest runs, newest first (by id), at most `query.limit`, those
+    /// `query` selects (see [`AgentQuery`]). One query, whatever the filters.
+    async fn list_agents(&self, query: &AgentQuery) -> Result<Vec<AgentSummary>>;
 
     /// Appends a `queued`, unplaced run to an existing agent.
     async fn create_run(&self, agent_id: AgentId, run: NewRun) -> Result<Run>;
@@ -364,7 +400,19 @@ pub trait Store: Send + Sync + 'static {
     /// (`None`: all time), one row per group of `by`, costliest first, then by key (bytewise).
     /// Calls of sub-agents count toward their root agent (for [`CostGrouping::Agent`] and
     /// [`CostGrouping::Tenant`]). Aggregated by the database in one query; no groups: empty.
-    async fn cost_report(&self, by: CostGrouping, since_ms: Option<i64>) -> Result<Vec<CostRow>>;
+    ///
+    /// With `bucket_ms` (a positive length in milliseconds), each group is split further by
+    /// time bucket: one row per (group, bucket) that has calls, the bucket of a call starting
+    /// at `floor(ts_ms / bucket_ms) * bucket_ms` ([`CostRow::bucket_start_ms`]); rows are then
+    /// ordered by key (bytewise), then by bucket start, oldest first (the cells of a heat-map).
+    ///
+    /// Errors: [`crate::Error::Conflict`] for a `bucket_ms` below 1 or above `i64::MAX / 2`.
+    async fn cost_report(
+        &self,
+        by: CostGrouping,
+        since_ms: Option<i64>,
+        bucket_ms: Option<i64>,
+    ) -> Result<Vec<CostRow>>;
 
     /// Returns approval requests with their decisions, newest first: of `run_id` only when
     /// given, undecided only when `pending_only`, at most `limit`.

@@ -28,8 +28,8 @@ use std::sync::Arc;
 
 pub use agentry_core::CommitBatch;
 pub use api::{
-    AgentSummary, CommitOutcome, CostGrouping, CostRow, ImportedRun, Leadership, NewAgent, NewRun, PlaceableRun,
-    ReleaseScope, RunContext, RunControl, RunCount, Store, StoredMessage, TraceImport,
+    AgentQuery, AgentSummary, CommitOutcome, CostGrouping, CostRow, ImportedRun, Leadership, NewAgent, NewRun,
+    PlaceableRun, ReleaseScope, RunContext, RunControl, RunCount, Store, StoredMessage, TraceImport,
 };
 pub use error::{Error, Result};
 pub use postgres::PgStore;

@@ -8,7 +8,7 @@ use agentry_core::AgentId;
 #[tokio::test]
 async fn sqlite_memory_url_opens_a_migrated_store() {
     let store = connect("sqlite::memory:").await.unwrap();
-    assert!(store.list_agents(10).await.unwrap().is_empty());
+    assert!(store.list_agents(&agentry_store::AgentQuery::newest(10)).await.unwrap().is_empty());
     let unknown = AgentId::generate();
     assert!(matches!(store.get_agent(unknown).await, Err(Error::NotFound { what: "agent", .. })));
 }
@@ -26,7 +26,7 @@ async fn sqlite_file_url_creates_the_file() {
 async fn postgres_urls_open_a_migrated_store() {
     let database = PgTestDatabase::create().await.unwrap();
     let store = connect(database.url()).await.unwrap();
-    assert!(store.list_agents(10).await.unwrap().is_empty());
+    assert!(store.list_agents(&agentry_store::AgentQuery::newest(10)).await.unwrap().is_empty());
     let alias = database.url().replacen("postgres://", "postgresql://", 1);
     let again = connect(&alias).await.unwrap();
     assert!(again.list_nodes().await.unwrap().is_empty());

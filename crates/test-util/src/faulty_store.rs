@@ -62,9 +62,12 @@ impl Store for FaultyStore {
         self.fault("get_agent");
         self.inner.get_agent(agent_id).await
     }
-    async fn list_agents(&self, limit: u32) -> agentry_store::Result<Vec<agentry_store::AgentSummary>> {
+    async fn list_agents(
+        &self,
+        query: &agentry_store::AgentQuery,
+    ) -> agentry_store::Result<Vec<agentry_store::AgentSummary>> {
         self.fault("list_agents");
-        self.inner.list_agents(limit).await
+        self.inner.list_agents(query).await
     }
     async fn create_run(&self, agent_id: AgentId, run: agentry_store::NewRun) -> agentry_store::Result<Run> {
         self.fault("create_run");
@@ -180,9 +183,10 @@ impl Store for FaultyStore {
         &self,
         by: agentry_store::CostGrouping,
         since_ms: Option<i64>,
+        bucket_ms: Option<i64>,
     ) -> agentry_store::Result<Vec<agentry_store::CostRow>> {
         self.fault("cost_report");
-        self.inner.cost_report(by, since_ms).await
+        self.inner.cost_report(by, since_ms, bucket_ms).await
     }
 
     async fn list_approvals(

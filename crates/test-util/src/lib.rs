@@ -16,6 +16,7 @@
 //! - [`eventually()`]: waiting until a condition holds (polling with a deadline), instead of
 //!   hand-written `loop { …; sleep }`.
 
+pub mod browser;
 pub mod cluster;
 pub mod eventually;
 pub mod faulty_store;

@@ -19,6 +19,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("agentry-sandbox", &[]),
     ("agentry-supervisor", &[]),
     ("agentry-telemetry", &["agentry-core"]),
+    ("agentry-console", &[]),
     (
         "agent-hub",
         &[
@@ -28,6 +29,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "agentry-broker",
             "agentry-supervisor",
             "agentry-telemetry",
+            "agentry-console",
         ],
     ),
     (
@@ -54,6 +56,7 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
     ("agentry-core", &["tokio", "reqwest", "sqlx", "tonic", "async-nats"]),
     ("agentry-sdk", &["sqlx", "reqwest", "agentry-runtime"]),
     ("agentry-telemetry", &["sqlx", "reqwest", "agentry-runtime", "agentry-store"]),
+    ("agentry-console", &["sqlx", "reqwest", "tonic", "agentry-store"]),
 ];
 
 fn workspace_root() -> &'static Path {

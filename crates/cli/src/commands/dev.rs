@@ -65,10 +65,7 @@ pub async fn run(args: DevArgs, config_file: Option<PathBuf>) -> anyhow::Result<
     // One registry for the hub and the nodes: one `/metrics` shows the whole dev cluster.
     let registry = agentry_telemetry::prometheus::Registry::new();
     let http = bind_metrics(hub_config.metrics_address()).await?;
-    let metrics_url = http
-        .as_ref()
-        .and_then(|listener| listener.local_addr().ok())
-        .map(|address| format!("http://{}/metrics", connectable(address)));
+    let http_address = http.as_ref().and_then(|listener| listener.local_addr().ok()).map(connectable);
 
     let hub_stop = CancellationToken::new();
     let mut hub_server = HubServer::new(hub_config)
@@ -104,8 +101,8 @@ pub async fn run(args: DevArgs, config_file: Option<PathBuf>) -> anyhow::Result<
         if args.nodes == 1 { "" } else { "s" },
         args.data_dir.display()
     );
-    if let Some(metrics_url) = metrics_url {
-        eprintln!("agentry dev: metrics on {metrics_url}");
+    if let Some(address) = http_address {
+        eprintln!("agentry dev: console on http://{address}/ (metrics on http://{address}/metrics)");
     }
 
     let mut failure: Option<anyhow::Error> = None;

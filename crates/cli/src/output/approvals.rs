@@ -95,7 +95,7 @@ mod tests {
             arguments: format!("{{\"command\": \"git push {}\"}}", "x".repeat(80)),
             rule: "bash =~ /^git push/ → ask".into(),
             state: state.into(),
-            requested_at: Some(prost_types::Timestamp { seconds: 100, nanos: 0 }),
+            requested_at: Some(agentry_sdk::Timestamp { seconds: 100, nanos: 0 }),
             actor: actor.into(),
             reason: if actor.is_empty() { String::new() } else { "looks fine".into() },
             ..Approval::default()

@@ -167,7 +167,7 @@ mod tests {
     fn event(kind: &str, data: Value) -> TraceEvent {
         TraceEvent {
             seq: 12,
-            ts: Some(prost_types::Timestamp { seconds: 1_700_000_585, nanos: 123_000_000 }),
+            ts: Some(agentry_sdk::Timestamp { seconds: 1_700_000_585, nanos: 123_000_000 }),
             r#type: kind.to_owned(),
             agent_id: "agent-1".to_owned(),
             run_id: "run-1".to_owned(),

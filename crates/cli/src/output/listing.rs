@@ -208,8 +208,8 @@ mod tests {
 
     use super::*;
 
-    fn at(seconds: i64) -> Option<prost_types::Timestamp> {
-        Some(prost_types::Timestamp { seconds, nanos: 0 })
+    fn at(seconds: i64) -> Option<agentry_sdk::Timestamp> {
+        Some(agentry_sdk::Timestamp { seconds, nanos: 0 })
     }
 
     fn agent() -> Agent {

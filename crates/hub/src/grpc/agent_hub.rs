@@ -11,7 +11,7 @@ use agentry_core::{AgentId, AgentSpec, NodeId, RunId};
 use agentry_proto::convert::types::{agent, trace_event};
 use agentry_proto::v1 as pb;
 use agentry_proto::v1::agent_hub_server::AgentHub;
-use agentry_store::{AgentSummary, CostGrouping, CostRow, RunControl};
+use agentry_store::{AgentQuery, AgentSummary, CostGrouping, CostRow, RunControl};
 
 use crate::hub::{Hub, OnBusy, SpawnCommand};
 use crate::trace::TraceRequest;
@@ -109,19 +109,31 @@ impl AgentHub for AgentHubApi {
     async fn get_agent(&self, request: Request<pb::GetAgentRequest>) -> Result<Response<pb::GetAgentResponse>, Status> {
         let agent_id = validate::id::<AgentId>("agent_id", &request.into_inner().agent_id)?;
         let summary = self.hub.get_agent(agent_id).await?;
-        Ok(Response::new(pb::GetAgentResponse { agent: Some(agent_summary(&summary)) }))
+        let budget = self.hub.budget_of(&summary.agent).await?;
+        let agent = pb::Agent { budget: budget.as_ref().map(pb::Budget::from), ..agent_summary(&summary) };
+        Ok(Response::new(pb::GetAgentResponse { agent: Some(agent) }))
     }
 
     async fn list_agents(
         &self,
         request: Request<pb::ListAgentsRequest>,
     ) -> Result<Response<pb::ListAgentsResponse>, Status> {
-        let limit = match request.into_inner().limit {
-            0 => MAX_LIST_AGENTS,
-            limit => limit.min(MAX_LIST_AGENTS),
+        let request = request.into_inner();
+        let query = AgentQuery {
+            limit: match request.limit {
+                0 => MAX_LIST_AGENTS,
+                limit => limit.min(MAX_LIST_AGENTS),
+            },
+            statuses: validate::run_statuses("statuses", &request.statuses)?,
+            dead_lettered: request.dead_lettered,
+            text: validate::agent_search(&request.query)?,
+            before: validate::page_token(&request.page_token)?,
         };
-        let agents = self.hub.list_agents(limit).await?;
-        Ok(Response::new(pb::ListAgentsResponse { agents: agents.iter().map(agent_summary).collect() }))
+        let page = self.hub.list_agents(query).await?;
+        Ok(Response::new(pb::ListAgentsResponse {
+            agents: page.agents.iter().map(agent_summary).collect(),
+            next_page_token: page.next.map(|agent_id| agent_id.to_string()).unwrap_or_default(),
+        }))
     }
 
     async fn get_run(&self, request: Request<pb::GetRunRequest>) -> Result<Response<pb::GetRunResponse>, Status> {
@@ -228,7 +240,9 @@ impl AgentHub for AgentHubApi {
             Ok(pb::CostGrouping::Tenant) => CostGrouping::Tenant,
             Err(_) => return Err(Status::invalid_argument(format!("by: {} is not a CostGrouping", request.by))),
         };
-        let rows = self.hub.cost_report(by, request.window_ms.map(Duration::from_millis)).await?;
+        let window = request.window_ms.map(Duration::from_millis);
+        let bucket = (request.bucket_ms != 0).then(|| Duration::from_millis(request.bucket_ms));
+        let rows = self.hub.cost_report(by, window, bucket).await?;
         Ok(Response::new(pb::GetCostResponse { rows: rows.into_iter().map(cost_row).collect() }))
     }
 
@@ -264,6 +278,7 @@ fn cost_row(row: CostRow) -> pb::CostRow {
         output_tokens: row.output_tokens,
         total_tokens: row.total_tokens,
         cost_usd: row.cost_usd,
+        bucket_start: row.bucket_start_ms.map(agentry_proto::convert::timestamp),
     }
 }
 

@@ -8,4 +8,4 @@ mod status;
 
 pub use agent_hub::AgentHubApi;
 pub use node_service::NodeServiceApi;
-pub use rpc_metrics::{RpcMetrics, RpcMetricsLayer, method_of};
+pub use rpc_metrics::{RpcMetrics, RpcMetricsLayer, method_of, record_rpc};

@@ -74,12 +74,19 @@ where
             // A method the hub does not serve gets no series of its own (its name is the
             // caller's choice): it is counted under `unknown`.
             let method = if code == Code::Unimplemented { "unknown".to_owned() } else { method };
-            metrics.rpc_duration.with_label_values(&[method.as_str()]).observe(started.elapsed().as_secs_f64());
-            if code != Code::Ok {
-                metrics.rpc_errors.with_label_values(&[method.as_str(), code_name(code)]).inc();
-            }
+            record_rpc(&metrics, &method, started, code);
             answered
         })
+    }
+}
+
+/// Records one call of `method` (a `Service/Method` label, see [`method_of`]) that started at
+/// `started` and ended with `code`: its duration, and an error when `code` is not OK. The JSON
+/// gateway records its calls here too, under the same labels.
+pub fn record_rpc(metrics: &HubMetrics, method: &str, started: Instant, code: Code) {
+    metrics.rpc_duration.with_label_values(&[method]).observe(started.elapsed().as_secs_f64());
+    if code != Code::Ok {
+        metrics.rpc_errors.with_label_values(&[method, code_name(code)]).inc();
     }
 }
 

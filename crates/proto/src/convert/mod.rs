@@ -16,7 +16,7 @@ pub mod types;
 
 use std::str::FromStr;
 
-use prost_types::Timestamp;
+use pbjson_types::Timestamp;
 
 use agentry_core::InvalidId;
 
@@ -45,6 +45,22 @@ impl WireError {
 /// Returns the protobuf timestamp of `ms` milliseconds since the Unix epoch.
 pub fn timestamp(ms: i64) -> Timestamp {
     Timestamp { seconds: ms.div_euclid(1000), nanos: (ms.rem_euclid(1000) * 1_000_000) as i32 }
+}
+
+/// Returns the protobuf timestamp of `time` (nanosecond precision; before the epoch too).
+pub fn system_timestamp(time: std::time::SystemTime) -> Timestamp {
+    match time.duration_since(std::time::UNIX_EPOCH) {
+        Ok(after) => Timestamp { seconds: after.as_secs() as i64, nanos: after.subsec_nanos() as i32 },
+        Err(before) => {
+            let before = before.duration();
+            let (seconds, nanos) = (before.as_secs() as i64, before.subsec_nanos() as i32);
+            if nanos == 0 {
+                Timestamp { seconds: -seconds, nanos: 0 }
+            } else {
+                Timestamp { seconds: -seconds - 1, nanos: 1_000_000_000 - nanos }
+            }
+        }
+    }
 }
 
 /// Returns milliseconds since the Unix epoch of an optional timestamp (0 when absent).
@@ -87,6 +103,40 @@ mod tests {
             assert_eq!(timestamp_ms(Some(&timestamp(ms))), ms, "{ms}");
         }
         assert_eq!(timestamp_ms(None), 0);
+    }
+
+    #[test]
+    fn system_times_convert_with_nanoseconds_before_and_after_the_epoch() {
+        use std::time::{Duration, UNIX_EPOCH};
+        let after = UNIX_EPOCH + Duration::new(1_700_000_000, 123_456_789);
+        assert_eq!(system_timestamp(after), Timestamp { seconds: 1_700_000_000, nanos: 123_456_789 });
+        let before = UNIX_EPOCH - Duration::new(1, 250_000_000);
+        assert_eq!(system_timestamp(before), Timestamp { seconds: -2, nanos: 750_000_000 });
+        assert_eq!(system_timestamp(UNIX_EPOCH - Duration::from_secs(3)), Timestamp { seconds: -3, nanos: 0 });
+    }
+
+    #[test]
+    fn messages_have_the_canonical_proto3_json_mapping() {
+        use crate::v1 as pb;
+        let event = pb::TraceEvent {
+            seq: 7,
+            ts: Some(timestamp(1_700_000_000_123)),
+            r#type: "tool_end".to_owned(),
+            agent_id: "a".to_owned(),
+            ..Default::default()
+        };
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(json["seq"], "7", "64-bit integers are strings");
+        assert_eq!(json["agentId"], "a", "names are lowerCamelCase");
+        assert!(json["ts"].as_str().unwrap().starts_with("2023-11-14T22:13:20.123"), "{json}");
+        assert!(json.get("runId").is_none(), "default values are left out");
+        let status =
+            serde_json::to_value(pb::Run { status: pb::RunStatus::Running.into(), ..Default::default() }).unwrap();
+        assert_eq!(status["status"], "RUN_STATUS_RUNNING", "enums by name");
+        let parsed: pb::ListAgentsRequest =
+            serde_json::from_str(r#"{"limit": 5, "statuses": ["RUN_STATUS_FAILED"], "pageToken": "x"}"#).unwrap();
+        assert_eq!((parsed.limit, parsed.statuses, parsed.page_token.as_str()), (5, vec![4], "x"));
+        assert!(serde_json::from_str::<pb::ListAgentsRequest>(r#"{"limt": 5}"#).is_err(), "unknown fields are refused");
     }
 
     #[test]

@@ -5,6 +5,8 @@ use agentry_core::{
     TraceParent,
 };
 
+use agentry_core::budget::BudgetState;
+
 use super::{WireError, id, non_empty, optional_id, text_or_empty, timestamp, timestamp_ms};
 use crate::v1 as pb;
 
@@ -145,7 +147,8 @@ impl From<pb::AgentSpec> for AgentSpec {
     }
 }
 
-/// Returns the wire form of `agent` with its latest run, if any.
+/// Returns the wire form of `agent` with its latest run, if any; without its budget (`budget`
+/// is `None`: `GetAgent` sets it from [`pb::Budget::from`]).
 pub fn agent(agent: &Agent, latest_run: Option<&Run>) -> pb::Agent {
     pb::Agent {
         agent_id: agent.id.to_string(),
@@ -156,6 +159,22 @@ pub fn agent(agent: &Agent, latest_run: Option<&Run>) -> pb::Agent {
         latest_run: latest_run.map(pb::Run::from),
         last_seq: agent.last_seq,
         imported_from: text_or_empty(agent.imported_from.as_ref()),
+        budget: None,
+    }
+}
+
+/// The wire form of a budget: its limits and what its calls used and reserved (tokens; the
+/// reserved USD is not on the wire).
+impl From<&BudgetState> for pb::Budget {
+    fn from(budget: &BudgetState) -> Self {
+        Self {
+            budget_id: budget.id.clone(),
+            max_tokens: budget.limits.max_tokens,
+            max_cost_usd: budget.limits.max_cost_usd,
+            used_tokens: budget.used.tokens,
+            used_cost_usd: budget.used.cost_usd,
+            reserved_tokens: budget.reserved.tokens,
+        }
     }
 }
 
@@ -303,6 +322,28 @@ mod tests {
             updated_ms: 1_700_000_000_456,
             trace_parent: TraceParent::parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
         }
+    }
+
+    #[test]
+    fn budgets_carry_limits_and_use() {
+        let budget = BudgetState {
+            id: "b-1".into(),
+            limits: agentry_core::budget::BudgetLimits { max_tokens: Some(500), max_cost_usd: None },
+            used: agentry_core::budget::Spend { tokens: 120, cost_usd: 0.25 },
+            reserved: agentry_core::budget::Spend { tokens: 30, cost_usd: 0.5 },
+        };
+        let wire = pb::Budget::from(&budget);
+        assert_eq!(
+            wire,
+            pb::Budget {
+                budget_id: "b-1".into(),
+                max_tokens: Some(500),
+                max_cost_usd: None,
+                used_tokens: 120,
+                used_cost_usd: 0.25,
+                reserved_tokens: 30,
+            }
+        );
     }
 
     #[test]

@@ -5,8 +5,11 @@
 --   'model'  the event's `model`, '-' without one;
 --   'day'    the UTC date of ts_ms, YYYY-MM-DD;
 --   'tenant' the root agent's label `tenant`, '-' without one.
--- One row per group: group_key, calls, input_tokens, output_tokens, total_tokens, cost_usd;
--- costliest first, then by key (bytewise).
+-- $3 a bucket length in milliseconds (NULL: none) splits each group further by time bucket, the
+-- bucket of a call starting at floor(ts_ms / $3) * $3.
+-- One row per group (and bucket): group_key, bucket_start (NULL without buckets), calls,
+-- input_tokens, output_tokens, total_tokens, cost_usd. Without buckets costliest first, then by
+-- key (bytewise); with buckets by key (bytewise), then bucket start.
 WITH RECURSIVE usage_events AS (
     SELECT agent_id, ts_ms, data FROM events
     WHERE kind = 'usage' AND ts_ms >= $2
@@ -34,6 +37,8 @@ SELECT
         WHEN 'day' THEN strftime('%Y-%m-%d', usage_events.ts_ms / 1000, 'unixepoch')
         ELSE COALESCE(json_extract(roots.root_labels, '$.tenant'), '-')
     END AS TEXT) AS group_key,
+    -- Floored, also before the epoch: the remainder is made non-negative.
+    usage_events.ts_ms - ((usage_events.ts_ms % $3) + $3) % $3 AS bucket_start,
     COUNT(*) AS calls,
     CAST(COALESCE(SUM(json_extract(usage_events.data, '$.prompt_tokens')), 0) AS INTEGER) AS input_tokens,
     CAST(COALESCE(SUM(json_extract(usage_events.data, '$.completion_tokens')), 0) AS INTEGER) AS output_tokens,
@@ -43,5 +48,5 @@ SELECT
     )), 0) AS INTEGER) AS total_tokens,
     CAST(COALESCE(SUM(json_extract(usage_events.data, '$.cost_usd')), 0) AS REAL) AS cost_usd
 FROM usage_events LEFT JOIN roots ON roots.agent_id = usage_events.agent_id
-GROUP BY 1
-ORDER BY cost_usd DESC, group_key
+GROUP BY 1, 2
+ORDER BY CASE WHEN $3 IS NULL THEN cost_usd ELSE 0 END DESC, group_key, bucket_start

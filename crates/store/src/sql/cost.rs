@@ -11,8 +11,12 @@ use super::SqlStore;
 use crate::api::{CostGrouping, CostRow};
 use crate::error::{Error, Result};
 
+/// The longest time bucket: the statements' arithmetic (`ts_ms % b + b`) cannot overflow.
+const MAX_BUCKET_MS: i64 = i64::MAX / 2;
+
 /// A database's cost report statement. Parameters: `$1` the grouping
-/// ([`CostGrouping::as_str`]), `$2` the earliest `ts_ms` counted. Rows: [`CostReportRow`].
+/// ([`CostGrouping::as_str`]), `$2` the earliest `ts_ms` counted, `$3` the length of a time
+/// bucket in milliseconds (NULL: no buckets). Rows: [`CostReportRow`].
 pub(crate) trait CostQuery {
     /// The statement.
     const COST_REPORT: &'static str;
@@ -26,10 +30,11 @@ impl CostQuery for Sqlite {
     const COST_REPORT: &'static str = include_str!("../../queries/sqlite/cost.sql");
 }
 
-/// A row of `cost.sql`: sums of one group, as 64-bit integers and a double.
+/// A row of `cost.sql`: sums of one group (and time bucket), as 64-bit integers and a double.
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct CostReportRow {
     group_key: String,
+    bucket_start: Option<i64>,
     calls: i64,
     input_tokens: i64,
     output_tokens: i64,
@@ -51,6 +56,7 @@ impl TryFrom<CostReportRow> for CostRow {
             total_tokens: count("total_tokens", row.total_tokens)?,
             cost_usd: row.cost_usd,
             key: row.group_key,
+            bucket_start_ms: row.bucket_start,
         })
     }
 }
@@ -63,12 +69,24 @@ where
     for<'q> String: Encode<'q, DB> + Type<DB>,
     for<'q> Option<String>: Encode<'q, DB> + Type<DB>,
     for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<i64>: Encode<'q, DB> + Type<DB>,
     for<'r> CostReportRow: FromRow<'r, DB::Row>,
 {
-    pub(crate) async fn cost_report(&self, by: CostGrouping, since_ms: Option<i64>) -> Result<Vec<CostRow>> {
+    pub(crate) async fn cost_report(
+        &self,
+        by: CostGrouping,
+        since_ms: Option<i64>,
+        bucket_ms: Option<i64>,
+    ) -> Result<Vec<CostRow>> {
+        if let Some(bucket_ms) = bucket_ms.filter(|bucket_ms| !(1..=MAX_BUCKET_MS).contains(bucket_ms)) {
+            return Err(Error::Conflict(format!(
+                "a cost bucket of {bucket_ms} ms: it must be from 1 to {MAX_BUCKET_MS} ms"
+            )));
+        }
         let rows: Vec<CostReportRow> = query_as(DB::COST_REPORT)
             .bind(by.as_str().to_owned())
             .bind(since_ms.unwrap_or(i64::MIN))
+            .bind(bucket_ms)
             .fetch_all(self.pool())
             .await?;
         rows.into_iter().map(CostRow::try_from).collect()

@@ -20,8 +20,8 @@ macro_rules! forward_store {
             async fn get_agent(&self, agent_id: agentry_core::AgentId) -> $crate::Result<$crate::AgentSummary> {
                 self.inner.get_agent(agent_id).await
             }
-            async fn list_agents(&self, limit: u32) -> $crate::Result<Vec<$crate::AgentSummary>> {
-                self.inner.list_agents(limit).await
+            async fn list_agents(&self, query: &$crate::AgentQuery) -> $crate::Result<Vec<$crate::AgentSummary>> {
+                self.inner.list_agents(query).await
             }
             async fn create_run(
                 &self,
@@ -148,8 +148,9 @@ macro_rules! forward_store {
                 &self,
                 by: $crate::CostGrouping,
                 since_ms: Option<i64>,
+                bucket_ms: Option<i64>,
             ) -> $crate::Result<Vec<$crate::CostRow>> {
-                self.inner.cost_report(by, since_ms).await
+                self.inner.cost_report(by, since_ms, bucket_ms).await
             }
             async fn list_approvals(
                 &self,

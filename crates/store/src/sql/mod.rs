@@ -14,6 +14,7 @@ mod forward;
 pub(crate) mod group;
 mod import;
 mod lifecycle;
+mod listing;
 pub(crate) mod queries;
 pub(crate) mod rows;
 
@@ -145,12 +146,6 @@ where
         let row: Option<AgentSummaryRow> =
             query_as(SELECT_AGENT_SUMMARY).bind(agent_id.to_string()).fetch_optional(&self.pool).await?;
         summary(row.ok_or_else(|| not_found("agent", agent_id))?)
-    }
-
-    pub(crate) async fn list_agents(&self, limit: u32) -> Result<Vec<AgentSummary>> {
-        let rows: Vec<AgentSummaryRow> =
-            query_as(LIST_AGENT_SUMMARIES).bind(i64::from(limit)).fetch_all(&self.pool).await?;
-        rows.into_iter().map(summary).collect()
     }
 
     pub(crate) async fn create_run(&self, agent_id: AgentId, run: NewRun) -> Result<Run> {

@@ -19,8 +19,6 @@ pub(crate) const INSERT_EVENT: &str = include_str!("../../queries/insert_event.s
 pub(crate) const INSERT_MESSAGE: &str = include_str!("../../queries/insert_message.sql");
 /// `queries/insert_run.sql`.
 pub(crate) const INSERT_RUN: &str = include_str!("../../queries/insert_run.sql");
-/// `queries/list_agent_summaries.sql`.
-pub(crate) const LIST_AGENT_SUMMARIES: &str = include_str!("../../queries/list_agent_summaries.sql");
 /// `queries/list_nodes.sql`.
 pub(crate) const LIST_NODES: &str = include_str!("../../queries/list_nodes.sql");
 /// `queries/placeable_runs.sql`.

@@ -2,7 +2,7 @@
 
 use agentry_core::clock::now_ms;
 use agentry_core::{AgentId, RunId, RunStatus};
-use agentry_store::NewAgent;
+use agentry_store::{AgentQuery, NewAgent};
 
 use super::{Harness, assert_not_found, new_agent, new_run, spec};
 
@@ -61,7 +61,7 @@ pub async fn create_agent_is_idempotent(harness: Harness) {
     assert_eq!(again, agent);
     assert_eq!(again_run, Some(first_run));
     assert_not_found(store.get_agent(retry_id).await, "agent", retry_id);
-    assert_eq!(store.list_agents(10).await.unwrap().len(), 1);
+    assert_eq!(store.list_agents(&AgentQuery::newest(10)).await.unwrap().len(), 1);
 }
 
 pub async fn create_agent_is_idempotent_under_concurrency(harness: Harness) {
@@ -79,7 +79,7 @@ pub async fn create_agent_is_idempotent_under_concurrency(harness: Harness) {
     while let Some(outcome) = creates.join_next().await {
         outcomes.push(outcome.unwrap());
     }
-    let listed = store.list_agents(10).await.unwrap();
+    let listed = store.list_agents(&AgentQuery::newest(10)).await.unwrap();
     assert_eq!(listed.len(), 1, "exactly one agent is created");
     let created = (listed[0].agent.id, listed[0].latest_run.as_ref().map(|run| run.id));
     assert!(created.1.is_some());
@@ -94,7 +94,7 @@ pub async fn create_agent_without_key_always_creates(harness: Harness) {
     assert_ne!(first.id, second.id);
     let other_key = NewAgent { idempotency_key: Some("other".into()), ..new_agent() };
     let third = store.create_agent(other_key, None).await.unwrap().0;
-    assert_eq!(store.list_agents(10).await.unwrap().len(), 3);
+    assert_eq!(store.list_agents(&AgentQuery::newest(10)).await.unwrap().len(), 3);
     assert_eq!(store.get_agent(third.id).await.unwrap().agent, third);
 }
 
@@ -118,7 +118,7 @@ pub async fn list_agents_newest_first_with_latest_runs(harness: Harness) {
     let (middle, _) = store.create_agent(new_agent(), None).await.unwrap();
     let (newest, newest_run) = store.create_agent(new_agent(), Some(new_run("c1"))).await.unwrap();
 
-    let listed = store.list_agents(10).await.unwrap();
+    let listed = store.list_agents(&AgentQuery::newest(10)).await.unwrap();
     let ids: Vec<AgentId> = listed.iter().map(|summary| summary.agent.id).collect();
     assert_eq!(ids, vec![newest.id, middle.id, oldest.id]);
     let latest: Vec<Option<RunId>> =
@@ -126,7 +126,7 @@ pub async fn list_agents_newest_first_with_latest_runs(harness: Harness) {
     assert_eq!(latest, vec![newest_run.map(|run| run.id), None, Some(oldest_latest.id)]);
     assert_eq!(listed[2].agent, store.get_agent(oldest.id).await.unwrap().agent);
 
-    let first_two = store.list_agents(2).await.unwrap();
+    let first_two = store.list_agents(&AgentQuery::newest(2)).await.unwrap();
     let ids: Vec<AgentId> = first_two.iter().map(|summary| summary.agent.id).collect();
     assert_eq!(ids, vec![newest.id, middle.id]);
 }
@@ -137,6 +137,6 @@ pub async fn unknown_agent_is_not_found(harness: Harness) {
     assert_not_found(store.get_agent(unknown).await, "agent", unknown);
     assert_not_found(store.create_run(unknown, new_run("x")).await, "agent", unknown);
     assert_not_found(store.events_after(unknown, None, 0, 10).await, "agent", unknown);
-    assert!(store.list_agents(10).await.unwrap().is_empty());
+    assert!(store.list_agents(&AgentQuery::newest(10)).await.unwrap().is_empty());
     assert!(store.placeable_runs(10).await.unwrap().is_empty());
 }

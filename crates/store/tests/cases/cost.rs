@@ -84,18 +84,19 @@ fn row(key: impl ToString, calls: u64, input_tokens: u64, output_tokens: u64, co
         output_tokens,
         total_tokens: input_tokens + output_tokens,
         cost_usd,
+        bucket_start_ms: None,
     }
 }
 
 pub async fn cost_rolls_sub_agents_up_to_their_root(harness: Harness) {
     let store = harness.store.as_ref();
-    assert!(store.cost_report(CostGrouping::Agent, None).await.unwrap().is_empty(), "no calls, no rows");
+    assert!(store.cost_report(CostGrouping::Agent, None, None).await.unwrap().is_empty(), "no calls, no rows");
     let (root, other) = two_trees(store).await;
 
-    let by_agent = store.cost_report(CostGrouping::Agent, None).await.unwrap();
+    let by_agent = store.cost_report(CostGrouping::Agent, None, None).await.unwrap();
     assert_eq!(by_agent, vec![row(root, 4, 360, 36, 1.75), row(other, 2, 1003, 104, 0.125)]);
     // The root's label counts, not the child's; no label: `-`.
-    let by_tenant = store.cost_report(CostGrouping::Tenant, None).await.unwrap();
+    let by_tenant = store.cost_report(CostGrouping::Tenant, None, None).await.unwrap();
     assert_eq!(by_tenant, vec![row("acme", 4, 360, 36, 1.75), row("-", 2, 1003, 104, 0.125)]);
 }
 
@@ -103,7 +104,7 @@ pub async fn cost_groups_by_model_and_utc_day(harness: Harness) {
     let store = harness.store.as_ref();
     two_trees(store).await;
 
-    let by_model = store.cost_report(CostGrouping::Model, None).await.unwrap();
+    let by_model = store.cost_report(CostGrouping::Model, None, None).await.unwrap();
     assert_eq!(
         by_model,
         vec![
@@ -114,7 +115,7 @@ pub async fn cost_groups_by_model_and_utc_day(harness: Harness) {
             row("local", 1, 10, 1, 0.0),
         ]
     );
-    let by_day = store.cost_report(CostGrouping::Day, None).await.unwrap();
+    let by_day = store.cost_report(CostGrouping::Day, None, None).await.unwrap();
     assert_eq!(by_day, vec![row("2023-11-15", 3, 260, 26, 1.25), row("2023-11-14", 3, 1103, 114, 0.625)]);
 }
 
@@ -123,12 +124,72 @@ pub async fn cost_since_counts_only_later_calls(harness: Harness) {
     let (root, _) = two_trees(store).await;
 
     // Inclusive: the calls at exactly DAY_2 count.
-    let recent = store.cost_report(CostGrouping::Agent, Some(DAY_2)).await.unwrap();
+    let recent = store.cost_report(CostGrouping::Agent, Some(DAY_2), None).await.unwrap();
     assert_eq!(recent, vec![row(root, 3, 260, 26, 1.25)]);
-    let recent_models = store.cost_report(CostGrouping::Model, Some(DAY_2)).await.unwrap();
+    let recent_models = store.cost_report(CostGrouping::Model, Some(DAY_2), None).await.unwrap();
     let keys: Vec<&str> = recent_models.iter().map(|row| row.key.as_str()).collect();
     assert_eq!(keys, ["claude", "gpt", "local"]);
-    assert!(store.cost_report(CostGrouping::Day, Some(DAY_2 + 1)).await.unwrap().is_empty());
-    let everything = store.cost_report(CostGrouping::Day, Some(i64::MIN)).await.unwrap();
-    assert_eq!(everything, store.cost_report(CostGrouping::Day, None).await.unwrap());
+    assert!(store.cost_report(CostGrouping::Day, Some(DAY_2 + 1), None).await.unwrap().is_empty());
+    let everything = store.cost_report(CostGrouping::Day, Some(i64::MIN), None).await.unwrap();
+    assert_eq!(everything, store.cost_report(CostGrouping::Day, None, None).await.unwrap());
+}
+
+/// The start of an hour: 2023-11-14T22:00:00Z.
+const HOUR_0: i64 = 1_699_999_200_000;
+/// An hour, in milliseconds.
+const HOUR: i64 = 3_600_000;
+
+/// Returns a bucketed row.
+fn bucket_row(key: &str, bucket_start_ms: i64, calls: u64, input_tokens: u64, cost_usd: f64) -> CostRow {
+    CostRow { bucket_start_ms: Some(bucket_start_ms), ..row(key, calls, input_tokens, 1, cost_usd) }
+}
+
+pub async fn cost_buckets_split_each_group_by_time(harness: Harness) {
+    let store = harness.store.as_ref();
+    let run = placed(store, new_agent()).await;
+    commit(
+        store,
+        &run,
+        vec![
+            // Two calls of the first hour, its first and last millisecond, summed.
+            usage("gpt", 100, 1, 0.5, HOUR_0),
+            usage("gpt", 200, 1, 0.25, HOUR_0 + HOUR - 1),
+            usage("claude", 10, 1, 1.0, HOUR_0 + HOUR),
+            usage("claude", 20, 1, 2.0, HOUR_0 + 2 * HOUR + 5),
+            usage("gpt", 300, 1, 0.125, HOUR_0 + 2 * HOUR + 59_000),
+        ],
+    )
+    .await;
+
+    // By key, then bucket: the cells of a heat-map, not the costliest first.
+    let hourly = store.cost_report(CostGrouping::Model, None, Some(HOUR)).await.unwrap();
+    assert_eq!(
+        hourly,
+        vec![
+            bucket_row("claude", HOUR_0 + HOUR, 1, 10, 1.0),
+            bucket_row("claude", HOUR_0 + 2 * HOUR, 1, 20, 2.0),
+            CostRow { output_tokens: 2, total_tokens: 302, ..bucket_row("gpt", HOUR_0, 2, 300, 0.75) },
+            bucket_row("gpt", HOUR_0 + 2 * HOUR, 1, 300, 0.125),
+        ]
+    );
+    // A window and buckets: only the later calls, split the same way.
+    let recent = store.cost_report(CostGrouping::Model, Some(HOUR_0 + HOUR), Some(HOUR)).await.unwrap();
+    assert_eq!(recent, hourly[..2].iter().chain(&hourly[3..]).cloned().collect::<Vec<_>>());
+    // Buckets longer than the span: one per group; any grouping splits.
+    // (The calls cross midnight UTC; a week's bucket, from Thursday 2023-11-09, holds them all.)
+    let weekly = store.cost_report(CostGrouping::Agent, None, Some(7 * 86_400_000)).await.unwrap();
+    assert_eq!(weekly.len(), 1);
+    assert_eq!((weekly[0].bucket_start_ms, weekly[0].calls), (Some(1_699_488_000_000), 5));
+    let by_day = store.cost_report(CostGrouping::Day, None, Some(86_400_000)).await.unwrap();
+    let cells: Vec<(&str, Option<i64>, u64)> =
+        by_day.iter().map(|row| (row.key.as_str(), row.bucket_start_ms, row.calls)).collect();
+    assert_eq!(cells, [("2023-11-14", Some(1_699_920_000_000), 3), ("2023-11-15", Some(1_700_006_400_000), 2)]);
+    // Without buckets nothing changed: costliest first, no bucket.
+    let whole = store.cost_report(CostGrouping::Model, None, None).await.unwrap();
+    let keys: Vec<(&str, Option<i64>)> = whole.iter().map(|row| (row.key.as_str(), row.bucket_start_ms)).collect();
+    assert_eq!(keys, [("claude", None), ("gpt", None)]);
+    for refused in [0, -HOUR, i64::MAX] {
+        let result = store.cost_report(CostGrouping::Model, None, Some(refused)).await;
+        assert!(matches!(result, Err(agentry_store::Error::Conflict(_))), "{refused}: {result:?}");
+    }
 }

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use agentry_core::approval::ApprovalDecision;
 use agentry_core::{AgentId, EventDraft, RunId, RunStatus};
-use agentry_store::{ImportedRun, RunControl, TraceImport};
+use agentry_store::{AgentQuery, ImportedRun, RunControl, TraceImport};
 
 use super::{Harness, assert_conflict, spec};
 
@@ -77,7 +77,7 @@ pub async fn import_writes_ended_runs_and_renumbered_events(harness: Harness) {
         Some(format!("agent {} is a read-only import of trace.jsonl", agent.id))
     );
     assert_eq!(summary.latest_run.map(|run| run.id), Some(run_ids[2]));
-    let listed = store.list_agents(10).await.unwrap();
+    let listed = store.list_agents(&AgentQuery::newest(10)).await.unwrap();
     assert_eq!(listed[0].agent.imported_from.as_deref(), Some("trace.jsonl"));
 
     let statuses = [
@@ -160,7 +160,7 @@ pub async fn import_refuses_unended_runs_and_unknown_runs(harness: Harness) {
     stray.events.push((unknown, draft("final", json!({ "content": "?" }), 4_000)));
     assert_conflict(store.import_trace(stray).await, &format!("names run {unknown}"));
     super::assert_not_found(store.get_agent(running.agent_id).await, "agent", running.agent_id);
-    assert!(store.list_agents(10).await.unwrap().is_empty(), "nothing written");
+    assert!(store.list_agents(&AgentQuery::newest(10)).await.unwrap().is_empty(), "nothing written");
 }
 
 pub async fn imported_model_calls_stay_out_of_the_cost_report(harness: Harness) {
@@ -169,6 +169,6 @@ pub async fn imported_model_calls_stay_out_of_the_cost_report(harness: Harness) 
     let usage = json!({ "model": "imported-model", "prompt_tokens": 100, "completion_tokens": 10, "cost_usd": 1.5 });
     import.events.push((import.runs[0].id, draft("usage", usage, 1_005)));
     store.import_trace(import).await.expect("imported");
-    let rows = store.cost_report(agentry_store::CostGrouping::Model, None).await.expect("cost report");
+    let rows = store.cost_report(agentry_store::CostGrouping::Model, None, None).await.expect("cost report");
     assert!(rows.iter().all(|row| row.key != "imported-model"), "{rows:?}");
 }

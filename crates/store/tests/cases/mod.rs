@@ -7,6 +7,7 @@ pub mod cost;
 pub mod events;
 pub mod import;
 pub mod lifecycle;
+pub mod listing;
 pub mod nodes;
 pub mod runs;
 pub mod scheduling;

@@ -168,7 +168,12 @@ fn parse_line(line: &str) -> Result<ParsedLine, String> {
         seq,
         agent_id: optional_text(&object, "agent_id")?,
         run_id: optional_text(&object, "run_id")?,
-        event: ImportedEvent { ts: ts.map(prost_types::Timestamp::from), r#type: kind, data, ..Default::default() },
+        event: ImportedEvent {
+            ts: ts.map(agentry_sdk::convert::system_timestamp),
+            r#type: kind,
+            data,
+            ..Default::default()
+        },
     })
 }
 
@@ -232,7 +237,7 @@ mod tests {
             (1, "run_started", "a", "r")
         );
         assert_eq!(first.data, r#"{"step":1}"#);
-        assert_eq!(first.ts, Some(prost_types::Timestamp { seconds: 1_738_332_185, nanos: 123_000_000 }));
+        assert_eq!(first.ts, Some(agentry_sdk::Timestamp { seconds: 1_738_332_185, nanos: 123_000_000 }));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! In-process benchmarks: Spawn latency and throughput, end-to-end one-step runs, and the pure
 //! scheduler's placement throughput.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use futures::future::join_all;
@@ -73,9 +73,9 @@ pub async fn one_step_runs(cluster: &Cluster, count: usize, budgeted: bool) -> a
         request.max_tokens = budgeted.then_some(ONE_STEP_BUDGET_TOKENS);
         async move { client.spawn(request).await }
     });
-    let mut run_ids = Vec::with_capacity(count);
+    let mut run_ids = HashSet::with_capacity(count);
     for response in join_all(calls).await {
-        run_ids.push(response?.into_inner().run_id);
+        run_ids.insert(response?.into_inner().run_id);
     }
     let client = cluster.client().await?;
     let what = format!("{count} runs to finish");
@@ -83,23 +83,44 @@ pub async fn one_step_runs(cluster: &Cluster, count: usize, budgeted: bool) -> a
         let mut client = client.clone();
         let run_ids = &run_ids;
         async move {
-            let agents = match client.list_agents(pb::ListAgentsRequest { limit: 1000 }).await {
-                Ok(response) => response.into_inner().agents,
+            let finished = match finished_runs(&mut client, run_ids).await {
+                Ok(finished) => finished,
                 Err(status) => return Observed::Failed(status.into()),
             };
-            let finished = agents
-                .iter()
-                .filter_map(|agent| agent.latest_run.as_ref())
-                .filter(|run| run_ids.contains(&run.run_id))
-                .filter(|run| {
-                    run.status == pb::RunStatus::Completed as i32 || run.status == pb::RunStatus::Failed as i32
-                })
-                .count();
             if finished == count { Observed::Ready(()) } else { Observed::NotYet(format!("{finished} finished")) }
         }
     })
     .await?;
     Ok(started.elapsed())
+}
+
+/// Counts the runs of `run_ids` that finished (completed or failed): the latest runs of the
+/// agents `ListAgents` lists with those statuses, page after page.
+async fn finished_runs(
+    client: &mut AgentHubClient<tonic::transport::Channel>,
+    run_ids: &HashSet<String>,
+) -> Result<usize, tonic::Status> {
+    let mut finished = 0;
+    let mut page_token = String::new();
+    loop {
+        let request = pb::ListAgentsRequest {
+            limit: 1000,
+            statuses: vec![pb::RunStatus::Completed as i32, pb::RunStatus::Failed as i32],
+            page_token,
+            ..Default::default()
+        };
+        let page = client.list_agents(request).await?.into_inner();
+        finished += page
+            .agents
+            .iter()
+            .filter_map(|agent| agent.latest_run.as_ref())
+            .filter(|run| run_ids.contains(&run.run_id))
+            .count();
+        if page.next_page_token.is_empty() {
+            return Ok(finished);
+        }
+        page_token = page.next_page_token;
+    }
 }
 
 /// Placements per second of the pure scheduler over `node_count` ready nodes (8 slots each),
