@@ -3,49 +3,22 @@
 //! through the store): `ListAgents` filtered, searched and paged by token; `GetCost` split into
 //! time buckets; `GetAgent` with its budget. Bad input is INVALID_ARGUMENT naming the field.
 
-use std::sync::Arc;
+mod common;
 
 use serde_json::json;
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 use tonic::Code;
-use tonic::transport::Channel;
 
-use agent_hub::{HubConfig, HubServer, ServeError};
-use agentry_broker::Broker;
+use common::TestHub;
+
 use agentry_core::budget::{BudgetOp, Spend};
 use agentry_core::clock::now_ms;
 use agentry_core::event::kind;
 use agentry_core::{CommitBatch, EventDraft, NodeId, RunId, RunStatus, StepCommit};
 use agentry_proto::convert::timestamp;
 use agentry_proto::v1 as pb;
-use agentry_proto::v1::agent_hub_client::AgentHubClient;
-use agentry_store::{SqliteStore, Store};
-
-/// A hub serving on a loopback port until dropped, with its store at hand.
-struct TestHub {
-    client: AgentHubClient<Channel>,
-    store: Arc<SqliteStore>,
-    shutdown: CancellationToken,
-    serving: JoinHandle<Result<(), ServeError>>,
-}
+use agentry_store::Store;
 
 impl TestHub {
-    async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("binding a loopback port");
-        let url = format!("http://{}", listener.local_addr().expect("local address"));
-        let store = Arc::new(SqliteStore::connect("sqlite::memory:").await.expect("opening an in-memory store"));
-        let server = HubServer::new(HubConfig::for_test("sqlite::memory:"))
-            .with_store(store.clone())
-            .with_broker(Broker::in_process());
-        let shutdown = CancellationToken::new();
-        let serving = tokio::spawn(server.serve(listener, shutdown.clone()));
-        // The listener is bound: the connection waits in its backlog until the hub serves.
-        let client = AgentHubClient::connect(url).await.expect("connecting to the hub");
-        Self { client, store, shutdown, serving }
-    }
-
     /// Spawns an agent of `model` with `labels`, a first input and at most `max_tokens`;
     /// returns its id and its run's.
     async fn spawn(
@@ -88,11 +61,6 @@ impl TestHub {
 
     async fn cost(&self, request: pb::GetCostRequest) -> Result<Vec<pb::CostRow>, tonic::Status> {
         self.client.clone().get_cost(request).await.map(|response| response.into_inner().rows)
-    }
-
-    async fn stop(self) {
-        self.shutdown.cancel();
-        self.serving.await.expect("the hub task").expect("a clean shutdown");
     }
 }
 

@@ -4,60 +4,39 @@
 //! trace streams as server-sent events that resume after `Last-Event-ID` with no gap and no
 //! duplicate and follow live events, and the console's page and assets are served.
 
-use std::sync::Arc;
+mod common;
+
 use std::time::Duration;
 
 use eventsource_stream::Eventsource;
 use futures::StreamExt;
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
-use tonic::transport::Channel;
 
-use agent_hub::{HubConfig, HubServer, ServeError};
-use agentry_broker::Broker;
+use common::TestHub;
+
 use agentry_core::limits::MAX_GRPC_MESSAGE_BYTES;
 use agentry_proto::v1 as pb;
-use agentry_proto::v1::agent_hub_client::AgentHubClient;
-use agentry_store::SqliteStore;
 
 /// How long a test waits for an event it expects.
 const PATIENCE: Duration = Duration::from_secs(20);
 
-/// A hub serving gRPC and HTTP on loopback ports until stopped.
-struct TestHub {
-    grpc: AgentHubClient<Channel>,
+/// The hub under test, and an HTTP client of its listener.
+struct Gateway {
+    hub: TestHub,
     http: reqwest::Client,
-    base: String,
-    shutdown: CancellationToken,
-    serving: JoinHandle<Result<(), ServeError>>,
 }
 
-impl TestHub {
+impl Gateway {
     async fn start() -> Self {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("binding a loopback port");
-        let http_listener = TcpListener::bind("127.0.0.1:0").await.expect("binding a loopback port");
-        let url = format!("http://{}", listener.local_addr().expect("local address"));
-        let base = format!("http://{}", http_listener.local_addr().expect("local address"));
-        let store = SqliteStore::connect("sqlite::memory:").await.expect("opening an in-memory store");
-        let server = HubServer::new(HubConfig::for_test("sqlite::memory:"))
-            .with_store(Arc::new(store))
-            .with_broker(Broker::in_process())
-            .with_http_listener(http_listener);
-        let shutdown = CancellationToken::new();
-        let serving = tokio::spawn(server.serve(listener, shutdown.clone()));
-        // The listeners are bound: connections wait in their backlogs until the hub serves.
-        let grpc = AgentHubClient::connect(url).await.expect("connecting to the hub");
-        Self { grpc, http: reqwest::Client::new(), base, shutdown, serving }
+        Self { hub: TestHub::start().await, http: reqwest::Client::new() }
     }
 
     /// Calls `method` with a JSON `body`; returns the HTTP status and the JSON answer.
     async fn call(&self, method: &str, body: &Value) -> (u16, Value) {
         let response = self
             .http
-            .post(format!("{}/agentry.v1.AgentHub/{method}", self.base))
+            .post(format!("{}/agentry.v1.AgentHub/{method}", self.hub.http_base))
             .json(body)
             .send()
             .await
@@ -69,7 +48,7 @@ impl TestHub {
     /// Returns the events of `GET /api/v1/trace?{query}` (with `Last-Event-ID` when given) as
     /// (event name, id, data) until the stream ends.
     async fn sse(&self, query: &str, last_event_id: Option<u64>) -> Vec<(String, String, String)> {
-        let mut request = self.http.get(format!("{}/api/v1/trace?{query}", self.base));
+        let mut request = self.http.get(format!("{}/api/v1/trace?{query}", self.hub.http_base));
         if let Some(id) = last_event_id {
             request = request.header("last-event-id", id.to_string());
         }
@@ -84,13 +63,12 @@ impl TestHub {
     }
 
     async fn stop(self) {
-        self.shutdown.cancel();
-        self.serving.await.expect("the hub task").expect("a clean shutdown");
+        self.hub.stop().await;
     }
 }
 
 /// Imports a trace of `count` events (seqs 1..=count) as a new agent; returns its id.
-async fn imported_agent(hub: &TestHub, count: u64) -> String {
+async fn imported_agent(hub: &Gateway, count: u64) -> String {
     let events = (1..=count)
         .map(|seq| pb::ImportedEvent {
             seq,
@@ -102,7 +80,7 @@ async fn imported_agent(hub: &TestHub, count: u64) -> String {
         })
         .collect();
     let request = pb::ImportTraceRequest { source: "gateway.jsonl".to_owned(), events, ..Default::default() };
-    hub.grpc.clone().import_trace(request).await.expect("importing a trace").into_inner().agent_id
+    hub.hub.client.clone().import_trace(request).await.expect("importing a trace").into_inner().agent_id
 }
 
 fn seqs(events: &[(String, String, String)]) -> Vec<u64> {
@@ -120,7 +98,7 @@ fn seqs(events: &[(String, String, String)]) -> Vec<u64> {
 
 #[tokio::test]
 async fn unary_methods_answer_what_grpc_answers_in_canonical_json() {
-    let hub = TestHub::start().await;
+    let hub = Gateway::start().await;
     let spawn = json!({ "spec": { "model": "openai:gpt-4o-mini", "tools": ["echo"] }, "labels": { "team": "search" } });
     let (status, spawned) = hub.call("Spawn", &spawn).await;
     assert_eq!(status, 200, "{spawned}");
@@ -128,7 +106,7 @@ async fn unary_methods_answer_what_grpc_answers_in_canonical_json() {
 
     let (status, over_http) = hub.call("GetAgent", &json!({ "agentId": agent_id })).await;
     assert_eq!(status, 200);
-    let over_grpc = hub.grpc.clone().get_agent(pb::GetAgentRequest { agent_id: agent_id.clone() }).await.unwrap();
+    let over_grpc = hub.hub.client.clone().get_agent(pb::GetAgentRequest { agent_id: agent_id.clone() }).await.unwrap();
     assert_eq!(over_http, serde_json::to_value(over_grpc.get_ref()).unwrap());
     assert_eq!(over_http["agent"]["spec"]["model"], "openai:gpt-4o-mini");
     assert_eq!(over_http["agent"]["labels"]["team"], "search");
@@ -139,7 +117,7 @@ async fn unary_methods_answer_what_grpc_answers_in_canonical_json() {
     // An empty body is the empty request.
     let response = hub
         .http
-        .post(format!("{}/agentry.v1.AgentHub/ListNodes", hub.base))
+        .post(format!("{}/agentry.v1.AgentHub/ListNodes", hub.hub.http_base))
         .header("content-type", "application/json")
         .send()
         .await
@@ -151,7 +129,7 @@ async fn unary_methods_answer_what_grpc_answers_in_canonical_json() {
 
 #[tokio::test]
 async fn refusals_are_connect_errors_and_write_nothing() {
-    let hub = TestHub::start().await;
+    let hub = Gateway::start().await;
     let cases = [
         ("GetAgent", json!({ "agentId": "x" }), 400, "invalid_argument", "agent_id"),
         ("GetAgent", json!({ "agentId": "0193a4f2-6c1e-7d3a-9b8e-2f1c0d4e5a6b" }), 404, "not_found", "not found"),
@@ -168,7 +146,7 @@ async fn refusals_are_connect_errors_and_write_nothing() {
         assert!(message.contains(needle), "{method} {body}: {message:?} should name {needle:?}");
     }
 
-    let url = format!("{}/agentry.v1.AgentHub/Spawn", hub.base);
+    let url = format!("{}/agentry.v1.AgentHub/Spawn", hub.hub.http_base);
     let text = hub.http.post(&url).header("content-type", "text/plain").body("{}").send().await.unwrap();
     assert_eq!(text.status().as_u16(), 415);
     let broken =
@@ -180,14 +158,15 @@ async fn refusals_are_connect_errors_and_write_nothing() {
 
     let (_, listed) = hub.call("ListAgents", &json!({})).await;
     assert_eq!(listed, json!({}), "no agent was created by a refused call");
-    let whoami: Value = hub.http.get(format!("{}/api/v1/whoami", hub.base)).send().await.unwrap().json().await.unwrap();
+    let whoami: Value =
+        hub.http.get(format!("{}/api/v1/whoami", hub.hub.http_base)).send().await.unwrap().json().await.unwrap();
     assert_eq!(whoami, json!({ "identity": "anonymous", "role": "admin", "authenticated": false }));
     hub.stop().await;
 }
 
 #[tokio::test]
 async fn the_trace_replays_then_resumes_after_the_last_event_id() {
-    let hub = TestHub::start().await;
+    let hub = Gateway::start().await;
     let agent_id = imported_agent(&hub, 5).await;
 
     let all = hub.sse(&format!("agent_id={agent_id}"), None).await;
@@ -203,25 +182,29 @@ async fn the_trace_replays_then_resumes_after_the_last_event_id() {
     assert_eq!(seqs(&hub.sse(&format!("agent_id={agent_id}&after_seq=2"), Some(4)).await), [5]);
     assert_eq!(seqs(&hub.sse(&format!("agent_id={agent_id}&after_seq=4"), Some(1)).await), [5]);
 
-    let unknown = hub.http.get(format!("{}/api/v1/trace?agent_id=nope", hub.base)).send().await.unwrap();
+    let unknown = hub.http.get(format!("{}/api/v1/trace?agent_id=nope", hub.hub.http_base)).send().await.unwrap();
     assert_eq!(unknown.status().as_u16(), 400);
     let error: Value = unknown.json().await.unwrap();
     assert_eq!(error["code"], "invalid_argument");
-    let typo = hub.http.get(format!("{}/api/v1/trace?agent={agent_id}", hub.base)).send().await.unwrap();
+    let typo = hub.http.get(format!("{}/api/v1/trace?agent={agent_id}", hub.hub.http_base)).send().await.unwrap();
     assert_eq!(typo.status().as_u16(), 400, "an unknown query field is refused, not ignored");
     hub.stop().await;
 }
 
 #[tokio::test]
 async fn a_followed_trace_receives_events_as_they_are_committed() {
-    let hub = TestHub::start().await;
+    let hub = Gateway::start().await;
     let spawn = json!({ "spec": { "model": "openai:gpt-4o-mini" }, "input": "hello" });
     let (status, spawned) = hub.call("Spawn", &spawn).await;
     assert_eq!(status, 200, "{spawned}");
     let (agent_id, run_id) = (spawned["agentId"].as_str().unwrap(), spawned["runId"].as_str().unwrap());
 
-    let response =
-        hub.http.get(format!("{}/api/v1/trace?agent_id={agent_id}&follow=true", hub.base)).send().await.unwrap();
+    let response = hub
+        .http
+        .get(format!("{}/api/v1/trace?agent_id={agent_id}&follow=true", hub.hub.http_base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status().as_u16(), 200);
     let mut events = response.bytes_stream().eventsource();
     // No node runs it: the run waits queued, its trace is empty until the hub commits the
@@ -250,8 +233,8 @@ async fn a_followed_trace_receives_events_as_they_are_committed() {
 
 #[tokio::test]
 async fn the_console_page_and_every_asset_it_references_are_served() {
-    let hub = TestHub::start().await;
-    let page = hub.http.get(format!("{}/", hub.base)).send().await.unwrap();
+    let hub = Gateway::start().await;
+    let page = hub.http.get(format!("{}/", hub.hub.http_base)).send().await.unwrap();
     assert_eq!(page.status().as_u16(), 200);
     assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
     let html = page.text().await.unwrap();
@@ -260,7 +243,7 @@ async fn the_console_page_and_every_asset_it_references_are_served() {
         html.split('"').filter_map(|part| part.trim_start_matches('/').strip_prefix("assets/")).collect();
     assert!(!assets.is_empty(), "the page loads its scripts and styles from assets/: {html}");
     for asset in assets {
-        let response = hub.http.get(format!("{}/assets/{asset}", hub.base)).send().await.unwrap();
+        let response = hub.http.get(format!("{}/assets/{asset}", hub.hub.http_base)).send().await.unwrap();
         assert_eq!(response.status().as_u16(), 200, "{asset}");
     }
     hub.stop().await;

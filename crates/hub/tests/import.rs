@@ -3,50 +3,17 @@
 //! runs is FAILED_PRECONDITION naming the import, and bad input is INVALID_ARGUMENT naming the
 //! field or limit, with nothing written.
 
+mod common;
+
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 use tonic::Code;
-use tonic::transport::Channel;
 
-use agent_hub::{HubConfig, HubServer, ServeError};
-use agentry_broker::Broker;
+use common::TestHub;
+
 use agentry_core::limits::MAX_IMPORT_EVENTS;
 use agentry_proto::v1 as pb;
-use agentry_proto::v1::agent_hub_client::AgentHubClient;
-use agentry_store::SqliteStore;
-
-/// A hub serving on a loopback port until dropped.
-struct TestHub {
-    client: AgentHubClient<Channel>,
-    shutdown: CancellationToken,
-    serving: JoinHandle<Result<(), ServeError>>,
-}
-
-impl TestHub {
-    async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("binding a loopback port");
-        let url = format!("http://{}", listener.local_addr().expect("local address"));
-        let store = SqliteStore::connect("sqlite::memory:").await.expect("opening an in-memory store");
-        let server = HubServer::new(HubConfig::for_test("sqlite::memory:"))
-            .with_store(Arc::new(store))
-            .with_broker(Broker::in_process());
-        let shutdown = CancellationToken::new();
-        let serving = tokio::spawn(server.serve(listener, shutdown.clone()));
-        // The listener is bound: the connection waits in its backlog until the hub serves.
-        let client = AgentHubClient::connect(url).await.expect("connecting to the hub");
-        Self { client, shutdown, serving }
-    }
-
-    async fn stop(self) {
-        self.shutdown.cancel();
-        self.serving.await.expect("the hub task").expect("a clean shutdown");
-    }
-}
 
 fn event(seq: u64, kind: &str, run_id: &str, data: Value) -> pb::ImportedEvent {
     pb::ImportedEvent {
