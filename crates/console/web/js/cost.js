@@ -2,7 +2,7 @@
 // of use over time (rows = models, columns = time buckets; tokens or USD).
 
 import { call } from './api.js';
-import { h, replaceChildren } from './dom.js';
+import { h, refresher, reloadOnR, replaceChildren } from './dom.js';
 import { dateTime, fmtInt, fmtUsd, shortId } from './format.js';
 import { WINDOWS, costRequest, costRow, heatmap, intensity, sumRows } from './cost_model.js';
 import { agentHref } from './routes.js';
@@ -11,7 +11,6 @@ let state = { window: '24h', metric: 'tokens' };
 
 export function mountCost(container, route) {
   let destroyed = false;
-  let timer = 0;
   let heatRows = [];
   const params = new URLSearchParams(route.query ?? '');
   if (WINDOWS[params.get('window')]) state.window = params.get('window');
@@ -129,8 +128,10 @@ export function mountCost(container, route) {
     replaceChildren(heatEl, grid, legend);
   }
 
+  const refresh = refresher(load, 30000);
+
   async function load() {
-    clearTimeout(timer);
+    refresh.cancel();
     const w = state.window;
     try {
       const [byModel, byAgent, buckets] = await Promise.all([
@@ -154,13 +155,7 @@ export function mountCost(container, route) {
       errorEl.hidden = false;
       errorEl.textContent = `Could not load costs: ${err.message}`;
     } finally {
-      if (!destroyed) {
-        clearTimeout(timer);
-        timer = setTimeout(function again() {
-          if (document.visibilityState === 'visible') load();
-          else timer = setTimeout(again, 30000);
-        }, 30000);
-      }
+      if (!destroyed) refresh.schedule();
     }
   }
 
@@ -170,14 +165,8 @@ export function mountCost(container, route) {
   return {
     unmount() {
       destroyed = true;
-      clearTimeout(timer);
+      refresh.stop();
     },
-    key(ev) {
-      if (ev.key === 'r') {
-        load();
-        return true;
-      }
-      return false;
-    },
+    key: reloadOnR(load),
   };
 }

@@ -181,3 +181,41 @@ export function frameScheduler(render, slow = () => 0) {
 export function statusBadge(status, attrs = {}) {
   return h('span', { class: `badge s-${status || 'none'}`, ...attrs }, status || 'none');
 }
+
+/**
+ * Calls `load` again `ms` milliseconds after each `schedule()` — only while the page is visible
+ * (a hidden page waits another period, so a background tab makes no requests). `cancel()` drops
+ * the pending call (a load started by hand), `stop()` ends it for good. Returns
+ * `{ schedule, cancel, stop }`.
+ */
+export function refresher(load, ms) {
+  let timer = 0;
+  let stopped = false;
+  function schedule() {
+    clearTimeout(timer);
+    if (stopped) return;
+    timer = setTimeout(() => {
+      if (document.visibilityState === 'visible') load();
+      else schedule();
+    }, ms);
+  }
+  return {
+    schedule,
+    cancel() {
+      clearTimeout(timer);
+    },
+    stop() {
+      stopped = true;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** A view's key handler for `r`: calls `load`; returns whether it handled the key. */
+export function reloadOnR(load) {
+  return (ev) => {
+    if (ev.key !== 'r') return false;
+    load();
+    return true;
+  };
+}

@@ -1,14 +1,13 @@
 // Nodes view: ListNodes every 2 s while visible; cordon, uncordon and drain (confirmed).
 
 import { call, rememberNodes } from './api.js';
-import { confirmAndRun, h, replaceChildren, setText } from './dom.js';
+import { confirmAndRun, h, refresher, reloadOnR, replaceChildren, setText } from './dom.js';
 import { ago, dateTime, nodeStateName, num, parseTs, shortId } from './format.js';
 
 const REFRESH_MS = 2000;
 
 export function mountNodes(container) {
   let destroyed = false;
-  let timer = 0;
   const tbody = h('tbody');
   const info = h('span', { class: 'muted info' });
   const errorEl = h('div', { class: 'banner error', hidden: true });
@@ -98,8 +97,10 @@ export function mountNodes(container) {
     return r.tr;
   }
 
+  const refresh = refresher(load, REFRESH_MS);
+
   async function load() {
-    clearTimeout(timer);
+    refresh.cancel();
     try {
       const res = await call('ListNodes', {});
       if (destroyed) return;
@@ -130,13 +131,7 @@ export function mountNodes(container) {
       errorEl.hidden = false;
       errorEl.textContent = `Could not list nodes: ${err.message}`;
     } finally {
-      if (!destroyed) {
-        clearTimeout(timer);
-        timer = setTimeout(function again() {
-          if (document.visibilityState === 'visible') load();
-          else timer = setTimeout(again, REFRESH_MS);
-        }, REFRESH_MS);
-      }
+      if (!destroyed) refresh.schedule();
     }
   }
   load();
@@ -144,14 +139,8 @@ export function mountNodes(container) {
   return {
     unmount() {
       destroyed = true;
-      clearTimeout(timer);
+      refresh.stop();
     },
-    key(ev) {
-      if (ev.key === 'r') {
-        load();
-        return true;
-      }
-      return false;
-    },
+    key: reloadOnR(load),
   };
 }
