@@ -15,7 +15,7 @@ use agentry_core::limits::MAX_GRPC_MESSAGE_BYTES;
 use agentry_core::{AgentId, CommitBatch, ErrorCode, Heartbeat, LoadedRun, NodeId, RunId};
 use agentry_proto::convert::WireError;
 use agentry_proto::convert::node_api::run_ids_from;
-use agentry_proto::convert::status::error_code;
+use agentry_proto::convert::status::status_error_code;
 use agentry_proto::v1 as pb;
 use agentry_proto::v1::node_service_client::NodeServiceClient;
 
@@ -54,7 +54,7 @@ impl HubCallError {
     }
 
     fn from_status(status: tonic::Status) -> Self {
-        Self { code: error_code(status.code()), message: status.message().to_owned() }
+        Self { code: status_error_code(&status), message: status.message().to_owned() }
     }
 
     fn from_wire(call: &str, error: WireError) -> Self {

@@ -40,9 +40,34 @@ pub fn error_code(code: Code) -> ErrorCode {
     }
 }
 
+/// Returns the error kind of a status a call ended with: [`error_code`] of its code, except that
+/// an `INTERNAL` the transport made of a reset HTTP/2 stream (tonic maps the reset reasons
+/// `NO_ERROR`, `PROTOCOL_ERROR`, `INTERNAL_ERROR`, … to `INTERNAL` with the message `h2 protocol
+/// error: …`, per grpc's PROTOCOL-HTTP2.md) is [`ErrorCode::Unavailable`]: a hub that shut down
+/// or a connection that broke with the call in flight, which a retry (idempotent by design:
+/// commit ids, idempotency keys) may repeat safely. A hub never answers such a message itself.
+pub fn status_error_code(status: &tonic::Status) -> ErrorCode {
+    if status.code() == Code::Internal && status.message().starts_with(H2_ERROR_PREFIX) {
+        return ErrorCode::Unavailable;
+    }
+    error_code(status.code())
+}
+
+/// How tonic begins the message of a status it made of an HTTP/2 error.
+const H2_ERROR_PREFIX: &str = "h2 protocol error";
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reset_stream_is_retryable_but_an_internal_answer_is_not() {
+        let reset = tonic::Status::internal("h2 protocol error: stream no longer needed");
+        assert_eq!(status_error_code(&reset), ErrorCode::Unavailable);
+        let answered = tonic::Status::internal("the store returned a corrupt row");
+        assert_eq!(status_error_code(&answered), ErrorCode::Internal);
+        assert_eq!(status_error_code(&tonic::Status::not_found("run")), ErrorCode::NotFound);
+    }
 
     #[test]
     fn every_error_code_survives_the_wire() {
