@@ -29,7 +29,7 @@ impl Hub {
     ) -> Result<Vec<CostRow>> {
         let now_ms = clock::now_ms();
         let bucket_ms = validate::cost_bucket(bucket, window, now_ms)?;
-        let since_ms = window.map(|window| now_ms.saturating_sub(validate::millis(window)));
+        let since_ms = window.map(|window| now_ms.saturating_sub(clock::duration_ms(window)));
         let rows = self.store.cost_report(by, since_ms, bucket_ms).await?;
         tracing::debug!(by = by.as_str(), ?since_ms, ?bucket_ms, rows = rows.len(), "cost report");
         Ok(rows)

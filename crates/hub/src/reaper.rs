@@ -72,7 +72,7 @@ pub async fn run_reaper(hub: Hub, shutdown: CancellationToken) {
 /// nodes (dead or left; also those left over by an interrupted earlier pass) are taken back.
 /// Returns how many runs moved.
 pub async fn reap(hub: &Hub) -> Result<usize> {
-    let lease_ttl_ms = i64::try_from(hub.config.lease_ttl.as_millis()).unwrap_or(i64::MAX);
+    let lease_ttl_ms = clock::duration_ms(hub.config.lease_ttl);
     let expired = hub.store.expire_nodes(clock::now_ms().saturating_sub(lease_ttl_ms)).await?;
     hub.metrics.lease_expiries.inc_by(expired.len() as u64);
     for node in &expired {

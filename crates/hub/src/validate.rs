@@ -243,11 +243,6 @@ pub fn page_token(token: &str) -> Result<Option<AgentId>> {
     })
 }
 
-/// Returns `duration` in milliseconds, saturating at `i64::MAX`.
-pub fn millis(duration: Duration) -> i64 {
-    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
-}
-
 /// Checks a cost report's time bucket (`bucket_ms`; `None` or zero: no buckets) against its
 /// window (`None`: all time, counted from the Unix epoch to `now_ms`): from
 /// [`MIN_COST_BUCKET_MS`] to [`MAX_COST_BUCKET_MS`], splitting the window into at most
@@ -268,7 +263,9 @@ pub fn cost_bucket(bucket: Option<Duration>, window: Option<Duration>, now_ms: i
         )));
     }
     let all_time_ms = u64::try_from(now_ms).unwrap_or(0);
-    let span_ms = window.map_or(all_time_ms, |window| u64::try_from(millis(window)).unwrap_or(0).min(all_time_ms));
+    let span_ms = window.map_or(all_time_ms, |window| {
+        u64::try_from(agentry_core::clock::duration_ms(window)).unwrap_or(0).min(all_time_ms)
+    });
     // An unaligned window touches one bucket more than it spans.
     let buckets = span_ms / bucket_ms + 1;
     if buckets > MAX_COST_BUCKETS {

@@ -50,8 +50,7 @@ pub struct TraceQuery {
 }
 
 /// Answers `GET /api/v1/trace`.
-pub async fn trace(State(gateway): State<Gateway>, headers: HeaderMap, query: Query<TraceQuery>) -> Response {
-    let Query(query) = query;
+pub async fn trace(State(gateway): State<Gateway>, headers: HeaderMap, Query(query): Query<TraceQuery>) -> Response {
     let started = Instant::now();
     let resumed_after = last_event_id(&headers);
     let follow = query.follow;

@@ -180,7 +180,7 @@ fn gate(request: &RunRequest, step: u32, call: &ToolCall) -> Gate {
             }
             None => {
                 let now = agentry_core::clock::now_ms();
-                let timeout_ms = i64::try_from(request.policy.approval_timeout().as_millis()).unwrap_or(i64::MAX);
+                let timeout_ms = agentry_core::clock::duration_ms(request.policy.approval_timeout());
                 let held = ApprovalRequest {
                     step,
                     tool_call_id: call.id.clone(),
