@@ -339,10 +339,12 @@ mod tests {
         assert_no_process_with(&marker).await;
 
         let ready_command = format!("setsid sleep {marker} & echo up > ready; sleep {marker}");
+        // The FIFO exists before the command runs (else its `> ready` makes a plain file).
+        let fifo = ready_fifo(workspace.path());
         let call = Bash.call(&context, json!({ "command": ready_command }));
         tokio::select! {
             result = call => panic!("the call ended: {result:?}"),
-            () = ready(workspace.path()) => {}
+            () = ready(fifo) => {}
         }
         assert_no_process_with(&marker).await;
     }
@@ -358,14 +360,18 @@ mod tests {
             .collect()
     }
 
-    /// Awaits the line the command writes to the FIFO `ready` in `workspace` (made here) once it
-    /// started its processes, 20 s at most.
-    async fn ready(workspace: &std::path::Path) {
-        use tokio::io::AsyncBufReadExt;
+    /// Makes the FIFO `ready` in `workspace` and opens it for reading.
+    fn ready_fifo(workspace: &std::path::Path) -> tokio::net::unix::pipe::Receiver {
         let path = workspace.join("ready");
         assert!(std::process::Command::new("mkfifo").arg(&path).status().unwrap().success());
         // Read-write: no EOF before the command opens it for writing.
-        let fifo = tokio::net::unix::pipe::OpenOptions::new().read_write(true).open_receiver(&path).unwrap();
+        tokio::net::unix::pipe::OpenOptions::new().read_write(true).open_receiver(&path).unwrap()
+    }
+
+    /// Awaits the line the command writes to the FIFO of [`ready_fifo`] once it started its
+    /// processes, 20 s at most.
+    async fn ready(fifo: tokio::net::unix::pipe::Receiver) {
+        use tokio::io::AsyncBufReadExt;
         let (mut line, mut reader) = (String::new(), tokio::io::BufReader::new(fifo));
         let read = tokio::time::timeout(Duration::from_secs(20), reader.read_line(&mut line)).await;
         assert!(matches!(read, Ok(Ok(count)) if count > 0), "the command never started");
