@@ -52,6 +52,10 @@ pub struct AgentSpec {
     /// `<server>__<tool>`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub mcp_servers: BTreeMap<String, McpServer>,
+    /// Role agents it may delegate to (the `agent` and `parallel_agents` tools); `None`: it
+    /// cannot delegate. Filled by the hub from a role template's `team`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<crate::team::Team>,
 }
 
 /// An MCP server an agent's tools come from: a stdio command started (inside the node's
@@ -273,6 +277,9 @@ pub struct Agent {
     /// What a read-only agent was imported from (a trace file's name); `None` for a live
     /// agent. An import takes no message and none of its runs can be controlled.
     pub imported_from: Option<String>,
+    /// For a fork: the agent it was forked from and the seq of that agent's trace it branched
+    /// at.
+    pub forked_from: Option<(AgentId, u64)>,
 }
 
 impl Agent {
@@ -303,6 +310,7 @@ mod tests {
             temperature: None,
             tool_choice: None,
             mcp_servers: BTreeMap::new(),
+            team: None,
         }
     }
 

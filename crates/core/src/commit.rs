@@ -20,6 +20,9 @@ pub struct StepCommit {
     pub error: Option<String>,
     /// Budget settlement and/or reservation, for runs under a budget.
     pub budget: Option<BudgetOp>,
+    /// Sub-agents to start in this commit's transaction (with status
+    /// [`RunStatus::WaitingChildren`]); see [`crate::team`].
+    pub delegations: Vec<crate::team::Delegation>,
 }
 
 /// One atomic commit of a node's progress on a run, fenced by the run's epoch: what crosses
@@ -43,6 +46,13 @@ pub struct CommitBatch {
     pub commit_id: Option<String>,
     /// Budget settlement and/or reservation, applied in the commit's transaction.
     pub budget: Option<BudgetOp>,
+    /// Sub-agents to start in the commit's transaction: for each, an agent (parent: the run's
+    /// agent; spec: the run's agent's `team` role; budget: the parent's) and its first run,
+    /// queued, and a `delegations` row. Empty for almost every commit.
+    pub delegations: Vec<crate::team::Delegation>,
+    /// On a delegated run's ending commit: queue the parent run again (in the same
+    /// transaction) if this was the last of its sub-agents to end.
+    pub wake_parent: bool,
 }
 
 impl CommitBatch {
@@ -57,6 +67,8 @@ impl CommitBatch {
             error: step.error,
             commit_id,
             budget: step.budget,
+            delegations: step.delegations,
+            wake_parent: false,
         }
     }
 }

@@ -56,6 +56,12 @@ pub mod kind {
     /// run. Data: [`crate::approval::ApprovalDecision`].
     pub const APPROVAL_DECIDED: &str = "approval_decided";
 
+    /// The first event of a fork's trace (`AgentHub.Fork`), written by the hub. Data:
+    /// `{agent_id, seq, message_count, run_id, step}`: the agent forked from, the seq of its
+    /// trace the fork branches at, how many messages of its conversation were copied, the run
+    /// the fork continues (empty when it starts a new one) and that run's last copied step.
+    pub const FORKED_FROM: &str = "forked_from";
+
     /// Returns whether an event of this type ends its run.
     pub fn ends_run(kind: &str) -> bool {
         kind == RUN_FINISHED || kind == RUN_FAILED || kind == RUN_CANCELLED

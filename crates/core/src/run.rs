@@ -8,8 +8,8 @@ use crate::ids::{AgentId, NodeId, RunId};
 use crate::message::Message;
 
 /// Lifecycle state of a run: `queued → running → completed | failed | cancelled | paused |
-/// waiting_approval`; paused and waiting runs hold no node and go back to `queued` when
-/// resumed or decided.
+/// waiting_approval | waiting_children`; paused and waiting runs hold no node and go back to
+/// `queued` when resumed, decided, or (waiting for children) when the last sub-agent ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RunStatus {
     /// Waiting for placement, or placed and not yet started.
@@ -26,11 +26,14 @@ pub enum RunStatus {
     Paused,
     /// A tool call waits for a person's approval (`approval_requested`); holds no node.
     WaitingApproval,
+    /// It delegated to sub-agents and waits for their answers; holds no node and is queued
+    /// again when the last of them ends (see [`crate::team`]).
+    WaitingChildren,
 }
 
 impl RunStatus {
     /// Every status, in lifecycle order.
-    pub const ALL: [RunStatus; 7] = [
+    pub const ALL: [RunStatus; 8] = [
         Self::Queued,
         Self::Running,
         Self::Completed,
@@ -38,6 +41,7 @@ impl RunStatus {
         Self::Cancelled,
         Self::Paused,
         Self::WaitingApproval,
+        Self::WaitingChildren,
     ];
 
     /// Returns the lowercase name stored in the database and shown by the CLI.
@@ -50,6 +54,7 @@ impl RunStatus {
             Self::Cancelled => "cancelled",
             Self::Paused => "paused",
             Self::WaitingApproval => "waiting_approval",
+            Self::WaitingChildren => "waiting_children",
         }
     }
 
@@ -123,6 +128,12 @@ pub struct LoadedRun {
     pub followed: bool,
     /// Decisions on this run's held tool calls (`approval_decided`), in order.
     pub approvals: Vec<crate::approval::ApprovalDecision>,
+    /// The sub-agents this run delegated to, with how each ended so far (see [`crate::team`]);
+    /// empty unless the run has delegation calls.
+    pub delegations: Vec<crate::team::Delegation>,
+    /// Whether the agent was started by another agent's delegation: the run's ending commit
+    /// then sets [`crate::CommitBatch::wake_parent`].
+    pub delegated: bool,
 }
 
 #[cfg(test)]

@@ -305,6 +305,7 @@ fn imported_spec(model: String) -> AgentSpec {
         temperature: None,
         tool_choice: None,
         mcp_servers: BTreeMap::new(),
+        team: None,
     }
 }
 

@@ -223,6 +223,7 @@ mod tests {
             temperature: None,
             tool_choice: None,
             mcp_servers: Default::default(),
+            team: None,
         };
         let command = SpawnCommand {
             spec,

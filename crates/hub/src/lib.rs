@@ -22,6 +22,7 @@ pub mod control;
 pub mod cost;
 pub mod error;
 pub mod fanout;
+pub mod fork;
 pub mod gateway;
 pub mod grpc;
 pub mod hub;
@@ -33,7 +34,9 @@ pub mod placer;
 pub mod reaper;
 pub mod scheduler;
 pub mod server;
+pub mod templates;
 pub mod trace;
+pub mod tree;
 pub mod validate;
 
 pub use config::{HubConfig, InvalidConfig};

@@ -283,6 +283,31 @@ impl Client {
         self.unary(self.inner.clone().import_trace(request).await)
     }
 
+    /// Lists the role templates the hub knows, by name.
+    pub async fn list_templates(&self) -> Result<Vec<pb::RoleTemplate>, ClientError> {
+        let response = self.unary(self.inner.clone().list_templates(pb::ListTemplatesRequest {}).await)?;
+        Ok(response.templates)
+    }
+
+    /// Forks an agent: `count` new agents sharing its conversation up to a point, each with a
+    /// queued run that continues from there. `NotFound` for an unknown agent or run;
+    /// `InvalidArgument` for a point outside the conversation.
+    pub async fn fork(&self, request: pb::ForkRequest) -> Result<pb::ForkResponse, ClientError> {
+        self.unary(self.inner.clone().fork(request).await)
+    }
+
+    /// Returns an agent's committed conversation, in order.
+    pub async fn list_messages(&self, agent_id: impl Into<String>) -> Result<Vec<pb::Message>, ClientError> {
+        let request = pb::ListMessagesRequest { agent_id: agent_id.into() };
+        Ok(self.unary(self.inner.clone().list_messages(request).await)?.messages)
+    }
+
+    /// Returns an agent's delegation tree, depth first, with each agent's model use.
+    pub async fn get_tree(&self, agent_id: impl Into<String>) -> Result<Vec<pb::TreeNode>, ClientError> {
+        let request = pb::GetTreeRequest { agent_id: agent_id.into() };
+        Ok(self.unary(self.inner.clone().get_tree(request).await)?.nodes)
+    }
+
     fn unary<T>(&self, response: Result<tonic::Response<T>, tonic::Status>) -> Result<T, ClientError> {
         response.map(tonic::Response::into_inner).map_err(|status| ClientError::from_status(&self.url, status))
     }

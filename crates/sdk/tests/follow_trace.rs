@@ -134,6 +134,18 @@ impl AgentHub for ScriptedHub {
     async fn import_trace(&self, _: Request<pb::ImportTraceRequest>) -> Unary<pb::ImportTraceResponse> {
         Err(Status::unimplemented("import_trace"))
     }
+    async fn list_templates(&self, _: Request<pb::ListTemplatesRequest>) -> Unary<pb::ListTemplatesResponse> {
+        Err(Status::unimplemented("list_templates"))
+    }
+    async fn fork(&self, _: Request<pb::ForkRequest>) -> Unary<pb::ForkResponse> {
+        Err(Status::unimplemented("fork"))
+    }
+    async fn list_messages(&self, _: Request<pb::ListMessagesRequest>) -> Unary<pb::ListMessagesResponse> {
+        Err(Status::unimplemented("list_messages"))
+    }
+    async fn get_tree(&self, _: Request<pb::GetTreeRequest>) -> Unary<pb::GetTreeResponse> {
+        Err(Status::unimplemented("get_tree"))
+    }
 }
 
 /// A running scripted hub behind a proxy that can cut every connection.

@@ -115,6 +115,9 @@ pub struct StoredMessage {
     pub index: u64,
     /// The message; `run_id` is set.
     pub message: Message,
+    /// Seq of the agent's trace at the commit that appended it (the commit's last event);
+    /// `None` for messages stored before issue 14.
+    pub seq: Option<u64>,
 }
 
 /// Everything a node needs to execute or resume a run.
@@ -132,6 +135,74 @@ pub struct RunContext {
     pub summary: Option<ConversationSummary>,
     /// Decisions on this run's held tool calls (`approval_decided` events), in order.
     pub approvals: Vec<ApprovalDecision>,
+    /// The sub-agents this run delegated to, with their outcome so far, ordered by tool call
+    /// id then position; read only when the run's messages hold a delegation call (so a run
+    /// without one costs no query).
+    pub delegations: Vec<agentry_core::team::Delegation>,
+}
+
+/// Where a fork branches off its source agent's conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ForkPoint {
+    /// After the source's last commit.
+    End,
+    /// After the commit that wrote this seq of the source's trace.
+    Seq(u64),
+    /// After the first `n` messages.
+    MessageIndex(u64),
+    /// After step `step` (1-based model call) of run `run_id` of the source: its answer and
+    /// the results of its tool calls.
+    Step {
+        /// The run.
+        run_id: RunId,
+        /// The step.
+        step: u32,
+    },
+}
+
+/// A fork to make: `forks.len()` new agents sharing `agent_id`'s conversation up to `point`.
+#[derive(Debug, Clone)]
+pub struct ForkPlan {
+    /// The source agent.
+    pub agent_id: AgentId,
+    /// Where the forks branch off.
+    pub point: ForkPoint,
+    /// Ids of each fork's agent and of the run it continues with (chosen by the hub).
+    pub forks: Vec<(AgentId, RunId)>,
+    /// Overrides the forks' model.
+    pub model: Option<String>,
+    /// New user input the forks continue with (`None`: they continue the interrupted run).
+    pub input: Option<String>,
+    /// Labels of the forks (besides the source's, which they keep).
+    pub labels: BTreeMap<String, String>,
+    /// The forks' runs' distributed trace.
+    pub trace_parent: Option<agentry_core::TraceParent>,
+}
+
+/// What a fork made.
+#[derive(Debug, Clone)]
+pub struct Forked {
+    /// Each fork's agent and the (queued) run it continues with, in `ForkPlan::forks` order.
+    pub forks: Vec<(Agent, Run)>,
+    /// How many messages each fork copied.
+    pub message_count: u64,
+    /// The seq of the source's trace the forks branch at.
+    pub at_seq: u64,
+}
+
+/// One agent of a delegation tree (`Store::agent_tree`).
+#[derive(Debug, Clone)]
+pub struct TreeEntry {
+    /// The agent with its latest run.
+    pub summary: AgentSummary,
+    /// 0 for the root asked for, 1 for its sub-agents, ...
+    pub depth: u32,
+    /// Its model calls (`usage` events), all runs.
+    pub calls: u64,
+    /// Their input + output tokens.
+    pub total_tokens: u64,
+    /// Their cost, USD.
+    pub cost_usd: f64,
 }
 
 /// What a commit wrote.
@@ -146,6 +217,9 @@ pub struct CommitOutcome {
     /// What the store decided about the commit's budget operation; `None` without one, for an
     /// agent without a budget, or for a replay (whose reservation, if any, stands).
     pub budget: Option<BudgetDecision>,
+    /// The parent run this commit queued again (its `wake_parent` was set and it ended the
+    /// last of the parent's sub-agents to end), for the hub to place it.
+    pub woke_parent: Option<Run>,
 }
 
 /// Which runs [`Store::release_node_runs`] takes back from a node.
@@ -431,4 +505,32 @@ pub trait Store: Send + Sync + 'static {
     /// Errors: [`crate::Error::Conflict`] when a run has not ended or an event names a run
     /// that is not among `import.runs` (nothing is written).
     async fn import_trace(&self, import: TraceImport) -> Result<(Agent, Vec<Run>)>;
+
+    /// Makes the forks of `plan` in one transaction: per fork an agent (the source's spec with
+    /// `model` overridden, its labels plus `plan.labels`, `forked_from` set, the source's budget),
+    /// the messages up to the point copied (those of the run the point falls in moved to the
+    /// fork's run, so the loop continues it; with `input`, the point moves back before an
+    /// answer whose tool calls have no result, and a user message is appended), a queued run,
+    /// and a `forked_from` event as seq 1.
+    ///
+    /// Errors: [`crate::Error::NotFound`] for an unknown agent or run;
+    /// [`crate::Error::Conflict`] for a point outside the conversation or before the seqs of
+    /// messages were recorded, or a read-only import.
+    async fn fork_agent(&self, plan: ForkPlan) -> Result<Forked>;
+
+    /// Returns an agent's whole committed conversation, in order.
+    ///
+    /// Errors: [`crate::Error::NotFound`] for an unknown agent.
+    async fn list_messages(&self, agent_id: AgentId) -> Result<Vec<StoredMessage>>;
+
+    /// Returns `agent_id` and its sub-agents (through `parent_id`), depth first, children oldest
+    /// first, each with its model use; at most 10000 entries.
+    ///
+    /// Errors: [`crate::Error::NotFound`] for an unknown agent.
+    async fn agent_tree(&self, agent_id: AgentId) -> Result<Vec<TreeEntry>>;
+
+    /// Queues again every `waiting_children` run whose sub-agents have all ended, and returns
+    /// them: the hub's safety net (the reaper calls it each pass) for an ending that did not
+    /// carry `wake_parent` (e.g. a child cancelled by an operator).
+    async fn wake_waiting_parents(&self) -> Result<Vec<Run>>;
 }

@@ -28,8 +28,9 @@ use std::sync::Arc;
 
 pub use agentry_core::CommitBatch;
 pub use api::{
-    AgentQuery, AgentSummary, CommitOutcome, CostGrouping, CostRow, ImportedRun, Leadership, NewAgent, NewRun,
-    PlaceableRun, ReleaseScope, RunContext, RunControl, RunCount, Store, StoredMessage, TraceImport,
+    AgentQuery, AgentSummary, CommitOutcome, CostGrouping, CostRow, ForkPlan, ForkPoint, Forked, ImportedRun,
+    Leadership, NewAgent, NewRun, PlaceableRun, ReleaseScope, RunContext, RunControl, RunCount, Store, StoredMessage,
+    TraceImport, TreeEntry,
 };
 pub use error::{Error, Result};
 pub use postgres::PgStore;

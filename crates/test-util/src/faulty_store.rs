@@ -208,4 +208,24 @@ impl Store for FaultyStore {
         self.fault("import_trace");
         self.inner.import_trace(import).await
     }
+
+    async fn fork_agent(&self, plan: agentry_store::ForkPlan) -> agentry_store::Result<agentry_store::Forked> {
+        self.fault("fork_agent");
+        self.inner.fork_agent(plan).await
+    }
+
+    async fn list_messages(&self, agent_id: AgentId) -> agentry_store::Result<Vec<agentry_store::StoredMessage>> {
+        self.fault("list_messages");
+        self.inner.list_messages(agent_id).await
+    }
+
+    async fn agent_tree(&self, agent_id: AgentId) -> agentry_store::Result<Vec<agentry_store::TreeEntry>> {
+        self.fault("agent_tree");
+        self.inner.agent_tree(agent_id).await
+    }
+
+    async fn wake_waiting_parents(&self) -> agentry_store::Result<Vec<Run>> {
+        self.fault("wake_waiting_parents");
+        self.inner.wake_waiting_parents().await
+    }
 }

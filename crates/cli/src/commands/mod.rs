@@ -5,15 +5,21 @@ mod cancel;
 mod config;
 mod cost;
 mod dev;
+mod diff;
+mod fork;
 mod hub;
 mod node;
 mod nodes;
 mod pause;
 mod ps;
+mod rerun;
 mod resume;
 mod send;
 mod spawn;
+mod team;
+mod templates;
 mod trace;
+mod tree;
 
 use clap::{Args, Parser, Subcommand};
 use tokio::io::AsyncReadExt;
@@ -79,6 +85,20 @@ pub enum Command {
     /// Configuration commands.
     #[command(subcommand)]
     Config(config::ConfigCommand),
+    /// Role templates: `templates list`, `templates show NAME`.
+    #[command(subcommand)]
+    Templates(templates::TemplatesCommand),
+    /// Teams: `team run TEMPLATE --input TEXT [--follow]` starts an agent with its team.
+    #[command(subcommand)]
+    Team(team::TeamCommand),
+    /// Print an agent's delegation tree with each agent's status and cost.
+    Tree(tree::TreeArgs),
+    /// Fork an agent: new agents that share its conversation up to a point, then diverge.
+    Fork(fork::ForkArgs),
+    /// Show where two agents' conversations diverge, and their final answers side by side.
+    Diff(diff::DiffArgs),
+    /// Start a new run on a fork of a run's agent, from the end of one of its steps.
+    Rerun(rerun::RerunArgs),
 }
 
 impl Command {
@@ -111,6 +131,12 @@ impl Command {
             Self::Approve(args) => approve::decide(args, true).await,
             Self::Deny(args) => approve::decide(args, false).await,
             Self::Approvals(args) => approve::list(args).await,
+            Self::Templates(command) => command.run().await,
+            Self::Team(command) => command.run().await,
+            Self::Tree(args) => tree::run(args).await,
+            Self::Fork(args) => fork::run(args).await,
+            Self::Diff(args) => diff::run(args).await,
+            Self::Rerun(args) => rerun::run(args).await,
         }
     }
 }

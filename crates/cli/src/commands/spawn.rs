@@ -81,6 +81,7 @@ pub async fn run(args: SpawnArgs) -> anyhow::Result<()> {
         node_selector: collect_labels(&args.node_selector).map_err(anyhow::Error::msg)?.into_iter().collect(),
         tool_choice: args.tool_choice.unwrap_or_default(),
         mcp_servers: mcp_servers(args.mcp, &args.mcp_network)?,
+        team: None,
     };
     let request = SpawnRequest {
         spec: Some(spec),

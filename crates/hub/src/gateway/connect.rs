@@ -58,6 +58,10 @@ async fn dispatch(gateway: &Gateway, method: &str, headers: &HeaderMap, body: &[
         "Approve" => call(headers, body, |request| api.approve(request)).await,
         "ListApprovals" => call(headers, body, |request| api.list_approvals(request)).await,
         "ImportTrace" => call(headers, body, |request| api.import_trace(request)).await,
+        "ListTemplates" => call(headers, body, |request| api.list_templates(request)).await,
+        "Fork" => call(headers, body, |request| api.fork(request)).await,
+        "ListMessages" => call(headers, body, |request| api.list_messages(request)).await,
+        "GetTree" => call(headers, body, |request| api.get_tree(request)).await,
         "Trace" => error(Code::Unimplemented, "Trace is a stream: GET /api/v1/trace (server-sent events)"),
         _ => error(Code::Unimplemented, &format!("agentry.v1.AgentHub has no method {method:?}")),
     }

@@ -264,6 +264,29 @@ impl AgentHub for AgentHubApi {
             events: imported.events,
         }))
     }
+
+    async fn list_templates(
+        &self,
+        request: Request<pb::ListTemplatesRequest>,
+    ) -> Result<Response<pb::ListTemplatesResponse>, Status> {
+        crate::templates::list_templates(&self.hub, request.into_inner()).map(Response::new)
+    }
+
+    async fn fork(&self, request: Request<pb::ForkRequest>) -> Result<Response<pb::ForkResponse>, Status> {
+        let trace_parent = caller_trace_parent(&request);
+        crate::fork::fork(&self.hub, request.into_inner(), trace_parent).await.map(Response::new)
+    }
+
+    async fn list_messages(
+        &self,
+        request: Request<pb::ListMessagesRequest>,
+    ) -> Result<Response<pb::ListMessagesResponse>, Status> {
+        crate::fork::list_messages(&self.hub, request.into_inner()).await.map(Response::new)
+    }
+
+    async fn get_tree(&self, request: Request<pb::GetTreeRequest>) -> Result<Response<pb::GetTreeResponse>, Status> {
+        crate::tree::get_tree(&self.hub, request.into_inner()).await.map(Response::new)
+    }
 }
 
 fn agent_summary(summary: &AgentSummary) -> pb::Agent {

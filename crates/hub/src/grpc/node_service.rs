@@ -104,6 +104,8 @@ impl NodeService for NodeServiceApi {
             summary: context
                 .summary
                 .map(|summary| pb::ConversationSummary { covers: summary.covers, text: summary.text }),
+            delegations: context.delegations.iter().map(pb::Delegation::from).collect(),
+            delegated: context.agent.parent_id.is_some(),
         }))
     }
 

@@ -12,6 +12,7 @@
 pub mod approvals;
 pub mod node_api;
 pub mod status;
+pub mod team;
 pub mod types;
 
 use std::str::FromStr;

@@ -36,6 +36,8 @@ impl From<&CommitBatch> for pb::CommitRequest {
                     reserve_cost_usd: reserve.cost_usd,
                 }
             }),
+            delegations: batch.delegations.iter().map(pb::Delegation::from).collect(),
+            wake_parent: batch.wake_parent,
         }
     }
 }
@@ -77,6 +79,12 @@ impl TryFrom<pb::CommitRequest> for CommitBatch {
             error: non_empty(request.error),
             commit_id: non_empty(request.commit_id),
             budget: request.budget.map(budget_op).transpose()?,
+            delegations: request
+                .delegations
+                .into_iter()
+                .map(super::team::delegation_from)
+                .collect::<Result<Vec<_>, _>>()?,
+            wake_parent: request.wake_parent,
         })
     }
 }
@@ -103,6 +111,12 @@ impl TryFrom<pb::LoadRunResponse> for LoadedRun {
                     serde_json::from_str(data).map_err(|error| WireError::new("approval_decisions", error.to_string()))
                 })
                 .collect::<Result<_, _>>()?,
+            delegations: response
+                .delegations
+                .into_iter()
+                .map(super::team::delegation_from)
+                .collect::<Result<Vec<_>, _>>()?,
+            delegated: response.delegated,
         })
     }
 }
@@ -182,6 +196,8 @@ mod tests {
                 settle: Some((2, Spend { tokens: 30, cost_usd: 0.25 })),
                 reserve: Some(Spend { tokens: 400, cost_usd: 1.5 }),
             }),
+            delegations: Vec::new(),
+            wake_parent: false,
         };
         assert_eq!(CommitBatch::try_from(pb::CommitRequest::from(&batch)), Ok(batch));
     }

@@ -20,6 +20,7 @@ impl From<RunStatus> for pb::RunStatus {
             RunStatus::Cancelled => Self::Cancelled,
             RunStatus::Paused => Self::Paused,
             RunStatus::WaitingApproval => Self::WaitingApproval,
+            RunStatus::WaitingChildren => Self::WaitingChildren,
         }
     }
 }
@@ -38,6 +39,7 @@ pub fn run_status_from(field: &str, value: i32) -> Result<Option<RunStatus>, Wir
         pb::RunStatus::Cancelled => Some(RunStatus::Cancelled),
         pb::RunStatus::Paused => Some(RunStatus::Paused),
         pb::RunStatus::WaitingApproval => Some(RunStatus::WaitingApproval),
+        pb::RunStatus::WaitingChildren => Some(RunStatus::WaitingChildren),
     })
 }
 
@@ -99,6 +101,7 @@ impl From<&AgentSpec> for pb::AgentSpec {
             node_selector: spec.node_selector.clone().into_iter().collect(),
             tool_choice: spec.tool_choice.clone().unwrap_or_default(),
             mcp_servers: spec.mcp_servers.iter().map(|(name, server)| (name.clone(), server.into())).collect(),
+            team: spec.team.as_ref().map(pb::Team::from),
         }
     }
 }
@@ -143,6 +146,7 @@ impl From<pb::AgentSpec> for AgentSpec {
             temperature: spec.temperature,
             tool_choice: Some(spec.tool_choice).filter(|choice| !choice.is_empty()),
             mcp_servers: spec.mcp_servers.into_iter().map(|(name, server)| (name, server.into())).collect(),
+            team: spec.team.map(agentry_core::team::Team::from),
         }
     }
 }
@@ -160,6 +164,8 @@ pub fn agent(agent: &Agent, latest_run: Option<&Run>) -> pb::Agent {
         last_seq: agent.last_seq,
         imported_from: text_or_empty(agent.imported_from.as_ref()),
         budget: None,
+        forked_from: agent.forked_from.map(|(id, _)| id.to_string()).unwrap_or_default(),
+        forked_at_seq: agent.forked_from.map_or(0, |(_, seq)| seq),
     }
 }
 
@@ -196,6 +202,7 @@ impl From<&Message> for pb::Message {
             tool_call_id: text_or_empty(message.tool_call_id.as_ref()),
             run_id: message.run_id.map(|id| id.to_string()).unwrap_or_default(),
             index: 0,
+            seq: 0,
         }
     }
 }

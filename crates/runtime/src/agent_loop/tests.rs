@@ -98,6 +98,7 @@ fn request(run_id: RunId, history: Vec<Message>, max_iterations: u32) -> RunRequ
             temperature: Some(0.0),
             tool_choice: None,
             mcp_servers: Default::default(),
+            team: None,
         },
         history,
         input: "say hi twice".into(),

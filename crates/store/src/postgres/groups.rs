@@ -71,7 +71,7 @@ fn committed(row: GroupCommittedRow) -> Result<CommitOutcome> {
     let run = Run::try_from(row.run)?;
     let last_seq = u64::try_from(row.agent_last_seq)
         .map_err(|_| Error::Corrupt(format!("agents.last_seq: {} is negative", row.agent_last_seq)))?;
-    Ok(CommitOutcome { run, last_seq, replayed: false, budget: None })
+    Ok(CommitOutcome { run, last_seq, replayed: false, budget: None, woke_parent: None })
 }
 
 /// Runs `commit_group.sql` over `batches` (ordinals from 1 in their order).
@@ -286,6 +286,7 @@ mod tests {
                 temperature: None,
                 tool_choice: None,
                 mcp_servers: Default::default(),
+                team: None,
             },
             budget_id: None,
             budget_limits: None,
@@ -318,6 +319,8 @@ mod tests {
                 error: None,
                 commit_id: Some(format!("{name}-1")),
                 budget: None,
+                delegations: Vec::new(),
+                wake_parent: false,
             });
         }
         let rows = group_statement(&store.inner, &batches).await.unwrap();

@@ -96,6 +96,9 @@ pub(super) async fn load_run(store: &SqlStore<Postgres>, run_id: RunId, epoch: u
         budget_id: row.agent_budget_id,
         // Imported agents' runs are never placed, so never loaded.
         imported_from: None,
+        // A node executes a fork's runs like any other; it needs no lineage.
+        forked_from: None,
+        forked_at_seq: None,
     };
     let run = Run::try_from(row.run)?;
     check_epoch(&run, epoch)?;
@@ -114,7 +117,7 @@ pub(super) async fn load_run(store: &SqlStore<Postgres>, run_id: RunId, epoch: u
         .and_then(|data| serde_json::from_str::<serde_json::Value>(&data).ok())
         .and_then(|data| ConversationSummary::from_event(&data));
     let approvals = row.approval_decisions.iter().filter_map(|data| serde_json::from_str(data).ok()).collect();
-    Ok(RunContext { run, agent, messages, started_tool_call_ids, summary, approvals })
+    Ok(RunContext { run, agent, messages, started_tool_call_ids, summary, approvals, delegations: Vec::new() })
 }
 
 /// Applies a commit in one statement (see [`crate::Store::commit`]).
@@ -175,7 +178,7 @@ pub(super) async fn commit_on(connection: &mut PgConnection, batch: CommitBatch)
     let last_seq = u64::try_from(committed.agent_last_seq)
         .map_err(|_| Error::Corrupt(format!("agents.last_seq: {} is negative", committed.agent_last_seq)))?;
     debug!(last_seq, status = %run.status, "committed");
-    Ok(Some(CommitOutcome { run, last_seq, replayed: false, budget: None }))
+    Ok(Some(CommitOutcome { run, last_seq, replayed: false, budget: None, woke_parent: None }))
 }
 
 /// Applies a batch of compare-and-set assignments in one statement (see

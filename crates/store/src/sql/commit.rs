@@ -131,7 +131,7 @@ where
     let last_seq =
         u64::try_from(last_seq).map_err(|_| Error::Corrupt(format!("agents.last_seq: {last_seq} is negative")))?;
     debug!(last_seq, status = %run.status, "committed");
-    Ok(Some(CommitOutcome { run, last_seq, replayed: false, budget: decision }))
+    Ok(Some(CommitOutcome { run, last_seq, replayed: false, budget: decision, woke_parent: None }))
 }
 
 /// The answers of a group that failed as a whole: the error for each of its `count` commits.

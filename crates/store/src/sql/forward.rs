@@ -169,6 +169,21 @@ macro_rules! forward_store {
             ) -> $crate::Result<(agentry_core::Agent, Vec<agentry_core::Run>)> {
                 self.inner.import_trace(import).await
             }
+            async fn fork_agent(&self, plan: $crate::ForkPlan) -> $crate::Result<$crate::Forked> {
+                self.inner.fork_agent(plan).await
+            }
+            async fn list_messages(
+                &self,
+                agent_id: agentry_core::AgentId,
+            ) -> $crate::Result<Vec<$crate::StoredMessage>> {
+                self.inner.list_messages(agent_id).await
+            }
+            async fn agent_tree(&self, agent_id: agentry_core::AgentId) -> $crate::Result<Vec<$crate::TreeEntry>> {
+                self.inner.agent_tree(agent_id).await
+            }
+            async fn wake_waiting_parents(&self) -> $crate::Result<Vec<agentry_core::Run>> {
+                self.inner.wake_waiting_parents().await
+            }
         }
     };
 }

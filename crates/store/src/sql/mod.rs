@@ -10,6 +10,7 @@ pub(crate) mod approvals;
 pub(crate) mod budget;
 mod commit;
 mod cost;
+mod fork;
 mod forward;
 pub(crate) mod group;
 mod import;
@@ -17,6 +18,8 @@ mod lifecycle;
 mod listing;
 pub(crate) mod queries;
 pub(crate) mod rows;
+pub(crate) mod teams;
+mod tree;
 
 pub(crate) use forward::forward_store;
 
@@ -287,7 +290,7 @@ where
                 started_tool_call_ids.push(id.to_owned());
             }
         }
-        Ok(RunContext { run, agent, messages, started_tool_call_ids, summary, approvals })
+        Ok(RunContext { run, agent, messages, started_tool_call_ids, summary, approvals, delegations: Vec::new() })
     }
 
     /// Applies a group of commits (see [`crate::Store::commit`]) with [`commit::write_group`],
@@ -327,7 +330,13 @@ where
             if let Some(marker) = marker.filter(|marker| marker.last_commit_id.as_deref() == Some(&commit_id)) {
                 debug!(%run_id, commit_id, "retried commit already applied");
                 let last_seq = u64::try_from(marker.last_seq).unwrap_or_default();
-                return Ok(CommitOutcome { run: run.clone(), last_seq, replayed: true, budget: None });
+                return Ok(CommitOutcome {
+                    run: run.clone(),
+                    last_seq,
+                    replayed: true,
+                    budget: None,
+                    woke_parent: None,
+                });
             }
         }
         Err(refusal(Guard::Commit, run_id, epoch, current))

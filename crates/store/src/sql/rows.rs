@@ -30,6 +30,12 @@ pub(crate) struct AgentRow {
     /// Absent from statements that do not select it (then `None`: a live agent).
     #[sqlx(default)]
     pub(crate) imported_from: Option<String>,
+    /// Absent from statements that do not select it (then `None`: not a fork).
+    #[sqlx(default)]
+    pub(crate) forked_from: Option<String>,
+    /// With `forked_from`: the seq it branched at.
+    #[sqlx(default)]
+    pub(crate) forked_at_seq: Option<i64>,
 }
 
 /// A row of `runs`.
@@ -109,6 +115,9 @@ pub(crate) struct MessageRow {
     content: String,
     tool_calls: String,
     tool_call_id: Option<String>,
+    /// Absent from statements that do not select it (then `None`).
+    #[sqlx(default)]
+    seq: Option<i64>,
 }
 
 /// A row of `events`.
@@ -213,6 +222,12 @@ impl TryFrom<AgentRow> for Agent {
             last_seq: unsigned("agents.last_seq", row.last_seq)?,
             budget_id: row.budget_id,
             imported_from: row.imported_from,
+            forked_from: match (row.forked_from.as_deref(), row.forked_at_seq) {
+                (Some(source), Some(seq)) => {
+                    Some((parse("agents.forked_from", source)?, unsigned("agents.forked_at_seq", seq)?))
+                }
+                _ => None,
+            },
         })
     }
 }
@@ -281,6 +296,7 @@ impl TryFrom<MessageRow> for StoredMessage {
                 tool_call_id: row.tool_call_id,
                 run_id: Some(parse("messages.run_id", &row.run_id)?),
             },
+            seq: row.seq.map(|seq| unsigned("messages.seq", seq)).transpose()?,
         })
     }
 }

@@ -34,6 +34,7 @@ pub fn spec() -> AgentSpec {
         temperature: Some(0.25),
         tool_choice: None,
         mcp_servers: Default::default(),
+        team: None,
     }
 }
 
@@ -71,6 +72,8 @@ pub fn batch(run: &Run, epoch: u64) -> CommitBatch {
         error: None,
         commit_id: None,
         budget: None,
+        delegations: Vec::new(),
+        wake_parent: false,
     }
 }
 
