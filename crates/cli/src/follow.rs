@@ -53,7 +53,7 @@ pub async fn print_trace(client: &Client, request: TraceRequest, format: EventFo
 }
 
 /// Returns how the watched run ended when `event` ends it.
-fn run_end(event: &TraceEvent, watched_run: &str) -> Option<TraceEnd> {
+pub(crate) fn run_end(event: &TraceEvent, watched_run: &str) -> Option<TraceEnd> {
     if watched_run.is_empty() || event.run_id != watched_run {
         return None;
     }

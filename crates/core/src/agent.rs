@@ -88,7 +88,13 @@ impl AgentSpec {
     /// Checks the spec and fills defaults (`max_iterations` 0 → [`DEFAULT_MAX_ITERATIONS`]).
     ///
     /// Errors name the offending field and say what would be accepted.
-    pub fn validated(mut self) -> Result<Self, SpecError> {
+    pub fn validated(self) -> Result<Self, SpecError> {
+        self.validated_at(0)
+    }
+
+    /// [`AgentSpec::validated`] for a spec `depth` teams below the one checked: its team's
+    /// roles are checked too, at most [`crate::team::MAX_TEAM_DEPTH`] levels deep.
+    fn validated_at(mut self, depth: usize) -> Result<Self, SpecError> {
         crate::models::check_reference_syntax(&self.model)?;
         for tool in &self.tools {
             if !BUILTIN_TOOL_NAMES.contains(&tool.as_str()) {
@@ -138,8 +144,48 @@ impl AgentSpec {
                 self.max_iterations
             )));
         }
+        if let Some(team) = self.team.take() {
+            self.team = Some(validated_team(team, depth)?);
+        }
         Ok(self)
     }
+}
+
+/// Checks a team: role names, `max_parallel`, each role's spec (errors name the role:
+/// `spec.team.roles.coder.tools: ...`), and the nesting depth.
+fn validated_team(mut team: crate::team::Team, depth: usize) -> Result<crate::team::Team, SpecError> {
+    use crate::team::{MAX_PARALLEL_AGENTS, MAX_ROLE_NAME_BYTES, MAX_TEAM_DEPTH};
+    if depth >= MAX_TEAM_DEPTH {
+        return Err(SpecError(format!("spec.team: teams nest more than {MAX_TEAM_DEPTH} levels deep")));
+    }
+    if team.roles.is_empty() {
+        return Err(SpecError("spec.team.roles: a team needs at least one role".to_owned()));
+    }
+    if !(1..=MAX_PARALLEL_AGENTS).contains(&team.max_parallel) {
+        return Err(SpecError(format!(
+            "spec.team.max_parallel is {}; it must be between 1 and {MAX_PARALLEL_AGENTS}",
+            team.max_parallel
+        )));
+    }
+    let roles = std::mem::take(&mut team.roles);
+    for (name, mut role) in roles {
+        let valid_name = !name.is_empty()
+            && name.len() <= MAX_ROLE_NAME_BYTES
+            && name
+                .bytes()
+                .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'_' || byte == b'-');
+        if !valid_name {
+            return Err(SpecError(format!(
+                "spec.team.roles: role name {name:?} must be 1 to {MAX_ROLE_NAME_BYTES} characters of a-z, 0-9, '_' and '-'"
+            )));
+        }
+        role.spec = role.spec.validated_at(depth + 1).map_err(|error| {
+            let detail = error.0.strip_prefix("spec.").unwrap_or(&error.0).to_owned();
+            SpecError(format!("spec.team.roles.{name}.{detail}"))
+        })?;
+        team.roles.insert(name, role);
+    }
+    Ok(team)
 }
 
 /// Most MCP servers one agent may use.
@@ -312,6 +358,36 @@ mod tests {
             mcp_servers: BTreeMap::new(),
             team: None,
         }
+    }
+
+    #[test]
+    fn teams_are_checked_role_by_role() {
+        use crate::team::{Team, TeamRole};
+        let team = |roles: Vec<(&str, AgentSpec)>, max_parallel| {
+            let roles = roles
+                .into_iter()
+                .map(|(name, spec)| (name.to_owned(), TeamRole { description: String::new(), spec }))
+                .collect();
+            Some(Team { roles, max_parallel })
+        };
+        let mut lead = spec("openai:m", &[]);
+        lead.team = team(vec![("coder", spec("openai:m", &["bash"]))], 4);
+        let validated = lead.clone().validated().unwrap();
+        assert_eq!(validated.team.unwrap().roles["coder"].spec.max_iterations, DEFAULT_MAX_ITERATIONS);
+        lead.team = team(vec![("coder", spec("openai:m", &["rm"]))], 4);
+        let error = lead.clone().validated().unwrap_err().0;
+        assert!(error.starts_with("spec.team.roles.coder.tools: unknown tool \"rm\""), "{error}");
+        lead.team = team(vec![("Coder!", spec("openai:m", &[]))], 4);
+        assert!(lead.clone().validated().unwrap_err().0.contains("role name \"Coder!\""));
+        lead.team = team(vec![("coder", spec("openai:m", &[]))], 0);
+        assert_eq!(lead.clone().validated().unwrap_err().0, "spec.team.max_parallel is 0; it must be between 1 and 64");
+        let mut nested = spec("openai:m", &[]);
+        for _ in 0..10 {
+            let mut outer = spec("openai:m", &[]);
+            outer.team = team(vec![("x", nested)], 1);
+            nested = outer;
+        }
+        assert!(nested.validated().unwrap_err().0.contains("nest more than 8 levels"));
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! - [`models`]: the model catalogue, routes and fallback chains, cost arithmetic.
 //! - [`trace_context`]: the W3C `traceparent` that makes each run one distributed trace.
 //! - [`team`]: delegation to role agents (the `agent` and `parallel_agents` tools).
+//! - [`templates`]: role templates (agentry's YAML shape), `{{var}}` rendering, team expansion.
 //! - [`clock`]: wall-clock milliseconds, the unit stored everywhere; [`labels`]: `key=value` parsing.
 //!
 //! The agent loop, model providers and tools (everything that does HTTP or spawns processes)
@@ -32,6 +33,7 @@ pub mod node;
 pub mod policy;
 pub mod run;
 pub mod team;
+pub mod templates;
 pub mod trace_context;
 
 pub use agent::{Agent, AgentSpec, BUILTIN_TOOL_NAMES, MCP_TOOL_SEPARATOR, McpServer, SpecError, ToolChoice};

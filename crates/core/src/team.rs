@@ -5,10 +5,14 @@
 //! sub-agents' agents and first runs are created in that commit's transaction) and the status
 //! `waiting_children`: it holds no node. When the last of its sub-agents ends, the store queues
 //! it again; on resume, [`LoadedRun::delegations`](crate::LoadedRun::delegations) carries how each
-//! ended and the loop commits the call's result ([`delegation_output`]). A `tool_start` of a
+//! ended and the loop commits the call's result ([`call_output`]). A `tool_start` of a
 //! delegation call is therefore never run twice: it is the record that the sub-agents exist.
 
 use std::collections::BTreeMap;
+
+mod calls;
+
+pub use calls::{Task, all_ended, call_output, parse_call, tool_schemas};
 
 use serde::{Deserialize, Serialize};
 
@@ -29,8 +33,20 @@ pub fn is_delegation_tool(name: &str) -> bool {
     name == AGENT_TOOL || name == PARALLEL_AGENTS_TOOL
 }
 
+/// Label of a sub-agent naming its team role (set by the store when a delegation creates it).
+pub const ROLE_LABEL: &str = "agentry.role";
+
+/// Label of an agent spawned from a role template, naming the template.
+pub const TEMPLATE_LABEL: &str = "agentry.template";
+
 /// Longest role name, bytes.
 pub const MAX_ROLE_NAME_BYTES: usize = 64;
+
+/// Largest `max_parallel` of a team: tasks one `parallel_agents` call may start.
+pub const MAX_PARALLEL_AGENTS: u32 = 64;
+
+/// Deepest nesting of teams in one spec (a role's spec with a team of its own is one level).
+pub const MAX_TEAM_DEPTH: usize = 8;
 
 /// The role agents an agent may delegate to.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

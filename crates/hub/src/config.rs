@@ -4,6 +4,7 @@
 //! `agentry hub serve` flags (layered by the CLI, in that order of precedence over the defaults
 //! below). Keys are kebab-case; durations are humantime text (`5s`, `250ms`, `1m30s`).
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -48,7 +49,26 @@ pub struct HubConfig {
     /// Address of the HTTP listener serving `/metrics` (Prometheus), `/healthz` and `/readyz`
     /// (default `0.0.0.0:7701`, beside the gRPC port); `off` serves none.
     pub metrics_listen: Option<String>,
+    /// Directory of role templates (`*.yaml`, `*.yml`; see docs/templates.md), read at start
+    /// over the built-in ones (`[templates.NAME]` tables of the config file override both).
+    /// Unset: `templates/roles` of the working directory when it exists. A template there
+    /// that is invalid stops the hub's start, naming the file. Since issue 14.
+    pub templates_dir: Option<PathBuf>,
+    /// Levels of teams below a spawned agent: a template's team members get teams of their own
+    /// down to this depth, and members at the deepest level cannot delegate (default 3, at
+    /// most [`MAX_DELEGATION_DEPTH`]). Since issue 14.
+    pub max_delegation_depth: u32,
+    /// Most sub-agents one delegation (`parallel_agents` call) may start: the `max_parallel` of
+    /// every team the hub expands from templates (default 8, at most
+    /// [`MAX_PARALLEL_AGENTS`]). Since issue 14.
+    pub max_parallel_agents: u32,
 }
+
+/// Largest accepted `max-delegation-depth`: the deepest nesting of teams a spec may have.
+pub const MAX_DELEGATION_DEPTH: u32 = agentry_core::team::MAX_TEAM_DEPTH as u32;
+
+/// Largest accepted `max-parallel-agents`: the largest `max_parallel` of a team.
+pub const MAX_PARALLEL_AGENTS: u32 = agentry_core::team::MAX_PARALLEL_AGENTS;
 
 impl Default for HubConfig {
     fn default() -> Self {
@@ -63,6 +83,9 @@ impl Default for HubConfig {
             trace_poll_interval: Duration::from_secs(2),
             shutdown_grace: Duration::from_secs(10),
             metrics_listen: Some("0.0.0.0:7701".to_owned()),
+            templates_dir: None,
+            max_delegation_depth: 3,
+            max_parallel_agents: 8,
         }
     }
 }
@@ -132,6 +155,8 @@ impl HubConfig {
         {
             return Err(InvalidConfig { key: "nats-url", reason: format!("{url} is not a nats:// or tls:// URL") });
         }
+        check_range("max-delegation-depth", self.max_delegation_depth, MAX_DELEGATION_DEPTH)?;
+        check_range("max-parallel-agents", self.max_parallel_agents, MAX_PARALLEL_AGENTS)?;
         Ok(())
     }
 
@@ -139,6 +164,15 @@ impl HubConfig {
     /// printing and logging.
     pub fn redacted(&self) -> Self {
         Self { database_url: redact_password(&self.database_url), ..self.clone() }
+    }
+}
+
+/// Checks that `value` of `key` is between 1 and `max`.
+fn check_range(key: &'static str, value: u32, max: u32) -> Result<(), InvalidConfig> {
+    if (1..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(InvalidConfig { key, reason: format!("{value} must be between 1 and {max}") })
     }
 }
 
@@ -188,6 +222,14 @@ mod tests {
         assert!(error.reason.contains("mysql://u:***@db/x"), "{error}");
         let nats = HubConfig { nats_url: Some("http://nats".into()), ..HubConfig::default() };
         assert_eq!(nats.validate().unwrap_err().key, "nats-url");
+    }
+
+    #[test]
+    fn team_limits_are_bounded_by_name() {
+        let zero = HubConfig { max_delegation_depth: 0, ..HubConfig::default() };
+        assert_eq!(zero.validate().unwrap_err().to_string(), "max-delegation-depth: 0 must be between 1 and 8");
+        let wide = HubConfig { max_parallel_agents: 1000, ..HubConfig::default() };
+        assert_eq!(wide.validate().unwrap_err().to_string(), "max-parallel-agents: 1000 must be between 1 and 64");
     }
 
     #[test]

@@ -70,6 +70,8 @@ pub struct Hub {
     pub(crate) models: Arc<ModelsConfig>,
     /// Builtin tools spawned agents may name (`[tools] allowed`); `None`: all.
     pub(crate) allowed_tools: Option<Arc<[String]>>,
+    /// Role templates a Spawn may name (built-in only unless [`Hub::with_templates`]).
+    pub(crate) templates: Arc<crate::templates::TemplateLibrary>,
     pub(crate) placement_wakeup: Arc<Notify>,
     pub(crate) fanout: Fanout,
     /// Cancelled when the hub stops: open trace streams end so clients reconnect elsewhere.
@@ -87,6 +89,7 @@ impl Hub {
             config,
             models: Arc::default(),
             allowed_tools: None,
+            templates: Arc::new(crate::templates::TemplateLibrary::builtin().unwrap_or_default()),
             placement_wakeup: Arc::new(Notify::new()),
             fanout: Fanout::new(broker.hints),
             stopping: CancellationToken::new(),
@@ -109,6 +112,13 @@ impl Hub {
     /// Accepts only `allowed` builtin tools in spawned specs (`None`: all).
     pub fn with_allowed_tools(mut self, allowed: Option<Vec<String>>) -> Self {
         self.allowed_tools = allowed.map(Arc::from);
+        self
+    }
+
+    /// Resolves Spawns that name a template with `templates` (see
+    /// [`crate::templates::load_library`]).
+    pub fn with_templates(mut self, templates: crate::templates::TemplateLibrary) -> Self {
+        self.templates = Arc::new(templates);
         self
     }
 
@@ -294,7 +304,11 @@ impl Hub {
         // handed over (their seqs are not known here), followers read them as usual.
         let events = drafts.filter(|_| !outcome.replayed).map(|drafts| committed_events(&outcome, agent_id, drafts));
         self.fanout.publish_committed(agent_id, outcome.last_seq, events).await;
-        if outcome.run.status.is_terminal() {
+        if let Some(parent) = &outcome.woke_parent {
+            tracing::info!(run_id = %parent.id, agent_id = %parent.agent_id, "last sub-agent ended: parent run queued");
+        }
+        // An ended run frees a slot; a delegation queued sub-agents (and may have woken a parent).
+        if outcome.run.status.is_terminal() || outcome.run.status == RunStatus::WaitingChildren {
             self.placement_wakeup.notify_one();
         }
         Ok(outcome)

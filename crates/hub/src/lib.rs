@@ -11,7 +11,9 @@
 //! as soon as a node's stream breaks), [`reaper`] (lease expiry and failover, on the leader
 //! replica), [`trace`] (replay + tail as a stream), [`fanout`] (event hints between replicas),
 //! [`metrics`] (Prometheus metrics; `/metrics` on [`HubServer`]'s HTTP listener),
-//! [`import`] (trace files loaded as read-only agents), [`gateway`] (the `AgentHub` methods as
+//! [`import`] (trace files loaded as read-only agents), [`templates`] (role templates: the
+//! library, `ListTemplates`, spawning from one), [`fork`] (`Fork`, `ListMessages`), [`tree`]
+//! (`GetTree`: delegation trees), [`gateway`] (the `AgentHub` methods as
 //! JSON and the trace as server-sent events, for the web console of `agentry-console`), [`validate`] (input checks),
 //! [`server`] ([`HubServer`], `run`: store and broker built from the config, background tasks
 //! supervised).

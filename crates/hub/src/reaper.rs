@@ -65,6 +65,11 @@ pub async fn run_reaper(hub: Hub, shutdown: CancellationToken) {
             Ok(denied) => tracing::info!(denied, "expired approval requests denied"),
             Err(error) => tracing::warn!(%error, "approval expiry pass failed; retrying"),
         }
+        match hub.wake_waiting_parents().await {
+            Ok(0) => {}
+            Ok(woken) => tracing::info!(woken, "runs whose sub-agents all ended queued again"),
+            Err(error) => tracing::warn!(%error, "sub-agent wake pass failed; retrying"),
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! tasks. [`HubServer`] builds the store and the broker from the [`HubConfig`] (the URL scheme
 //! chooses PostgreSQL or SQLite, NATS or in-process) unless they are injected.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,7 +27,9 @@ use crate::hub::Hub;
 use crate::metrics::HubMetrics;
 use crate::placer::run_placer;
 use crate::reaper::run_reaper;
+use crate::templates::{TemplateLibrary, load_library};
 use agentry_core::models::ModelsConfig;
+use agentry_core::templates::TemplateDef;
 
 /// How long a connection may be silent before the hub pings it (HTTP/2 keepalive). Lease
 /// streams beat far more often; this frees the connections of peers that vanished without a
@@ -79,6 +82,10 @@ pub enum ServeError {
     /// The metrics could not be registered (a second hub on one registry).
     #[error("registering the hub's metrics: {0}")]
     Metrics(#[from] agentry_telemetry::prometheus::Error),
+    /// A role template (built in, in `templates-dir` or a config table) is invalid, or the
+    /// directory cannot be read.
+    #[error("invalid role templates: {0}")]
+    Templates(#[from] crate::templates::LoadError),
 }
 
 /// Returns the span of one gRPC call: none for the long-lived streams (a node's `Lease`, a
@@ -134,6 +141,7 @@ pub struct HubServer {
     config: HubConfig,
     models: ModelsConfig,
     allowed_tools: Option<Vec<String>>,
+    template_tables: BTreeMap<String, TemplateDef>,
     store: Option<Arc<dyn Store>>,
     broker: Option<Broker>,
     supervisor: Supervisor,
@@ -148,6 +156,7 @@ impl HubServer {
             config,
             models: ModelsConfig::default(),
             allowed_tools: None,
+            template_tables: BTreeMap::new(),
             store: None,
             broker: None,
             supervisor: Supervisor::new(),
@@ -182,6 +191,13 @@ impl HubServer {
         self
     }
 
+    /// Adds the config file's `[templates.NAME]` tables (by table name) to the role templates,
+    /// over the built-in ones and those of `templates-dir`; they are checked at start.
+    pub fn with_templates(mut self, tables: BTreeMap<String, TemplateDef>) -> Self {
+        self.template_tables = tables;
+        self
+    }
+
     /// Uses `store` instead of opening `config.database_url`.
     pub fn with_store(mut self, store: Arc<dyn Store>) -> Self {
         self.store = Some(store);
@@ -206,6 +222,7 @@ impl HubServer {
     /// server fails, or a fatal background task fails.
     pub async fn serve(self, listener: TcpListener, shutdown: CancellationToken) -> Result<(), ServeError> {
         self.config.validate()?;
+        let templates = load_templates(&self.config, self.template_tables, &self.models).await?;
         let registry = self.registry.unwrap_or_default();
         let metrics = HubMetrics::register(&registry)?;
         let store = match self.store {
@@ -219,6 +236,7 @@ impl HubServer {
         let hub = Hub::new(self.config, store, broker)
             .with_models(self.models)
             .with_allowed_tools(self.allowed_tools)
+            .with_templates(templates)
             .with_metrics(metrics);
         let http = self.http_listener.map(|listener| Http { listener, registry });
         serve(hub, self.supervisor, listener, http, shutdown).await
@@ -228,6 +246,24 @@ impl HubServer {
 /// Serves a hub built from `config` on `listener` until `shutdown`; see [`HubServer::serve`].
 pub async fn run(config: HubConfig, listener: TcpListener, shutdown: CancellationToken) -> Result<(), ServeError> {
     HubServer::new(config).serve(listener, shutdown).await
+}
+
+/// Loads the role templates ([`crate::templates::load_library`]) off the async workers.
+async fn load_templates(
+    config: &HubConfig,
+    tables: BTreeMap<String, TemplateDef>,
+    models: &ModelsConfig,
+) -> Result<TemplateLibrary, ServeError> {
+    let dir = config.templates_dir.clone();
+    let models = models.clone();
+    let loaded = tokio::task::spawn_blocking(move || load_library(dir.as_deref(), &tables, &models)).await;
+    // The loader does not panic; a join error would only be a cancelled runtime.
+    let library = loaded.map_err(|error| {
+        let reason = format!("the loading task failed: {error}");
+        crate::templates::LoadError::Read { path: config.templates_dir.clone().unwrap_or_default(), reason }
+    })??;
+    tracing::info!(templates = ?library.iter().map(|loaded| loaded.template.name.as_str()).collect::<Vec<_>>(), "role templates loaded");
+    Ok(library)
 }
 
 /// Opens the store at `url` (scheme `postgres://`, `postgresql://` or `sqlite:`).

@@ -176,16 +176,34 @@ pub fn budget_raise(add_tokens: u64, add_cost_usd: f64) -> Result<Spend> {
 pub fn spec(spec: AgentSpec, models: &ModelsConfig, allowed_tools: Option<&[String]>) -> Result<AgentSpec> {
     labels("spec.node_selector", &spec.node_selector)?;
     let spec = spec.validated().map_err(|error| HubError::InvalidArgument(error.0))?;
-    models.check_reference(&spec.model).map_err(|error| HubError::InvalidArgument(error.0))?;
+    check_cluster_rules("spec", &spec, models, allowed_tools)?;
+    Ok(spec)
+}
+
+/// Checks what only the hub knows of a validated spec and of each team role's spec (`field` names
+/// it: `spec`, `spec.team.roles.coder`): its model is configured, its tools allowed.
+fn check_cluster_rules(
+    field: &str,
+    spec: &AgentSpec,
+    models: &ModelsConfig,
+    allowed_tools: Option<&[String]>,
+) -> Result<()> {
+    models.check_reference(&spec.model).map_err(|error| {
+        // The spawned spec's own model error is worded as before; a role's names the role.
+        HubError::InvalidArgument(if field == "spec" { error.0 } else { format!("{field}: {}", error.0) })
+    })?;
     if let Some(allowed) = allowed_tools
         && let Some(refused) = spec.tools.iter().find(|tool| !allowed.contains(tool))
     {
         return Err(HubError::InvalidArgument(format!(
-            "spec.tools: tool {refused:?} is not allowed on this cluster; allowed tools are {}",
+            "{field}.tools: tool {refused:?} is not allowed on this cluster; allowed tools are {}",
             allowed.join(", ")
         )));
     }
-    Ok(spec)
+    for (name, role) in spec.team.iter().flat_map(|team| &team.roles) {
+        check_cluster_rules(&format!("{field}.team.roles.{name}"), &role.spec, models, allowed_tools)?;
+    }
+    Ok(())
 }
 
 /// Longest `ListAgents` search, in bytes.

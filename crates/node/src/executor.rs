@@ -120,9 +120,12 @@ impl Executor {
             error: Some(reason),
             ..StepCommit::default()
         };
+        // Whether the run is a sub-agent's is not known without loading it: the hub looks it up
+        // (a dead letter is rare) and wakes a parent waiting for it.
         let mut sink = HubSink::new(self.hub.clone(), task.run_id, task.epoch, self.config.commit_retry_window)
             .with_trace_parent(task.trace_parent)
-            .with_metrics(self.metrics.clone());
+            .with_metrics(self.metrics.clone())
+            .with_delegated(true);
         match sink.commit(commit).await {
             Ok(()) | Err(SinkError::Fenced(_) | SinkError::BudgetExceeded) => Settled::Done,
             Err(SinkError::Failed(reason)) => Settled::Retry(format!("dead-lettering failed: {reason}")),
@@ -144,6 +147,7 @@ impl Executor {
             Err(error) => return Settled::Retry(format!("load_run: {error}")),
         };
         let agent_id = loaded.run.agent_id;
+        let delegated = loaded.delegated;
         let followed = Arc::new(std::sync::atomic::AtomicBool::new(loaded.followed));
         let Some(mut run_request) = self.run_request(task.run_id, task.epoch, loaded) else {
             return Settled::Done;
@@ -164,7 +168,8 @@ impl Executor {
         let mut sink = HubSink::new(self.hub.clone(), task.run_id, task.epoch, self.config.commit_retry_window)
             .with_followed(followed)
             .with_trace_parent(task.trace_parent)
-            .with_metrics(self.metrics.clone());
+            .with_metrics(self.metrics.clone())
+            .with_delegated(delegated);
         crate::spans::record_request(&run_request);
         let outcome = drive_run(run_request, &self.models, &tools, &mut sink).await;
         if let Some(mcp) = mcp {
@@ -180,6 +185,7 @@ impl Executor {
             Ok(RunOutcome::Fenced) => tracing::info!("run fenced: it moved to another node or was stopped"),
             Ok(RunOutcome::Paused(reason)) => tracing::info!(%reason, "run paused"),
             Ok(RunOutcome::WaitingApproval(call)) => tracing::info!(tool_call_id = %call, "run waits for an approval"),
+            Ok(RunOutcome::WaitingChildren(started)) => tracing::info!(started, "run waits for its sub-agents"),
             Err(error) => return Settled::Retry(error.to_string()),
         }
         Settled::Done
@@ -236,6 +242,7 @@ impl Executor {
             tokens: None,
             policy: self.policy.clone(),
             approvals: loaded.approvals,
+            delegations: loaded.delegations,
         })
     }
 

@@ -21,12 +21,21 @@ pub struct HubSink {
     followed: Option<Arc<AtomicBool>>,
     trace_parent: Option<TraceParent>,
     metrics: Option<NodeMetrics>,
+    delegated: bool,
 }
 
 impl HubSink {
     /// Returns a sink for `run_id` at `epoch`; commits are retried for `retry_window`.
     pub fn new(hub: HubClient, run_id: RunId, epoch: u64, retry_window: Duration) -> Self {
-        Self { hub, run_id, epoch, retry_window, followed: None, trace_parent: None, metrics: None }
+        Self { hub, run_id, epoch, retry_window, followed: None, trace_parent: None, metrics: None, delegated: false }
+    }
+
+    /// Marks the run as a sub-agent's (started by another run's delegation): its ending
+    /// commit then asks the hub to queue the parent run again if it was the last sub-agent to
+    /// end (`wake_parent`).
+    pub fn with_delegated(mut self, delegated: bool) -> Self {
+        self.delegated = delegated;
+        self
     }
 
     /// Records the events of every commit into `metrics` once committed.
@@ -62,7 +71,8 @@ impl StepSink for HubSink {
         // One id for every attempt of this commit: a retry of a commit that was applied but
         // whose answer was lost is recognised by the hub and not written again.
         let commit_id = uuid::Uuid::now_v7().to_string();
-        let batch = CommitBatch::of_step(self.run_id, self.epoch, Some(commit_id), commit);
+        let mut batch = CommitBatch::of_step(self.run_id, self.epoch, Some(commit_id), commit);
+        batch.wake_parent = self.delegated && batch.status.is_some_and(|status| status.is_terminal());
         // The hub's `NodeService/Commit` span, a child of the step's span, is the commit's span.
         match self.hub.commit(&batch, self.retry_window).await {
             Ok(response) => {

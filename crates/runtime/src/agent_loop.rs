@@ -25,7 +25,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::context;
-use crate::model::{ChatRequest, ModelRouter};
+use crate::model::{ChatRequest, ModelRouter, ToolSpec};
 use crate::tools::ToolRegistry;
 use accounting::{Budget, NextCall, model_start_data, schema_tokens, usage_data};
 pub use agentry_core::StepCommit;
@@ -37,6 +37,7 @@ use agentry_core::message::ConversationSummary;
 use agentry_core::message::{Message, Role, ToolCall};
 use agentry_core::models::RouteInput;
 use agentry_core::run::RunStatus;
+use agentry_core::team::is_delegation_tool;
 use compaction::Overflow;
 use tool_calls::run_tool_call;
 
@@ -96,6 +97,9 @@ pub struct RunRequest {
     pub policy: std::sync::Arc<agentry_core::policy::ToolPolicy>,
     /// Decisions on this run's held calls (from earlier attempts), in order.
     pub approvals: Vec<agentry_core::approval::ApprovalDecision>,
+    /// The sub-agents this run delegated to, with how each ended so far (see
+    /// [`agentry_core::team`]).
+    pub delegations: Vec<agentry_core::team::Delegation>,
 }
 
 /// Receives the text of streamed model answers piece by piece (the node forwards it to trace
@@ -127,6 +131,9 @@ pub enum RunOutcome {
     /// The policy held this tool call (its id) for a person's approval: the run is
     /// `waiting_approval` (committed) and resumes from its last commit once decided.
     WaitingApproval(String),
+    /// The run delegated to this many new sub-agents (or still waits for earlier ones): it is
+    /// `waiting_children` (committed) and is queued again when the last of them ends.
+    WaitingChildren(usize),
 }
 
 /// The next thing to do for a run, derived from its committed messages only.
@@ -198,7 +205,8 @@ pub async fn drive_run(
         start.messages.push(user.clone());
         conversation.push(user);
     }
-    let schema_tokens = schema_tokens(tools);
+    let tool_specs = offered_tools(tools, &request.spec);
+    let schema_tokens = schema_tokens(&tool_specs);
     let budget = Budget { request: &request, models, schema_tokens };
     let mut summary = request.summary.clone();
     // Spent on summaries since the last settlement; settled with the next answer.
@@ -267,7 +275,7 @@ pub async fn drive_run(
                 let chat = ChatRequest {
                     model: String::new(),
                     messages: context::prompt(&request.spec.system, summary.as_ref(), &conversation),
-                    tools: tools.specs(),
+                    tools: tool_specs.clone(),
                     tool_choice: tool_choice.for_step(step),
                     temperature: request.spec.temperature,
                 };
@@ -323,7 +331,10 @@ pub async fn drive_run(
                 }
             }
             Action::RunTools { step, pending } => {
-                let last = pending.len().saturating_sub(1);
+                let (delegated, pending): (Vec<ToolCall>, Vec<ToolCall>) =
+                    pending.into_iter().partition(|call| is_delegation_tool(&call.name));
+                // With delegation calls, the last of their results reserves the next model call.
+                let last = if delegated.is_empty() { pending.len().saturating_sub(1) } else { usize::MAX };
                 for (index, call) in pending.into_iter().enumerate() {
                     // The last result's commit reserves the next model call, if there is one.
                     let next = (index == last && step < request.spec.max_iterations).then_some(NextCall {
@@ -337,10 +348,37 @@ pub async fn drive_run(
                         Err(outcome) => return Ok(outcome),
                     }
                 }
+                if !delegated.is_empty() {
+                    let next = (step < request.spec.max_iterations).then_some(NextCall {
+                        budget: &budget,
+                        conversation: &conversation,
+                        summary: summary.as_ref(),
+                    });
+                    match delegation::run_delegations(&request, step, delegated, sink, next).await? {
+                        Ok(messages) => conversation.extend(messages),
+                        Err(outcome) => return Ok(outcome),
+                    }
+                }
                 reserved_step = (request.budgeted && step < request.spec.max_iterations).then_some(step + 1);
             }
         }
     }
+}
+
+/// Returns the tools offered to the model: the registry's, plus the delegation tools when the
+/// agent has a team.
+fn offered_tools(tools: &ToolRegistry, spec: &AgentSpec) -> Vec<ToolSpec> {
+    let mut specs = tools.specs();
+    if let Some(team) = &spec.team {
+        specs.extend(
+            agentry_core::team::tool_schemas(team).into_iter().map(|(name, description, parameters)| ToolSpec {
+                name: name.to_owned(),
+                description,
+                parameters,
+            }),
+        );
+    }
+    specs
 }
 
 /// Returns the messages of `run_id` in `conversation`, in order.
@@ -390,6 +428,7 @@ async fn commit_or_fenced(sink: &mut dyn StepSink, commit: StepCommit) -> Result
 
 mod accounting;
 mod compaction;
+mod delegation;
 mod spans;
 #[cfg(test)]
 mod tests;

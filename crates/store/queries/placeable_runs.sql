@@ -1,6 +1,6 @@
 -- Unplaced queued runs that are the oldest queued run of their agent, for agents with nothing
--- placed, running, paused or waiting for an approval: an agent's runs execute one at a time,
--- in order. With each run:
+-- placed, running, paused or waiting (for an approval or for sub-agents): an agent's runs
+-- execute one at a time, in order. With each run:
 -- its agent's spec (for the node selector) and the node of the agent's previous placed run
 -- (for sticky placement).
 SELECT candidate.*, agents.spec AS agent_spec,
@@ -19,7 +19,7 @@ WHERE candidate.status = 'queued'
   AND NOT EXISTS (
       SELECT 1 FROM runs AS busy
       WHERE busy.agent_id = candidate.agent_id
-        AND (busy.status IN ('running', 'paused', 'waiting_approval')
+        AND (busy.status IN ('running', 'paused', 'waiting_approval', 'waiting_children')
              OR (busy.status = 'queued' AND busy.node_id IS NOT NULL))
   )
 ORDER BY candidate.id

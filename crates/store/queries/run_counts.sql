@@ -2,5 +2,5 @@
 -- the hub's gauges (`agentry_runs`, `agentry_runs_unplaced`); served by the `runs_status` index.
 SELECT status, CAST(CASE WHEN node_id IS NULL THEN 0 ELSE 1 END AS BIGINT) AS placed, COUNT(*) AS count
 FROM runs
-WHERE status IN ('queued', 'running', 'paused', 'waiting_approval')
+WHERE status IN ('queued', 'running', 'paused', 'waiting_approval', 'waiting_children')
 GROUP BY status, placed

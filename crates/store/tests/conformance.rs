@@ -101,6 +101,19 @@ macro_rules! store_test_suite {
                 import::imported_runs_refuse_every_control_naming_the_import,
                 import::import_refuses_unended_runs_and_unknown_runs,
                 import::imported_model_calls_stay_out_of_the_cost_report,
+                fork::messages_record_the_seq_of_their_commit,
+                fork::fork_at_each_point_copies_the_prefix_and_continues_its_run,
+                fork::forks_are_new_agents_with_a_queued_run,
+                fork::fork_with_input_appends_it_after_a_valid_prefix,
+                fork::fork_refuses_points_outside_the_conversation,
+                teams::delegation_starts_children_and_parks_the_parent,
+                teams::delegation_to_an_unknown_role_writes_nothing,
+                teams::last_child_to_end_wakes_the_parent,
+                teams::children_ending_together_wake_the_parent_once,
+                teams::cancelling_the_last_child_wakes_the_parent,
+                teams::wake_waiting_parents_is_the_safety_net,
+                tree::agent_tree_walks_depth_first_children_oldest_first,
+                tree::agent_tree_carries_latest_runs_and_model_use,
             );
         }
     };

@@ -79,6 +79,9 @@ pub struct RecordedRequest {
     pub answered_at: Option<tokio::time::Instant>,
 }
 
+/// A script: the reply of each step.
+type Script = Arc<Vec<Reply>>;
+
 /// Chooses the latency of a request from its user input and step.
 type LatencyFn = dyn Fn(&str, usize) -> Duration + Send + Sync;
 
@@ -89,6 +92,12 @@ struct Shared {
     requests: Arc<Mutex<Vec<RecordedRequest>>>,
     /// Steps whose next request waits for its gate (once).
     holds: Arc<Mutex<HashMap<usize, Arc<tokio::sync::Notify>>>>,
+    /// Scripts of conversations whose user input starts with a prefix, checked in order
+    /// before the default script ([`ScriptedModel::script_for`]).
+    by_input: Arc<Mutex<Vec<(String, Script)>>>,
+    /// Requests whose user input starts with a prefix wait until its gate is open (cancelled)
+    /// ([`ScriptedModel::hold_inputs`]).
+    held_inputs: Arc<Mutex<Vec<(String, CancellationToken)>>>,
 }
 
 /// The running server; stops on drop.
@@ -126,6 +135,8 @@ impl ScriptedModel {
             latency: Arc::new(latency),
             requests: Arc::default(),
             holds: Arc::default(),
+            by_input: Arc::default(),
+            held_inputs: Arc::default(),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let address = listener.local_addr()?;
@@ -140,6 +151,21 @@ impl ScriptedModel {
     /// (`Notify::notify_one`); later requests for it are answered as usual.
     pub fn hold_step(&self, step: usize, gate: Arc<tokio::sync::Notify>) {
         self.shared.holds.lock().expect("holds lock poisoned").insert(step, gate);
+    }
+
+    /// Answers conversations whose last user input starts with `prefix` from `script` instead
+    /// of the default one (e.g. a delegating agent and its sub-agents, told apart by their
+    /// inputs); the first matching prefix wins.
+    pub fn script_for(&self, prefix: &str, script: Vec<Reply>) {
+        assert!(!script.is_empty(), "a script needs at least one reply");
+        self.shared.by_input.lock().expect("scripts lock poisoned").push((prefix.to_owned(), Arc::new(script)));
+    }
+
+    /// Holds every request whose last user input starts with `prefix` (arriving now or later)
+    /// until `gate` is cancelled; then they, and later ones, are answered as usual. Lets a test
+    /// act (kill a node, read the cluster's state) while those conversations are mid-step.
+    pub fn hold_inputs(&self, prefix: &str, gate: CancellationToken) {
+        self.shared.held_inputs.lock().expect("holds lock poisoned").push((prefix.to_owned(), gate));
     }
 
     /// Returns the base URL to use as `OPENAI_BASE_URL` (`http://127.0.0.1:<port>/v1`).
@@ -196,12 +222,30 @@ async fn complete(State(shared): State<Shared>, Json(body): Json<Value>) -> Resp
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
+    let held_by: Vec<CancellationToken> = shared
+        .held_inputs
+        .lock()
+        .expect("holds lock poisoned")
+        .iter()
+        .filter(|(prefix, _)| user_input.starts_with(prefix.as_str()))
+        .map(|(_, gate)| gate.clone())
+        .collect();
+    for gate in held_by {
+        gate.cancelled().await;
+    }
     let hold = shared.holds.lock().expect("holds lock poisoned").remove(&step);
     if let Some(gate) = hold {
         gate.notified().await;
     }
     shared.requests.lock().expect("requests lock poisoned")[index].answered_at = Some(tokio::time::Instant::now());
-    let reply = shared.script.get(step).unwrap_or_else(|| shared.script.last().expect("script is not empty"));
+    let script = shared
+        .by_input
+        .lock()
+        .expect("scripts lock poisoned")
+        .iter()
+        .find(|(prefix, _)| user_input.starts_with(prefix.as_str()))
+        .map_or_else(|| shared.script.clone(), |(_, script)| script.clone());
+    let reply = script.get(step).unwrap_or_else(|| script.last().expect("script is not empty"));
     let streamed = body["stream"] == json!(true);
     let usage = json!({ "prompt_tokens": 10 + 5 * step, "completion_tokens": 7, "total_tokens": 17 + 5 * step });
     let envelope = |object: &str, choices: Value| {

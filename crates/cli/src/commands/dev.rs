@@ -21,7 +21,7 @@ use agent_node::Node;
 use agentry_broker::{Broker, MemoryQueue};
 
 use crate::commands::{bind_metrics, warn_without_api_key};
-use crate::config::{Sources, load_hub, load_models, load_node, load_tool_policy};
+use crate::config::{Sources, load_hub, load_models, load_node, load_templates, load_tool_policy};
 use crate::signal::shutdown_token;
 
 /// Options of `agentry dev`.
@@ -56,6 +56,7 @@ pub async fn run(args: DevArgs, config_file: Option<PathBuf>) -> anyhow::Result<
     let node_config = load_node(&sources, vec![("workspace-root", workspace_root)])?;
     let models = load_models(&sources)?;
     let policy = load_tool_policy(&sources)?;
+    let templates = load_templates(&sources)?;
     warn_without_api_key(&node_config);
 
     let shutdown = shutdown_token()?;
@@ -71,6 +72,7 @@ pub async fn run(args: DevArgs, config_file: Option<PathBuf>) -> anyhow::Result<
     let mut hub_server = HubServer::new(hub_config)
         .with_models(models.clone())
         .with_allowed_tools(policy.allowed.clone())
+        .with_templates(templates)
         .with_broker(Broker::in_process_with(queue.clone()))
         .with_registry(registry.clone());
     if let Some(listener) = http {

@@ -5,19 +5,33 @@ use clap::Args;
 
 use agentry_sdk::proto::{AgentSpec, McpHttp, McpServer, McpStdio, SpawnRequest, mcp_server};
 
+use crate::commands::templates::{collect_vars, parse_var};
 use crate::commands::{HubArgs, text_or_stdin};
 use crate::follow::follow_run;
 use crate::output::{EventFormat, print_line};
 use agentry_core::labels::{collect_labels, parse_label};
+
+/// Model of a spawn that names neither a model nor a template.
+const DEFAULT_MODEL: &str = "openai:gpt-4o-mini";
 
 /// Options of `agentry spawn`.
 #[derive(Debug, Args)]
 pub struct SpawnArgs {
     #[command(flatten)]
     hub: HubArgs,
-    /// Model: a configured model or route name, `provider:name`, or a fallback chain `a,b`.
-    #[arg(long, env = "AGENTRY_MODEL", default_value = "openai:gpt-4o-mini", value_name = "MODEL")]
-    model: String,
+    /// Model: a configured model or route name, `provider:name`, or a fallback chain `a,b`
+    /// (default: openai:gpt-4o-mini; with --template, the template's; team members without a
+    /// model of their own use this one).
+    #[arg(long, env = "AGENTRY_MODEL", value_name = "MODEL")]
+    model: Option<String>,
+    /// Start from this role template (`agentry templates list`); the other flags given override
+    /// its fields.
+    #[arg(long, value_name = "NAME")]
+    template: Option<String>,
+    /// A value of the template's `{{key}}` placeholders (over its defaults, for its team too);
+    /// repeat for more.
+    #[arg(long = "var", requires = "template", value_parser = parse_var, value_name = "KEY=VALUE")]
+    vars: Vec<(String, String)>,
     /// Builtin tools the agent may call, comma-separated (echo, bash, view, read_lines, write,
     /// edit_range, insert_at, search_replace, ls, find, grep, glob, fetch, patch).
     #[arg(long, value_delimiter = ',', value_name = "TOOL,...")]
@@ -71,9 +85,15 @@ pub struct SpawnArgs {
 pub async fn run(args: SpawnArgs) -> anyhow::Result<()> {
     let input = text_or_stdin(args.input).await?;
     let labels = collect_labels(&args.labels).map_err(anyhow::Error::msg)?;
+    let template = args.template.unwrap_or_default();
+    let model = match args.model {
+        Some(model) => model,
+        None if template.is_empty() => DEFAULT_MODEL.to_owned(),
+        None => String::new(),
+    };
     let tools = args.tools.into_iter().map(|tool| tool.trim().to_owned()).filter(|tool| !tool.is_empty()).collect();
     let spec = AgentSpec {
-        model: args.model,
+        model,
         tools,
         system: args.system.unwrap_or_default(),
         max_iterations: args.max_iterations.unwrap_or(0),
@@ -89,6 +109,8 @@ pub async fn run(args: SpawnArgs) -> anyhow::Result<()> {
         labels: labels.into_iter().collect(),
         max_tokens: args.max_tokens,
         max_cost_usd: args.max_cost,
+        template,
+        vars: collect_vars(args.vars).map_err(anyhow::Error::msg)?,
         ..SpawnRequest::default()
     };
     let client = args.hub.connect().await?;

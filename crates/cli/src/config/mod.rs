@@ -14,6 +14,7 @@
 
 mod models;
 mod sources;
+mod templates;
 mod tools;
 
 use std::collections::HashMap;
@@ -29,6 +30,7 @@ use agent_node::NodeConfig;
 
 pub use models::load_models;
 use sources::OriginSource;
+pub use templates::load_templates;
 pub use tools::load_tool_policy;
 
 /// Environment variables that set a node key although they lack the `AGENTRY_` prefix.
@@ -120,13 +122,16 @@ fn check_file(path: &Path) -> anyhow::Result<()> {
         toml::from_str(&text).map_err(|error| anyhow::anyhow!("config file {}: {error}", path.display()))?;
     let sections = [("hub", known_keys::<HubConfig>()), ("node", known_keys::<NodeConfig>())];
     for (section, value) in &table {
-        if models::SECTIONS.iter().any(|known| *known == section) || section == tools::SECTION {
-            continue; // checked by `load_models` and `load_tool_policy`
+        if models::SECTIONS.iter().any(|known| *known == section)
+            || section == tools::SECTION
+            || section == templates::SECTION
+        {
+            continue; // checked by `load_models`, `load_tool_policy` and `load_templates`
         }
         let Some((_, keys)) = sections.iter().find(|(name, _)| name == section) else {
             anyhow::bail!(
                 "config file {}: unknown section [{section}]; known sections are [hub], [node], [models.NAME], \
-                 [routes.NAME] and [tools]",
+                 [routes.NAME], [tools] and [templates.NAME]",
                 path.display()
             );
         };

@@ -237,6 +237,34 @@ test('events of another agent are one sub-agent step; an `agent` tool is a sub-a
   assert.equal(stepDuration(steps[1]), 20);
 });
 
+test('a parallel_agents delegation is one sub-agent step naming its children; a fork notes its origin', () => {
+  const events = trace([
+    [0, 'forked_from', { agent_id: 'source-agent', seq: 7, message_count: 4, run_id: '', step: 2 }],
+    [5, 'run_started', { node_id: 'n1', epoch: 1 }],
+    [
+      10,
+      'tool_start',
+      {
+        tool_call_id: 'c1',
+        name: 'parallel_agents',
+        arguments: '{}',
+        children: [
+          { agent_id: 'child-a', run_id: 'ra', role: 'coder' },
+          { agent_id: 'child-b', run_id: 'rb', role: 'tester' },
+        ],
+      },
+    ],
+    [50, 'tool_end', { tool_call_id: 'c1', name: 'parallel_agents', output: '## 1/2: coder' }],
+  ]);
+  const steps = buildSteps(events, { rootAgentId: AGENT });
+  assert.deepEqual(steps.map((s) => s.kind), ['subagent']);
+  assert.equal(steps[0].label, 'parallel_agents: coder, tester');
+  assert.deepEqual(steps[0].children.map((c) => c.agentId), ['child-a', 'child-b']);
+  assert.equal(steps[0].childAgentId, undefined, 'two children: no single child link');
+  const notes = buildTranscript(events).filter((entry) => entry.role === 'note');
+  assert.equal(notes[0].text, 'forked from agent source-agent at seq 7 (4 messages shared)');
+});
+
 test('transcript: user input, tool call and result, final answer, notes', () => {
   const events = trace([
     [0, 'run_started', { node_id: 'n1', epoch: 1, input: 'hello' }],

@@ -54,7 +54,9 @@ export function createInspector({ nodeName, onClose }) {
       const s = item.step;
       title = `${s.kind}: ${s.label}`;
       events = s.events;
-      if (s.childAgentId) extra = h('a', { href: agentHref(s.childAgentId), class: 'link' }, `open agent ${s.childAgentId}`);
+      if (s.children?.length > 1) {
+        extra = h('span', null, s.children.map((c) => h('a', { href: agentHref(c.agentId), class: 'link', style: 'margin-right:1em' }, `${c.role} ${c.agentId.slice(0, 8)}`)));
+      } else if (s.childAgentId) extra = h('a', { href: agentHref(s.childAgentId), class: 'link' }, `open agent ${s.childAgentId}`);
     } else if (item.kind === 'entry') {
       title = `${item.entry.role} message`;
       events = item.entry.events;

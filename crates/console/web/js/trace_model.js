@@ -24,7 +24,7 @@
 import { num, parseTs } from './format.js';
 
 /** Tool names whose calls start a sub-agent. */
-export const SUBAGENT_TOOLS = new Set(['agent', 'spawn_agent', 'subagent', 'sub_agent']);
+export const SUBAGENT_TOOLS = new Set(['agent', 'parallel_agents', 'spawn_agent', 'subagent', 'sub_agent']);
 
 /** Event types that end a run. */
 export const RUN_END_TYPES = new Set(['run_finished', 'run_failed', 'run_cancelled']);
@@ -407,6 +407,12 @@ export class TraceModel {
           arguments: args === undefined ? '' : str(args),
           attempt: previous ? previous.step.attempt + 1 : 1,
         });
+        if (Array.isArray(d.children) && d.children.length > 0) {
+          // A delegation: the sub-agents it started (`{agent_id, run_id, role}` each).
+          step.children = d.children.map((c) => ({ agentId: str(c.agent_id), role: str(c.role) }));
+          if (step.children.length === 1) step.childAgentId = step.children[0].agentId;
+          step.label = `${name}: ${step.children.map((c) => c.role).join(', ')}`;
+        }
         change.steps.add(step);
         let entry = previous?.entry;
         if (entry) {
@@ -552,6 +558,9 @@ export class TraceModel {
       case 'run_resumed':
         this.note(e, change, 'run resumed');
         this.setStatus(run, 'queued', change);
+        break;
+      case 'forked_from':
+        this.note(e, change, `forked from agent ${str(d.agent_id)} at seq ${num(d.seq)} (${num(d.message_count)} messages shared)`);
         break;
       case 'budget_exceeded':
         this.note(e, change, 'budget exceeded: the run is paused', 'error');

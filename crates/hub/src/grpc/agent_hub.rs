@@ -1,5 +1,6 @@
 //! `agentry.v1.AgentHub`: the client API.
 
+use std::collections::BTreeMap;
 use std::pin::Pin;
 use std::time::Duration;
 
@@ -7,7 +8,7 @@ use futures::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
 use agentry_core::budget::Spend;
-use agentry_core::{AgentId, AgentSpec, NodeId, RunId};
+use agentry_core::{AgentId, NodeId, RunId};
 use agentry_proto::convert::types::{agent, trace_event};
 use agentry_proto::v1 as pb;
 use agentry_proto::v1::agent_hub_server::AgentHub;
@@ -41,12 +42,14 @@ impl AgentHub for AgentHubApi {
     async fn spawn(&self, request: Request<pb::SpawnRequest>) -> Result<Response<pb::SpawnResponse>, Status> {
         let trace_parent = caller_trace_parent(&request);
         let request = request.into_inner();
-        let spec = request.spec.ok_or_else(|| Status::invalid_argument("spec is required (at least spec.model)"))?;
-        let spec = validate::spec(AgentSpec::from(spec), &self.hub.models, self.hub.allowed_tools.as_deref())?;
+        let spec = crate::templates::spawn_spec(&self.hub, request.spec, &request.template, request.vars)?;
         if let Some(input) = &request.input {
             validate::input("input", input)?;
         }
-        let labels = request.labels.into_iter().collect();
+        let mut labels: BTreeMap<String, String> = request.labels.into_iter().collect();
+        if !request.template.is_empty() {
+            labels.insert(crate::templates::TEMPLATE_LABEL.to_owned(), request.template);
+        }
         validate::labels("labels", &labels)?;
         let parent_id = validate::optional_id::<AgentId>("parent_id", &request.parent_id)?;
         let command = SpawnCommand {

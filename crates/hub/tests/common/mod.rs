@@ -30,12 +30,18 @@ pub struct TestHub {
 impl TestHub {
     /// Starts a hub and connects a client.
     pub async fn start() -> Self {
+        Self::start_with(HubConfig::for_test("sqlite::memory:"), |server| server).await
+    }
+
+    /// Starts a hub with `config` and what `configure` adds to its server (models, templates…),
+    /// and connects a client.
+    pub async fn start_with(config: HubConfig, configure: impl FnOnce(HubServer) -> HubServer) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("binding a loopback port");
         let http_listener = TcpListener::bind("127.0.0.1:0").await.expect("binding a loopback port");
         let url = format!("http://{}", listener.local_addr().expect("local address"));
         let http_base = format!("http://{}", http_listener.local_addr().expect("local address"));
         let store = Arc::new(SqliteStore::connect("sqlite::memory:").await.expect("opening an in-memory store"));
-        let server = HubServer::new(HubConfig::for_test("sqlite::memory:"))
+        let server = configure(HubServer::new(config))
             .with_store(store.clone())
             .with_broker(Broker::in_process())
             .with_http_listener(http_listener);

@@ -6,7 +6,6 @@ use serde_json::{Value, json};
 use super::RunRequest;
 use crate::context;
 use crate::model::{ModelRouter, Routed};
-use crate::tools::ToolRegistry;
 use agentry_core::agent::ToolChoice;
 use agentry_core::budget::BudgetOp;
 use agentry_core::message::{ConversationSummary, Message};
@@ -102,8 +101,8 @@ impl Budget<'_> {
 
 /// Returns the estimated tokens the schemas of `tools` add to every prompt
 /// ([`estimate_tokens`]); computed once per run.
-pub(super) fn schema_tokens(tools: &ToolRegistry) -> u64 {
-    tools.specs().iter().map(|tool| estimate_tokens(&tool.parameters.to_string()) + 16).sum()
+pub(super) fn schema_tokens(tools: &[crate::model::ToolSpec]) -> u64 {
+    tools.iter().map(|tool| estimate_tokens(&tool.parameters.to_string()) + 16).sum()
 }
 
 /// The next model call, reserved in the commit of a run's last tool result.

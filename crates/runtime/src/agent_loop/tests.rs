@@ -8,17 +8,17 @@ use agentry_core::models::ModelsConfig;
 use serde_json::Value;
 
 /// Answers with a fixed script and records every request.
-struct ScriptedModel {
+pub(super) struct ScriptedModel {
     answers: Mutex<VecDeque<Result<ChatResponse, ModelError>>>,
-    requests: Mutex<Vec<ChatRequest>>,
+    pub(super) requests: Mutex<Vec<ChatRequest>>,
 }
 
 impl ScriptedModel {
-    fn new(answers: Vec<Result<ChatResponse, ModelError>>) -> Arc<Self> {
+    pub(super) fn new(answers: Vec<Result<ChatResponse, ModelError>>) -> Arc<Self> {
         Arc::new(Self { answers: Mutex::new(answers.into()), requests: Mutex::new(Vec::new()) })
     }
 
-    fn request_count(&self) -> usize {
+    pub(super) fn request_count(&self) -> usize {
         self.requests.lock().unwrap().len()
     }
 }
@@ -32,15 +32,15 @@ impl ModelProvider for ScriptedModel {
 }
 
 /// Returns a router whose every model is `model`.
-fn router(model: &Arc<ScriptedModel>) -> ModelRouter {
+pub(super) fn router(model: &Arc<ScriptedModel>) -> ModelRouter {
     ModelRouter::with_provider(ModelsConfig::default(), model.clone())
 }
 
 /// Records commits; fences from commit number `fence_at` (0-based) on; answers commit number
 /// `exceed_at` with "budget exceeded" (after recording it: it was applied).
 #[derive(Default)]
-struct RecordingSink {
-    commits: Vec<StepCommit>,
+pub(super) struct RecordingSink {
+    pub(super) commits: Vec<StepCommit>,
     fence_at: Option<usize>,
     exceed_at: Option<usize>,
 }
@@ -60,7 +60,7 @@ impl StepSink for RecordingSink {
 }
 
 impl RecordingSink {
-    fn event_kinds(&self) -> Vec<String> {
+    pub(super) fn event_kinds(&self) -> Vec<String> {
         self.commits.iter().flat_map(|commit| commit.events.iter().map(|event| event.kind.clone())).collect()
     }
 }
@@ -75,7 +75,7 @@ fn tool_answer(id: &str, text: &str) -> Result<ChatResponse, ModelError> {
     })
 }
 
-fn text_answer(text: &str) -> Result<ChatResponse, ModelError> {
+pub(super) fn text_answer(text: &str) -> Result<ChatResponse, ModelError> {
     Ok(ChatResponse {
         message: Message::assistant(text, Vec::new()),
         usage: Usage { prompt_tokens: 20, completion_tokens: 3 },
@@ -84,7 +84,7 @@ fn text_answer(text: &str) -> Result<ChatResponse, ModelError> {
     })
 }
 
-fn request(run_id: RunId, history: Vec<Message>, max_iterations: u32) -> RunRequest {
+pub(super) fn request(run_id: RunId, history: Vec<Message>, max_iterations: u32) -> RunRequest {
     RunRequest {
         run_id,
         node_id: agentry_core::NodeId::generate(),
@@ -110,10 +110,11 @@ fn request(run_id: RunId, history: Vec<Message>, max_iterations: u32) -> RunRequ
         tokens: None,
         policy: Default::default(),
         approvals: Vec::new(),
+        delegations: Vec::new(),
     }
 }
 
-fn echo_tools() -> ToolRegistry {
+pub(super) fn echo_tools() -> ToolRegistry {
     ToolRegistry::builtin(&["echo".to_string()]).unwrap()
 }
 

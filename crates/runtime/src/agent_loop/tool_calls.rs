@@ -198,7 +198,7 @@ fn gate(request: &RunRequest, step: u32, call: &ToolCall) -> Gate {
 }
 
 /// Returns a `tool_end` event.
-fn tool_end_event(step: u32, call: &ToolCall, output: &str, is_error: bool, duration_ms: u64) -> EventDraft {
+pub(super) fn tool_end_event(step: u32, call: &ToolCall, output: &str, is_error: bool, duration_ms: u64) -> EventDraft {
     EventDraft::now(
         kind::TOOL_END,
         json!({
@@ -214,7 +214,7 @@ fn tool_end_event(step: u32, call: &ToolCall, output: &str, is_error: bool, dura
 
 /// Commits a tool's result message with `events`; returns the message, or the outcome when
 /// fenced.
-async fn commit_tool_result(
+pub(super) async fn commit_tool_result(
     request: &RunRequest,
     sink: &mut dyn StepSink,
     call: &ToolCall,

@@ -5,6 +5,8 @@
 -- events: $7 kinds, $8 data (JSON text), $9 ts_ms; messages: $10 roles, $11 contents,
 -- $12 tool calls (JSON text), $13 tool call ids (NULL elements allowed); $14 event traceparents
 -- (NULL elements: unknown).
+-- Each message records the seq of the commit's last event (`messages.seq`: the agent's last_seq
+-- after it), so a fork at a seq knows which messages it shares.
 -- Every CTE sees the same snapshot; the run row's lock is taken first, then the agent row's
 -- (the order of every other writer), and the inserts use the agent counters as updated.
 -- Returns no row when the run update matched none (missing, stale, terminal, or commit $6 was
@@ -29,9 +31,9 @@ WITH run AS (
         unnest($7::text[], $8::text[], $9::bigint[], $14::text[])
             WITH ORDINALITY AS event (kind, data, ts_ms, traceparent, ordinality)
 ), new_messages AS (
-    INSERT INTO messages (agent_id, idx, run_id, role, content, tool_calls, tool_call_id)
+    INSERT INTO messages (agent_id, idx, run_id, role, content, tool_calls, tool_call_id, seq)
     SELECT run.agent_id, positions.message_count - cardinality($10::text[]) + message.ordinality - 1, run.id,
-        message.role, message.content, message.tool_calls, message.tool_call_id
+        message.role, message.content, message.tool_calls, message.tool_call_id, positions.last_seq
     FROM run, positions,
         unnest($10::text[], $11::text[], $12::text[], $13::text[])
             WITH ORDINALITY AS message (role, content, tool_calls, tool_call_id, ordinality)

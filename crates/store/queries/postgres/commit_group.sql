@@ -10,7 +10,8 @@
 -- elements: unknown).
 -- Commits of one agent in the same group (not expected: an agent runs one run at a time, and
 -- a node commits one step at a time) still get consecutive, gap-free positions, in ordinal
--- order. Returns one row per applied commit: the run, its ordinal and the agent's last seq
+-- order. Each message records the seq of its commit's last event (`offsets.last_seq`).
+-- Returns one row per applied commit: the run, its ordinal and the agent's last seq
 -- after that commit.
 WITH input AS (
     SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[])
@@ -48,9 +49,9 @@ WITH input AS (
         AS event (ordinal, position, kind, data, ts_ms, traceparent)
     JOIN offsets ON offsets.ordinal = event.ordinal
 ), new_messages AS (
-    INSERT INTO messages (agent_id, idx, run_id, role, content, tool_calls, tool_call_id)
+    INSERT INTO messages (agent_id, idx, run_id, role, content, tool_calls, tool_call_id, seq)
     SELECT offsets.agent_id, offsets.index_offset + message.position - 1, offsets.run_id, message.role,
-        message.content, message.tool_calls, message.tool_call_id
+        message.content, message.tool_calls, message.tool_call_id, offsets.last_seq
     FROM unnest($14::bigint[], $15::bigint[], $16::text[], $17::text[], $18::text[], $19::text[])
         AS message (ordinal, position, role, content, tool_calls, tool_call_id)
     JOIN offsets ON offsets.ordinal = message.ordinal

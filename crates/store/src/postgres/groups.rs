@@ -327,6 +327,47 @@ mod tests {
         let mut answers: Vec<(i64, i64)> = rows.iter().map(|row| (row.ordinal, row.agent_last_seq)).collect();
         answers.sort_unstable();
         assert_eq!(answers, [(1, 2), (2, 2)]);
+        // Each message records the seq of its commit's last event.
+        for batch in &batches {
+            let agent_id = store.inner.get_run(batch.run_id).await.unwrap().agent_id;
+            let messages = store.inner.list_messages(agent_id).await.unwrap();
+            let seqs: Vec<Option<u64>> = messages.iter().map(|stored| stored.seq).collect();
+            assert_eq!(seqs, [Some(2)], "{messages:?}");
+        }
+    }
+
+    /// Two commits of one agent in one group (not expected, but allowed): each message records
+    /// the seq of its own commit, not of the group's last.
+    #[tokio::test]
+    async fn a_group_records_each_commit_seq_on_its_messages() {
+        let (_database, store) = store().await;
+        let mut created = create_agent_group(&store.inner, vec![(agent(None), first_run("x"))]).await;
+        let (agent, run) = created.pop().unwrap().unwrap();
+        let run = run.unwrap();
+        let other =
+            store.inner.create_run(agent.id, NewRun { id: RunId::generate(), input: "y".into(), trace_parent: None });
+        let other = other.await.unwrap();
+        let node = NodeId::generate();
+        assign_runs(&store.inner, &[(run.id, node, 0), (other.id, node, 0)]).await.unwrap();
+        let commit = |run_id: RunId, events: usize, text: &str| CommitBatch {
+            run_id,
+            epoch: 1,
+            events: vec![EventDraft::now("step_start", json!({})); events],
+            messages: vec![Message::assistant(text, Vec::new())],
+            status: Some(RunStatus::Running),
+            error: None,
+            commit_id: None,
+            budget: None,
+            delegations: Vec::new(),
+            wake_parent: false,
+        };
+        let batches = vec![commit(run.id, 3, "first"), commit(other.id, 2, "second")];
+        let rows = group_statement(&store.inner, &batches).await.unwrap();
+        assert_eq!(rows.len(), 2);
+        let messages = store.inner.list_messages(agent.id).await.unwrap();
+        let written: Vec<(&str, Option<u64>)> =
+            messages.iter().map(|stored| (stored.message.content.as_str(), stored.seq)).collect();
+        assert_eq!(written, [("first", Some(3)), ("second", Some(5))]);
     }
 
     /// The group Spawn statement succeeds and answers a taken idempotency key with its agent.

@@ -15,7 +15,7 @@ use sqlx::{Connection, Postgres};
 use tracing::info;
 
 use crate::api::Leadership;
-use agentry_core::{Agent, CommitBatch, Run};
+use agentry_core::{Agent, CommitBatch, Run, RunStatus};
 
 use crate::api::{CommitOutcome, NewAgent, NewRun};
 use crate::error::{Error, Result};
@@ -105,6 +105,15 @@ impl PgStore {
     }
 
     async fn write_commit(&self, batch: CommitBatch) -> Result<CommitOutcome> {
+        if starts_or_ends_delegation(&batch) {
+            // Rare (once per delegation and per sub-agent): the shared transactional path, which
+            // reads the team, inserts the sub-agents and locks the parent; the one-statement
+            // forms stay the plain commits' hot path.
+            let run_id = batch.run_id;
+            return self.inner.commit_group(vec![batch]).await.pop().unwrap_or_else(|| {
+                Err(Error::Corrupt(format!("the commit of run {run_id} got no answer from its group")))
+            });
+        }
         if batch.budget.is_some() {
             return self.budget_commits.submit(batch).await.unwrap_or_else(|| Err(writers_stopped()));
         }
@@ -134,6 +143,12 @@ impl PgStore {
             Ok(None)
         }
     }
+}
+
+/// Returns whether `batch` starts sub-agents, parks its run for them, or may wake its parent:
+/// such commits take the shared path (`crate::sql::commit`), never the one-statement forms.
+fn starts_or_ends_delegation(batch: &CommitBatch) -> bool {
+    !batch.delegations.is_empty() || batch.wake_parent || batch.status == Some(RunStatus::WaitingChildren)
 }
 
 /// The error of a write submitted after the group writers ended.

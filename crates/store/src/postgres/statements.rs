@@ -1,6 +1,6 @@
 //! PostgreSQL's one-round-trip forms of the hot operations (`queries/postgres/*.sql`): a commit,
 //! a Spawn and a placement batch are each one statement (data-modifying CTEs over arrays bound
-//! with `unnest`), a `LoadRun` two; `groups.rs` writes many commits or Spawns per statement. Their semantics are those of the shared [`SqlStore`] code
+//! with `unnest`), a `LoadRun` two (three for a run that delegated); `groups.rs` writes many commits or Spawns per statement. Their semantics are those of the shared [`SqlStore`] code
 //! they replace — same fences, same gap-free seqs, same refusals — and the conformance suite
 //! checks both backends against the same assertions.
 
@@ -15,7 +15,7 @@ use crate::api::{CommitOutcome, NewAgent, NewRun, RunContext, StoredMessage};
 use crate::error::{Error, Result};
 use crate::sql::queries::SELECT_MESSAGES;
 use crate::sql::rows::{AgentRow, AgentSummaryRow, MessageRow, RunRow, json_text, to_db_int};
-use crate::sql::{SqlStore, check_epoch, not_found, summary};
+use crate::sql::{SqlStore, check_epoch, not_found, summary, teams};
 
 const COMMIT: &str = include_str!("../../queries/postgres/commit.sql");
 const CREATE_AGENT: &str = include_str!("../../queries/postgres/create_agent.sql");
@@ -105,7 +105,13 @@ pub(super) async fn load_run(store: &SqlStore<Postgres>, run_id: RunId, epoch: u
     let agent = Agent::try_from(agent_row)?;
     let message_rows: Vec<MessageRow> =
         query_as(SELECT_MESSAGES).bind(agent.id.to_string()).fetch_all(store.pool()).await?;
-    let messages = message_rows.into_iter().map(StoredMessage::try_from).collect::<Result<_>>()?;
+    let messages: Vec<StoredMessage> = message_rows.into_iter().map(StoredMessage::try_from).collect::<Result<_>>()?;
+    // A third statement only for a run that made a delegation call.
+    let delegations = if teams::has_delegation_calls(&messages, run_id) {
+        teams::delegations_of(store.pool(), run_id).await?
+    } else {
+        Vec::new()
+    };
     let started_tool_call_ids = row
         .started_tool_calls
         .iter()
@@ -117,7 +123,7 @@ pub(super) async fn load_run(store: &SqlStore<Postgres>, run_id: RunId, epoch: u
         .and_then(|data| serde_json::from_str::<serde_json::Value>(&data).ok())
         .and_then(|data| ConversationSummary::from_event(&data));
     let approvals = row.approval_decisions.iter().filter_map(|data| serde_json::from_str(data).ok()).collect();
-    Ok(RunContext { run, agent, messages, started_tool_call_ids, summary, approvals, delegations: Vec::new() })
+    Ok(RunContext { run, agent, messages, started_tool_call_ids, summary, approvals, delegations })
 }
 
 /// Applies a commit in one statement (see [`crate::Store::commit`]).

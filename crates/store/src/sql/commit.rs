@@ -1,5 +1,6 @@
 //! Commits on the shared SQL (SQLite's path; PostgreSQL has one-statement forms in
-//! `postgres/`): a group of commits in one transaction, a savepoint each.
+//! `postgres/` and sends here only the commits they cannot express: those that start
+//! sub-agents or wake a parent): a group of commits in one transaction, a savepoint each.
 
 use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Pool, Transaction, Type, query, query_as};
 use tracing::debug;
@@ -10,7 +11,8 @@ use agentry_core::{CommitBatch, Run, RunId};
 use super::budget;
 use super::lifecycle::append_events;
 use super::queries::{COMMIT_RUN, INSERT_MESSAGE};
-use super::rows::{AgentPositions, BudgetRow, RunBudgetRow, RunRow, json_text, to_db_int};
+use super::rows::{AgentPositions, AgentRow, BudgetRow, RunBudgetRow, RunRow, json_text, to_db_int};
+use super::teams;
 use crate::api::CommitOutcome;
 use crate::error::{Error, Result};
 
@@ -45,6 +47,7 @@ where
     for<'q> i64: Encode<'q, DB> + Type<DB>,
     for<'q> f64: Encode<'q, DB> + Type<DB>,
     for<'r> RunRow: FromRow<'r, DB::Row>,
+    for<'r> AgentRow: FromRow<'r, DB::Row>,
     for<'r> AgentPositions: FromRow<'r, DB::Row>,
     for<'r> RunBudgetRow: FromRow<'r, DB::Row>,
     for<'r> BudgetRow: FromRow<'r, DB::Row>,
@@ -84,6 +87,7 @@ where
     for<'q> i64: Encode<'q, DB> + Type<DB>,
     for<'q> f64: Encode<'q, DB> + Type<DB>,
     for<'r> RunRow: FromRow<'r, DB::Row>,
+    for<'r> AgentRow: FromRow<'r, DB::Row>,
     for<'r> AgentPositions: FromRow<'r, DB::Row>,
     for<'r> RunBudgetRow: FromRow<'r, DB::Row>,
     for<'r> BudgetRow: FromRow<'r, DB::Row>,
@@ -108,6 +112,8 @@ where
     let positions: AgentPositions = append_events(transaction, &agent_id, &run_id, batch.events, message_count).await?;
     let first_index = positions.message_count - message_count;
     for (index, message) in (first_index..).zip(batch.messages) {
+        // The seq of the commit's last event (the agent's last seq when it has none): a fork at
+        // a seq copies the messages committed up to it.
         query(INSERT_MESSAGE)
             .bind(agent_id.clone())
             .bind(index)
@@ -116,6 +122,7 @@ where
             .bind(message.content)
             .bind(json_text("tool calls", serde_json::to_string(&message.tool_calls))?)
             .bind(message.tool_call_id)
+            .bind(positions.last_seq)
             .execute(&mut **transaction)
             .await?;
     }
@@ -128,10 +135,18 @@ where
         }
         decision = Some(applied.decision);
     }
+    if !batch.delegations.is_empty() {
+        teams::start_children(transaction, &run, batch.delegations).await?;
+    }
+    let woke_parent = if batch.wake_parent && run.status.is_terminal() {
+        teams::wake_parent(transaction, run.id).await?
+    } else {
+        None
+    };
     let last_seq =
         u64::try_from(last_seq).map_err(|_| Error::Corrupt(format!("agents.last_seq: {last_seq} is negative")))?;
     debug!(last_seq, status = %run.status, "committed");
-    Ok(Some(CommitOutcome { run, last_seq, replayed: false, budget: decision, woke_parent: None }))
+    Ok(Some(CommitOutcome { run, last_seq, replayed: false, budget: decision, woke_parent }))
 }
 
 /// The answers of a group that failed as a whole: the error for each of its `count` commits.

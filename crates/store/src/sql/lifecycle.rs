@@ -14,7 +14,7 @@ use super::approvals::pending_request;
 use super::queries::*;
 use super::rows::KindDataRow;
 use super::rows::{AgentPositions, NodeRow, RunRow, json_text, to_db_int};
-use super::{SqlStore, not_found};
+use super::{SqlStore, not_found, teams};
 use crate::api::{ReleaseScope, RunControl};
 use crate::error::{Error, Result};
 use agentry_core::approval::ApprovalRequest;
@@ -114,6 +114,11 @@ where
         // The hub's own events belong to the run's trace, under the span it descends from.
         let event = EventDraft { trace: run.trace_parent, ..event };
         append_events(&mut transaction, &run.agent_id.to_string(), &id, vec![event], 0).await?;
+        if run.status == RunStatus::Cancelled {
+            // A cancelled sub-agent may have been the last one its parent waited for: queue the
+            // parent (the placer's next pass places it; this answer names only the child).
+            teams::wake_parent(&mut transaction, run.id).await?;
+        }
         transaction.commit().await?;
         Ok(run)
     }

@@ -84,6 +84,7 @@ where
     for<'r> KindDataRow: FromRow<'r, DB::Row>,
     for<'r> RunBudgetRow: FromRow<'r, DB::Row>,
     for<'r> BudgetRow: FromRow<'r, DB::Row>,
+    for<'r> teams::DelegationRow: FromRow<'r, DB::Row>,
 {
     #[instrument(level = "debug", skip_all, fields(agent_id = %agent.id))]
     pub(crate) async fn create_agent(
@@ -271,7 +272,14 @@ where
         let agent = Agent::try_from(agent_row.ok_or_else(|| not_found("agent", run.agent_id))?)?;
         let message_rows: Vec<MessageRow> =
             query_as(SELECT_MESSAGES).bind(agent.id.to_string()).fetch_all(&self.pool).await?;
-        let messages = message_rows.into_iter().map(StoredMessage::try_from).collect::<Result<_>>()?;
+        let messages: Vec<StoredMessage> =
+            message_rows.into_iter().map(StoredMessage::try_from).collect::<Result<_>>()?;
+        // Only a run that made a delegation call pays for reading its delegations.
+        let delegations = if teams::has_delegation_calls(&messages, run_id) {
+            teams::delegations_of(&self.pool, run_id).await?
+        } else {
+            Vec::new()
+        };
         let events: Vec<KindDataRow> = query_as(SELECT_LOAD_EVENTS)
             .bind(agent.id.to_string())
             .bind(run_id.to_string())
@@ -290,7 +298,7 @@ where
                 started_tool_call_ids.push(id.to_owned());
             }
         }
-        Ok(RunContext { run, agent, messages, started_tool_call_ids, summary, approvals, delegations: Vec::new() })
+        Ok(RunContext { run, agent, messages, started_tool_call_ids, summary, approvals, delegations })
     }
 
     /// Applies a group of commits (see [`crate::Store::commit`]) with [`commit::write_group`],

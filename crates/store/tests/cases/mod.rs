@@ -5,12 +5,15 @@ pub mod approvals;
 pub mod commit;
 pub mod cost;
 pub mod events;
+pub mod fork;
 pub mod import;
 pub mod lifecycle;
 pub mod listing;
 pub mod nodes;
 pub mod runs;
 pub mod scheduling;
+pub mod teams;
+pub mod tree;
 
 use std::collections::BTreeMap;
 

@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 use agent_hub::scheduler::Strategy;
 
 use crate::commands::{bind_metrics, duration_flag, parse_duration};
-use crate::config::{Flags, Sources, load_hub, load_models, load_tool_policy};
+use crate::config::{Flags, Sources, load_hub, load_models, load_templates, load_tool_policy};
 use crate::signal::shutdown_token;
 
 /// Options of `agentry hub serve`. Each overrides the `[hub]` key of the same name from the
@@ -65,12 +65,16 @@ pub async fn run(args: ServeArgs, config_file: Option<PathBuf>) -> anyhow::Resul
     let config = load_hub(&sources, args.flags())?;
     let models = load_models(&sources)?;
     let allowed_tools = load_tool_policy(&sources)?.allowed;
+    let templates = load_templates(&sources)?;
     let shutdown = shutdown_token()?;
     let listener = TcpListener::bind(&config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     let redacted = config.redacted();
     tracing::info!(listen = %config.listen, database = %redacted.database_url, scheduler = %config.scheduler, "starting hub");
     let http = bind_metrics(config.metrics_address()).await?;
-    let mut server = agent_hub::HubServer::new(config).with_models(models).with_allowed_tools(allowed_tools);
+    let mut server = agent_hub::HubServer::new(config)
+        .with_models(models)
+        .with_allowed_tools(allowed_tools)
+        .with_templates(templates);
     if let Some(listener) = http {
         server = server.with_http_listener(listener);
     }
