@@ -66,7 +66,10 @@ impl Hub {
         for run in self.store.active_runs(agent_id).await? {
             let cancel = RunControl::Cancel { reason: INTERRUPTED_REASON.into() };
             match self.store.control_run(run.id, cancel).await {
-                Ok(_) => tracing::info!(run_id = %run.id, %agent_id, "run interrupted"),
+                Ok(cancelled) => {
+                    tracing::info!(run_id = %run.id, %agent_id, "run interrupted");
+                    self.cancel_sub_agents(&cancelled).await?;
+                }
                 // It ended meanwhile: nothing to interrupt.
                 Err(agentry_store::Error::Conflict(reason)) => tracing::debug!(%reason, "run already ended"),
                 Err(error) => return Err(error.into()),

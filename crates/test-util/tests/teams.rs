@@ -53,10 +53,17 @@ fn data(event: &pb::TraceEvent) -> Value {
     serde_json::from_str(&event.data).unwrap()
 }
 
-/// Returns the latest runs of `agent_ids` once none is queued or running.
-async fn settled(cluster: &Cluster, agent_ids: &[String]) -> Vec<pb::Run> {
+/// Returns the latest runs of `agent_ids` once every one's status is `accepted` (`what` names
+/// the wait).
+async fn latest_runs_when(
+    cluster: &Cluster,
+    agent_ids: &[String],
+    what: &str,
+    accepted: impl Fn(i32) -> bool,
+) -> Vec<pb::Run> {
     let client = cluster.client().await.unwrap();
-    eventually("every sub-agent completed or paused", TIMEOUT, || {
+    let accepted = &accepted;
+    eventually(what, TIMEOUT, || {
         let mut client = client.clone();
         async move {
             let mut runs = Vec::new();
@@ -67,9 +74,8 @@ async fn settled(cluster: &Cluster, agent_ids: &[String]) -> Vec<pb::Run> {
                     Err(status) => return Observed::Failed(status.into()),
                 }
             }
-            let done = [pb::RunStatus::Completed as i32, pb::RunStatus::Paused as i32];
-            let going = runs.iter().filter(|run| !done.contains(&run.status)).count();
-            if going == 0 { Observed::Ready(runs) } else { Observed::NotYet(format!("{going} still going")) }
+            let other = runs.iter().filter(|run| !accepted(run.status)).count();
+            if other == 0 { Observed::Ready(runs) } else { Observed::NotYet(format!("{other} not yet")) }
         }
     })
     .await
@@ -107,7 +113,10 @@ async fn a_lead_budget_caps_its_sub_agents(backend: Backend) {
     .unwrap();
     assert_eq!(children.len(), TASKS);
 
-    let runs = settled(&cluster, &children).await;
+    let done = [pb::RunStatus::Completed as i32, pb::RunStatus::Paused as i32];
+    let runs =
+        latest_runs_when(&cluster, &children, "every sub-agent completed or paused", |status| done.contains(&status))
+            .await;
     let paused: Vec<&pb::Run> = runs.iter().filter(|run| run.status == pb::RunStatus::Paused as i32).collect();
     assert!(!paused.is_empty(), "{MAX_TOKENS} tokens cannot carry four sub-agents of 66");
     let lead_run = cluster.store.get_run(lead.run_id.parse().unwrap()).await.unwrap();
@@ -178,4 +187,39 @@ async fn a_lead_budget_caps_its_sub_agents_on_postgres() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lead_budget_caps_its_sub_agents_on_sqlite() {
     a_lead_budget_caps_its_sub_agents(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_waiting_lead_cancels_its_sub_agents() {
+    let model = model().await;
+    let gate = tokio_util::sync::CancellationToken::new();
+    model.hold_inputs("job ", gate.clone());
+    let cluster = Cluster::start_with_slots(Backend::Sqlite, 2, 4, &model.base_url()).await.unwrap();
+    let mut client = cluster.client().await.unwrap();
+    let spawn =
+        pb::SpawnRequest { spec: Some(lead_spec()), input: Some("lead: do the jobs".into()), ..Default::default() };
+    let lead = client.spawn(spawn).await.unwrap().into_inner();
+    let children: Vec<String> = eventually("the lead waiting for its sub-agents", TIMEOUT, || async {
+        let run = cluster.store.get_run(lead.run_id.parse().unwrap()).await.unwrap();
+        if run.status.as_str() != "waiting_children" {
+            return Observed::NotYet(format!("lead {}", run.status));
+        }
+        let tree = cluster.store.agent_tree(lead.agent_id.parse().unwrap()).await.unwrap();
+        Observed::Ready(tree.iter().skip(1).map(|entry| entry.summary.agent.id.to_string()).collect())
+    })
+    .await
+    .unwrap();
+    assert_eq!(children.len(), TASKS);
+
+    let cancel = pb::CancelRunRequest { run_id: lead.run_id.clone(), reason: "changed my mind".into() };
+    client.cancel_run(cancel).await.unwrap();
+    gate.cancel();
+    let cancelled = pb::RunStatus::Cancelled as i32;
+    let runs = latest_runs_when(&cluster, &children, "every sub-agent cancelled", |status| status == cancelled).await;
+    for run in &runs {
+        assert_eq!(run.error, format!("its parent run {} was cancelled", lead.run_id), "{run:?}");
+    }
+    let lead_run = cluster.store.get_run(lead.run_id.parse().unwrap()).await.unwrap();
+    assert_eq!(lead_run.status.as_str(), "cancelled");
+    cluster.shutdown().await;
 }

@@ -5,14 +5,13 @@
 mod follow;
 mod view;
 
-use std::collections::HashMap;
-
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use agentry_sdk::proto::{AgentSpec, SpawnRequest};
 
+use crate::commands::templates::{collect_vars, parse_var};
 use crate::commands::tree::short_id;
 use crate::commands::{HubArgs, text_or_stdin};
 use crate::output::{EventFormat, ResultFormat, print_line};
@@ -71,26 +70,10 @@ impl TeamCommand {
     }
 }
 
-/// Parses `KEY=VALUE` (clap value parser); the key is trimmed and must not be empty, the value
-/// is kept as given.
-fn parse_var(text: &str) -> Result<(String, String), String> {
-    let (key, value) = text.split_once('=').ok_or_else(|| format!("{text:?} is not KEY=VALUE"))?;
-    let key = key.trim();
-    if key.is_empty() {
-        return Err(format!("{text:?} has an empty key"));
-    }
-    Ok((key.to_owned(), value.to_owned()))
-}
-
 /// Returns the Spawn of `team run`: the template, its variables (a key given twice is an
 /// error naming it), a spec carrying only the model override, the input and the budget.
 fn spawn_request(args: &TeamRunArgs, input: String) -> anyhow::Result<SpawnRequest> {
-    let mut vars = HashMap::with_capacity(args.vars.len());
-    for (key, value) in &args.vars {
-        if vars.insert(key.clone(), value.clone()).is_some() {
-            anyhow::bail!("--var {key} is given twice");
-        }
-    }
+    let vars = collect_vars(args.vars.clone()).map_err(anyhow::Error::msg)?;
     let template = args.template.trim();
     if template.is_empty() {
         anyhow::bail!("TEMPLATE is empty (default {DEFAULT_TEMPLATE}; see `agentry templates list`)");
@@ -210,7 +193,7 @@ mod tests {
     #[test]
     fn bad_vars_are_refused_naming_them() {
         assert!(parse(&["--input", "x", "--var", "novalue"]).unwrap_err().to_string().contains("\"novalue\""));
-        assert!(parse(&["--input", "x", "--var", "=v"]).unwrap_err().to_string().contains("empty key"));
+        assert!(parse(&["--input", "x", "--var", "=v"]).unwrap_err().to_string().contains("is not a variable name"));
         let twice = parse(&["--input", "x", "--var", "a=1", "--var", "a=2"]).unwrap();
         let error = spawn_request(&twice, "x".into()).unwrap_err().to_string();
         assert_eq!(error, "--var a is given twice");
