@@ -25,6 +25,19 @@ struct AgentJson {
     /// Set for a read-only agent loaded by `agentry trace import`: the file it came from.
     #[serde(skip_serializing_if = "String::is_empty")]
     imported_from: String,
+    /// Set for a sub-agent: the agent that started it.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    parent_id: String,
+    /// Set for a fork (`agentry fork`): the agent it was forked from, and the seq it branched at.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    forked_from: String,
+    #[serde(skip_serializing_if = "is_zero")]
+    forked_at_seq: u64,
+}
+
+/// Returns whether `value` is 0 (a field left out of the JSON).
+fn is_zero(value: &u64) -> bool {
+    *value == 0
 }
 
 /// A run in `ps --output json`.
@@ -79,6 +92,9 @@ fn agent_json(agent: &Agent) -> AgentJson {
         last_seq: agent.last_seq,
         latest_run: agent.latest_run.as_ref().map(run_json_of),
         imported_from: agent.imported_from.clone(),
+        parent_id: agent.parent_id.clone(),
+        forked_from: agent.forked_from.clone(),
+        forked_at_seq: agent.forked_at_seq,
     }
 }
 
@@ -307,6 +323,14 @@ mod tests {
         assert!(table.lines().nth(1).unwrap().ends_with(r"import of trace.jsonl; boom\nagain"), "{table}");
         let parsed: Value = serde_json::from_str(&agents_json(&[imported]).expect("JSON")).expect("parse");
         assert_eq!(parsed[0]["imported_from"], "trace.jsonl");
+        assert!(parsed[0].get("parent_id").is_none() && parsed[0].get("forked_from").is_none(), "{parsed}");
+        let mut fork = agent();
+        (fork.parent_id, fork.forked_from, fork.forked_at_seq) = ("lead".into(), "source".into(), 7);
+        let parsed: Value = serde_json::from_str(&agents_json(&[fork]).expect("JSON")).expect("parse");
+        assert_eq!(
+            (&parsed[0]["parent_id"], &parsed[0]["forked_from"], &parsed[0]["forked_at_seq"]),
+            (&json!("lead"), &json!("source"), &json!(7))
+        );
         let live: Value = serde_json::from_str(&agents_json(&[agent()]).expect("JSON")).expect("parse");
         assert!(live[0].get("imported_from").is_none(), "{live}");
     }
