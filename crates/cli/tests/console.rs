@@ -210,6 +210,17 @@ async fn the_console_follows_controls_and_replays_runs() {
     assert_eq!(seqs[1], seq_of(&trace, "tool_start", 0), "{completed}");
     assert_eq!(seqs[2], seq_of(&trace, "step_start", 1), "{completed}");
 
+    // 3b. The page forked the completed agent after its last commit: the fork's trace starts
+    // with `forked_from`, and it completed from the copied conversation without a model call.
+    let requests_before = model.requests().len();
+    let forked = page.expect_json("forked", STEP).await.unwrap_or_else(|error| panic!("{error:#}"));
+    let fork_id = forked["agent"].as_str().expect("the fork's id").to_owned();
+    cluster.wait_until_completed(std::slice::from_ref(&fork_id), RUN_DEADLINE).await.expect("the fork completed");
+    let fork_trace = cluster.trace(&fork_id).await.expect("agentry trace");
+    assert_eq!(kinds(&fork_trace), ["forked_from", "run_started", "final", "run_finished"], "{fork_trace:?}");
+    assert_eq!(fork_trace[0]["data"]["agent_id"], agent_id.as_str(), "{fork_trace:?}");
+    assert_eq!(model.requests().len(), requests_before, "the fork asked the model nothing");
+
     // 4. The replay file (the live run's exported trace), then a second run held by the model
     // that the page cancels.
     let exported = cluster.client(&["trace", &agent_id, "--jsonl"]).await.expect("agentry trace --jsonl");

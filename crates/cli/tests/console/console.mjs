@@ -106,6 +106,25 @@ await main(async (state) => {
   await screenshot(page, 'inspector');
   report('completed', { steps: completed.steps, seqs: completed.elements.map((e) => e.seq) });
 
+  // 3b. Fork the completed agent from the console (after its last commit): the fork opens,
+  // names its origin, and completes from the copied conversation.
+  await page.click('[data-testid=action-fork]');
+  await page.waitForSelector('[data-testid=confirm-dialog]');
+  await page.click('[data-testid=confirm-dialog] [data-testid=confirm-ok]');
+  await page.waitForFunction(
+    (source) => {
+      const view = document.querySelector('[data-testid=agent-view]');
+      return view?.dataset.agentId && view.dataset.agentId !== source;
+    },
+    agentId,
+  );
+  const forkId = await page.$eval('[data-testid=agent-view]', (view) => view.dataset.agentId);
+  await waitForContains(page, '[data-testid=agent-forked-from]', agentId.slice(0, 8));
+  await waitForText(page, '[data-testid=agent-status]', 'completed');
+  await page.click('[data-testid=toast][data-kind=ok]');
+  await page.waitForSelector('[data-testid=toast]', { state: 'detached' });
+  report('forked', { agent: forkId });
+
   // 4. Cancel from the console: another agent, held by the model, opened from the runs view.
   const { agent: cancelId, trace: tracePath } = await receive('cancel');
   await page.click('[data-testid=nav-runs]');

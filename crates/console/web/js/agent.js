@@ -50,6 +50,7 @@ export function mountAgent(container, route) {
   const cancelBtn = h('button', { type: 'button', class: 'btn btn-danger requires-write', 'data-testid': 'action-cancel', onclick: () => act('cancel') }, 'Cancel run');
   const pauseBtn = h('button', { type: 'button', class: 'btn requires-write', 'data-testid': 'action-pause', onclick: () => act('pause') }, 'Pause');
   const resumeBtn = h('button', { type: 'button', class: 'btn requires-write', 'data-testid': 'action-resume', onclick: () => act('resume') }, 'Resume');
+  const forkBtn = h('button', { type: 'button', class: 'btn requires-write', 'data-testid': 'action-fork', onclick: () => fork() }, 'Fork');
   const sendInput = h('input', { type: 'text', class: 'send-input', 'data-testid': 'send-input', placeholder: 'Send a message to this agent…', 'aria-label': 'message' });
   const sendBtn = h('button', { type: 'button', class: 'btn btn-primary', 'data-testid': 'action-send', onclick: () => send() }, 'Send');
   sendInput.addEventListener('keydown', (ev) => {
@@ -59,7 +60,7 @@ export function mountAgent(container, route) {
   const actions = h(
     'div',
     { class: 'actions requires-write' },
-    h('div', { class: 'action-group' }, cancelBtn, pauseBtn, resumeBtn),
+    h('div', { class: 'action-group' }, cancelBtn, pauseBtn, resumeBtn, forkBtn),
     h('div', { class: 'action-group send' }, sendInput, sendBtn),
   );
 
@@ -126,6 +127,12 @@ export function mountAgent(container, route) {
       item('node', run.nodeId ? h('span', { title: run.nodeId }, nodeName(run.nodeId)) : null),
       item('events', fmtInt(agent.lastSeq)),
       item('imported from', agent.importedFrom),
+      item(
+        'forked from',
+        agent.forkedFrom
+          ? [h('a', { href: agentHref(agent.forkedFrom), class: 'link mono', 'data-testid': 'agent-forked-from' }, shortId(agent.forkedFrom)), ` at seq ${num(agent.forkedAtSeq)}`]
+          : null,
+      ),
       item(run.status && runStatusName(run.status) === 'queued' ? 'waiting' : 'error', run.error || run.waitReason ? h('span', { class: 'error-text', title: run.error || run.waitReason }, oneLine(run.error || run.waitReason, 160)) : null),
     );
     renderBudget();
@@ -315,6 +322,29 @@ export function mountAgent(container, route) {
       }
       loadAgent();
     }
+  }
+
+  /** Forks the agent (`AgentHub.Fork`, one fork) after a seq, then opens the fork. */
+  async function fork() {
+    const done = await confirmAndRun({
+      title: 'Fork agent',
+      body: `Fork agent ${agentId}? A new agent shares its conversation up to the seq you give (empty: its last commit), copied without asking the model again, and continues from there.`,
+      ok: 'Fork',
+      input: { label: 'After seq (optional)', placeholder: String(num(agent?.lastSeq)) },
+      call: (seqText) => {
+        const body = { agentId, count: 1 };
+        const text = String(seqText ?? '').trim();
+        if (text) {
+          const seq = Number(text);
+          if (!Number.isInteger(seq) || seq < 1) throw new Error(`"${seqText}" is not a seq (a whole number from 1)`);
+          body.atSeq = String(seq);
+        }
+        return call('Fork', body);
+      },
+      success: (res) => `Forked: agent ${shortId(res.forks?.[0]?.agentId ?? '')}`,
+    });
+    const forkId = done?.forks?.[0]?.agentId;
+    if (forkId) location.hash = agentHref(forkId);
   }
 
   async function send() {
