@@ -89,11 +89,7 @@ impl NodeService for NodeServiceApi {
             followed,
             run: Some((&context.run).into()),
             spec: Some((&context.agent.spec).into()),
-            messages: context
-                .messages
-                .iter()
-                .map(|stored| pb::Message { index: stored.index, ..(&stored.message).into() })
-                .collect(),
+            messages: context.messages.iter().map(crate::fork::wire_message).collect(),
             started_tool_call_ids: context.started_tool_call_ids,
             budgeted: context.agent.budget_id.is_some(),
             approval_decisions: context

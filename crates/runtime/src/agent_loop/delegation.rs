@@ -44,7 +44,7 @@ pub(super) async fn run_delegations(
     next_call: Option<NextCall<'_>>,
 ) -> Result<Result<Vec<Message>, RunOutcome>, SinkError> {
     let plans: Vec<(ToolCall, Step)> =
-        calls.into_iter().map(|call| (plan(request, &call), call)).map(|(step, call)| (call, step)).collect();
+        calls.into_iter().map(|call| (plan(request, &call), call)).map(|(planned, call)| (call, planned)).collect();
     let answers: Vec<(&ToolCall, &String, bool)> = plans
         .iter()
         .filter_map(|(call, step)| match step {

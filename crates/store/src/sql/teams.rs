@@ -15,7 +15,7 @@ use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Transaction, Type
 use tracing::debug;
 
 use agentry_core::clock::now_ms;
-use agentry_core::team::{ChildOutcome, Delegation, is_delegation_tool};
+use agentry_core::team::{ChildOutcome, Delegation, ROLE_LABEL, is_delegation_tool};
 use agentry_core::{Agent, Run, RunId, RunStatus};
 
 use super::queries::{INSERT_AGENT, SELECT_AGENT};
@@ -36,8 +36,6 @@ const LOCK_DELEGATING_RUN: &str = include_str!("../../queries/postgres/lock_dele
 const WAKE_PARENT_RUN: &str = include_str!("../../queries/wake_parent_run.sql");
 /// `queries/wake_waiting_parents.sql`.
 const WAKE_WAITING_PARENTS: &str = include_str!("../../queries/wake_waiting_parents.sql");
-
-use agentry_core::team::ROLE_LABEL;
 
 /// A row of `select_delegations.sql`: a delegation with its sub-agent's first run.
 #[derive(Debug, sqlx::FromRow)]
