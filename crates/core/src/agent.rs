@@ -121,15 +121,24 @@ impl AgentSpec {
             return Err(SpecError(format!("spec.temperature is {temperature}; it must be between 0 and 2")));
         }
         if let Some(choice) = &self.tool_choice {
+            // An agent with a team also has the delegation tools (`agent`, `parallel_agents`).
+            let delegates = self.team.is_some();
+            let offered =
+                |name: &String| self.tools.contains(name) || (delegates && crate::team::is_delegation_tool(name));
             match ToolChoice::parse(choice) {
-                ToolChoice::Tool(name) if !self.tools.contains(&name) => {
+                ToolChoice::Tool(name) if !offered(&name) => {
+                    let mut tools = self.tools.clone();
+                    if delegates {
+                        tools
+                            .extend([crate::team::AGENT_TOOL.to_owned(), crate::team::PARALLEL_AGENTS_TOOL.to_owned()]);
+                    }
                     return Err(SpecError(format!(
                         "spec.tool_choice: {name:?} is neither auto, none nor required, and not one of the agent's \
                          tools [{}]",
-                        self.tools.join(", ")
+                        tools.join(", ")
                     )));
                 }
-                ToolChoice::Required if self.tools.is_empty() => {
+                ToolChoice::Required if self.tools.is_empty() && !delegates => {
                     return Err(SpecError("spec.tool_choice is required but the agent has no tools".to_owned()));
                 }
                 _ => {}
@@ -418,6 +427,16 @@ mod tests {
         let mut required = spec("openai:m", &[]);
         required.tool_choice = Some("required".into());
         assert!(required.validated().is_err());
+        // A lead with a team and no tools of its own may be made to delegate first.
+        let mut lead = spec("openai:m", &[]);
+        let role = crate::team::TeamRole { description: String::new(), spec: spec("openai:m", &["bash"]) };
+        lead.team = Some(crate::team::Team { roles: BTreeMap::from([("shell".to_owned(), role)]), max_parallel: 2 });
+        lead.tool_choice = Some("required".into());
+        assert!(lead.clone().validated().is_ok(), "required with only delegation tools");
+        lead.tool_choice = Some("parallel_agents".into());
+        assert!(lead.clone().validated().is_ok(), "naming a delegation tool");
+        lead.tool_choice = Some("bash".into());
+        assert!(lead.validated().unwrap_err().0.ends_with("tools [agent, parallel_agents]"));
         assert_eq!(ToolChoice::parse("bash").for_step(1), ToolChoice::Tool("bash".into()));
         assert_eq!(ToolChoice::Required.for_step(2), ToolChoice::Auto);
         assert_eq!(ToolChoice::None.for_step(3), ToolChoice::None);

@@ -9,6 +9,7 @@
 //! tools: [view, write, bash]
 //! max_iterations: 30
 //! temperature: 0.2
+//! tool_choice: required    # first model call: auto | none | required | a tool name
 //! vars: { language: Rust, project: this repository }
 //! team: [reviewer]         # templates it may delegate to
 //! ```
@@ -76,6 +77,10 @@ pub struct TemplateDef {
     /// Sampling temperature (0–2); absent: the model server's default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f32>,
+    /// Tool choice of the first model call of a run (`auto`, `none`, `required` or a tool name,
+    /// including `agent` / `parallel_agents` with a team); later calls are `auto`.
+    #[serde(default, alias = "tool-choice", skip_serializing_if = "Option::is_none")]
+    pub tool_choice: Option<String>,
     /// Default values of the placeholders.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub vars: BTreeMap<String, String>,
@@ -86,6 +91,21 @@ pub struct TemplateDef {
 
 fn is_zero(value: &u32) -> bool {
     *value == 0
+}
+
+/// Checks a template's `tool_choice`: a tool it names must be one of `tools` or, when the
+/// template has a team, a delegation tool; `required` needs a tool or a team.
+fn check_tool_choice(choice: &str, tools: &[String], has_team: bool) -> Result<(), String> {
+    let offered = |name: &String| tools.contains(name) || (has_team && crate::team::is_delegation_tool(name));
+    match crate::agent::ToolChoice::parse(choice) {
+        crate::agent::ToolChoice::Tool(name) if !offered(&name) => {
+            Err(format!("tool_choice {name:?} is neither auto, none nor required, and not one of its tools"))
+        }
+        crate::agent::ToolChoice::Required if tools.is_empty() && !has_team => {
+            Err("tool_choice is required but it has no tools and no team".to_owned())
+        }
+        _ => Ok(()),
+    }
 }
 
 /// A checked role template ([`RoleTemplate::from_def`]).
@@ -105,6 +125,8 @@ pub struct RoleTemplate {
     pub max_iterations: u32,
     /// Sampling temperature (0–2).
     pub temperature: Option<f32>,
+    /// Tool choice of a run's first model call (checked against its tools and team).
+    pub tool_choice: Option<String>,
     /// Default values of the placeholders.
     pub vars: BTreeMap<String, String>,
     /// Templates it may delegate to (no duplicates; checked against the library by
@@ -194,6 +216,9 @@ impl RoleTemplate {
         {
             return Err(invalid(format!("temperature is {temperature}; it must be between 0 and 2")));
         }
+        if let Some(choice) = &def.tool_choice {
+            check_tool_choice(choice, &def.tools, !def.team.is_empty()).map_err(invalid)?;
+        }
         if def.max_iterations > MAX_ITERATIONS_LIMIT {
             return Err(invalid(format!(
                 "max_iterations is {}; the limit is {MAX_ITERATIONS_LIMIT}",
@@ -215,6 +240,7 @@ impl RoleTemplate {
             tools: def.tools,
             max_iterations: def.max_iterations,
             temperature: def.temperature,
+            tool_choice: def.tool_choice,
             vars: def.vars,
             team: def.team,
         })
@@ -231,6 +257,7 @@ impl RoleTemplate {
             tools: self.tools.clone(),
             max_iterations: self.max_iterations,
             temperature: self.temperature,
+            tool_choice: self.tool_choice.clone(),
             vars: self.vars.clone(),
             team: self.team.clone(),
         }

@@ -61,7 +61,7 @@ pub fn expand(
         max_iterations: if overrides.max_iterations == 0 { top.max_iterations } else { overrides.max_iterations },
         temperature: overrides.temperature.or(top.temperature),
         node_selector: overrides.node_selector.clone(),
-        tool_choice: overrides.tool_choice.clone(),
+        tool_choice: overrides.tool_choice.clone().or_else(|| top.tool_choice.clone()),
         mcp_servers: overrides.mcp_servers.clone(),
         team,
         model,
@@ -112,7 +112,7 @@ impl<T: Templates> Expander<'_, T> {
                 max_iterations: member.max_iterations,
                 node_selector: BTreeMap::new(),
                 temperature: member.temperature,
-                tool_choice: None,
+                tool_choice: member.tool_choice.clone(),
                 mcp_servers: BTreeMap::new(),
                 team: self.team(member, member_model, depth + 1)?,
             };

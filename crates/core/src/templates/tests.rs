@@ -135,6 +135,19 @@ fn malformed_placeholders_names_and_values_are_refused() {
     assert_eq!(error("name: c\nmax_iterations: 5000\n"), "template c: max_iterations is 5000; the limit is 1000");
     assert!(error("name: c\nmodel: 'gpt 4'\n").starts_with("template c: model"));
     assert_eq!(error("name: c\nteam: [a, a]\n"), "template c: team member \"a\" is listed twice");
+    assert_eq!(
+        error("name: c\ntools: [ls]\ntool_choice: bash\n"),
+        "template c: tool_choice \"bash\" is neither auto, none nor required, and not one of its tools"
+    );
+    assert_eq!(
+        error("name: c\ntool_choice: required\n"),
+        "template c: tool_choice is required but it has no tools and no team"
+    );
+    assert_eq!(
+        error("name: c\ntools: [ls]\ntool_choice: parallel_agents\n"),
+        "template c: tool_choice \"parallel_agents\" is neither auto, none nor required, and not one of its tools",
+        "a delegation tool needs a team"
+    );
     assert!(error("name: c\nvars: {'a b': x}\n").starts_with("template c: vars: \"a b\" is not a variable name"));
 }
 
@@ -247,4 +260,23 @@ fn cycles_are_bounded_by_the_depth_and_the_role_spec_limit() {
     let deep = TeamLimits { max_depth: 8, max_parallel: 8 };
     let error = expand(&templates, "x", &BTreeMap::new(), &overrides, deep).unwrap_err().to_string();
     assert!(error.starts_with("template x: its team expands to more than 128 role specs within 8 levels"), "{error}");
+}
+
+#[test]
+fn a_tool_choice_reaches_the_lead_and_its_team_members() {
+    let templates = library(&[
+        "name: lead\nprompt: Lead\ntool_choice: parallel_agents\nteam: [shell]\n",
+        "name: shell\nprompt: Run\ntools: [bash]\ntool_choice: required\n",
+    ]);
+    let overrides = AgentSpec { model: "openai:m".into(), ..no_overrides() };
+    let spec = expand(&templates, "lead", &BTreeMap::new(), &overrides, LIMITS).unwrap();
+    assert_eq!(spec.tool_choice.as_deref(), Some("parallel_agents"));
+    let team = spec.clone().team.expect("a team");
+    assert_eq!(team.roles["shell"].spec.tool_choice.as_deref(), Some("required"));
+    assert!(spec.validated().is_ok(), "the expanded spec passes the spawn checks");
+    let forced = AgentSpec { tool_choice: Some("required".into()), ..overrides };
+    assert_eq!(
+        expand(&templates, "lead", &BTreeMap::new(), &forced, LIMITS).unwrap().tool_choice.as_deref(),
+        Some("required")
+    );
 }

@@ -23,7 +23,7 @@ use futures::StreamExt;
 use reqwest::header::AUTHORIZATION;
 use tracing::instrument;
 
-use super::http::{EndpointConfig, HttpEndpoint, decode_error, events, read_body};
+use super::http::{EndpointConfig, HttpEndpoint, cut_to_boundary, decode_error, events, read_body};
 use super::{ChatRequest, ChatResponse, ModelError, ModelProvider, TextDeltas, ToolChoice, Usage};
 use agentry_core::message::{Message, Role, ToolCall};
 
@@ -86,8 +86,8 @@ impl OpenAiProvider {
             if event.data.trim() == "[DONE]" {
                 break;
             }
-            let chunk: CreateChatCompletionStreamResponse =
-                serde_json::from_str(&event.data).map_err(|error| decode_error(error, &event.data))?;
+            let chunk: CreateChatCompletionStreamResponse = serde_json::from_str(&event.data)
+                .map_err(|error| stream_error(&event.data).unwrap_or_else(|| decode_error(error, &event.data)))?;
             answer.add(chunk, deltas);
         }
         answer.finish()
@@ -108,6 +108,29 @@ impl ModelProvider for OpenAiProvider {
             None => self.whole(&body).await,
         }
     }
+}
+
+/// Returns the error a server reported inside an event stream — `{"error": {"code": 500,
+/// "message": ...}}` after the status line already said 200, as llama-server does when the
+/// model's output does not parse as a tool call, and OpenAI and vLLM do on mid-stream failures —
+/// as the HTTP error it stands for (`code` when it is an HTTP status, else 500), so the router
+/// retries it like any 5xx. `None` when `data` is not such an object.
+fn stream_error(data: &str) -> Option<ModelError> {
+    let value: serde_json::Value = serde_json::from_str(data).ok()?;
+    let error = value.get("error")?;
+    let status = error
+        .get("code")
+        .and_then(serde_json::Value::as_u64)
+        .and_then(|code| u16::try_from(code).ok())
+        .filter(|code| (400..600).contains(code))
+        .unwrap_or(500);
+    let message =
+        error.get("message").and_then(serde_json::Value::as_str).map_or_else(|| error.to_string(), str::to_owned);
+    Some(ModelError::Http {
+        status,
+        body: format!("error in the event stream: {}", cut_to_boundary(&message, 2048)),
+        retry_after: None,
+    })
 }
 
 /// Decodes a whole (not streamed) chat completion.

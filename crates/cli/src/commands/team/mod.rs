@@ -46,6 +46,11 @@ pub struct TeamRunArgs {
     /// Model, over the template's (its team members without a model of their own inherit it).
     #[arg(long, value_name = "MODEL")]
     model: Option<String>,
+    /// Tool choice of the agent's first model call, over the template's: `required` (it must
+    /// call a tool — with a team, typically delegate), a tool name such as `parallel_agents`,
+    /// `auto` or `none`; later calls are `auto`.
+    #[arg(long, value_name = "CHOICE")]
+    tool_choice: Option<String>,
     /// Budget: most tokens (input + output) the agent and its sub-agents may use together.
     #[arg(long, value_name = "N")]
     max_tokens: Option<u64>,
@@ -71,19 +76,22 @@ impl TeamCommand {
 }
 
 /// Returns the Spawn of `team run`: the template, its variables (a key given twice is an
-/// error naming it), a spec carrying only the model override, the input and the budget.
+/// error naming it), a spec carrying only the model and tool choice overrides, the input and
+/// the budget.
 fn spawn_request(args: &TeamRunArgs, input: String) -> anyhow::Result<SpawnRequest> {
     let vars = collect_vars(args.vars.clone()).map_err(anyhow::Error::msg)?;
     let template = args.template.trim();
     if template.is_empty() {
         anyhow::bail!("TEMPLATE is empty (default {DEFAULT_TEMPLATE}; see `agentry templates list`)");
     }
-    let spec = args
-        .model
-        .as_deref()
-        .map(str::trim)
-        .filter(|model| !model.is_empty())
-        .map(|model| AgentSpec { model: model.to_owned(), ..AgentSpec::default() });
+    let given =
+        |value: &Option<String>| value.as_deref().map(str::trim).filter(|text| !text.is_empty()).map(str::to_owned);
+    let (model, tool_choice) = (given(&args.model), given(&args.tool_choice));
+    let spec = (model.is_some() || tool_choice.is_some()).then(|| AgentSpec {
+        model: model.unwrap_or_default(),
+        tool_choice: tool_choice.unwrap_or_default(),
+        ..AgentSpec::default()
+    });
     Ok(SpawnRequest {
         template: template.to_owned(),
         vars,
@@ -188,6 +196,10 @@ mod tests {
         assert_eq!(vars, [("language".to_owned(), "rust".to_owned()), ("style".to_owned(), " a=b".to_owned())].into());
         assert_eq!(request.spec, Some(AgentSpec { model: "gpt".into(), ..AgentSpec::default() }));
         assert_eq!(request.max_tokens, Some(500));
+
+        let forced = parse(&["--input", "x", "--tool-choice", "required"]).unwrap();
+        let request = spawn_request(&forced, "x".into()).unwrap();
+        assert_eq!(request.spec, Some(AgentSpec { tool_choice: "required".into(), ..AgentSpec::default() }));
     }
 
     #[test]

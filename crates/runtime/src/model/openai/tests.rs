@@ -211,6 +211,26 @@ async fn an_error_status_carries_its_retry_after_and_a_cut_body_without_retry() 
 }
 
 #[tokio::test]
+async fn an_error_inside_the_event_stream_is_a_retryable_http_error_with_its_message() {
+    let llama = json!({"error": {"code": 500, "message": "The model produced output that does not match the expected peg-native format", "type": "server_error"}});
+    let answers = vec![
+        testing::sse(&[chunk(json!({"content": "```json"}), None), (None, llama.to_string())]),
+        testing::sse(&[(None, json!({"error": {"message": "overloaded", "code": "busy"}}).to_string())]),
+    ];
+    let (_script, provider) = serve(answers, None).await;
+    let error = provider.complete(&hi(), Some(&|_: &str| {})).await.unwrap_err();
+    let ModelError::Http { status, body, .. } = &error else { panic!("expected an http error, got {error}") };
+    assert_eq!(*status, 500);
+    assert_eq!(
+        body,
+        "error in the event stream: The model produced output that does not match the expected peg-native format"
+    );
+    assert!(error.is_retryable());
+    let error = provider.complete(&hi(), Some(&|_: &str| {})).await.unwrap_err();
+    assert!(matches!(&error, ModelError::Http { status: 500, body, .. } if body.ends_with("overloaded")), "{error}");
+}
+
+#[tokio::test]
 async fn garbage_and_oversized_answers_are_readable_decode_errors() {
     let huge = format!(r#"{{"choices":[{{"message":{{"role":"assistant","content":"{}"}}}}]}}"#, "x".repeat(3 << 20));
     let answers = vec![
