@@ -14,6 +14,23 @@ pub const EXIT_UNREACHABLE: u8 = 2;
 /// Exit code of every other failure.
 pub const EXIT_FAILURE: u8 = 1;
 
+/// An HTTP listener (a node's `/readyz`) could not be reached: exit code 2, like an unreachable hub.
+#[derive(Debug)]
+pub struct Unreachable {
+    /// The URL asked.
+    pub url: String,
+    /// What went wrong, one line (e.g. `connection refused`).
+    pub reason: String,
+}
+
+impl std::fmt::Display for Unreachable {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(formatter, "unreachable at {}: {}", self.url, self.reason)
+    }
+}
+
+impl StdError for Unreachable {}
+
 /// Prints `error` as one line and returns its exit code. A closed stdout (`agentry trace | head`)
 /// is not a failure.
 pub fn failure(error: &anyhow::Error) -> ExitCode {
@@ -24,10 +41,12 @@ pub fn failure(error: &anyhow::Error) -> ExitCode {
     ExitCode::from(exit_code(error))
 }
 
-/// Returns 2 when the hub was unreachable, else 1.
+/// Returns 2 when the hub (or another server asked, [`Unreachable`]) was unreachable, else 1.
 pub fn exit_code(error: &anyhow::Error) -> u8 {
-    let unreachable =
-        error.chain().any(|cause| cause.downcast_ref::<ClientError>().is_some_and(ClientError::is_unreachable));
+    let unreachable = error.chain().any(|cause| {
+        cause.downcast_ref::<ClientError>().is_some_and(ClientError::is_unreachable)
+            || cause.downcast_ref::<Unreachable>().is_some()
+    });
     if unreachable { EXIT_UNREACHABLE } else { EXIT_FAILURE }
 }
 

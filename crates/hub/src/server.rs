@@ -357,6 +357,8 @@ async fn serve(
             readiness.set(false);
             health_reporter.set_not_serving::<AgentHubServer<AgentHubApi>>().await;
             health_reporter.set_not_serving::<NodeServiceServer<NodeServiceApi>>().await;
+            // The whole server too: Kubernetes' `grpc` probes and `agentry health` ask for "".
+            health_reporter.set_service_status("", tonic_health::ServingStatus::NotServing).await;
             background.cancel();
             hub.stopping.cancel();
             rpc_stop.cancel();

@@ -47,6 +47,7 @@ pub type TraceStream = BoxStream<'static, Result<pb::TraceEvent, ClientError>>;
 pub struct Client {
     url: String,
     inner: AgentHubClient<Channel>,
+    channel: Channel,
 }
 
 impl Client {
@@ -65,15 +66,20 @@ impl Client {
 
     /// Returns a client over an existing `channel`; `url` names the hub in errors.
     pub fn from_channel(url: impl Into<String>, channel: Channel) -> Self {
-        let inner = AgentHubClient::new(channel)
+        let inner = AgentHubClient::new(channel.clone())
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES);
-        Self { url: url.into(), inner }
+        Self { url: url.into(), inner, channel }
     }
 
     /// Returns the hub URL.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// Returns the connection, shared by every call of this client (e.g. for [`crate::health`]).
+    pub(crate) fn channel(&self) -> Channel {
+        self.channel.clone()
     }
 
     /// Creates an agent and, when `request.input` is set, its first run.

@@ -7,7 +7,7 @@
 //! [`proto`].
 //!
 //! Layout: `client.rs` ([`Client`]), `follow.rs` (reconnecting traces, [`FollowOptions`]),
-//! `error.rs` ([`ClientError`]). Event names ([`event_kind`]) and wire ⇄ domain conversions
+//! `error.rs` ([`ClientError`]), `health.rs` ([`Client::health`], the standard gRPC health check). Event names ([`event_kind`]) and wire ⇄ domain conversions
 //! ([`convert`]) are the ones the hub and nodes use, re-exported.
 
 #![warn(missing_docs)]
@@ -15,10 +15,12 @@
 mod client;
 mod error;
 mod follow;
+mod health;
 
 pub use client::{CONNECT_TIMEOUT, Client, MAX_MESSAGE_BYTES, TraceStream};
 pub use error::{ClientError, code_name};
 pub use follow::FollowOptions;
+pub use health::{HUB_SERVICE, Health, NODE_SERVICE};
 
 /// Trace event names (`TraceEvent.type`) as the hub and nodes write them, and
 /// [`event_kind::ends_run`].

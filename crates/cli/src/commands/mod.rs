@@ -7,11 +7,14 @@ mod cost;
 mod dev;
 mod diff;
 mod fork;
+mod health;
 mod hub;
 mod node;
 mod nodes;
 mod pause;
 mod ps;
+#[cfg(test)]
+mod reference;
 mod rerun;
 mod resume;
 mod send;
@@ -99,6 +102,9 @@ pub enum Command {
     Diff(diff::DiffArgs),
     /// Start a new run on a fork of a run's agent, from the end of one of its steps.
     Rerun(rerun::RerunArgs),
+    /// Check a hub's gRPC health service (or, with `--http`, a node's `/readyz`); exit 0 when
+    /// healthy, 1 when unhealthy, 2 when unreachable.
+    Health(health::HealthArgs),
 }
 
 impl Command {
@@ -137,6 +143,7 @@ impl Command {
             Self::Fork(args) => fork::run(args).await,
             Self::Diff(args) => diff::run(args).await,
             Self::Rerun(args) => rerun::run(args).await,
+            Self::Health(args) => health::run(args).await,
         }
     }
 }
