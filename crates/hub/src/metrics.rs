@@ -19,6 +19,9 @@ const LATENCY_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 
 /// Buckets of run durations in seconds, 100 ms to 1 h.
 const RUN_BUCKETS: &[f64] = &[0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0];
 
+/// Label values of `agentry_cluster_slots{state}`.
+const SLOT_STATES: [&str; 2] = ["total", "busy"];
+
 /// Why runs were taken back from a node (`agentry_runs_moved_total{cause}`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MoveCause {
@@ -30,6 +33,9 @@ pub enum MoveCause {
     NodeLeft,
     /// The node was drained: its unstarted runs went elsewhere.
     Drained,
+    /// The run's task never reached its node (the hub stopped between assigning the run and
+    /// publishing its task): the reaper's safety net placed it again.
+    TaskLost,
 }
 
 impl MoveCause {
@@ -40,6 +46,7 @@ impl MoveCause {
             Self::StreamBroken => "stream_broken",
             Self::NodeLeft => "node_left",
             Self::Drained => "drained",
+            Self::TaskLost => "task_lost",
         }
     }
 }
@@ -59,6 +66,14 @@ pub struct HubMetrics {
     pub nodes: IntGaugeVec,
     /// `agentry_queue_lag_messages{node}`: tasks queued for a node it has not taken yet.
     pub queue_lag: IntGaugeVec,
+    /// `agentry_queue_lag_total_messages`: the sum of `agentry_queue_lag_messages` (refreshed on scrape).
+    pub queue_lag_total: IntGauge,
+    /// `agentry_runs_waiting`: runs waiting for a slot — unplaced queued runs plus tasks queued on
+    /// nodes not taken yet (refreshed on scrape); with `agentry_cluster_slots`, the autoscaling input.
+    pub runs_waiting: IntGauge,
+    /// `agentry_cluster_slots{state}`: slots of the ready nodes (`total`) and the runs they
+    /// execute (`busy`), as their heartbeats report them (refreshed on scrape).
+    pub cluster_slots: IntGaugeVec,
     /// `agentry_lease_expiries_total`: nodes declared dead because their lease expired.
     pub lease_expiries: IntCounter,
     /// `agentry_runs_moved_total{cause}`: runs taken back from a node to be resumed elsewhere.
@@ -100,6 +115,18 @@ impl HubMetrics {
                 Opts::new("agentry_queue_lag_messages", "Tasks queued for a node that it has not taken yet"),
                 &["node"],
             )?,
+            queue_lag_total: IntGauge::new(
+                "agentry_queue_lag_total_messages",
+                "Tasks queued for live nodes that they have not taken yet, all nodes together",
+            )?,
+            runs_waiting: IntGauge::new(
+                "agentry_runs_waiting",
+                "Runs waiting for a slot: unplaced queued runs plus tasks nodes have not taken",
+            )?,
+            cluster_slots: IntGaugeVec::new(
+                Opts::new("agentry_cluster_slots", "Slots of the ready nodes (total) and runs they execute (busy)"),
+                &["state"],
+            )?,
             lease_expiries: IntCounter::new(
                 "agentry_lease_expiries_total",
                 "Nodes declared dead because their lease expired",
@@ -137,6 +164,9 @@ impl HubMetrics {
         registry.register(Box::new(metrics.run_duration.clone()))?;
         registry.register(Box::new(metrics.nodes.clone()))?;
         registry.register(Box::new(metrics.queue_lag.clone()))?;
+        registry.register(Box::new(metrics.queue_lag_total.clone()))?;
+        registry.register(Box::new(metrics.runs_waiting.clone()))?;
+        registry.register(Box::new(metrics.cluster_slots.clone()))?;
         registry.register(Box::new(metrics.lease_expiries.clone()))?;
         registry.register(Box::new(metrics.runs_moved.clone()))?;
         registry.register(Box::new(metrics.dead_letters.clone()))?;
@@ -165,11 +195,20 @@ impl HubMetrics {
                 self.runs.with_label_values(&[status.as_str()]);
             }
         }
-        for cause in [MoveCause::LeaseExpired, MoveCause::StreamBroken, MoveCause::NodeLeft, MoveCause::Drained] {
+        for cause in [
+            MoveCause::LeaseExpired,
+            MoveCause::StreamBroken,
+            MoveCause::NodeLeft,
+            MoveCause::Drained,
+            MoveCause::TaskLost,
+        ] {
             self.runs_moved.with_label_values(&[cause.as_str()]);
         }
         for state in NodeState::ALL {
             self.nodes.with_label_values(&[state.as_str()]);
+        }
+        for state in SLOT_STATES {
+            self.cluster_slots.with_label_values(&[state]);
         }
     }
 
@@ -199,12 +238,13 @@ impl crate::hub::Hub {
     }
 
     /// Reads the gauges that describe the cluster from the store and the broker (before each
-    /// scrape): runs by status, unplaced runs, nodes by state, each live node's queue lag, and
-    /// this replica's trace followers. A failed read keeps the previous values (logged).
+    /// scrape): runs by status, unplaced and waiting runs, nodes by state, slots of the ready
+    /// nodes, each live node's queue lag and their sum, and this replica's trace followers. A
+    /// failed read keeps the previous values (logged).
     pub async fn refresh_metrics(&self) {
         let metrics = &self.metrics;
         metrics.trace_followers.set(self.fanout.follower_count() as i64);
-        match self.store.run_counts().await {
+        let unplaced = match self.store.run_counts().await {
             Ok(counts) => {
                 for status in RunStatus::ALL.into_iter().filter(|status| !status.is_terminal()) {
                     let total: u64 =
@@ -217,9 +257,13 @@ impl crate::hub::Hub {
                     .map(|count| count.count)
                     .sum::<u64>();
                 metrics.runs_unplaced.set(unplaced as i64);
+                Some(unplaced)
             }
-            Err(error) => tracing::warn!(%error, "metrics: reading run counts failed"),
-        }
+            Err(error) => {
+                tracing::warn!(%error, "metrics: reading run counts failed");
+                None
+            }
+        };
         let nodes = match self.store.list_nodes().await {
             Ok(nodes) => nodes,
             Err(error) => {
@@ -231,14 +275,33 @@ impl crate::hub::Hub {
             let count = nodes.iter().filter(|node| node.state == state).count();
             metrics.nodes.with_label_values(&[state.as_str()]).set(count as i64);
         }
+        let ready = nodes.iter().filter(|node| node.state == NodeState::Ready);
+        let (total, busy) = ready
+            .fold((0u64, 0u64), |(total, busy), node| (total + u64::from(node.slots), busy + u64::from(node.running)));
+        metrics.cluster_slots.with_label_values(&[SLOT_STATES[0]]).set(total as i64);
+        metrics.cluster_slots.with_label_values(&[SLOT_STATES[1]]).set(busy as i64);
         // Only live nodes have a series: a gone node's would linger forever.
         metrics.queue_lag.reset();
         let live = nodes.iter().filter(|node| !node.state.is_gone());
         let lags = futures::future::join_all(live.map(|node| async move { (node, self.queue.backlog(node.id).await) }));
+        let mut lag_total = Some(0u64);
         for (node, lag) in lags.await {
             match lag {
-                Ok(lag) => metrics.queue_lag.with_label_values(&[node.name.as_str()]).set(lag as i64),
-                Err(error) => tracing::warn!(%error, node = %node.name, "metrics: reading the queue lag failed"),
+                Ok(lag) => {
+                    metrics.queue_lag.with_label_values(&[node.name.as_str()]).set(lag as i64);
+                    lag_total = lag_total.map(|sum| sum + lag);
+                }
+                Err(error) => {
+                    tracing::warn!(%error, node = %node.name, "metrics: reading the queue lag failed");
+                    lag_total = None;
+                }
+            }
+        }
+        // A sum with a missing part would under-report the backlog: keep the previous values.
+        if let Some(lag_total) = lag_total {
+            metrics.queue_lag_total.set(lag_total as i64);
+            if let Some(unplaced) = unplaced {
+                metrics.runs_waiting.set((unplaced + lag_total) as i64);
             }
         }
     }

@@ -1,5 +1,5 @@
-//! The reaper: expires the leases of silent nodes and moves their runs to live nodes, and denies
-//! approval requests nobody decided on in time.
+//! The reaper: expires the leases of silent nodes and moves their runs to live nodes, places
+//! again the runs whose task was lost, and denies approval requests nobody decided on in time.
 //!
 //! One hub replica reaps at a time, the holder of [`agentry_store::Store::try_lead`] (a
 //! PostgreSQL advisory lock): the others keep trying, and one takes over within a pass after the
@@ -11,15 +11,39 @@
 //! reachable, nodes could not renew their leases, so their last heartbeats say nothing about
 //! whether they are alive. Waiting lets every live node heartbeat once (the same rule as
 //! Nomad's leader re-establishing heartbeat timers on election).
+//!
+//! # Lost tasks
+//!
+//! The placer records an assignment (epoch + 1) before it publishes the run's task, so a hub
+//! that stops between the two leaves a run `queued` on a live node that never hears of it.
+//! Each pass, the leader also looks at the runs assigned more than two lease TTLs ago that
+//! their node has not started ([`agentry_store::Store::stale_assignments`]). A node commits
+//! `run_started` right after loading a task, and pulls no further ahead than its slots (which
+//! the placer never over-assigns), so such a run's task is still queued for the node (its
+//! JetStream consumer's backlog is not 0) or lost. On each node whose backlog is 0, the stale
+//! runs are taken back ([`agentry_store::Store::revoke_assignment`]: a compare-and-set on the
+//! epoch and on `queued`, so a run the node started meanwhile is left alone) with their epoch
+//! bumped, and the placer places them again (epoch + 1 once more).
+//!
+//! This is safe even when the guess is wrong (the task was on its way after all, e.g. pulled
+//! and waiting for a redelivery after a failed `LoadRun`): that task carries the old epoch, so
+//! `LoadRun` and every commit under it are refused and the node drops it. The worst case is a
+//! wasted placement, never a duplicated committed step. A node whose backlog cannot be read
+//! keeps its stale runs until a later pass.
+
+use std::collections::BTreeMap;
 
 use tokio_util::sync::CancellationToken;
 
-use agentry_core::clock;
+use agentry_core::{NodeId, Run, clock};
 use agentry_store::{Leadership, ReleaseScope};
 
 use crate::error::Result;
 use crate::hub::Hub;
 use crate::metrics::MoveCause;
+
+/// Most stale assignments examined per pass (more wait for the next one).
+const STALE_ASSIGNMENT_BATCH: u32 = 256;
 
 /// Runs reaper passes every `heartbeat_interval` while this hub leads, until `shutdown`.
 pub async fn run_reaper(hub: Hub, shutdown: CancellationToken) {
@@ -60,6 +84,11 @@ pub async fn run_reaper(hub: Hub, shutdown: CancellationToken) {
             Ok(moved) => tracing::info!(moved, "reaper moved runs off gone nodes"),
             Err(error) => tracing::warn!(%error, "reaper pass failed; retrying"),
         }
+        match recover_lost_tasks(&hub).await {
+            Ok(0) => {}
+            Ok(recovered) => tracing::warn!(recovered, "runs whose task was lost placed again"),
+            Err(error) => tracing::warn!(%error, "lost task pass failed; retrying"),
+        }
         match hub.expire_approvals().await {
             Ok(0) => {}
             Ok(denied) => tracing::info!(denied, "expired approval requests denied"),
@@ -97,4 +126,164 @@ pub async fn reap(hub: &Hub) -> Result<usize> {
         }
     }
     Ok(moved)
+}
+
+/// One pass of the lost task safety net (see the module doc): runs assigned more than two lease
+/// TTLs ago, not started, on nodes with no task waiting, are taken back (epoch + 1) for the
+/// placer to place again. Returns how many.
+pub async fn recover_lost_tasks(hub: &Hub) -> Result<usize> {
+    let lease_ttl_ms = clock::duration_ms(hub.config.lease_ttl);
+    let cutoff_ms = clock::now_ms().saturating_sub(lease_ttl_ms.saturating_mul(2));
+    let stale = hub.store.stale_assignments(cutoff_ms, STALE_ASSIGNMENT_BATCH).await?;
+    let mut by_node: BTreeMap<NodeId, Vec<Run>> = BTreeMap::new();
+    for run in stale {
+        if let Some(node_id) = run.node_id {
+            by_node.entry(node_id).or_default().push(run);
+        }
+    }
+    let mut recovered = 0;
+    for (node_id, runs) in by_node {
+        match hub.queue.backlog(node_id).await {
+            Ok(0) => {}
+            Ok(backlog) => {
+                // Their tasks may be among those queued: the node has not caught up yet.
+                tracing::debug!(%node_id, backlog, stale = runs.len(), "stale assignments wait for their node");
+                continue;
+            }
+            Err(error) => {
+                tracing::warn!(%node_id, %error, "node backlog unknown; its stale assignments wait for a later pass");
+                continue;
+            }
+        }
+        for run in runs {
+            let Some(revoked) = hub.store.revoke_assignment(run.id, run.epoch).await? else {
+                continue; // started, or changed, meanwhile
+            };
+            tracing::warn!(
+                run_id = %run.id, %node_id, epoch = run.epoch, new_epoch = revoked.epoch, assigned_ms = run.updated_ms,
+                "the run's task never reached its node; placing it again"
+            );
+            recovered += 1;
+        }
+    }
+    hub.metrics.record_moved(MoveCause::TaskLost, recovered);
+    if recovered > 0 {
+        hub.placement_wakeup.notify_one();
+    }
+    Ok(recovered)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use agentry_broker::{Broker, MemoryQueue, Task, TaskQueue};
+    use agentry_core::{AgentSpec, RunStatus};
+
+    use super::*;
+    use crate::config::HubConfig;
+    use crate::hub::SpawnCommand;
+
+    /// A hub on an in-memory SQLite store and `queue` (no background task), with one node.
+    async fn hub_with_a_node(lease_ttl: Duration, queue: MemoryQueue) -> (Hub, NodeId) {
+        let config = HubConfig { lease_ttl, ..HubConfig::for_test("sqlite::memory:") };
+        let store = agentry_store::connect(&config.database_url).await.expect("an in-memory store");
+        let hub = Hub::new(config, store, Broker::in_process_with(queue));
+        let node_id = hub.join("node-1".into(), 4, BTreeMap::new()).await.expect("join").node_id;
+        (hub, node_id)
+    }
+
+    /// Spawns an agent and assigns its first run to `node_id`, as the placer does before it
+    /// publishes the task.
+    async fn assigned_run(hub: &Hub, node_id: NodeId) -> Run {
+        let spec = AgentSpec {
+            model: "openai:scripted".into(),
+            tools: Vec::new(),
+            system: String::new(),
+            max_iterations: 4,
+            node_selector: BTreeMap::new(),
+            temperature: None,
+            tool_choice: None,
+            mcp_servers: Default::default(),
+            team: None,
+        };
+        let command = SpawnCommand {
+            spec,
+            input: Some("hi".into()),
+            labels: BTreeMap::new(),
+            parent_id: None,
+            idempotency_key: None,
+            budget: Default::default(),
+            trace_parent: None,
+        };
+        let (_, run) = hub.spawn(command).await.expect("spawn");
+        let run = run.expect("a first run");
+        hub.store.assign_run(run.id, node_id, run.epoch).await.expect("placing the run on the node")
+    }
+
+    fn task_of(run: &Run) -> Task {
+        Task { run_id: run.id, agent_id: run.agent_id, epoch: run.epoch, trace_parent: None }
+    }
+
+    fn task_lost_count(hub: &Hub) -> u64 {
+        hub.metrics.runs_moved.with_label_values(&[MoveCause::TaskLost.as_str()]).get()
+    }
+
+    #[tokio::test]
+    async fn a_stale_assignment_with_no_queued_task_is_taken_back_and_its_task_fenced() {
+        let queue = MemoryQueue::new();
+        let (hub, lossy_node) = hub_with_a_node(Duration::from_millis(1), queue.clone()).await;
+        let busy_node = hub.join("node-2".into(), 4, BTreeMap::new()).await.expect("join").node_id;
+        let lost = assigned_run(&hub, lossy_node).await;
+        let queued = assigned_run(&hub, busy_node).await;
+        queue.publish(busy_node, &task_of(&queued)).await.expect("publish");
+        // Both assignments become older than two lease TTLs (2 ms) by the wall clock.
+        let stale_from = lost.updated_ms.max(queued.updated_ms) + 2;
+        while clock::now_ms() <= stale_from {
+            tokio::task::yield_now().await;
+        }
+
+        assert_eq!(recover_lost_tasks(&hub).await.expect("a pass"), 1);
+        let taken_back = hub.store.get_run(lost.id).await.expect("the run");
+        assert_eq!(
+            (taken_back.status, taken_back.node_id, taken_back.epoch),
+            (RunStatus::Queued, None, lost.epoch + 1)
+        );
+        assert_eq!(task_lost_count(&hub), 1);
+        // Should the lost task arrive after all, its epoch is refused.
+        let late = hub.store.load_run(lost.id, lost.epoch).await.expect_err("a stale epoch");
+        assert!(matches!(late, agentry_store::Error::StaleEpoch { .. }), "{late:?}");
+        // A node with a task queued has not caught up: its run is left alone.
+        assert_eq!(hub.store.get_run(queued.id).await.expect("the run"), queued);
+
+        // Once that node took its task and started the run, there is nothing left to recover.
+        let mut subscription = queue.subscribe(busy_node).await.expect("subscribe");
+        subscription.next(Duration::from_secs(5)).await.expect("pull").expect("the queued task");
+        let started = agentry_core::CommitBatch {
+            run_id: queued.id,
+            epoch: queued.epoch,
+            events: Vec::new(),
+            messages: Vec::new(),
+            status: Some(RunStatus::Running),
+            error: None,
+            commit_id: None,
+            budget: None,
+            delegations: Vec::new(),
+            wake_parent: false,
+        };
+        hub.store.commit(started).await.expect("the node starts the run");
+        assert_eq!(recover_lost_tasks(&hub).await.expect("a pass"), 0);
+        assert_eq!(hub.store.get_run(queued.id).await.expect("the run").node_id, Some(busy_node));
+        assert_eq!(task_lost_count(&hub), 1);
+    }
+
+    #[tokio::test]
+    async fn a_fresh_assignment_is_left_alone() {
+        let (hub, node_id) = hub_with_a_node(Duration::from_secs(60), MemoryQueue::new()).await;
+        let run = assigned_run(&hub, node_id).await;
+        assert_eq!(recover_lost_tasks(&hub).await.expect("a pass"), 0);
+        assert_eq!(hub.store.get_run(run.id).await.expect("the run"), run);
+        assert_eq!(task_lost_count(&hub), 0);
+    }
 }

@@ -433,6 +433,22 @@ pub trait Store: Send + Sync + 'static {
     /// not be published), so that it is placed again.
     async fn unassign_run(&self, run_id: RunId, epoch: u64) -> Result<()>;
 
+    /// Returns runs assigned to a node that has not started them (`queued` with a node) whose
+    /// assignment is older than `older_than_ms` (their `updated_ms`), oldest first, at most
+    /// `limit`. A node commits `running` as soon as it has loaded a run, so these are the
+    /// candidates for a lost task: the hub's safety net (the reaper) checks each one's node
+    /// queue and takes back those with no task waiting ([`Store::revoke_assignment`]).
+    async fn stale_assignments(&self, older_than_ms: i64, limit: u32) -> Result<Vec<Run>>;
+
+    /// Takes back a run assigned to a node that has not started it, if it is still `queued`
+    /// there at `epoch` (compare-and-set): it becomes unplaced with its epoch bumped, so the
+    /// task published for `epoch`, should it still arrive, is refused as stale. Returns the run
+    /// then; `None` when it moved on (started, reassigned, unassigned, paused or ended).
+    ///
+    /// Unlike [`Store::unassign_run`], it fences: a late task cannot start the run between this
+    /// call and the run's next assignment.
+    async fn revoke_assignment(&self, run_id: RunId, epoch: u64) -> Result<Option<Run>>;
+
     /// Returns the run's context if its epoch is `epoch` ([`crate::Error::StaleEpoch`] otherwise).
     async fn load_run(&self, run_id: RunId, epoch: u64) -> Result<RunContext>;
 

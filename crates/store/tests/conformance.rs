@@ -91,6 +91,8 @@ macro_rules! store_test_suite {
                 lifecycle::expired_nodes_become_dead_and_are_refused,
                 lifecycle::load_run_lists_started_tool_calls,
                 lifecycle::leadership_is_granted,
+                lost_tasks::stale_assignments_are_queued_runs_assigned_before_the_cutoff,
+                lost_tasks::revoking_an_assignment_fences_its_task_and_frees_the_run,
                 cost::cost_rolls_sub_agents_up_to_their_root,
                 cost::cost_groups_by_model_and_utc_day,
                 cost::cost_since_counts_only_later_calls,

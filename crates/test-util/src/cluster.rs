@@ -4,7 +4,9 @@
 //!   `nats-server`, as a multi-machine deployment uses them.
 //! - [`Backend::Sqlite`] + in-process broker: the `agentry dev` configuration.
 //!
-//! Hub and nodes talk gRPC over loopback exactly as separate processes would.
+//! Hub and nodes talk gRPC over loopback exactly as separate processes would. The hub's task
+//! queue can be wrapped ([`Cluster::start_with_hub_queue`]) to inject faults into what the hub
+//! publishes while the nodes use the real queue.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +18,7 @@ use tonic::transport::Channel;
 
 use agent_hub::{HubConfig, HubServer};
 use agent_node::{Node, NodeConfig};
-use agentry_broker::Broker;
+use agentry_broker::{Broker, TaskQueue};
 use agentry_core::models::ModelsConfig;
 use agentry_proto::v1 as pb;
 use agentry_proto::v1::agent_hub_client::AgentHubClient;
@@ -43,7 +45,10 @@ pub struct Cluster {
     pub store: Arc<dyn Store>,
     /// The private NATS server, with Postgres.
     pub nats: Option<NatsServer>,
+    /// The broker of the nodes.
     broker: Broker,
+    /// The broker of the hub: the nodes' one, or its task queue wrapped.
+    hub_broker: Broker,
     hub: (CancellationToken, JoinHandle<()>),
     nodes: Vec<(CancellationToken, JoinHandle<()>)>,
     model_url: String,
@@ -79,6 +84,31 @@ impl Cluster {
         model_url: &str,
         models: ModelsConfig,
     ) -> anyhow::Result<Self> {
+        Self::start_full(backend, node_count, slots, model_url, models, |queue| queue).await
+    }
+
+    /// Like [`Cluster::start_with_slots`], the hub publishing its tasks through
+    /// `wrap_hub_queue(queue)` while the nodes pull from `queue` itself: a wrapper that drops
+    /// or fails publishes injects faults between the hub and the nodes. A restarted hub
+    /// ([`Cluster::restart_hub`]) keeps the wrapped queue.
+    pub async fn start_with_hub_queue(
+        backend: Backend,
+        node_count: usize,
+        slots: u32,
+        model_url: &str,
+        wrap_hub_queue: impl FnOnce(Arc<dyn TaskQueue>) -> Arc<dyn TaskQueue>,
+    ) -> anyhow::Result<Self> {
+        Self::start_full(backend, node_count, slots, model_url, ModelsConfig::default(), wrap_hub_queue).await
+    }
+
+    async fn start_full(
+        backend: Backend,
+        node_count: usize,
+        slots: u32,
+        model_url: &str,
+        models: ModelsConfig,
+        wrap_hub_queue: impl FnOnce(Arc<dyn TaskQueue>) -> Arc<dyn TaskQueue>,
+    ) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let (store, broker, nats, database): (Arc<dyn Store>, Broker, _, _) = match backend {
             Backend::Postgres => {
@@ -93,14 +123,16 @@ impl Cluster {
                 (Arc::new(store), Broker::in_process(), None, None)
             }
         };
+        let hub_broker = Broker { tasks: wrap_hub_queue(broker.tasks.clone()), hints: broker.hints.clone() };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let hub_url = format!("http://{}", listener.local_addr()?);
-        let hub = start_hub(store.clone(), broker.clone(), listener, models.clone());
+        let hub = start_hub(store.clone(), hub_broker.clone(), listener, models.clone());
         let mut cluster = Self {
             hub_url,
             store,
             nats,
             broker,
+            hub_broker,
             hub,
             nodes: Vec::new(),
             model_url: model_url.to_owned(),
@@ -151,7 +183,7 @@ impl Cluster {
         let _ = (&mut self.hub.1).await;
         let address = self.hub_url.trim_start_matches("http://").to_owned();
         let listener = tokio::net::TcpListener::bind(&address).await.with_context(|| format!("rebinding {address}"))?;
-        self.hub = start_hub(self.store.clone(), self.broker.clone(), listener, self.models.clone());
+        self.hub = start_hub(self.store.clone(), self.hub_broker.clone(), listener, self.models.clone());
         Ok(())
     }
 

@@ -134,6 +134,14 @@ impl Store for FaultyStore {
         self.fault("unassign_run");
         self.inner.unassign_run(run_id, epoch).await
     }
+    async fn stale_assignments(&self, older_than_ms: i64, limit: u32) -> agentry_store::Result<Vec<Run>> {
+        self.fault("stale_assignments");
+        self.inner.stale_assignments(older_than_ms, limit).await
+    }
+    async fn revoke_assignment(&self, run_id: RunId, epoch: u64) -> agentry_store::Result<Option<Run>> {
+        self.fault("revoke_assignment");
+        self.inner.revoke_assignment(run_id, epoch).await
+    }
     async fn load_run(&self, run_id: RunId, epoch: u64) -> agentry_store::Result<agentry_store::RunContext> {
         self.fault("load_run");
         self.inner.load_run(run_id, epoch).await

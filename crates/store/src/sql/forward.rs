@@ -98,6 +98,20 @@ macro_rules! forward_store {
             async fn unassign_run(&self, run_id: agentry_core::RunId, epoch: u64) -> $crate::Result<()> {
                 self.inner.unassign_run(run_id, epoch).await
             }
+            async fn stale_assignments(
+                &self,
+                older_than_ms: i64,
+                limit: u32,
+            ) -> $crate::Result<Vec<agentry_core::Run>> {
+                self.inner.stale_assignments(older_than_ms, limit).await
+            }
+            async fn revoke_assignment(
+                &self,
+                run_id: agentry_core::RunId,
+                epoch: u64,
+            ) -> $crate::Result<Option<agentry_core::Run>> {
+                self.inner.revoke_assignment(run_id, epoch).await
+            }
             async fn load_run(&self, run_id: agentry_core::RunId, epoch: u64) -> $crate::Result<$crate::RunContext> {
                 self.read_run_context(run_id, epoch).await
             }

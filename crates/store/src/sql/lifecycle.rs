@@ -172,6 +172,27 @@ where
         let rows: Vec<NodeRow> = query_as(EXPIRE_NODES).bind(cutoff_ms).fetch_all(self.pool()).await?;
         rows.into_iter().map(NodeInfo::try_from).collect()
     }
+
+    pub(crate) async fn stale_assignments(&self, older_than_ms: i64, limit: u32) -> Result<Vec<Run>> {
+        let rows: Vec<RunRow> =
+            query_as(STALE_ASSIGNMENTS).bind(older_than_ms).bind(i64::from(limit)).fetch_all(self.pool()).await?;
+        rows.into_iter().map(Run::try_from).collect()
+    }
+
+    #[instrument(level = "debug", skip_all, fields(%run_id, epoch))]
+    pub(crate) async fn revoke_assignment(&self, run_id: RunId, epoch: u64) -> Result<Option<Run>> {
+        let revoked: Option<RunRow> = query_as(REVOKE_ASSIGNMENT)
+            .bind(run_id.to_string())
+            .bind(to_db_int(epoch))
+            .bind(now_ms())
+            .fetch_optional(self.pool())
+            .await?;
+        match revoked {
+            Some(row) => Run::try_from(row).map(Some),
+            None if self.run_row(run_id).await?.is_none() => Err(not_found("run", run_id)),
+            None => Ok(None),
+        }
+    }
 }
 
 /// Checks that the request `run_id` waits for (`pending`) is the one for `tool_call_id`.

@@ -96,3 +96,7 @@ pub(crate) const RUN_APPROVAL_EVENTS: &str = include_str!("../../queries/run_app
 pub(crate) const LIST_APPROVALS: &str = include_str!("../../queries/list_approvals.sql");
 /// `queries/waiting_runs.sql`.
 pub(crate) const WAITING_RUNS: &str = include_str!("../../queries/waiting_runs.sql");
+/// `queries/stale_assignments.sql`.
+pub(crate) const STALE_ASSIGNMENTS: &str = include_str!("../../queries/stale_assignments.sql");
+/// `queries/revoke_assignment.sql`.
+pub(crate) const REVOKE_ASSIGNMENT: &str = include_str!("../../queries/revoke_assignment.sql");

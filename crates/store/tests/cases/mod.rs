@@ -9,6 +9,7 @@ pub mod fork;
 pub mod import;
 pub mod lifecycle;
 pub mod listing;
+pub mod lost_tasks;
 pub mod nodes;
 pub mod runs;
 pub mod scheduling;
