@@ -6,16 +6,19 @@
 //!   restart the database;
 //! - [`proxy::TcpProxy`]: a TCP forwarder that can be partitioned (blackholed) and healed, both
 //!   ways or one [`proxy::Direction`] at a time;
+//! - [`balancer::TcpBalancer`]: one address in front of several servers (round robin, skipping
+//!   the ones that refuse), as a Kubernetes Service in front of hub replicas;
 //! - [`scripted_model::ScriptedModel`]: an OpenAI-compatible HTTP server replaying a script,
 //!   with per-step latencies;
 //! - [`cluster::Cluster`]: hub + N nodes in process;
 //! - [`process_cluster::ProcessCluster`]: hub + N nodes as `agentry` processes (kill -9,
-//!   SIGTERM, hub restarts), with CLI client helpers;
+//!   SIGTERM, hub restarts, hub replicas, rollouts), with CLI client helpers;
 //! - [`otlp::OtlpReceiver`]: a real OTLP/gRPC trace receiver; [`http_get`]: a plain HTTP GET;
 //! - [`trace_check`]: checks of the durability contract on traces and model requests;
 //! - [`eventually()`]: waiting until a condition holds (polling with a deadline), instead of
 //!   hand-written `loop { …; sleep }`.
 
+pub mod balancer;
 pub mod browser;
 pub mod cluster;
 pub mod eventually;
@@ -31,6 +34,7 @@ pub mod scripted_model;
 pub mod trace_check;
 
 pub use agentry_store::testing::PgTestDatabase;
+pub use balancer::TcpBalancer;
 pub use cluster::{Backend, Cluster};
 pub use eventually::{Observed, eventually, eventually_blocking, eventually_every};
 pub use http::http_get;

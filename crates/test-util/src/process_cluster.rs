@@ -16,9 +16,15 @@
 //! `agentry nodes --output json`, `agentry ps --output json`, `agentry trace AGENT --jsonl`,
 //! `agentry spawn`; `process_cluster/follower.rs` follows a trace with
 //! `agentry trace AGENT --follow --jsonl` across hub restarts.
+//!
+//! More hub replicas on the same database and NATS (`process_cluster/replicas.rs`):
+//! [`ProcessCluster::start_hub_replica`], stopped with SIGTERM or SIGKILL; with
+//! [`ProcessCluster::set_hub_url`] clients and new nodes reach the hubs through one address
+//! (a [`crate::TcpBalancer`]).
 
 mod client;
 mod follower;
+mod replicas;
 
 use std::collections::BTreeMap;
 use std::fs::OpenOptions;
@@ -117,6 +123,10 @@ pub struct ProcessCluster {
     config: ProcessClusterConfig,
     hub_address: String,
     hub: Process,
+    /// More hub replicas by name, with their gRPC `host:port`.
+    replicas: BTreeMap<String, (String, Process)>,
+    /// The `--hub` of clients and new nodes, when not the first hub (see [`Self::set_hub_url`]).
+    hub_url: Option<String>,
     nodes: BTreeMap<String, Process>,
     dir: Option<tempfile::TempDir>,
     /// Path of `dir`, still valid once `dir` is taken to keep it.
@@ -157,7 +167,16 @@ impl ProcessCluster {
         }
         let hub =
             Process { child: None, args: hub_args, env: config.env.clone(), metrics_address: hub_metrics_address };
-        let mut cluster = Self { config, hub_address, hub, nodes: BTreeMap::new(), dir: Some(dir), dir_path };
+        let mut cluster = Self {
+            config,
+            hub_address,
+            hub,
+            replicas: BTreeMap::new(),
+            hub_url: None,
+            nodes: BTreeMap::new(),
+            dir: Some(dir),
+            dir_path,
+        };
         cluster.start_hub().await?;
         let names: Vec<String> = (1..=node_count).map(|index| format!("node-{index}")).collect();
         for name in &names {
@@ -171,12 +190,20 @@ impl ProcessCluster {
         Ok(cluster)
     }
 
-    /// Returns the hub's URL, `http://127.0.0.1:<port>` (the same after [`Self::start_hub`]).
+    /// Returns the URL clients and new nodes reach the hub at: the first hub's,
+    /// `http://127.0.0.1:<port>` (the same after [`Self::start_hub`]), unless
+    /// [`Self::set_hub_url`] set another.
     pub fn hub_url(&self) -> String {
-        format!("http://{}", self.hub_address)
+        self.hub_url.clone().unwrap_or_else(|| format!("http://{}", self.hub_address))
     }
 
-    /// Returns the hub's `host:port`.
+    /// Makes the client helpers, trace followers and the nodes started from now on (without a
+    /// `hub_url` of their own) use `url`, e.g. a [`crate::TcpBalancer`] in front of the replicas.
+    pub fn set_hub_url(&mut self, url: impl Into<String>) {
+        self.hub_url = Some(url.into());
+    }
+
+    /// Returns the first hub's `host:port`.
     pub fn hub_address(&self) -> &str {
         &self.hub_address
     }
@@ -226,8 +253,8 @@ impl ProcessCluster {
         }
         let child = self.spawn_process("hub", &self.hub.args, &self.hub.env)?;
         self.hub.child = Some(child);
-        let answered = self.wait_for_nodes("the hub to answer", STARTUP_DEADLINE, |_| true).await;
-        answered.map(|_| ()).map_err(|error| self.with_exit_report(error))
+        let answered = self.wait_until_answers(&format!("http://{}", self.hub_address), STARTUP_DEADLINE).await;
+        answered.map_err(|error| self.with_exit_report(error))
     }
 
     /// Kills the hub process (SIGKILL) and waits for it to exit.
@@ -312,19 +339,7 @@ impl ProcessCluster {
     pub async fn terminate_node(&mut self, name: &str, deadline: Duration) -> anyhow::Result<ExitStatus> {
         let logs = self.dir_path.display().to_string();
         let node = self.nodes.get_mut(name).with_context(|| format!("no node {name}"))?;
-        let mut child = node.child.take().with_context(|| format!("node {name} is not running"))?;
-        let pid = child.id().context("the node has exited already")?;
-        let sent = Command::new("kill").args(["-TERM", &pid.to_string()]).status().await.context("running kill")?;
-        if !sent.success() {
-            bail!("kill -TERM {pid} failed");
-        }
-        match tokio::time::timeout(deadline, child.wait()).await {
-            Ok(status) => Ok(status?),
-            Err(_) => {
-                let _ = child.kill().await;
-                bail!("node {name} still ran {deadline:?} after SIGTERM (killed it); logs in {logs}")
-            }
-        }
+        terminate(node, &format!("node {name}"), deadline).await.with_context(|| format!("logs in {logs}"))
     }
 
     /// Keeps the logs directory after the cluster is dropped and returns its path.
@@ -338,7 +353,8 @@ impl ProcessCluster {
     /// Returns the processes that exited on their own, as `name: status`, reaping them.
     pub fn exited_processes(&mut self) -> Vec<String> {
         let mut exited = Vec::new();
-        for (name, process) in self.nodes.iter_mut().chain([(&"hub".to_owned(), &mut self.hub)]) {
+        let replicas = self.replicas.iter_mut().map(|(name, (_, process))| (name, process));
+        for (name, process) in self.nodes.iter_mut().chain([(&"hub".to_owned(), &mut self.hub)]).chain(replicas) {
             if let Some(Ok(Some(status))) = process.child.as_mut().map(Child::try_wait) {
                 exited.push(format!("{name}: {status}"));
                 process.child = None;
@@ -415,7 +431,8 @@ impl ProcessCluster {
 
 impl Drop for ProcessCluster {
     fn drop(&mut self) {
-        for process in self.nodes.values_mut().chain([&mut self.hub]) {
+        let replicas = self.replicas.values_mut().map(|(_, process)| process);
+        for process in self.nodes.values_mut().chain([&mut self.hub]).chain(replicas) {
             if let Some(child) = process.child.as_mut() {
                 let _ = child.start_kill();
             }
@@ -434,6 +451,26 @@ async fn kill(process: &mut Process, name: &str) -> anyhow::Result<()> {
         return Ok(());
     }
     child.kill().await.with_context(|| format!("killing {name}"))
+}
+
+/// Sends SIGTERM to `process` (named `name` in errors) and returns its exit status once it
+/// exited, waiting up to `deadline`.
+///
+/// Errors when it is not running, or still runs after `deadline` (it is then killed).
+async fn terminate(process: &mut Process, name: &str, deadline: Duration) -> anyhow::Result<ExitStatus> {
+    let mut child = process.child.take().with_context(|| format!("{name} is not running"))?;
+    let pid = child.id().with_context(|| format!("{name} has exited already"))?;
+    let sent = Command::new("kill").args(["-TERM", &pid.to_string()]).status().await.context("running kill")?;
+    if !sent.success() {
+        bail!("kill -TERM {pid} failed");
+    }
+    match tokio::time::timeout(deadline, child.wait()).await {
+        Ok(status) => Ok(status?),
+        Err(_) => {
+            let _ = child.kill().await;
+            bail!("{name} still ran {deadline:?} after SIGTERM (killed it)")
+        }
+    }
 }
 
 /// Returns `duration` as a command-line duration, in milliseconds (`1500ms`).

@@ -28,9 +28,14 @@ impl ProcessCluster {
     ///
     /// Errors when it cannot be started or runs longer than 30 s (it is then killed).
     pub async fn client(&self, args: &[&str]) -> anyhow::Result<Output> {
+        self.client_at(&self.hub_url(), args).await
+    }
+
+    /// Like [`Self::client`], against the hub at `hub_url` (e.g. one replica of several).
+    pub async fn client_at(&self, hub_url: &str, args: &[&str]) -> anyhow::Result<Output> {
         let command = Command::new(&self.config.binary)
             .args(args)
-            .args(["--hub", &self.hub_url()])
+            .args(["--hub", hub_url])
             .env_remove("AGENTRY_HUB")
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
@@ -128,6 +133,16 @@ impl ProcessCluster {
         condition: impl Fn(&[Value]) -> bool,
     ) -> anyhow::Result<Vec<Value>> {
         self.poll_until("agentry nodes", what, timeout, || self.nodes(), condition).await
+    }
+
+    /// Polls `agentry nodes` against the hub at `hub_url` until it answers.
+    ///
+    /// Errors after `timeout`, with its last error and the logs directory.
+    pub async fn wait_until_answers(&self, hub_url: &str, timeout: Duration) -> anyhow::Result<()> {
+        let args = ["nodes", "--output", "json"];
+        let fetch = || async { succeeded(self.client_at(hub_url, &args).await?, &args).map(|_| Vec::new()) };
+        let what = format!("the hub at {hub_url} to answer");
+        self.poll_until("agentry nodes", &what, timeout, fetch, |_| true).await.map(|_| ())
     }
 
     /// Polls `agentry ps` until `condition` holds (failed calls count as not yet) and returns
