@@ -134,6 +134,15 @@ impl TaskQueue for JetStreamQueue {
         }
     }
 
+    async fn outstanding(&self, node_id: NodeId) -> Result<u64> {
+        let name = format!("node-{node_id}");
+        match self.stream.consumer_info(&name).await {
+            Ok(info) => Ok(info.num_pending + info.num_ack_pending as u64),
+            Err(error) if error.to_string().contains("not found") => Ok(0),
+            Err(error) => Err(BrokerError::Unavailable(format!("reading consumer {name}: {error}"))),
+        }
+    }
+
     async fn retire(&self, node_id: NodeId) -> Result<()> {
         let name = format!("node-{node_id}");
         if let Err(error) = self.stream.delete_consumer(&name).await {

@@ -83,6 +83,12 @@ pub trait TaskQueue: Send + Sync + 'static {
     /// JetStream consumer's `num_pending`). A node that never subscribed has a lag of 0.
     async fn backlog(&self, node_id: NodeId) -> Result<u64>;
 
+    /// Returns how many tasks published for `node_id` are not acknowledged yet: waiting, being
+    /// handled (a node acks a task when its run ends or leaves it), or handed back and waiting
+    /// for their redelivery (the JetStream consumer's `num_pending + num_ack_pending`). A node
+    /// that never subscribed has none.
+    async fn outstanding(&self, node_id: NodeId) -> Result<u64>;
+
     /// Retires a node that is gone (dead or left): deletes its subscription and drops the tasks
     /// still queued for it (their runs were taken back and are placed again under a new epoch,
     /// so those tasks would be refused anyway). Retiring an unknown node is not an error.

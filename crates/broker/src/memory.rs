@@ -26,6 +26,9 @@ struct Shared {
 struct State {
     queues: HashMap<NodeId, NodeQueue>,
     published: HashSet<String>,
+    /// Tasks delivered to each node and not acked yet (being handled, or naked and waiting for
+    /// their redelivery).
+    unacked: HashMap<NodeId, u64>,
 }
 
 #[derive(Default)]
@@ -54,9 +57,19 @@ impl MemoryQueue {
 
     fn enqueue(&self, node_id: NodeId, task: Task, delivered: u64) {
         let mut state = self.shared.state.lock().expect("broker state poisoned");
+        if delivered > 0 {
+            settle(&mut state, node_id);
+        }
         let queue = state.queues.entry(node_id).or_default();
         queue.pending.push_back((task, delivered));
         queue.notify.notify_one();
+    }
+}
+
+/// Counts one delivered task of `node_id` as no longer unacked (acked, or queued again).
+fn settle(state: &mut State, node_id: NodeId) {
+    if let Some(unacked) = state.unacked.get_mut(&node_id) {
+        *unacked = unacked.saturating_sub(1);
     }
 }
 
@@ -64,6 +77,12 @@ impl MemoryQueue {
 impl TaskQueue for MemoryQueue {
     async fn backlog(&self, node_id: NodeId) -> Result<u64> {
         Ok(self.pending(node_id) as u64)
+    }
+
+    async fn outstanding(&self, node_id: NodeId) -> Result<u64> {
+        let state = self.shared.state.lock().expect("broker state poisoned");
+        let pending = state.queues.get(&node_id).map_or(0, |queue| queue.pending.len() as u64);
+        Ok(pending + state.unacked.get(&node_id).copied().unwrap_or(0))
     }
 
     async fn publish(&self, node_id: NodeId, task: &Task) -> Result<()> {
@@ -86,7 +105,9 @@ impl TaskQueue for MemoryQueue {
     }
 
     async fn retire(&self, node_id: NodeId) -> Result<()> {
-        self.shared.state.lock().expect("broker state poisoned").queues.remove(&node_id);
+        let mut state = self.shared.state.lock().expect("broker state poisoned");
+        state.queues.remove(&node_id);
+        state.unacked.remove(&node_id);
         Ok(())
     }
 }
@@ -105,7 +126,11 @@ impl TaskSubscription for MemorySubscription {
             let notified = self.notify.notified();
             let popped = {
                 let mut state = self.queue.shared.state.lock().expect("broker state poisoned");
-                state.queues.get_mut(&self.node_id).and_then(|queue| queue.pending.pop_front())
+                let popped = state.queues.get_mut(&self.node_id).and_then(|queue| queue.pending.pop_front());
+                if popped.is_some() {
+                    *state.unacked.entry(self.node_id).or_default() += 1;
+                }
+                popped
             };
             if let Some((task, delivered)) = popped {
                 let acker = MemoryAcker {
@@ -133,6 +158,7 @@ struct MemoryAcker {
 #[async_trait]
 impl Acker for MemoryAcker {
     async fn ack(&self) -> Result<()> {
+        settle(&mut self.queue.shared.state.lock().expect("broker state poisoned"), self.node_id);
         Ok(())
     }
 
@@ -159,6 +185,28 @@ mod tests {
 
     fn task(epoch: u64) -> Task {
         Task { run_id: RunId::generate(), agent_id: AgentId::generate(), epoch, trace_parent: None }
+    }
+
+    #[tokio::test]
+    async fn outstanding_counts_tasks_until_they_are_acked() {
+        let queue = MemoryQueue::new();
+        let node = NodeId::generate();
+        queue.publish(node, &task(1)).await.unwrap();
+        queue.publish(node, &task(1)).await.unwrap();
+        assert_eq!(queue.outstanding(node).await.unwrap(), 2);
+        let mut subscription = queue.subscribe(node).await.unwrap();
+        let wait = Duration::from_millis(50);
+        let first = subscription.next(wait).await.unwrap().expect("a first task");
+        assert_eq!((queue.backlog(node).await.unwrap(), queue.outstanding(node).await.unwrap()), (1, 2));
+        first.ack().await.unwrap();
+        assert_eq!(queue.outstanding(node).await.unwrap(), 1);
+        let second = subscription.next(wait).await.unwrap().expect("a second task");
+        second.nak(Duration::ZERO).await.unwrap();
+        assert_eq!(queue.outstanding(node).await.unwrap(), 1, "a naked task is still outstanding");
+        let again = subscription.next(Duration::from_secs(5)).await.unwrap().expect("the redelivery");
+        assert_eq!(queue.outstanding(node).await.unwrap(), 1);
+        again.ack().await.unwrap();
+        assert_eq!((queue.backlog(node).await.unwrap(), queue.outstanding(node).await.unwrap()), (0, 0));
     }
 
     #[tokio::test]

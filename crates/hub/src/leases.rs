@@ -200,11 +200,10 @@ mod tests {
     use tokio::task::JoinHandle;
 
     use agentry_broker::Broker;
-    use agentry_core::{AgentSpec, ErrorCode, Run, RunStatus, clock};
+    use agentry_core::{ErrorCode, Run, RunStatus, clock};
 
     use super::*;
     use crate::config::HubConfig;
-    use crate::hub::SpawnCommand;
 
     /// A hub on an in-memory SQLite store (confirmation window 20 ms, lease TTL 1.5 s, no
     /// background task) with one node holding one run.
@@ -214,26 +213,7 @@ mod tests {
         let store = agentry_store::connect(&config.database_url).await.expect("an in-memory store");
         let hub = Hub::new(config, store, Broker::in_process());
         let node_id = hub.join("node-1".into(), 2, BTreeMap::new()).await.expect("join").node_id;
-        let spec = AgentSpec {
-            model: "openai:scripted".into(),
-            tools: Vec::new(),
-            system: String::new(),
-            max_iterations: 4,
-            node_selector: BTreeMap::new(),
-            temperature: None,
-            tool_choice: None,
-            mcp_servers: Default::default(),
-            team: None,
-        };
-        let command = SpawnCommand {
-            spec,
-            input: Some("hi".into()),
-            labels: BTreeMap::new(),
-            parent_id: None,
-            idempotency_key: None,
-            budget: Default::default(),
-            trace_parent: None,
-        };
+        let command = crate::test_support::scripted_spawn(None);
         let (_, run) = hub.spawn(command).await.expect("spawn");
         let run = run.expect("a first run");
         let run = hub.store.assign_run(run.id, node_id, run.epoch).await.expect("placing the run on the node");

@@ -37,6 +37,8 @@ pub mod reaper;
 pub mod scheduler;
 pub mod server;
 pub mod templates;
+#[cfg(test)]
+mod test_support;
 pub mod trace;
 pub mod tree;
 pub mod validate;

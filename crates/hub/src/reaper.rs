@@ -17,19 +17,23 @@
 //! The placer records an assignment (epoch + 1) before it publishes the run's task, so a hub
 //! that stops between the two leaves a run `queued` on a live node that never hears of it.
 //! Each pass, the leader also looks at the runs assigned more than two lease TTLs ago that
-//! their node has not started ([`agentry_store::Store::stale_assignments`]). A node commits
-//! `run_started` right after loading a task, and pulls no further ahead than its slots (which
-//! the placer never over-assigns), so such a run's task is still queued for the node (its
-//! JetStream consumer's backlog is not 0) or lost. On each node whose backlog is 0, the stale
-//! runs are taken back ([`agentry_store::Store::revoke_assignment`]: a compare-and-set on the
-//! epoch and on `queued`, so a run the node started meanwhile is left alone) with their epoch
-//! bumped, and the placer places them again (epoch + 1 once more).
+//! their node has not started ([`agentry_store::Store::stale_assignments`]). Such a run's task
+//! may still exist: queued, pulled, or handed back and waiting for its redelivery (a run whose
+//! start keeps failing is redelivered until it is dead-lettered). A node acknowledges a task
+//! only when its run ends or leaves the node, so every task of the node's consumer that is not
+//! acknowledged ([`agentry_broker::TaskQueue::outstanding`], read first) belongs either to a
+//! run the node executes (`running`, read second: [`agentry_store::Store::running_loads`]) or
+//! to a run not started yet. When the node has no more outstanding tasks than running runs, the
+//! stale runs' tasks are gone (a run running at the second read had its task outstanding at
+//! the first, so the count cannot mislead this way). They are taken back
+//! ([`agentry_store::Store::revoke_assignment`]: a compare-and-set on the epoch and on
+//! `queued`, so a run the node started meanwhile is left alone) with their epoch bumped, and
+//! the placer places them again (epoch + 1 once more).
 //!
-//! This is safe even when the guess is wrong (the task was on its way after all, e.g. pulled
-//! and waiting for a redelivery after a failed `LoadRun`): that task carries the old epoch, so
-//! `LoadRun` and every commit under it are refused and the node drops it. The worst case is a
-//! wasted placement, never a duplicated committed step. A node whose backlog cannot be read
-//! keeps its stale runs until a later pass.
+//! Should the count mislead (a running run's task not acknowledged yet, or acknowledged early),
+//! the only effect is a skipped or a wasted placement, never a duplicated committed step: a
+//! late task carries the old epoch, so `LoadRun` and every commit under it are refused and the
+//! node drops it. A node whose counts cannot be read keeps its stale runs until a later pass.
 
 use std::collections::BTreeMap;
 
@@ -141,19 +145,30 @@ pub async fn recover_lost_tasks(hub: &Hub) -> Result<usize> {
             by_node.entry(node_id).or_default().push(run);
         }
     }
-    let mut recovered = 0;
-    for (node_id, runs) in by_node {
-        match hub.queue.backlog(node_id).await {
-            Ok(0) => {}
-            Ok(backlog) => {
-                // Their tasks may be among those queued: the node has not caught up yet.
-                tracing::debug!(%node_id, backlog, stale = runs.len(), "stale assignments wait for their node");
-                continue;
+    if by_node.is_empty() {
+        return Ok(0);
+    }
+    // Outstanding tasks first, running runs second (see the module doc).
+    let mut outstanding = BTreeMap::new();
+    for &node_id in by_node.keys() {
+        match hub.queue.outstanding(node_id).await {
+            Ok(count) => {
+                outstanding.insert(node_id, count);
             }
             Err(error) => {
-                tracing::warn!(%node_id, %error, "node backlog unknown; its stale assignments wait for a later pass");
-                continue;
+                tracing::warn!(%node_id, %error, "node queue unreadable; its stale assignments wait for a later pass");
             }
+        }
+    }
+    let running: BTreeMap<NodeId, u32> = hub.store.running_loads().await?.into_iter().collect();
+    let mut recovered = 0;
+    for (node_id, runs) in by_node {
+        let Some(&outstanding) = outstanding.get(&node_id) else { continue };
+        let running = u64::from(running.get(&node_id).copied().unwrap_or(0));
+        if outstanding > running {
+            // Their tasks may be among those not acknowledged: queued, or waiting for a redelivery.
+            tracing::debug!(%node_id, outstanding, running, stale = runs.len(), "stale assignments wait for their node");
+            continue;
         }
         for run in runs {
             let Some(revoked) = hub.store.revoke_assignment(run.id, run.epoch).await? else {
@@ -179,11 +194,10 @@ mod tests {
     use std::time::Duration;
 
     use agentry_broker::{Broker, MemoryQueue, Task, TaskQueue};
-    use agentry_core::{AgentSpec, RunStatus};
+    use agentry_core::RunStatus;
 
     use super::*;
     use crate::config::HubConfig;
-    use crate::hub::SpawnCommand;
 
     /// A hub on an in-memory SQLite store and `queue` (no background task), with one node.
     async fn hub_with_a_node(lease_ttl: Duration, queue: MemoryQueue) -> (Hub, NodeId) {
@@ -197,26 +211,7 @@ mod tests {
     /// Spawns an agent and assigns its first run to `node_id`, as the placer does before it
     /// publishes the task.
     async fn assigned_run(hub: &Hub, node_id: NodeId) -> Run {
-        let spec = AgentSpec {
-            model: "openai:scripted".into(),
-            tools: Vec::new(),
-            system: String::new(),
-            max_iterations: 4,
-            node_selector: BTreeMap::new(),
-            temperature: None,
-            tool_choice: None,
-            mcp_servers: Default::default(),
-            team: None,
-        };
-        let command = SpawnCommand {
-            spec,
-            input: Some("hi".into()),
-            labels: BTreeMap::new(),
-            parent_id: None,
-            idempotency_key: None,
-            budget: Default::default(),
-            trace_parent: None,
-        };
+        let command = crate::test_support::scripted_spawn(None);
         let (_, run) = hub.spawn(command).await.expect("spawn");
         let run = run.expect("a first run");
         hub.store.assign_run(run.id, node_id, run.epoch).await.expect("placing the run on the node")
@@ -276,6 +271,27 @@ mod tests {
         assert_eq!(recover_lost_tasks(&hub).await.expect("a pass"), 0);
         assert_eq!(hub.store.get_run(queued.id).await.expect("the run").node_id, Some(busy_node));
         assert_eq!(task_lost_count(&hub), 1);
+    }
+
+    #[tokio::test]
+    async fn a_stale_assignment_whose_task_waits_for_its_redelivery_is_left_alone() {
+        let queue = MemoryQueue::new();
+        let (hub, node_id) = hub_with_a_node(Duration::from_millis(1), queue.clone()).await;
+        let run = assigned_run(&hub, node_id).await;
+        queue.publish(node_id, &task_of(&run)).await.expect("publish");
+        // The node took the task, failed to start the run (e.g. its MCP server would not
+        // start) and handed it back: nothing is queued, the redelivery is pending.
+        let mut subscription = queue.subscribe(node_id).await.expect("subscribe");
+        let delivery = subscription.next(Duration::from_secs(5)).await.expect("pull").expect("the task");
+        delivery.nak(Duration::from_secs(600)).await.expect("nak");
+        while clock::now_ms() <= run.updated_ms + 2 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(queue.backlog(node_id).await.expect("backlog"), 0, "no task is queued");
+
+        assert_eq!(recover_lost_tasks(&hub).await.expect("a pass"), 0);
+        assert_eq!(hub.store.get_run(run.id).await.expect("the run"), run, "its redelivery can still start it");
+        assert_eq!(task_lost_count(&hub), 0);
     }
 
     #[tokio::test]

@@ -48,16 +48,13 @@ fn tree_node(entry: &TreeEntry) -> pb::TreeNode {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
 
     use tonic::Code;
 
     use agentry_broker::Broker;
-    use agentry_core::AgentSpec;
 
     use super::*;
     use crate::config::HubConfig;
-    use crate::hub::SpawnCommand;
 
     /// A hub on an in-memory SQLite store, without background tasks.
     async fn hub() -> Hub {
@@ -68,26 +65,7 @@ mod tests {
 
     /// Spawns an agent under `parent_id` with a first run.
     async fn spawn(hub: &Hub, parent_id: Option<AgentId>) -> AgentId {
-        let spec = AgentSpec {
-            model: "openai:scripted".into(),
-            tools: Vec::new(),
-            system: String::new(),
-            max_iterations: 4,
-            node_selector: BTreeMap::new(),
-            temperature: None,
-            tool_choice: None,
-            mcp_servers: Default::default(),
-            team: None,
-        };
-        let command = SpawnCommand {
-            spec,
-            input: Some("hi".into()),
-            labels: BTreeMap::new(),
-            parent_id,
-            idempotency_key: None,
-            budget: Default::default(),
-            trace_parent: None,
-        };
+        let command = crate::test_support::scripted_spawn(parent_id);
         hub.spawn(command).await.expect("spawn").0.id
     }
 

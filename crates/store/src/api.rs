@@ -392,6 +392,11 @@ pub trait Store: Send + Sync + 'static {
     /// are absent.
     async fn node_loads(&self) -> Result<Vec<(NodeId, u32)>>;
 
+    /// Returns how many runs each node is executing (`running`), for the nodes with any. Each
+    /// holds one task delivery its node has not acknowledged, which the reaper's lost task
+    /// check accounts for.
+    async fn running_loads(&self) -> Result<Vec<(NodeId, u32)>>;
+
     /// Takes back runs from `node_id` (which ones: `scope`) so they are placed again: each
     /// becomes `queued` and unplaced with its epoch bumped, so the node is fenced, and gets a
     /// `run_moved` event `{from_node_id, reason, epoch}`. Returns them.

@@ -97,6 +97,10 @@ impl Store for FaultyStore {
         self.fault("node_loads");
         self.inner.node_loads().await
     }
+    async fn running_loads(&self) -> agentry_store::Result<Vec<(NodeId, u32)>> {
+        self.fault("running_loads");
+        self.inner.running_loads().await
+    }
     async fn release_node_runs(
         &self,
         node_id: NodeId,

@@ -60,6 +60,10 @@ impl TaskQueue for DroppingQueue {
         self.inner.backlog(node_id).await
     }
 
+    async fn outstanding(&self, node_id: NodeId) -> agentry_broker::Result<u64> {
+        self.inner.outstanding(node_id).await
+    }
+
     async fn retire(&self, node_id: NodeId) -> agentry_broker::Result<()> {
         self.inner.retire(node_id).await
     }

@@ -53,6 +53,9 @@ macro_rules! forward_store {
             async fn node_loads(&self) -> $crate::Result<Vec<(agentry_core::NodeId, u32)>> {
                 self.inner.node_loads().await
             }
+            async fn running_loads(&self) -> $crate::Result<Vec<(agentry_core::NodeId, u32)>> {
+                self.inner.running_loads().await
+            }
             async fn release_node_runs(
                 &self,
                 node_id: agentry_core::NodeId,

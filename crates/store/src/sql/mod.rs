@@ -193,6 +193,11 @@ where
         rows.into_iter().map(<(NodeId, u32)>::try_from).collect()
     }
 
+    pub(crate) async fn running_loads(&self) -> Result<Vec<(NodeId, u32)>> {
+        let rows: Vec<NodeLoadRow> = query_as(RUNNING_LOADS).fetch_all(&self.pool).await?;
+        rows.into_iter().map(<(NodeId, u32)>::try_from).collect()
+    }
+
     pub(crate) async fn set_node_state(&self, node_id: NodeId, state: NodeState) -> Result<NodeInfo> {
         let row: Option<NodeRow> = query_as(SET_NODE_STATE)
             .bind(node_id.to_string())

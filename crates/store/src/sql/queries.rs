@@ -46,6 +46,8 @@ pub(crate) const UPSERT_NODE: &str = include_str!("../../queries/upsert_node.sql
 pub(crate) const RUN_COUNTS: &str = include_str!("../../queries/run_counts.sql");
 /// `queries/node_loads.sql`.
 pub(crate) const NODE_LOADS: &str = include_str!("../../queries/node_loads.sql");
+/// `queries/running_loads.sql`.
+pub(crate) const RUNNING_LOADS: &str = include_str!("../../queries/running_loads.sql");
 /// `queries/set_wait_reason.sql`.
 pub(crate) const SET_WAIT_REASON: &str = include_str!("../../queries/set_wait_reason.sql");
 /// `queries/set_node_state.sql`.

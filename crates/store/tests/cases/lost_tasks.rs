@@ -1,5 +1,6 @@
 //! The reaper's safety net for tasks lost between an assignment and its publication: stale
-//! assignments are found, and taking one back fences the task published for it.
+//! assignments are found, running runs are counted per node, and taking one back fences the
+//! task published for it.
 
 use agentry_core::{NodeId, RunId, RunStatus};
 use agentry_store::CommitBatch;
@@ -34,10 +35,16 @@ pub async fn stale_assignments_are_queued_runs_assigned_before_the_cutoff(harnes
     let placeable: Vec<RunId> = store.placeable_runs(10).await.unwrap().into_iter().map(|row| row.run.id).collect();
     assert!(placeable.contains(&oldest.id), "{placeable:?}");
 
-    // Started by its node: no longer a candidate.
+    // Started by its node: no longer a candidate, and counted among the node's running runs.
+    let node = newer.node_id.expect("an assigned run");
+    let running_on = |loads: Vec<(NodeId, u32)>| loads.into_iter().find(|(id, _)| *id == node).map(|(_, n)| n);
+    assert_eq!(running_on(store.running_loads().await.unwrap()), None, "a queued run is not running");
     let started = CommitBatch { status: Some(RunStatus::Running), ..batch(&newer, newer.epoch) };
     store.commit(started).await.unwrap();
     assert!(store.stale_assignments(i64::MAX, 10).await.unwrap().is_empty());
+    assert_eq!(running_on(store.running_loads().await.unwrap()), Some(1));
+    let running_node = running.node_id.expect("a running run has a node");
+    assert!(store.running_loads().await.unwrap().contains(&(running_node, 1)), "the other running run's node");
 }
 
 pub async fn revoking_an_assignment_fences_its_task_and_frees_the_run(harness: Harness) {
