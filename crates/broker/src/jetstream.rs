@@ -79,6 +79,17 @@ impl JetStreamQueue {
         Ok(Self { client, context, stream, config })
     }
 
+    /// Returns `(num_pending, num_ack_pending)` of the consumer of `node_id`: tasks not taken
+    /// yet, and tasks taken and not acknowledged; `(0, 0)` for a node that never subscribed.
+    async fn consumer_counts(&self, node_id: NodeId) -> Result<(u64, u64)> {
+        let name = format!("node-{node_id}");
+        match self.stream.consumer_info(&name).await {
+            Ok(info) => Ok((info.num_pending, info.num_ack_pending as u64)),
+            Err(error) if error.to_string().contains("not found") => Ok((0, 0)),
+            Err(error) => Err(BrokerError::Unavailable(format!("reading consumer {name}: {error}"))),
+        }
+    }
+
     /// Returns event hints over this queue's NATS connection (core NATS subjects).
     pub fn event_hints(&self) -> NatsEventHints {
         NatsEventHints::new(self.client.clone())
@@ -126,21 +137,12 @@ impl TaskQueue for JetStreamQueue {
     }
 
     async fn backlog(&self, node_id: NodeId) -> Result<u64> {
-        let name = format!("node-{node_id}");
-        match self.stream.consumer_info(&name).await {
-            Ok(info) => Ok(info.num_pending),
-            Err(error) if error.to_string().contains("not found") => Ok(0),
-            Err(error) => Err(BrokerError::Unavailable(format!("reading consumer {name}: {error}"))),
-        }
+        Ok(self.consumer_counts(node_id).await?.0)
     }
 
     async fn outstanding(&self, node_id: NodeId) -> Result<u64> {
-        let name = format!("node-{node_id}");
-        match self.stream.consumer_info(&name).await {
-            Ok(info) => Ok(info.num_pending + info.num_ack_pending as u64),
-            Err(error) if error.to_string().contains("not found") => Ok(0),
-            Err(error) => Err(BrokerError::Unavailable(format!("reading consumer {name}: {error}"))),
-        }
+        let (pending, ack_pending) = self.consumer_counts(node_id).await?;
+        Ok(pending + ack_pending)
     }
 
     async fn retire(&self, node_id: NodeId) -> Result<()> {

@@ -133,8 +133,8 @@ pub async fn reap(hub: &Hub) -> Result<usize> {
 }
 
 /// One pass of the lost task safety net (see the module doc): runs assigned more than two lease
-/// TTLs ago, not started, on nodes with no task waiting, are taken back (epoch + 1) for the
-/// placer to place again. Returns how many.
+/// TTLs ago, not started, on nodes that hold no unacknowledged task beyond those of their
+/// running runs, are taken back (epoch + 1) for the placer to place again. Returns how many.
 pub async fn recover_lost_tasks(hub: &Hub) -> Result<usize> {
     let lease_ttl_ms = clock::duration_ms(hub.config.lease_ttl);
     let cutoff_ms = clock::now_ms().saturating_sub(lease_ttl_ms.saturating_mul(2));
