@@ -36,6 +36,9 @@ pub mod team;
 pub mod templates;
 pub mod trace_context;
 
+/// The tenant of every agent when authentication is off, and of tokens that name none (issue 16).
+pub const DEFAULT_TENANT: &str = "default";
+
 pub use agent::{Agent, AgentSpec, BUILTIN_TOOL_NAMES, MCP_TOOL_SEPARATOR, McpServer, SpecError, ToolChoice};
 pub use commit::{CommitBatch, StepCommit};
 pub use error::{ErrorCode, InvalidConfig};

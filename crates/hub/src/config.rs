@@ -62,6 +62,58 @@ pub struct HubConfig {
     /// every team the hub expands from templates (default 8, at most
     /// [`MAX_PARALLEL_AGENTS`]). Since issue 14.
     pub max_parallel_agents: u32,
+    /// Certificate chain (PEM) the hub serves TLS with on its gRPC and HTTP listeners; with
+    /// `tls-key`. Unset: plaintext, allowed only on loopback addresses unless `insecure`.
+    /// Re-read when the file changes (see `tls-reload-interval`). Since issue 16.
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM, PKCS#8, SEC1 or PKCS#1) of `tls-cert`. Since issue 16.
+    pub tls_key: Option<PathBuf>,
+    /// CA certificates (PEM) that sign node and client certificates. Set: mutual TLS — a node
+    /// is admitted to `NodeService` only with a certificate from this CA whose SPIFFE ID
+    /// (`spiffe://agentry/node/<name>`) names it. Requires `tls-cert`. Since issue 16.
+    pub tls_client_ca: Option<PathBuf>,
+    /// How often the TLS files are checked for changes; a changed file is loaded without a
+    /// restart, a broken one is logged and the previous one kept (default 5 s). Since issue 16.
+    #[serde(with = "humantime_serde")]
+    pub tls_reload_interval: Duration,
+    /// Serve plaintext on a non-loopback address (behind a TLS-terminating proxy or on a
+    /// trusted network). Without it, `hub serve` refuses to start in that case. Since issue 16.
+    pub insecure: bool,
+    /// The tokens and tenants file (TOML; usually a mounted Secret): static bearer tokens by
+    /// SHA-256 hash with their role and tenant, and per-tenant limits and node pools (see
+    /// docs/security.md). Set, or `jwt-issuer` set: every `AgentHub` call needs a token.
+    /// Re-read when it changes. Since issue 16.
+    pub auth_file: Option<PathBuf>,
+    /// Issuer (`iss`) of accepted OpenID Connect / JWT bearer tokens; with `jwt-audience` and
+    /// `jwt-jwks`. Since issue 16.
+    pub jwt_issuer: Option<String>,
+    /// Audience (`aud`) the JWTs must name. Since issue 16.
+    pub jwt_audience: Option<String>,
+    /// The issuer's signing keys: a JWKS file path or an `https://` URL (fetched at start and
+    /// re-fetched for an unknown `kid`). Since issue 16.
+    pub jwt_jwks: Option<String>,
+    /// JWT claim holding the role (`admin`, `operator`, `client`, `viewer`; default
+    /// `agentry_role`). Since issue 16.
+    pub jwt_role_claim: String,
+    /// JWT claim holding the tenant (default `agentry_tenant`). Since issue 16.
+    pub jwt_tenant_claim: String,
+    /// Calls per second one token may make to `AgentHub` (sustained; GCRA), 0: unlimited
+    /// (default 50). Applies when authentication is on. Since issue 16.
+    pub rate_limit: u32,
+    /// Calls one token may make in a burst above `rate-limit` (default 100). Since issue 16.
+    pub rate_limit_burst: u32,
+    /// Trace streams one token may hold open at once, 0: unlimited (default 64). Applies when
+    /// authentication is on. Since issue 16.
+    pub max_trace_streams: u32,
+    /// Agents a tenant may have, 0: unlimited (default 0); the auth file may set it per
+    /// tenant. Since issue 16.
+    pub tenant_max_agents: u64,
+    /// Runs a tenant may have queued or running at once, 0: unlimited (default 0); the auth
+    /// file may set it per tenant. Since issue 16.
+    pub tenant_max_active_runs: u64,
+    /// CA certificates (PEM) to verify the NATS server's TLS certificate with (`tls://` URLs,
+    /// or a server that requires TLS). Unset: the system's roots. Since issue 16.
+    pub nats_ca: Option<PathBuf>,
 }
 
 /// Largest accepted `max-delegation-depth`: the deepest nesting of teams a spec may have.
@@ -86,6 +138,23 @@ impl Default for HubConfig {
             templates_dir: None,
             max_delegation_depth: 3,
             max_parallel_agents: 8,
+            tls_cert: None,
+            tls_key: None,
+            tls_client_ca: None,
+            tls_reload_interval: Duration::from_secs(5),
+            insecure: false,
+            auth_file: None,
+            jwt_issuer: None,
+            jwt_audience: None,
+            jwt_jwks: None,
+            jwt_role_claim: "agentry_role".to_owned(),
+            jwt_tenant_claim: "agentry_tenant".to_owned(),
+            rate_limit: 50,
+            rate_limit_burst: 100,
+            max_trace_streams: 64,
+            tenant_max_agents: 0,
+            tenant_max_active_runs: 0,
+            nats_ca: None,
         }
     }
 }
@@ -157,7 +226,53 @@ impl HubConfig {
         }
         check_range("max-delegation-depth", self.max_delegation_depth, MAX_DELEGATION_DEPTH)?;
         check_range("max-parallel-agents", self.max_parallel_agents, MAX_PARALLEL_AGENTS)?;
+        self.validate_security()
+    }
+
+    /// Checks the TLS and authentication keys: `tls-cert` and `tls-key` together, mutual TLS
+    /// only over TLS, a complete JWT verifier.
+    fn validate_security(&self) -> Result<(), InvalidConfig> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(_), None) => return Err(missing("tls-key", "tls-cert is set: set the certificate's key too")),
+            (None, Some(_)) => return Err(missing("tls-cert", "tls-key is set: set its certificate too")),
+            _ => {}
+        }
+        if self.tls_client_ca.is_some() && self.tls_cert.is_none() {
+            return Err(missing("tls-client-ca", "mutual TLS needs TLS: set tls-cert and tls-key"));
+        }
+        InvalidConfig::check_positive(&[("tls-reload-interval", self.tls_reload_interval)])?;
+        let jwt = [("jwt-issuer", &self.jwt_issuer), ("jwt-audience", &self.jwt_audience), ("jwt-jwks", &self.jwt_jwks)];
+        if jwt.iter().any(|(_, value)| value.is_some())
+            && let Some((key, _)) = jwt.iter().find(|(_, value)| value.is_none())
+        {
+            return Err(missing(key, "JWT verification needs jwt-issuer, jwt-audience and jwt-jwks"));
+        }
+        if self.rate_limit > 0 && self.rate_limit_burst == 0 {
+            return Err(missing("rate-limit-burst", "must be at least 1 when rate-limit is set"));
+        }
         Ok(())
+    }
+
+    /// Returns whether clients must authenticate: an auth file or a JWT issuer is configured.
+    pub fn auth_enabled(&self) -> bool {
+        self.auth_file.is_some() || self.jwt_issuer.is_some()
+    }
+
+    /// Refuses to serve plaintext on `address` when it is not a loopback address, unless
+    /// `insecure`: the check `hub serve` makes for its gRPC and HTTP listeners. `key` names
+    /// the listen key in the error.
+    pub fn check_exposure(&self, key: &'static str, address: std::net::SocketAddr) -> Result<(), InvalidConfig> {
+        if self.tls_cert.is_some() || self.insecure || address.ip().is_loopback() {
+            return Ok(());
+        }
+        Err(InvalidConfig {
+            key,
+            reason: format!(
+                "{address} is reachable from other hosts and TLS is off: set tls-cert and tls-key \
+                 (`agentry certs dev` makes a pair for trying it), or pass --insecure (AGENTRY_INSECURE=true) \
+                 to serve plaintext behind a TLS-terminating proxy"
+            ),
+        })
     }
 
     /// Returns this configuration with secrets (the database password) replaced by `***`, for
@@ -165,6 +280,11 @@ impl HubConfig {
     pub fn redacted(&self) -> Self {
         Self { database_url: redact_password(&self.database_url), ..self.clone() }
     }
+}
+
+/// Returns the error of `key`, missing or inconsistent for `reason`.
+fn missing(key: &'static str, reason: &str) -> InvalidConfig {
+    InvalidConfig { key, reason: reason.to_owned() }
 }
 
 /// Checks that `value` of `key` is between 1 and `max`.

@@ -19,6 +19,8 @@
 //! supervised).
 
 pub mod approvals;
+pub mod audit;
+pub mod auth;
 pub mod config;
 pub mod control;
 pub mod cost;

@@ -81,6 +81,20 @@ pub struct NodeConfig {
     /// Address of the HTTP listener serving `/metrics` (Prometheus), `/healthz` and `/readyz`
     /// (default: none; `off` also serves none).
     pub metrics_listen: Option<String>,
+    /// CA certificates (PEM) the hub's TLS certificate is verified with, for an `https://`
+    /// hub (unset: the system's roots). Since issue 16.
+    pub tls_ca: Option<PathBuf>,
+    /// The node's certificate chain (PEM) for mutual TLS with the hub; its SPIFFE ID
+    /// (`spiffe://agentry/node/<name>`) must name this node's `name`. With `tls-key`. Also
+    /// served on the metrics listener when `metrics-tls` is on. Since issue 16.
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of `tls-cert`. Since issue 16.
+    pub tls_key: Option<PathBuf>,
+    /// Serve the metrics listener over TLS with `tls-cert` (default false). Since issue 16.
+    pub metrics_tls: bool,
+    /// CA certificates (PEM) to verify the NATS server's TLS certificate with (`tls://` URLs,
+    /// or a server that requires TLS). Unset: the system's roots. Since issue 16.
+    pub nats_ca: Option<PathBuf>,
 }
 
 impl Default for NodeConfig {
@@ -105,6 +119,11 @@ impl Default for NodeConfig {
             anthropic_api_key: None,
             sandbox: None,
             metrics_listen: None,
+            tls_ca: None,
+            tls_cert: None,
+            tls_key: None,
+            metrics_tls: false,
+            nats_ca: None,
         }
     }
 }
@@ -135,6 +154,14 @@ impl NodeConfig {
         let invalid = |key, reason: String| Err(InvalidConfig::new(key, reason));
         if !(self.hub.starts_with("http://") || self.hub.starts_with("https://")) {
             return invalid("hub", format!("{:?} is not an http:// or https:// URL", self.hub));
+        }
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(_), None) => return invalid("tls-key", "tls-cert is set: set the certificate's key too".to_owned()),
+            (None, Some(_)) => return invalid("tls-cert", "tls-key is set: set its certificate too".to_owned()),
+            _ => {}
+        }
+        if self.metrics_tls && self.tls_cert.is_none() {
+            return invalid("metrics-tls", "serving metrics over TLS needs tls-cert and tls-key".to_owned());
         }
         if self.name.is_empty() || self.name.len() > 128 {
             return invalid("name", "must be 1-128 bytes".to_owned());

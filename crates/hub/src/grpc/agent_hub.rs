@@ -290,6 +290,24 @@ impl AgentHub for AgentHubApi {
     async fn get_tree(&self, request: Request<pb::GetTreeRequest>) -> Result<Response<pb::GetTreeResponse>, Status> {
         crate::tree::get_tree(&self.hub, request.into_inner()).await.map(Response::new)
     }
+
+    async fn list_audit(
+        &self,
+        request: Request<pb::ListAuditRequest>,
+    ) -> Result<Response<pb::ListAuditResponse>, Status> {
+        let principal = crate::auth::principal(&request);
+        crate::audit::list_audit(&self.hub, &principal, request.into_inner()).await.map(Response::new)
+    }
+
+    async fn who_am_i(&self, request: Request<pb::WhoAmIRequest>) -> Result<Response<pb::WhoAmIResponse>, Status> {
+        let principal = crate::auth::principal(&request);
+        Ok(Response::new(pb::WhoAmIResponse {
+            actor: principal.actor,
+            role: principal.role.as_str().to_owned(),
+            tenant: principal.tenant.unwrap_or_default(),
+            method: principal.method.as_str().to_owned(),
+        }))
+    }
 }
 
 fn agent_summary(summary: &AgentSummary) -> pb::Agent {
