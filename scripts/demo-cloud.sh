@@ -7,6 +7,11 @@
 # agents completed on all three nodes, then stops every process it started — unless KEEP=1,
 # which leaves the cluster up until Ctrl-C.
 #
+# Secured like production (docs/security.md): `agentry certs dev` makes a CA, the hub's
+# certificate and one per node; the hub serves TLS on gRPC and HTTP, admits nodes only with their
+# certificate (mutual TLS), and every client call carries a bearer token from an auth file (an
+# admin token for the demo's commands, a viewer token printed for the web console).
+#
 # Idempotent: a run starts from a fresh database and stops what an earlier, interrupted run
 # left behind (its process ids are in .agentry/demo-cloud/pids). Ports: AGENTRY_DEMO_CLOUD_PORT
 # (default 7710) for the hub's gRPC, the next four for the hub's HTTP and the nodes' metrics.
@@ -46,6 +51,27 @@ target_dir=${CARGO_TARGET_DIR:-target}
 bin=$target_dir/debug/agentry
 eval "export $(scripts/local-llm.sh start 1.5b)"
 
+echo "== certificates and tokens (agentry certs dev, agentry token hash)" >&2
+certs=$data/certs
+"$bin" certs dev --dir "$certs" --node node-1 --node node-2 --node node-3 >/dev/null
+new_token() { "$bin" token hash --generate --output json | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])'; }
+admin_token=$(new_token)
+viewer_token=$(new_token)
+cat >"$data/auth.toml" <<EOF
+[[token]]
+name = "demo-admin"
+sha256 = "$(printf %s "$admin_token" | "$bin" token hash)"
+role = "admin"
+
+[[token]]
+name = "demo-viewer"
+sha256 = "$(printf %s "$viewer_token" | "$bin" token hash)"
+role = "viewer"
+tenant = "default"
+EOF
+chmod 600 "$data/auth.toml"
+export AGENTRY_CA=$certs/ca.pem AGENTRY_TOKEN=$admin_token
+
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
@@ -58,16 +84,19 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 started() { pids+=("$1"); echo "$1" >>"$data/pids"; }
 
-export AGENTRY_HUB=http://127.0.0.1:$port AGENTRY_NATS_URL
-http=http://127.0.0.1:$((port + 1))
+export AGENTRY_HUB=https://127.0.0.1:$port AGENTRY_NATS_URL
+http=https://127.0.0.1:$((port + 1))
 echo "== hub: $AGENTRY_HUB (gRPC; log $data/hub.log)" >&2
 "$bin" hub serve --config deploy/demo/agentry.toml --listen "127.0.0.1:$port" \
   --database-url "$AGENTRY_DATABASE_URL_BASE/$database" --nats-url "$AGENTRY_NATS_URL" \
-  --metrics-listen "127.0.0.1:$((port + 1))" >"$data/hub.log" 2>&1 &
+  --metrics-listen "127.0.0.1:$((port + 1))" --tls-cert "$certs/hub.pem" --tls-key "$certs/hub-key.pem" \
+  --tls-client-ca "$certs/ca.pem" --auth-file "$data/auth.toml" >"$data/hub.log" 2>&1 &
 started $!
 for i in 1 2 3; do
   "$bin" node join --hub "$AGENTRY_HUB" --name "node-$i" --slots 2 --labels "zone=demo-$i" \
-    --workspace-root "$data/node-$i" --metrics-listen "127.0.0.1:$((port + 1 + i))" >"$data/node-$i.log" 2>&1 &
+    --workspace-root "$data/node-$i" --metrics-listen "127.0.0.1:$((port + 1 + i))" \
+    --tls-ca "$certs/ca.pem" --tls-cert "$certs/node-node-$i.pem" --tls-key "$certs/node-node-$i-key.pem" \
+    >"$data/node-$i.log" 2>&1 &
   started $!
 done
 for _ in $(seq 150); do
@@ -123,7 +152,9 @@ print(len(done), len({run["node_id"] for run in done}))' "${agents[@]}")
 read -r completed nodes <<<"$summary"
 echo
 echo "== $completed of ${#agents[@]} agents completed, on $nodes nodes" >&2
-echo "== hub: $AGENTRY_HUB   web console: $http/   metrics: $http/metrics" >&2
+echo "== hub: $AGENTRY_HUB (TLS, CA $AGENTRY_CA, mutual TLS for nodes, tokens in $data/auth.toml)" >&2
+echo "== web console: $http/ (trust $AGENTRY_CA; viewer token: $viewer_token)   metrics: $http/metrics" >&2
+echo "== the audit log's latest records:" >&2; "$bin" audit --limit 5 >&2
 echo "== node metrics: http://127.0.0.1:$((port + 2))/metrics http://127.0.0.1:$((port + 3))/metrics http://127.0.0.1:$((port + 4))/metrics" >&2
 if [ "$completed" -lt 6 ] || [ "$nodes" -lt 3 ]; then
   echo "== demo-cloud: expected 6 agents completed across 3 nodes; logs are in $data/" >&2

@@ -14,6 +14,14 @@ pub enum BrokerError {
     /// A task payload could not be decoded.
     #[error("undecodable task payload: {0}")]
     Decode(String),
+    /// The TLS settings of the connection are unusable (e.g. the CA file `nats-ca`).
+    #[error("{}: {reason}", path.display())]
+    Tls {
+        /// The file at fault.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 impl BrokerError {
@@ -22,6 +30,7 @@ impl BrokerError {
         match self {
             Self::Unavailable(_) => ErrorCode::Unavailable,
             Self::Refused(_) | Self::Decode(_) => ErrorCode::Internal,
+            Self::Tls { .. } => ErrorCode::InvalidArgument,
         }
     }
 

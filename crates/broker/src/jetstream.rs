@@ -9,6 +9,7 @@ use futures::StreamExt;
 use agentry_core::{NodeId, TraceParent};
 
 use crate::hints::NatsEventHints;
+use crate::tls::{NatsTls, hint};
 use crate::{
     Acker, BrokerError, Delivery, Result, TRACEPARENT_HEADER, Task, TaskQueue, TaskSubscription, task_subject,
 };
@@ -27,6 +28,9 @@ pub struct JetStreamConfig {
     /// Most tasks a subscription asks the server for at once (default 64; a node sets its
     /// slots). The subscription keeps one pull open and asks for more when half were taken.
     pub pull_batch: usize,
+    /// TLS of the connection (default: the system's CAs, TLS when the URL is `tls://` or the
+    /// server requires it).
+    pub tls: NatsTls,
 }
 
 impl JetStreamConfig {
@@ -38,6 +42,7 @@ impl JetStreamConfig {
             duplicate_window: Duration::from_secs(120),
             ack_wait: Duration::from_secs(30),
             pull_batch: 64,
+            tls: NatsTls::default(),
         }
     }
 }
@@ -58,11 +63,15 @@ impl JetStreamQueue {
     /// Errors with [`BrokerError::Unavailable`] when the server cannot be reached now.
     pub async fn connect(config: JetStreamConfig) -> Result<Self> {
         let options = async_nats::ConnectOptions::new().connection_timeout(Duration::from_secs(5));
+        let options = config.tls.apply(options, &config.url)?;
         let connect = async_nats::connect_with_options(config.url.as_str(), options);
         let client = tokio::time::timeout(Duration::from_secs(10), connect)
             .await
             .map_err(|_| BrokerError::Unavailable(format!("no NATS server answered at {} within 10 s", config.url)))?
-            .map_err(|error| BrokerError::Unavailable(format!("{}: {error}", config.url)))?;
+            .map_err(|error| {
+                let error = error_chain(&error);
+                BrokerError::Unavailable(format!("{}: {error}{}", config.url, hint(&config.tls, &error)))
+            })?;
         let context = jetstream::new(client.clone());
         let stream_config = stream::Config {
             name: config.stream.clone(),
@@ -225,4 +234,19 @@ impl Acker for JetStreamAcker {
             .await
             .map_err(|error| BrokerError::Unavailable(format!("progress ack: {error}")))
     }
+}
+
+/// Returns `error` and its sources, joined by `: ` (async-nats keeps TLS reasons in sources).
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }

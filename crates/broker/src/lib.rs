@@ -17,6 +17,7 @@ mod error;
 mod hints;
 mod jetstream;
 mod memory;
+mod tls;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +33,7 @@ pub use error::{BrokerError, Result};
 pub use hints::{EventHints, Hint, MemoryEventHints, NatsEventHints};
 pub use jetstream::{JetStreamConfig, JetStreamQueue};
 pub use memory::MemoryQueue;
+pub use tls::NatsTls;
 
 /// The message that tells a node to execute (or resume) a run at an epoch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,7 +121,17 @@ impl Broker {
     ///
     /// Errors with [`BrokerError::Unavailable`] when the server cannot be reached now.
     pub async fn connect_nats(url: &str) -> Result<Self> {
-        let queue = JetStreamQueue::connect(JetStreamConfig::new(url)).await?;
+        Self::connect_nats_with(url, &NatsTls::default()).await
+    }
+
+    /// Connects to NATS JetStream at `url` (`nats://` or `tls://host:port`) with the default
+    /// layout and the TLS settings `tls` (the server's CA).
+    ///
+    /// Errors with [`BrokerError::Tls`] naming the CA file when it is unusable, and with
+    /// [`BrokerError::Unavailable`] when the server cannot be reached now or the TLS handshake
+    /// fails (with what to check).
+    pub async fn connect_nats_with(url: &str, tls: &NatsTls) -> Result<Self> {
+        let queue = JetStreamQueue::connect(JetStreamConfig { tls: tls.clone(), ..JetStreamConfig::new(url) }).await?;
         Ok(Self { hints: Arc::new(queue.event_hints()), tasks: Arc::new(queue) })
     }
 }

@@ -1,10 +1,11 @@
-//! Printing: trace events (human lines or JSONL), tables and JSON of agents, nodes and
-//! approvals, cost reports (also CSV).
+//! Printing: trace events (human lines or JSONL), tables and JSON of agents, nodes,
+//! approvals and audit records, cost reports (also CSV).
 //!
 //! Everything here returns strings, so the formats are unit-tested without a terminal; the
 //! commands write them to stdout (data) while logs and errors go to stderr.
 
 mod approvals;
+mod audit;
 mod cost;
 mod events;
 mod listing;
@@ -18,6 +19,7 @@ use clap::ValueEnum;
 use agentry_sdk::proto::Run;
 
 pub use approvals::{approvals_json, approvals_table};
+pub use audit::{audit_json, audit_table};
 pub use cost::{CostFormat, cost_csv, cost_json, cost_table};
 pub use events::{EventFormat, event_line};
 pub use listing::{agents_json, agents_table, nodes_json, nodes_table, run_json, run_result_line};

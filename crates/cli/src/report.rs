@@ -1,4 +1,6 @@
-//! Failure reporting: exactly one `error: ...` line on stderr and the exit code.
+//! Failure reporting: exactly one `error: ...` line on stderr (followed by a `hint: ...` line
+//! when the flags that fix it are known: a refused token, a failed TLS handshake) and the exit
+//! code.
 //!
 //! Exit codes: 0 success, 1 any failure, 2 the hub was unreachable (so scripts can tell "retry
 //! later" from "wrong request").
@@ -38,7 +40,38 @@ pub fn failure(error: &anyhow::Error) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     eprintln!("error: {}", one_line(error));
+    if let Some(hint) = hint(error) {
+        eprintln!("hint: {hint}");
+    }
     ExitCode::from(exit_code(error))
+}
+
+/// Returns what to check for a hub's refusal of the credentials or a failed TLS handshake.
+pub fn hint(error: &anyhow::Error) -> Option<&'static str> {
+    let client_error = error.chain().find_map(|cause| cause.downcast_ref::<ClientError>())?;
+    let mut current = client_error;
+    while let ClientError::TraceInterrupted { source, .. } = current {
+        current = source;
+    }
+    match current {
+        ClientError::Unauthenticated { .. } => {
+            Some("pass a valid bearer token with --token, --token-file, AGENTRY_TOKEN or AGENTRY_TOKEN_FILE")
+        }
+        ClientError::PermissionDenied { .. } => {
+            Some("`agentry whoami` shows the role and tenant the hub gives your token")
+        }
+        ClientError::Tls { url, .. } if url.starts_with("http://") => {
+            Some("the hub serves TLS: use an https:// hub URL, trusting its CA with --ca or AGENTRY_CA")
+        }
+        ClientError::Tls { reason, .. } if reason.contains("use an http:// URL") => {
+            Some("the hub serves plaintext: use an http:// hub URL")
+        }
+        ClientError::Tls { .. } => Some(
+            "trust the hub's CA with --ca or AGENTRY_CA; present a client certificate with --cert and --key \
+             (AGENTRY_CLIENT_CERT, AGENTRY_CLIENT_KEY)",
+        ),
+        _ => None,
+    }
 }
 
 /// Returns 2 when the hub (or another server asked, [`Unreachable`]) was unreachable, else 1.
@@ -135,6 +168,23 @@ mod tests {
             one_line(&error),
             "trace interrupted after seq 7; gave up reconnecting after 60s: hub unreachable at http://127.0.0.1:1: connection refused"
         );
+    }
+
+    #[test]
+    fn refused_credentials_and_tls_failures_get_a_hint_and_exit_with_1() {
+        let url = "https://hub:7700".to_owned();
+        let unauthenticated = anyhow::Error::new(ClientError::Unauthenticated {
+            url: url.clone(),
+            status: tonic::Status::unauthenticated("no bearer token"),
+        });
+        assert!(hint(&unauthenticated).is_some_and(|hint| hint.contains("--token")));
+        assert_eq!(exit_code(&unauthenticated), EXIT_FAILURE);
+        let tls = anyhow::Error::new(ClientError::Tls { url, reason: "unknown CA".to_owned() });
+        assert!(hint(&tls).is_some_and(|hint| hint.contains("--ca")));
+        let plaintext = ClientError::Tls { url: "http://hub:7700".to_owned(), reason: "it serves TLS".to_owned() };
+        assert!(hint(&anyhow::Error::new(plaintext)).is_some_and(|hint| hint.contains("use an https:// hub URL")));
+        assert_eq!(exit_code(&tls), EXIT_FAILURE, "a configuration error, not an unreachable hub");
+        assert_eq!(hint(&anyhow::anyhow!("other")), None);
     }
 
     #[test]

@@ -335,6 +335,10 @@ pub struct Agent {
     /// For a fork: the agent it was forked from and the seq of that agent's trace it branched
     /// at.
     pub forked_from: Option<(AgentId, u64)>,
+    /// The tenant it belongs to: the spawning token's; a sub-agent's is its parent's, a fork's
+    /// its source's, an import's the importer's. Agents stored before tenants existed (issue
+    /// 16) belong to [`crate::DEFAULT_TENANT`].
+    pub tenant: String,
 }
 
 impl Agent {

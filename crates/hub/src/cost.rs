@@ -19,6 +19,9 @@ impl Hub {
     /// time buckets of that length aligned to the Unix epoch, rows ordered by key, then bucket
     /// start ([`CostRow::bucket_start_ms`]).
     ///
+    /// With `tenant`, only that tenant's agents count (a caller scoped to a tenant); `None`:
+    /// every tenant.
+    ///
     /// Errors: INVALID_ARGUMENT for a bad bucket (see [`crate::validate::cost_bucket`]); the
     /// store's (UNAVAILABLE when the database is unreachable).
     pub async fn cost_report(
@@ -26,11 +29,12 @@ impl Hub {
         by: CostGrouping,
         window: Option<Duration>,
         bucket: Option<Duration>,
+        tenant: Option<&str>,
     ) -> Result<Vec<CostRow>> {
         let now_ms = clock::now_ms();
         let bucket_ms = validate::cost_bucket(bucket, window, now_ms)?;
         let since_ms = window.map(|window| now_ms.saturating_sub(clock::duration_ms(window)));
-        let rows = self.store.cost_report(by, since_ms, bucket_ms).await?;
+        let rows = self.store.cost_report(by, since_ms, bucket_ms, tenant).await?;
         tracing::debug!(by = by.as_str(), ?since_ms, ?bucket_ms, rows = rows.len(), "cost report");
         Ok(rows)
     }

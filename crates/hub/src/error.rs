@@ -15,6 +15,13 @@ pub enum HubError {
     /// The hub is stopping; the client should retry (another replica, or this one restarted).
     #[error("hub shutting down; reconnect (trace: resume with after_seq = the last seq received)")]
     ShuttingDown,
+    /// The caller may not do this (a role, a tenant's node pool); the message says what.
+    #[error("permission denied: {0}")]
+    PermissionDenied(String),
+    /// A limit is exhausted (a tenant's agents or active runs, a token's trace streams); the
+    /// message names the limit and its setting.
+    #[error("{0}")]
+    ResourceExhausted(String),
     /// The operation is not available in this version.
     #[error("{0}")]
     Unimplemented(String),
@@ -33,13 +40,15 @@ impl From<agentry_proto::convert::WireError> for HubError {
 }
 
 impl HubError {
-    /// Returns the coarse error kind; `None` for [`HubError::Unimplemented`].
+    /// Returns the coarse error kind; `None` for [`HubError::Unimplemented`] and
+    /// [`HubError::PermissionDenied`] (kinds without an [`ErrorCode`]).
     pub fn code(&self) -> Option<ErrorCode> {
         match self {
             Self::InvalidArgument(_) => Some(ErrorCode::InvalidArgument),
             Self::FailedPrecondition(_) => Some(ErrorCode::FailedPrecondition),
             Self::ShuttingDown => Some(ErrorCode::Unavailable),
-            Self::Unimplemented(_) => None,
+            Self::Unimplemented(_) | Self::PermissionDenied(_) => None,
+            Self::ResourceExhausted(_) => Some(ErrorCode::ResourceExhausted),
             Self::Store(error) => Some(error.code()),
             Self::Broker(error) => Some(error.code()),
         }

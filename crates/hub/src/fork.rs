@@ -8,6 +8,8 @@
 //! store decides the point's rules (see its docs); a point it refuses is the client's mistake
 //! (INVALID_ARGUMENT), a read-only import cannot be forked (FAILED_PRECONDITION).
 
+use crate::audit::AuditContext;
+use crate::auth::Principal;
 use std::collections::BTreeMap;
 
 use tonic::Status;
@@ -166,10 +168,25 @@ fn invalid<T>(message: String) -> Result<T> {
 /// `AgentHub.Fork`.
 pub(crate) async fn fork(
     hub: &Hub,
+    principal: &Principal,
+    audit: &AuditContext,
     request: pb::ForkRequest,
     trace_parent: Option<TraceParent>,
 ) -> Result<pb::ForkResponse, Status> {
     let command = ForkCommand::from_request(request)?;
+    match (command.agent_id, &command.point) {
+        (Some(agent_id), _) => {
+            audit.set_target(format!("agent/{agent_id}"));
+            hub.agent_in_scope(principal, agent_id).await?;
+        }
+        (None, ForkPoint::Step { run_id, .. }) => {
+            audit.set_target(format!("run/{run_id}"));
+            hub.run_in_scope(principal, *run_id).await?;
+        }
+        (None, _) => {}
+    }
+    // Forks join their source's tenant, which is the caller's (or any, for an admin of all).
+    hub.admit(principal.spawn_tenant(), u64::from(command.count), u64::from(command.count)).await?;
     let forked = hub.fork(command, trace_parent).await?;
     Ok(fork_response(&forked))
 }
@@ -177,9 +194,11 @@ pub(crate) async fn fork(
 /// `AgentHub.ListMessages`.
 pub(crate) async fn list_messages(
     hub: &Hub,
+    principal: &Principal,
     request: pb::ListMessagesRequest,
 ) -> Result<pb::ListMessagesResponse, Status> {
     let agent_id = validate::id::<AgentId>("agent_id", &request.agent_id)?;
+    hub.agent_in_scope(principal, agent_id).await?;
     let messages = hub.store.list_messages(agent_id).await.map_err(HubError::from)?;
     Ok(pb::ListMessagesResponse { messages: messages.iter().map(wire_message).collect() })
 }

@@ -36,6 +36,9 @@ pub struct SpawnCommand {
     pub budget: BudgetLimits,
     /// The caller's W3C trace context (`traceparent` metadata), if it sent one.
     pub trace_parent: Option<TraceParent>,
+    /// The tenant the agent belongs to (the caller's; [`agentry_core::DEFAULT_TENANT`] when
+    /// authentication is off).
+    pub tenant: String,
 }
 
 /// What `SendMessage` does when the agent has an active run.
@@ -78,6 +81,14 @@ pub struct Hub {
     pub(crate) stopping: CancellationToken,
     /// Prometheus metrics (on a registry of their own unless [`Hub::with_metrics`]).
     pub(crate) metrics: HubMetrics,
+    /// Tokens, JWT verification and tenant policies (disabled unless [`Hub::with_security`]).
+    pub(crate) auth: crate::auth::Authenticator,
+    /// Open trace streams per token (`max-trace-streams`).
+    pub(crate) trace_streams: crate::auth::StreamLimiter,
+    /// The audit trail (records nowhere unless [`Hub::with_security`]).
+    pub(crate) audit: crate::audit::AuditLog,
+    /// Node names by id, for binding calls to node certificates.
+    pub(crate) node_names: crate::node_identity::NodeNames,
 }
 
 impl Hub {
@@ -94,7 +105,25 @@ impl Hub {
             fanout: Fanout::new(broker.hints),
             stopping: CancellationToken::new(),
             metrics: HubMetrics::unregistered(),
+            auth: crate::auth::Authenticator::disabled(),
+            trace_streams: crate::auth::StreamLimiter::unlimited(),
+            audit: crate::audit::AuditLog::discard(),
+            node_names: crate::node_identity::NodeNames::default(),
         }
+    }
+
+    /// Authenticates with `auth`, limits trace streams per token with `trace_streams` and
+    /// records the audit trail into `audit`.
+    pub fn with_security(
+        mut self,
+        auth: crate::auth::Authenticator,
+        trace_streams: crate::auth::StreamLimiter,
+        audit: crate::audit::AuditLog,
+    ) -> Self {
+        self.auth = auth;
+        self.trace_streams = trace_streams;
+        self.audit = audit;
+        self
     }
 
     /// Records into `metrics` (registered on the registry `/metrics` serves).
@@ -147,6 +176,7 @@ impl Hub {
             idempotency_key: command.idempotency_key,
             budget_id,
             budget_limits,
+            tenant: command.tenant,
         };
         let first_run = command.input.map(|input| new_run(input, command.trace_parent));
         let created = self.store.create_agent(new_agent, first_run).await?;

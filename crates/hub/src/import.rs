@@ -63,6 +63,8 @@ pub struct ImportCommand {
     pub agent_id: Option<String>,
     /// The events, in trace order.
     pub events: Vec<SourceEvent>,
+    /// The tenant of the new agent: the importer's.
+    pub tenant: String,
 }
 
 /// An imported trace as stored.
@@ -175,6 +177,7 @@ pub fn plan(command: ImportCommand, agent_id: AgentId, now_ms: i64) -> Result<Tr
         source,
         runs: runs.into_iter().map(RunSoFar::ended).collect(),
         events,
+        tenant: command.tenant,
     })
 }
 

@@ -34,11 +34,13 @@ pub mod import;
 pub mod leases;
 pub mod membership;
 pub mod metrics;
+pub mod node_identity;
 pub mod placer;
 pub mod reaper;
 pub mod scheduler;
 pub mod server;
 pub mod templates;
+pub mod tenancy;
 #[cfg(test)]
 mod test_support;
 pub mod trace;

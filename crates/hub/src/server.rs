@@ -3,6 +3,8 @@
 //! chooses PostgreSQL or SQLite, NATS or in-process) unless they are injected.
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,6 +24,7 @@ use agentry_telemetry::{Readiness, RefreshHook};
 
 use crate::config::{HubConfig, InvalidConfig, redact_password};
 use crate::gateway::{self, Gateway};
+use crate::auth::AuthLayer;
 use crate::grpc::{AgentHubApi, NodeServiceApi, RpcMetricsLayer};
 use crate::hub::Hub;
 use crate::metrics::HubMetrics;
@@ -86,6 +89,12 @@ pub enum ServeError {
     /// directory cannot be read.
     #[error("invalid role templates: {0}")]
     Templates(#[from] crate::templates::LoadError),
+    /// A TLS file (`tls-cert`, `tls-key`, `tls-client-ca`) cannot be read or used.
+    #[error("TLS: {0}")]
+    Tls(#[from] agentry_tls::TlsError),
+    /// The auth file or the JWT issuer's keys cannot be read or used.
+    #[error("authentication: {0}")]
+    Auth(#[from] crate::auth::AuthError),
 }
 
 /// Returns the span of one gRPC call: none for the long-lived streams (a node's `Lease`, a
@@ -106,34 +115,45 @@ struct Http {
     registry: Registry,
 }
 
+/// What guards the hub's listeners: TLS (with mutual TLS for nodes) and authentication.
+struct Guard {
+    tls: Option<agentry_tls::ServerTls>,
+    auth: crate::auth::Authenticator,
+}
+
 /// Serves `/metrics`, `/healthz` and `/readyz` for `hub` on `http` until `stop` (the gauges
 /// read from the store are refreshed before each scrape), and the web console: its page at
 /// `/`, its assets under `/assets/`, and the [`gateway`] it reads from.
-fn spawn_http(hub: &Hub, http: Http, readiness: Readiness, stop: CancellationToken) {
+fn spawn_http(hub: &Hub, guard: &Guard, http: Http, readiness: Readiness, stop: CancellationToken) {
     let refresh_hub = hub.clone();
     let refresh: RefreshHook = Arc::new(move || {
         let hub = refresh_hub.clone();
         Box::pin(async move { hub.refresh_metrics().await })
     });
     if let Ok(address) = http.listener.local_addr() {
-        tracing::info!(url = %console_url(address), "web console serving");
+        tracing::info!(url = %console_url(address, guard.tls.is_some()), "web console serving");
     }
     let gateway = Gateway::new(AgentHubApi::new(hub.clone()), hub.metrics().clone());
+    let gateway = gateway::router(gateway).layer(AuthLayer::connect(guard.auth.clone(), hub.audit.clone()));
     let router = agentry_telemetry::router(http.registry, readiness, Some(refresh))
-        .merge(gateway::router(gateway))
+        .merge(gateway)
         .merge(agentry_console::router());
-    agentry_telemetry::spawn_http(http.listener, router, stop, "hub");
+    match &guard.tls {
+        Some(tls) => agentry_telemetry::http::spawn_https(http.listener, tls, router, stop, "hub"),
+        None => agentry_telemetry::spawn_http(http.listener, router, stop, "hub"),
+    }
 }
 
 /// Returns the URL of the web console served on `address` (`http://127.0.0.1:7701/` for a
-/// listener on every interface).
-pub fn console_url(address: std::net::SocketAddr) -> String {
+/// listener on every interface; `https://` with `tls`).
+pub fn console_url(address: std::net::SocketAddr, tls: bool) -> String {
     let ip = match address.ip() {
         ip if ip.is_unspecified() && ip.is_ipv4() => std::net::Ipv4Addr::LOCALHOST.into(),
         ip if ip.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
         ip => ip,
     };
-    format!("http://{}/", std::net::SocketAddr::new(ip, address.port()))
+    let scheme = if tls { "https" } else { "http" };
+    format!("{scheme}://{}/", std::net::SocketAddr::new(ip, address.port()))
 }
 
 /// A hub to serve: its configuration and, optionally, an injected store and broker.
@@ -222,6 +242,23 @@ impl HubServer {
     /// server fails, or a fatal background task fails.
     pub async fn serve(self, listener: TcpListener, shutdown: CancellationToken) -> Result<(), ServeError> {
         self.config.validate()?;
+        check_exposure(&self.config, &listener, self.http_listener.as_ref())?;
+        agentry_tls::install_default_provider();
+        let tls = match (&self.config.tls_cert, &self.config.tls_key) {
+            (Some(cert), Some(key)) => Some(agentry_tls::ServerTls::load(agentry_tls::ServerTlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+                client_ca: self.config.tls_client_ca.clone(),
+            })?),
+            _ => None,
+        };
+        let auth = crate::auth::Authenticator::from_config(&self.config).await?;
+        if auth.enabled() && tls.is_none() {
+            tracing::warn!("authentication is on without TLS: bearer tokens cross the network in clear text");
+        }
+        if tls.is_some() && self.config.tls_client_ca.is_none() {
+            tracing::warn!("TLS without tls-client-ca: any client may call NodeService as a node");
+        }
         let templates = load_templates(&self.config, self.template_tables, &self.models).await?;
         let registry = self.registry.unwrap_or_default();
         let metrics = HubMetrics::register(&registry)?;
@@ -233,13 +270,16 @@ impl HubServer {
             Some(broker) => broker,
             None => connect_broker(self.config.nats_url.as_deref()).await?,
         };
+        let audit = crate::audit::AuditLog::new();
+        let streams = auth.stream_limiter();
         let hub = Hub::new(self.config, store, broker)
+            .with_security(auth.clone(), streams, audit)
             .with_models(self.models)
             .with_allowed_tools(self.allowed_tools)
             .with_templates(templates)
             .with_metrics(metrics);
         let http = self.http_listener.map(|listener| Http { listener, registry });
-        serve(hub, self.supervisor, listener, http, shutdown).await
+        serve(hub, self.supervisor, listener, http, Guard { tls, auth }, shutdown).await
     }
 }
 
@@ -287,8 +327,24 @@ async fn connect_broker(url: Option<&str>) -> Result<Broker, ServeError> {
     }
 }
 
+/// Refuses plaintext listeners reachable from other hosts unless `insecure` (see
+/// [`HubConfig::check_exposure`]).
+fn check_exposure(config: &HubConfig, grpc: &TcpListener, http: Option<&TcpListener>) -> Result<(), ServeError> {
+    if let Ok(address) = grpc.local_addr() {
+        config.check_exposure("listen", address)?;
+    }
+    if let Some(address) = http.and_then(|listener| listener.local_addr().ok()) {
+        config.check_exposure("metrics-listen", address)?;
+    }
+    Ok(())
+}
+
 /// Starts the hub's background tasks under `supervisor`, each stopping with `stop`.
-fn spawn_background(hub: &Hub, supervisor: &Supervisor, stop: &CancellationToken) {
+fn spawn_background(hub: &Hub, guard: &Guard, supervisor: &Supervisor, stop: &CancellationToken) {
+    if let Some(tls) = &guard.tls {
+        tls.spawn_reloader(hub.config.tls_reload_interval, stop.clone());
+    }
+    guard.auth.spawn_reloader(hub.config.tls_reload_interval, stop.clone());
     let placer_hub = hub.clone();
     supervisor.spawn("placer", PLACER_POLICY, stop.clone(), move |stop| run_placer(placer_hub.clone(), stop));
     let fanout = hub.fanout.clone();
@@ -302,6 +358,7 @@ async fn serve(
     supervisor: Supervisor,
     listener: TcpListener,
     http: Option<Http>,
+    guard: Guard,
     shutdown: CancellationToken,
 ) -> Result<(), ServeError> {
     let grace = hub.config.shutdown_grace;
@@ -315,11 +372,12 @@ async fn serve(
         .build_v1()?;
 
     let background = CancellationToken::new();
-    spawn_background(&hub, &supervisor, &background);
+    spawn_background(&hub, &guard, &supervisor, &background);
+    let audit_writer = hub.audit.spawn_writer(hub.store.clone());
     let readiness = Readiness::new(true);
     let http_stop = CancellationToken::new();
     if let Some(http) = http {
-        spawn_http(&hub, http, readiness.clone(), http_stop.clone());
+        spawn_http(&hub, &guard, http, readiness.clone(), http_stop.clone());
     }
 
     let agent_hub = AgentHubServer::new(AgentHubApi::new(hub.clone()))
@@ -328,20 +386,25 @@ async fn serve(
     let node_service = NodeServiceServer::new(NodeServiceApi::new(hub.clone()))
         .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_GRPC_MESSAGE_BYTES);
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    tracing::info!(addr = ?local_addr, "hub serving");
+    tracing::info!(addr = ?local_addr, tls = guard.tls.is_some(), mutual_tls = hub.config.tls_client_ca.is_some(), authentication = guard.auth.enabled(), "hub serving");
 
     let rpc_stop = CancellationToken::new();
-    let serve = Server::builder()
+    let mutual_tls = hub.config.tls_client_ca.is_some();
+    let router = Server::builder()
         .http2_keepalive_interval(Some(HTTP2_KEEPALIVE_INTERVAL))
         .http2_keepalive_timeout(Some(HTTP2_KEEPALIVE_TIMEOUT))
         .trace_fn(rpc_span)
         .layer(RpcMetricsLayer::new(hub.metrics().clone()))
+        .layer(AuthLayer::grpc(guard.auth.clone(), hub.audit.clone(), mutual_tls))
         .add_service(health_service)
         .add_service(reflection)
         .add_service(agent_hub)
-        .add_service(node_service)
-        .serve_with_incoming_shutdown(incoming, rpc_stop.clone().cancelled_owned());
+        .add_service(node_service);
+    let stopped = rpc_stop.clone().cancelled_owned();
+    let serve: Pin<Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>> = match &guard.tls {
+        Some(tls) => Box::pin(router.serve_with_incoming_shutdown(tls.grpc_incoming(listener), stopped)),
+        None => Box::pin(router.serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), stopped)),
+    };
     tokio::pin!(serve);
 
     let failed = supervisor.failed();
@@ -374,6 +437,10 @@ async fn serve(
     background.cancel();
     http_stop.cancel();
     supervisor.join().await;
+    hub.audit.close();
+    if audit_writer.await.is_err() {
+        tracing::warn!("the audit writer stopped abnormally; its last records may be lost");
+    }
     if let Some(failure) = supervisor.fatal_failure() {
         return Err(ServeError::Task(failure));
     }

@@ -28,5 +28,6 @@ pub(crate) fn scripted_spawn(parent_id: Option<AgentId>) -> SpawnCommand {
         idempotency_key: None,
         budget: Default::default(),
         trace_parent: None,
+        tenant: agentry_core::DEFAULT_TENANT.to_owned(),
     }
 }

@@ -1,6 +1,7 @@
 //! Delegation trees (`AgentHub.GetTree`): an agent and its sub-agents, depth first, each with
 //! its latest run and what its model calls used.
 
+use crate::auth::Principal;
 use tonic::Status;
 
 use agentry_core::AgentId;
@@ -29,8 +30,13 @@ impl Hub {
 ///
 /// Errors: INVALID_ARGUMENT for a missing or malformed `agent_id`, NOT_FOUND for an unknown
 /// agent.
-pub(crate) async fn get_tree(hub: &Hub, request: pb::GetTreeRequest) -> Result<pb::GetTreeResponse, Status> {
+pub(crate) async fn get_tree(
+    hub: &Hub,
+    principal: &Principal,
+    request: pb::GetTreeRequest,
+) -> Result<pb::GetTreeResponse, Status> {
     let agent_id = validate::id::<AgentId>("agent_id", &request.agent_id)?;
+    hub.agent_in_scope(principal, agent_id).await?;
     let tree = hub.agent_tree(agent_id).await?;
     Ok(pb::GetTreeResponse { nodes: tree.iter().map(tree_node).collect() })
 }
@@ -77,7 +83,7 @@ mod tests {
         let grandchild = spawn(&hub, Some(child)).await;
         let sibling = spawn(&hub, Some(root)).await;
 
-        let response = get_tree(&hub, pb::GetTreeRequest { agent_id: root.to_string() }).await.unwrap();
+        let response = get_tree(&hub, &Principal::anonymous(), pb::GetTreeRequest { agent_id: root.to_string() }).await.unwrap();
         let nodes: Vec<(String, String, u32, String)> = response
             .nodes
             .iter()
@@ -103,13 +109,13 @@ mod tests {
     #[tokio::test]
     async fn get_tree_refuses_bad_and_unknown_ids() {
         let hub = hub().await;
-        let missing = get_tree(&hub, pb::GetTreeRequest { agent_id: String::new() }).await.unwrap_err();
+        let missing = get_tree(&hub, &Principal::anonymous(), pb::GetTreeRequest { agent_id: String::new() }).await.unwrap_err();
         assert_eq!((missing.code(), missing.message()), (Code::InvalidArgument, "agent_id is required"));
-        let malformed = get_tree(&hub, pb::GetTreeRequest { agent_id: "nope".into() }).await.unwrap_err();
+        let malformed = get_tree(&hub, &Principal::anonymous(), pb::GetTreeRequest { agent_id: "nope".into() }).await.unwrap_err();
         assert_eq!(malformed.code(), Code::InvalidArgument);
         assert!(malformed.message().contains("agent_id"), "{}", malformed.message());
         let unknown = AgentId::generate();
-        let status = get_tree(&hub, pb::GetTreeRequest { agent_id: unknown.to_string() }).await.unwrap_err();
+        let status = get_tree(&hub, &Principal::anonymous(), pb::GetTreeRequest { agent_id: unknown.to_string() }).await.unwrap_err();
         assert_eq!(status.code(), Code::NotFound);
         assert!(status.message().contains(&unknown.to_string()), "{}", status.message());
     }

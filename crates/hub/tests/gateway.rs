@@ -160,7 +160,7 @@ async fn refusals_are_connect_errors_and_write_nothing() {
     assert_eq!(listed, json!({}), "no agent was created by a refused call");
     let whoami: Value =
         hub.http.get(format!("{}/api/v1/whoami", hub.hub.http_base)).send().await.unwrap().json().await.unwrap();
-    assert_eq!(whoami, json!({ "identity": "anonymous", "role": "admin", "authenticated": false }));
+    assert_eq!(whoami, json!({ "identity": "anonymous", "role": "admin", "tenant": null, "authenticated": false }));
     hub.stop().await;
 }
 

@@ -240,6 +240,19 @@ fn default_name() -> String {
 mod tests {
     use super::*;
 
+    /// Nodes run model-written code, so they hold no database credentials: no key of theirs
+    /// can carry a database URL (the crate map test keeps sqlx and the store out of the node's
+    /// build; the chart and compose checks keep the URL out of node containers).
+    #[test]
+    fn nodes_hold_no_database_credentials() {
+        let keys = serde_json::to_value(NodeConfig::default()).expect("a node config serializes");
+        let keys: Vec<&String> = keys.as_object().expect("an object").keys().collect();
+        assert!(keys.len() > 20, "{keys:?}");
+        for key in keys {
+            assert!(!key.contains("database") && !key.contains("postgres") && !key.contains("sql"), "node key {key}");
+        }
+    }
+
     #[test]
     fn the_defaults_are_valid() {
         assert_eq!(NodeConfig::default().validate(), Ok(()));

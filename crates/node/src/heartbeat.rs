@@ -35,6 +35,8 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 pub struct LeaseSettings {
     /// Hub URL (`http://` or `https://`).
     pub hub_url: String,
+    /// TLS settings of an `https://` hub (`None`: the system's CAs, no client certificate).
+    pub tls: Option<agentry_tls::ClientTls>,
     /// The node's identity for this membership.
     pub node_id: NodeId,
     /// Time between two beats.
@@ -93,7 +95,7 @@ fn hold_lease(settings: LeaseSettings, leases: Leases, stop: CancellationToken, 
     };
     runtime.block_on(async move {
         // Created here: the connection is driven by this runtime.
-        match HubClient::new(&settings.hub_url) {
+        match HubClient::with_tls(&settings.hub_url, settings.tls.as_ref()) {
             Ok(hub) => heartbeat_loop(hub, &settings, leases, stop, lost).await,
             Err(error) => tracing::error!(%error, "no hub client for the lease"),
         }

@@ -1,6 +1,8 @@
 //! [`HubClient`]: the node's only way to the hub — `NodeService` calls with domain types in and
 //! out, and one retry policy for the calls that retry — and [`LeaseStream`], an open `Lease`
-//! stream.
+//! stream. An `https://` hub is reached over TLS ([`client_tls`]: the `tls-ca` the hub's
+//! certificate is verified with, and the node's certificate `tls-cert`/`tls-key` for mutual
+//! TLS).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -11,6 +13,8 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::Streaming;
 use tonic::transport::{Channel, Endpoint};
 
+use agentry_tls::{ClientTls, ClientTlsFiles, TlsError};
+
 use agentry_core::limits::MAX_GRPC_MESSAGE_BYTES;
 use agentry_core::{AgentId, CommitBatch, ErrorCode, Heartbeat, LoadedRun, NodeId, RunId};
 use agentry_proto::convert::WireError;
@@ -19,6 +23,7 @@ use agentry_proto::convert::status::status_error_code;
 use agentry_proto::v1 as pb;
 use agentry_proto::v1::node_service_client::NodeServiceClient;
 
+use crate::config::{InvalidConfig, NodeConfig};
 use crate::error::NodeError;
 
 /// First delay of a retried call; doubles per attempt (with jitter).
@@ -81,6 +86,7 @@ pub struct Membership {
 #[derive(Clone)]
 pub struct HubClient {
     inner: NodeServiceClient<Channel>,
+    tls: Option<ClientTls>,
 }
 
 impl HubClient {
@@ -90,16 +96,32 @@ impl HubClient {
     ///
     /// Errors with [`NodeError::Hub`] when `url` is no valid URI.
     pub fn new(url: &str) -> Result<Self, NodeError> {
+        Self::with_tls(url, None)
+    }
+
+    /// As [`HubClient::new`], reaching an `https://` hub over TLS with `tls` (`None`: the
+    /// system's CAs, no client certificate); an `http://` hub in plaintext.
+    ///
+    /// Errors with [`NodeError::Hub`] when `url` is no valid URI or names no host.
+    pub fn with_tls(url: &str, tls: Option<&ClientTls>) -> Result<Self, NodeError> {
         let endpoint = Endpoint::from_shared(url.to_owned())
             .map_err(|error| NodeError::Hub { url: url.to_owned(), reason: format!("invalid URL: {error}") })?
             .connect_timeout(CONNECT_TIMEOUT)
             .http2_keep_alive_interval(HTTP2_KEEPALIVE_INTERVAL)
             .keep_alive_timeout(HTTP2_KEEPALIVE_TIMEOUT)
             .tcp_nodelay(true);
-        let inner = NodeServiceClient::new(endpoint.connect_lazy())
+        let channel = agentry_tls::channel(endpoint, tls)
+            .map_err(|error| NodeError::Hub { url: url.to_owned(), reason: error.to_string() })?;
+        let inner = NodeServiceClient::new(channel)
             .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_GRPC_MESSAGE_BYTES);
-        Ok(Self { inner })
+        Ok(Self { inner, tls: tls.cloned() })
+    }
+
+    /// Returns the TLS settings this client reaches the hub with (for another connection of
+    /// the same node, e.g. its lease's).
+    pub fn tls(&self) -> Option<&ClientTls> {
+        self.tls.as_ref()
     }
 
     /// Joins the cluster, retrying while the hub is unavailable for up to `within` of backoff
@@ -193,6 +215,38 @@ impl HubClient {
             .map_err(|_| HubCallError { code: ErrorCode::Timeout, message: "hub unreachable on leave".to_owned() })?
             .map_err(HubCallError::from_status)?;
         Ok(response.into_inner().released_runs)
+    }
+}
+
+/// Returns the TLS settings of the node's connections to the hub, read from `tls-ca`,
+/// `tls-cert` and `tls-key`: `None` for an `http://` hub without them (plaintext).
+///
+/// Errors with [`NodeError::Config`] naming the key whose file is unusable (the message names
+/// the file), or `tls-ca` when it is unset and the system has no CA certificates.
+pub fn client_tls(config: &NodeConfig) -> Result<Option<ClientTls>, NodeError> {
+    let configured = config.tls_ca.is_some() || config.tls_cert.is_some() || config.tls_key.is_some();
+    if !config.hub.starts_with("https://") {
+        if configured {
+            tracing::warn!(hub = %config.hub, "tls-ca, tls-cert or tls-key is set but the hub URL is http://: plaintext");
+        } else {
+            return Ok(None);
+        }
+    }
+    let files =
+        ClientTlsFiles { ca: config.tls_ca.clone(), cert: config.tls_cert.clone(), key: config.tls_key.clone() };
+    let tls = ClientTls::load(files).map_err(|error| {
+        let key = tls_key_of(&error, config);
+        NodeError::Config(InvalidConfig::new(key, error.to_string()))
+    })?;
+    Ok(Some(tls))
+}
+
+/// Returns the configuration key whose file `error` is about.
+fn tls_key_of(error: &TlsError, config: &NodeConfig) -> &'static str {
+    match error.path() {
+        Some(path) if config.tls_cert.as_deref() == Some(path) => "tls-cert",
+        Some(path) if config.tls_key.as_deref() == Some(path) => "tls-key",
+        _ => "tls-ca",
     }
 }
 

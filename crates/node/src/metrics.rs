@@ -8,12 +8,24 @@
 //! `provider:model` references the hub accepted), tool names (builtins and configured MCP
 //! servers' tools), outcomes. Names keep agentry's `agentry_tokens_total` and
 //! `agentry_tool_latency_seconds`; every name is documented in `docs/operations.md`.
+//!
+//! With `metrics-tls` the listener serves HTTPS with the node's certificate ([`metrics_tls`]),
+//! reloaded when its files change.
+
+use std::time::Duration;
 
 use agentry_core::EventDraft;
 use agentry_core::event::kind;
 use agentry_telemetry::prometheus::{
     CounterVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
 };
+use agentry_tls::{ServerTls, ServerTlsFiles};
+
+use crate::config::{InvalidConfig, NodeConfig};
+use crate::error::NodeError;
+
+/// How often the metrics listener's certificate files are checked for changes.
+pub const METRICS_TLS_RELOAD_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Buckets of model latencies in seconds, 50 ms to 2 min.
 const MODEL_BUCKETS: &[f64] = &[0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0];
@@ -130,6 +142,26 @@ impl NodeMetrics {
         let seconds = data["duration_ms"].as_u64().unwrap_or(0) as f64 / 1000.0;
         self.tool_latency.with_label_values(&[tool]).observe(seconds);
     }
+}
+
+/// Returns the TLS configuration of the metrics listener: the node's certificate `tls-cert`
+/// and key `tls-key` when `metrics-tls` is on, `None` otherwise (plaintext).
+///
+/// Errors with [`NodeError::Config`] naming `tls-cert` or `tls-key` (the message names the file)
+/// when they are unset or unusable.
+pub fn metrics_tls(config: &NodeConfig) -> Result<Option<ServerTls>, NodeError> {
+    if !config.metrics_tls {
+        return Ok(None);
+    }
+    let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) else {
+        return Err(InvalidConfig::new("metrics-tls", "serving metrics over TLS needs tls-cert and tls-key").into());
+    };
+    let files = ServerTlsFiles { cert: cert.clone(), key: key.clone(), client_ca: None };
+    let tls = ServerTls::load(files).map_err(|error| {
+        let key_name = if error.path() == Some(key.as_path()) { "tls-key" } else { "tls-cert" };
+        NodeError::Config(InvalidConfig::new(key_name, error.to_string()))
+    })?;
+    Ok(Some(tls))
 }
 
 #[cfg(test)]

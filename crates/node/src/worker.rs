@@ -9,7 +9,7 @@ use tokio::sync::Semaphore;
 use tokio::task::{JoinError, JoinSet};
 use tokio_util::sync::CancellationToken;
 
-use agentry_broker::{JetStreamConfig, JetStreamQueue, TaskQueue};
+use agentry_broker::{BrokerError, JetStreamConfig, JetStreamQueue, NatsTls, TaskQueue};
 use agentry_core::NodeId;
 use agentry_core::models::ModelsConfig;
 use agentry_core::policy::ToolPolicy;
@@ -19,13 +19,13 @@ use agentry_supervisor::{Policy, Supervisor};
 use agentry_telemetry::Readiness;
 use agentry_telemetry::prometheus::Registry;
 
-use crate::config::NodeConfig;
+use crate::config::{InvalidConfig, NodeConfig};
 use crate::error::NodeError;
 use crate::executor::Executor;
 use crate::heartbeat::{LeaseSettings, hold_lease_on_own_thread};
-use crate::hub_client::{HubClient, Membership};
+use crate::hub_client::{HubClient, Membership, client_tls};
 use crate::leases::Leases;
-use crate::metrics::NodeMetrics;
+use crate::metrics::{METRICS_TLS_RELOAD_INTERVAL, NodeMetrics, metrics_tls};
 
 /// How long a node keeps trying to reach the hub at start before giving up.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -136,6 +136,12 @@ impl Node {
             Some(provider) => ModelRouter::with_provider(self.models, provider),
             None => ModelRouter::new(self.models, &config.default_endpoints())?,
         });
+        // TLS files are read before anything connects: a wrong path fails the start at once.
+        let hub_tls = client_tls(&config)?;
+        let http_tls = match self.http_listener {
+            Some(_) => metrics_tls(&config)?,
+            None => None,
+        };
         let sandbox = agentry_sandbox::detect(config.sandbox)?;
         match sandbox.kind() {
             agentry_sandbox::SandboxKind::None => tracing::warn!(
@@ -153,10 +159,14 @@ impl Node {
             None => Arc::new(
                 JetStreamQueue::connect(JetStreamConfig {
                     pull_batch: config.slots as usize,
+                    tls: NatsTls { ca: config.nats_ca.clone() },
                     ..JetStreamConfig::new(config.nats_url.clone())
                 })
                 .await
-                .map_err(|source| NodeError::Broker { url: config.nats_url.clone(), source })?,
+                .map_err(|source| match source {
+                    BrokerError::Tls { .. } => NodeError::Config(InvalidConfig::new("nats-ca", source.to_string())),
+                    source => NodeError::Broker { url: config.nats_url.clone(), source },
+                })?,
             ),
         };
         let registry = self.registry.unwrap_or_default();
@@ -168,9 +178,15 @@ impl Node {
         let _stop_http = http_stop.clone().drop_guard();
         if let Some(listener) = self.http_listener {
             let router = agentry_telemetry::router(registry, readiness.clone(), None);
-            agentry_telemetry::spawn_http(listener, router, http_stop, "node");
+            match &http_tls {
+                Some(tls) => {
+                    tls.spawn_reloader(METRICS_TLS_RELOAD_INTERVAL, http_stop.clone());
+                    agentry_telemetry::http::spawn_https(listener, tls, router, http_stop, "node");
+                }
+                None => agentry_telemetry::spawn_http(listener, router, http_stop, "node"),
+            }
         }
-        let hub = HubClient::new(&config.hub)?;
+        let hub = HubClient::with_tls(&config.hub, hub_tls.as_ref())?;
         let supervisor = self.supervisor;
         let failures = Arc::default();
         // The first join gives up after JOIN_TIMEOUT (a wrong URL should fail fast); joining
@@ -246,6 +262,7 @@ async fn serve_membership(
     let (stop_heartbeats, lost) = (CancellationToken::new(), CancellationToken::new());
     let lease_settings = LeaseSettings {
         hub_url: config.hub.clone(),
+        tls: executor.hub.tls().cloned(),
         node_id,
         interval: membership.heartbeat_interval,
         lease_ttl: membership.lease_ttl,

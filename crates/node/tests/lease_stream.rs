@@ -143,6 +143,7 @@ async fn scripted_hub(script: Script) -> (String, UnboundedReceiverStream<Seen>)
 fn settings(url: &str, node_id: NodeId) -> LeaseSettings {
     LeaseSettings {
         hub_url: url.to_owned(),
+        tls: None,
         node_id,
         interval: Duration::from_millis(20),
         lease_ttl: Duration::from_secs(2),

@@ -4,25 +4,31 @@ use std::time::Duration;
 
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
-use tonic::transport::{Channel, Endpoint};
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
 
 use agentry_proto::v1 as pb;
 use agentry_proto::v1::agent_hub_client::AgentHubClient;
 
-use crate::error::{ClientError, connection_failure_reason};
+use crate::error::ClientError;
 use crate::follow::{FollowOptions, follow};
+use crate::options::{ClientBuilder, ClientOptions, Credentials, open_channel};
 
 /// Largest gRPC message sent or accepted, in bytes (8 MiB): the hub's limit.
 pub use agentry_core::limits::MAX_GRPC_MESSAGE_BYTES as MAX_MESSAGE_BYTES;
 
-/// How long [`Client::connect`] waits for the TCP connection to the hub.
+/// How long [`Client::connect`] waits for the connection to the hub (TCP, and the TLS
+/// handshake for `https://`).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// A stream of trace events, as returned by [`Client::trace`].
 pub type TraceStream = BoxStream<'static, Result<pb::TraceEvent, ClientError>>;
 
-/// A connection to a hub. Cheap to clone; clones share the connection, which is re-established
-/// on the next call after it breaks.
+/// The connection with the credentials every call carries.
+pub(crate) type HubChannel = InterceptedService<Channel, Credentials>;
+
+/// A connection to a hub. Cheap to clone; clones share the connection (and its token and TLS
+/// settings), which is re-established on the next call after it breaks.
 ///
 /// ```no_run
 /// use agentry_sdk::Client;
@@ -43,33 +49,65 @@ pub type TraceStream = BoxStream<'static, Result<pb::TraceEvent, ClientError>>;
 /// # Ok(())
 /// # }
 /// ```
+///
+/// A hub with TLS and tokens: `Client::builder("https://hub:7700").token(token).tls(tls).connect()`
+/// (see [`ClientOptions`]).
 #[derive(Debug, Clone)]
 pub struct Client {
     url: String,
-    inner: AgentHubClient<Channel>,
+    inner: AgentHubClient<HubChannel>,
     channel: Channel,
+    credentials: Credentials,
 }
 
 impl Client {
-    /// Connects to the hub at `url` (`http://host:port`; a bare `host:port` means `http://`).
-    /// Connects eagerly, so an unreachable hub fails here within [`CONNECT_TIMEOUT`].
+    /// Connects to the hub at `url` (`http://host:port`; a bare `host:port` means `http://`;
+    /// `https://` connects with TLS trusting the system's roots) without a token. Connects
+    /// eagerly, so an unreachable hub fails here within [`CONNECT_TIMEOUT`].
     pub async fn connect(url: impl Into<String>) -> Result<Self, ClientError> {
-        let url = url.into();
-        let endpoint = endpoint(&url)?;
-        let channel = match tokio::time::timeout(CONNECT_TIMEOUT, endpoint.connect()).await {
-            Ok(Ok(channel)) => channel,
-            Ok(Err(error)) => return Err(ClientError::Unreachable { reason: connection_failure_reason(&error), url }),
-            Err(_) => return Err(ClientError::Unreachable { url, reason: "connection timed out".to_owned() }),
-        };
-        Ok(Self::from_channel(url, channel))
+        Self::connect_with(url, ClientOptions::default()).await
     }
 
-    /// Returns a client over an existing `channel`; `url` names the hub in errors.
+    /// Connects to the hub at `url` with `options`: its token goes with every call, its TLS
+    /// settings secure an `https://` connection (and every reconnection, e.g. of
+    /// [`Client::follow_trace`]).
+    ///
+    /// Errors: [`ClientError::InvalidUrl`], [`ClientError::InvalidToken`];
+    /// [`ClientError::Unreachable`] when nothing answers within [`CONNECT_TIMEOUT`];
+    /// [`ClientError::Tls`] when the TLS handshake fails (a hub certificate from a CA not
+    /// trusted, a hub that does not speak TLS).
+    pub async fn connect_with(url: impl Into<String>, options: ClientOptions) -> Result<Self, ClientError> {
+        let url = url.into();
+        let credentials = Credentials::new(options.token.as_deref())?;
+        let channel = open_channel(&url, options.tls.as_ref()).await?;
+        Ok(Self::with_credentials(url, channel, credentials))
+    }
+
+    /// Returns a builder: `Client::builder(url).token(..).tls(..).connect()`.
+    pub fn builder(url: impl Into<String>) -> ClientBuilder {
+        ClientBuilder::new(url)
+    }
+
+    /// Returns a client over an existing `channel`, without a token; `url` names the hub in
+    /// errors. See [`Client::with_token`].
     pub fn from_channel(url: impl Into<String>, channel: Channel) -> Self {
-        let inner = AgentHubClient::new(channel.clone())
+        Self::with_credentials(url.into(), channel, Credentials::default())
+    }
+
+    /// Returns this client sending `token` as `authorization: Bearer <token>` with every call
+    /// (sharing the connection).
+    ///
+    /// Errors: [`ClientError::InvalidToken`] for a token that cannot be sent in a header.
+    pub fn with_token(self, token: &str) -> Result<Self, ClientError> {
+        let credentials = Credentials::new(Some(token))?;
+        Ok(Self::with_credentials(self.url, self.channel, credentials))
+    }
+
+    fn with_credentials(url: String, channel: Channel, credentials: Credentials) -> Self {
+        let inner = AgentHubClient::new(InterceptedService::new(channel.clone(), credentials.clone()))
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES);
-        Self { url: url.into(), inner, channel }
+        Self { url, inner, channel, credentials }
     }
 
     /// Returns the hub URL.
@@ -77,9 +115,25 @@ impl Client {
         &self.url
     }
 
-    /// Returns the connection, shared by every call of this client (e.g. for [`crate::health`]).
-    pub(crate) fn channel(&self) -> Channel {
-        self.channel.clone()
+    /// Returns the connection with its credentials, shared by every call of this client (e.g.
+    /// for [`crate::health`]).
+    pub(crate) fn channel(&self) -> HubChannel {
+        InterceptedService::new(self.channel.clone(), self.credentials.clone())
+    }
+
+    /// Returns who the hub takes this client for: actor (token name or JWT subject), role,
+    /// tenant (empty for a cluster-wide admin) and how it was authenticated (`none`, `token`,
+    /// `jwt`).
+    pub async fn who_am_i(&self) -> Result<pb::WhoAmIResponse, ClientError> {
+        self.unary(self.inner.clone().who_am_i(pb::WhoAmIRequest {}).await)
+    }
+
+    /// Lists audit records, newest first, as `request` says (`since`, `actor`, `limit` up to
+    /// 1000, `page_token` from the previous page's `next_page_token`). Admins see every
+    /// record, operators their tenant's; other roles are refused
+    /// ([`ClientError::PermissionDenied`]).
+    pub async fn list_audit(&self, request: pb::ListAuditRequest) -> Result<pb::ListAuditResponse, ClientError> {
+        self.unary(self.inner.clone().list_audit(request).await)
     }
 
     /// Creates an agent and, when `request.input` is set, its first run.
@@ -319,23 +373,6 @@ impl Client {
     }
 }
 
-/// Returns the endpoint for `url`, defaulting the scheme to `http://`.
-fn endpoint(url: &str) -> Result<Endpoint, ClientError> {
-    let invalid = |reason: String| ClientError::InvalidUrl { url: url.to_owned(), reason };
-    let full_url = if url.contains("://") { url.to_owned() } else { format!("http://{url}") };
-    match full_url.split_once("://").map(|(scheme, _)| scheme) {
-        Some("http") => {}
-        Some("https") => return Err(invalid("TLS is not supported yet; use http://".to_owned())),
-        Some(other) => return Err(invalid(format!("unsupported scheme {other:?}; use http://"))),
-        None => unreachable!("the URL has a scheme"),
-    }
-    let endpoint = Endpoint::from_shared(full_url).map_err(|error| invalid(connection_failure_reason(&error)))?;
-    if endpoint.uri().host().is_none_or(str::is_empty) {
-        return Err(invalid("no host".to_owned()));
-    }
-    Ok(endpoint.connect_timeout(CONNECT_TIMEOUT).tcp_nodelay(true))
-}
-
 /// A reply lacking a field the hub always sets is a protocol violation.
 fn missing_field(field: &str) -> ClientError {
     ClientError::Status(tonic::Status::internal(format!("the hub's reply lacks {field}")))
@@ -344,20 +381,6 @@ fn missing_field(field: &str) -> ClientError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn bare_host_port_means_http() {
-        let endpoint = endpoint("127.0.0.1:7700").expect("valid");
-        assert_eq!(endpoint.uri().to_string(), "http://127.0.0.1:7700/");
-    }
-
-    #[test]
-    fn unsupported_urls_are_invalid() {
-        for url in ["https://hub:7700", "ftp://hub", "http://", "http://exa mple"] {
-            let error = endpoint(url).expect_err(url);
-            assert!(matches!(error, ClientError::InvalidUrl { .. }), "{url}: {error}");
-        }
-    }
 
     #[tokio::test]
     async fn connecting_to_a_closed_port_is_unreachable() {

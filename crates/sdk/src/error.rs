@@ -16,7 +16,45 @@ pub enum ClientError {
         /// What went wrong, one line (e.g. `connection refused`).
         reason: String,
     },
-    /// The hub answered with an error status.
+    /// The TLS handshake with the hub failed: its certificate is not signed by a trusted CA,
+    /// does not name the host, has expired; the hub refused the client certificate; or one
+    /// side does not speak TLS (a plaintext `http://` client and a TLS hub, or the reverse).
+    /// Retrying does not help: the configuration must change.
+    #[error("TLS with the hub at {url} failed: {reason}")]
+    Tls {
+        /// Hub URL as given to [`crate::Client::connect`].
+        url: String,
+        /// What went wrong and what to check, one line.
+        reason: String,
+    },
+    /// The hub did not accept the caller's credentials (`UNAUTHENTICATED`): no token, an
+    /// unknown, revoked or expired one. The message is the hub's.
+    #[error("unauthenticated: {} (hub {url})", .status.message())]
+    Unauthenticated {
+        /// Hub URL.
+        url: String,
+        /// The hub's answer.
+        status: tonic::Status,
+    },
+    /// The caller's role may not make this call (`PERMISSION_DENIED`), e.g. a viewer calling
+    /// `Spawn`. The message is the hub's.
+    #[error("permission denied: {}", .status.message())]
+    PermissionDenied {
+        /// Hub URL.
+        url: String,
+        /// The hub's answer.
+        status: tonic::Status,
+    },
+    /// A limit was hit (`RESOURCE_EXHAUSTED`): the token's rate limit or open trace streams,
+    /// the tenant's agents or active runs, a message size. The hub's message names the limit.
+    #[error("resource exhausted: {}", .status.message())]
+    ResourceExhausted {
+        /// Hub URL.
+        url: String,
+        /// The hub's answer.
+        status: tonic::Status,
+    },
+    /// The hub answered with another error status.
     #[error("{}: {}", code_name(.0.code()), .0.message())]
     Status(tonic::Status),
     /// The hub URL cannot be used.
@@ -25,6 +63,12 @@ pub enum ClientError {
         /// The URL as given.
         url: String,
         /// Why it was rejected.
+        reason: String,
+    },
+    /// The bearer token cannot be sent (empty, or not visible ASCII).
+    #[error("invalid token: {reason}")]
+    InvalidToken {
+        /// Why; never the token itself.
         reason: String,
     },
     /// A followed trace broke and could not be reopened before the give-up window passed
@@ -47,42 +91,85 @@ impl ClientError {
         Self::Status(tonic::Status::internal(format!("{rpc} answered without {field}")))
     }
 
-    /// Returns the gRPC code: that of the status, `Unavailable` for [`ClientError::Unreachable`],
-    /// that of the last failure for [`ClientError::TraceInterrupted`], `None` for
-    /// [`ClientError::InvalidUrl`].
+    /// Returns the gRPC code: that of the status, `Unavailable` for [`ClientError::Unreachable`]
+    /// and [`ClientError::Tls`], that of the last failure for [`ClientError::TraceInterrupted`],
+    /// `None` for [`ClientError::InvalidUrl`] and [`ClientError::InvalidToken`].
     pub fn code(&self) -> Option<Code> {
         match self {
-            Self::Unreachable { .. } => Some(Code::Unavailable),
+            Self::Unreachable { .. } | Self::Tls { .. } => Some(Code::Unavailable),
+            Self::Unauthenticated { .. } => Some(Code::Unauthenticated),
+            Self::PermissionDenied { .. } => Some(Code::PermissionDenied),
+            Self::ResourceExhausted { .. } => Some(Code::ResourceExhausted),
             Self::Status(status) => Some(status.code()),
-            Self::InvalidUrl { .. } => None,
+            Self::InvalidUrl { .. } | Self::InvalidToken { .. } => None,
             Self::TraceInterrupted { source, .. } => source.code(),
         }
     }
 
+    /// Returns the hub's status for errors the hub answered with, else `None`.
+    pub fn status(&self) -> Option<&Status> {
+        match self {
+            Self::Status(status)
+            | Self::Unauthenticated { status, .. }
+            | Self::PermissionDenied { status, .. }
+            | Self::ResourceExhausted { status, .. } => Some(status),
+            Self::TraceInterrupted { source, .. } => source.status(),
+            Self::Unreachable { .. } | Self::Tls { .. } | Self::InvalidUrl { .. } | Self::InvalidToken { .. } => None,
+        }
+    }
+
     /// Returns whether the hub could not be reached: [`ClientError::Unreachable`], or a
-    /// [`ClientError::TraceInterrupted`] whose last failure was.
+    /// [`ClientError::TraceInterrupted`] whose last failure was. A failed TLS handshake is not
+    /// (the hub answered; the configuration is wrong).
     pub fn is_unreachable(&self) -> bool {
         match self {
             Self::Unreachable { .. } => true,
             Self::TraceInterrupted { source, .. } => source.is_unreachable(),
-            Self::Status(_) | Self::InvalidUrl { .. } => false,
+            _ => false,
         }
     }
 
-    /// Returns whether retrying later may succeed: the hub was unreachable or unavailable.
+    /// Returns whether retrying later may succeed: the hub was unreachable or unavailable (not
+    /// a failed TLS handshake, which needs a configuration change).
     pub fn is_unavailable(&self) -> bool {
-        self.code() == Some(Code::Unavailable)
+        !matches!(self, Self::Tls { .. }) && self.code() == Some(Code::Unavailable)
     }
 
-    /// Converts a status of a call to the hub at `url`: an `Unavailable` status caused by a
-    /// connection failure on this side becomes [`ClientError::Unreachable`].
+    /// Converts a status of a call to the hub at `url`: a status made on this side from a
+    /// connection failure becomes [`ClientError::Unreachable`] (or [`ClientError::Tls`] for a
+    /// TLS failure or a plaintext/TLS mismatch); `UNAUTHENTICATED`, `PERMISSION_DENIED` and
+    /// `RESOURCE_EXHAUSTED` become their own variants.
     pub fn from_status(url: &str, status: Status) -> Self {
-        let caused_by_connection = status.code() == Code::Unavailable && status.source().is_some();
-        if caused_by_connection {
-            let reason = connection_failure_reason(&status);
-            return Self::Unreachable { url: url.to_owned(), reason };
+        if crate::tls_failure::is_transport_failure(&status) {
+            return Self::from_connect_error(url, &status);
         }
-        Self::Status(status)
+        let url = url.to_owned();
+        match status.code() {
+            Code::Unauthenticated => Self::Unauthenticated { url, status },
+            Code::PermissionDenied => Self::PermissionDenied { url, status },
+            Code::ResourceExhausted => Self::ResourceExhausted { url, status },
+            _ => Self::Status(status),
+        }
+    }
+
+    /// Returns the error of a failed connection to the hub at `url`: [`ClientError::Tls`] when
+    /// the TLS handshake failed or a TLS hub answered a plaintext client, else
+    /// [`ClientError::Unreachable`] with the innermost reason (and, for an `http://` hub that
+    /// closed the connection, the advice to try `https://`).
+    pub(crate) fn from_connect_error(url: &str, error: &(dyn StdError + 'static)) -> Self {
+        use crate::tls_failure;
+        if let Some(reason) = tls_failure::reason(error) {
+            return Self::Tls { url: url.to_owned(), reason };
+        }
+        let plaintext = !url.starts_with("https://");
+        if plaintext && tls_failure::answered_with_tls(error) {
+            return Self::Tls { url: url.to_owned(), reason: tls_failure::PLAINTEXT_TO_TLS.to_owned() };
+        }
+        let mut reason = connection_failure_reason(error);
+        if plaintext && tls_failure::closed_by_peer(error) {
+            reason.push_str("; if the hub serves TLS, use an https:// URL");
+        }
+        Self::Unreachable { url: url.to_owned(), reason }
     }
 }
 

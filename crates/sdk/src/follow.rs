@@ -177,7 +177,15 @@ pub(crate) fn is_disconnect(error: &ClientError) -> bool {
         ClientError::Status(status) => {
             status.code() == tonic::Code::Unavailable || std::error::Error::source(status).is_some()
         }
-        ClientError::InvalidUrl { .. } | ClientError::TraceInterrupted { .. } => false,
+        // Refusals (credentials, role, limits) and a failed TLS handshake do not heal by
+        // reconnecting.
+        ClientError::Tls { .. }
+        | ClientError::Unauthenticated { .. }
+        | ClientError::PermissionDenied { .. }
+        | ClientError::ResourceExhausted { .. }
+        | ClientError::InvalidUrl { .. }
+        | ClientError::InvalidToken { .. }
+        | ClientError::TraceInterrupted { .. } => false,
     }
 }
 

@@ -146,6 +146,14 @@ impl AgentHub for ScriptedHub {
     async fn get_tree(&self, _: Request<pb::GetTreeRequest>) -> Unary<pb::GetTreeResponse> {
         Err(Status::unimplemented("get_tree"))
     }
+
+    async fn list_audit(&self, _: Request<pb::ListAuditRequest>) -> Unary<pb::ListAuditResponse> {
+        Err(Status::unimplemented("list_audit"))
+    }
+
+    async fn who_am_i(&self, _: Request<pb::WhoAmIRequest>) -> Unary<pb::WhoAmIResponse> {
+        Err(Status::unimplemented("who_am_i"))
+    }
 }
 
 /// A running scripted hub behind a proxy that can cut every connection.

@@ -9,6 +9,7 @@ use agentry_core::{
 };
 
 use crate::error::Result;
+use crate::security::{AuditQuery, AuditRecord, TenantUsage};
 use agentry_core::approval::{Approval, ApprovalDecision};
 use agentry_core::budget::{BudgetDecision, BudgetLimits, BudgetState, Spend};
 use agentry_core::message::ConversationSummary;
@@ -32,6 +33,9 @@ pub struct NewAgent {
     /// With `budget_id`: the limits of a budget created with the agent, in the same write
     /// (`None` when `budget_id` names an existing budget, e.g. the parent's).
     pub budget_limits: Option<BudgetLimits>,
+    /// The tenant it belongs to (see [`Agent::tenant`]); [`agentry_core::DEFAULT_TENANT`] when
+    /// authentication is off.
+    pub tenant: String,
 }
 
 /// A run to create, `queued` and unplaced.
@@ -99,6 +103,8 @@ pub struct AgentQuery {
     /// Keyset cursor: only agents created before this one (with a smaller id; ids are UUIDv7,
     /// so id order is creation order). The last id of a page continues the listing.
     pub before: Option<AgentId>,
+    /// Only agents of this tenant ([`Agent::tenant`], compared exactly); `None`: every tenant's.
+    pub tenant: Option<String>,
 }
 
 impl AgentQuery {
@@ -252,9 +258,6 @@ pub enum RunControl {
 }
 
 /// How [`Store::cost_report`] groups model calls.
-///
-/// `Tenant` reads the root agent's `tenant` label for now: tenants proper (their own records
-/// and access) arrive with a later issue, and this grouping will then follow them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum CostGrouping {
     /// By root agent id: a sub-agent's calls count toward the agent at the top of its tree
@@ -266,7 +269,8 @@ pub enum CostGrouping {
     Model,
     /// By the UTC date of the call, `YYYY-MM-DD`.
     Day,
-    /// By the root agent's label `tenant`; `-` when it has none.
+    /// By the agent's tenant ([`Agent::tenant`]; a sub-agent's is its root's, which it
+    /// inherits).
     Tenant,
 }
 
@@ -317,6 +321,8 @@ pub struct TraceImport {
     pub labels: BTreeMap<String, String>,
     /// What it was imported from (the file name), kept as [`Agent::imported_from`].
     pub source: String,
+    /// The tenant of the new agent: the importer's (see [`Agent::tenant`]).
+    pub tenant: String,
     /// Its runs, in order of first appearance; each has ended.
     pub runs: Vec<ImportedRun>,
     /// The events in trace order, each with its run (one of `runs`); they get seqs `1..=n`.
@@ -492,9 +498,11 @@ pub trait Store: Send + Sync + 'static {
     async fn raise_budget(&self, id: &str, add: Spend) -> Result<BudgetState>;
 
     /// Sums the cost and tokens of model calls (`usage` events) with `ts_ms >= since_ms`
-    /// (`None`: all time), one row per group of `by`, costliest first, then by key (bytewise).
-    /// Calls of sub-agents count toward their root agent (for [`CostGrouping::Agent`] and
-    /// [`CostGrouping::Tenant`]). Aggregated by the database in one query; no groups: empty.
+    /// (`None`: all time) of agents of `tenant` (`None`: every tenant's), one row per group of
+    /// `by`, costliest first, then by key (bytewise). Calls of sub-agents count toward their
+    /// root agent (for [`CostGrouping::Agent`]) and their own tenant (for
+    /// [`CostGrouping::Tenant`]: the root's, which sub-agents inherit). Aggregated by the
+    /// database in one query; no groups: empty.
     ///
     /// With `bucket_ms` (a positive length in milliseconds), each group is split further by
     /// time bucket: one row per (group, bucket) that has calls, the bucket of a call starting
@@ -507,6 +515,7 @@ pub trait Store: Send + Sync + 'static {
         by: CostGrouping,
         since_ms: Option<i64>,
         bucket_ms: Option<i64>,
+        tenant: Option<&str>,
     ) -> Result<Vec<CostRow>>;
 
     /// Returns approval requests with their decisions, newest first: of `run_id` only when
@@ -528,11 +537,11 @@ pub trait Store: Send + Sync + 'static {
     async fn import_trace(&self, import: TraceImport) -> Result<(Agent, Vec<Run>)>;
 
     /// Makes the forks of `plan` in one transaction: per fork an agent (the source's spec with
-    /// `model` overridden, its labels plus `plan.labels`, `forked_from` set, the source's budget),
-    /// the messages up to the point copied (those of the run the point falls in moved to the
-    /// fork's run, so the loop continues it; with `input`, the point moves back before an
-    /// answer whose tool calls have no result, and a user message is appended), a queued run,
-    /// and a `forked_from` event as seq 1.
+    /// `model` overridden, its labels plus `plan.labels`, `forked_from` set, the source's budget
+    /// and tenant), the messages up to the point copied (those of the run the point falls in
+    /// moved to the fork's run, so the loop continues it; with `input`, the point moves back
+    /// before an answer whose tool calls have no result, and a user message is appended), a
+    /// queued run, and a `forked_from` event as seq 1.
     ///
     /// Errors: [`crate::Error::NotFound`] for an unknown agent or run;
     /// [`crate::Error::Conflict`] for a point outside the conversation or before the seqs of
@@ -554,4 +563,18 @@ pub trait Store: Send + Sync + 'static {
     /// them: the hub's safety net (the reaper calls it each pass) for an ending that did not
     /// carry `wake_parent` (e.g. a child cancelled by an operator).
     async fn wake_waiting_parents(&self) -> Result<Vec<Run>>;
+
+    /// Appends `records` to the audit log in one transaction, in order; each gets the next id
+    /// (their [`AuditRecord::id`] is ignored). The log is append-only: the database itself
+    /// refuses to update or delete its rows (triggers of migration `11_security`).
+    async fn append_audit(&self, records: &[AuditRecord]) -> Result<()>;
+
+    /// Returns the audit records `query` selects (see [`AuditQuery`]), newest first (by id), at
+    /// most `query.limit` and at most [`crate::MAX_AUDIT_LIMIT`]. One query, whatever the
+    /// filters.
+    async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>>;
+
+    /// Returns how much `tenant` holds, for its limits: its agents (imports and forks included)
+    /// and its runs that have not ended. Unknown tenants hold nothing (zeros, not an error).
+    async fn tenant_usage(&self, tenant: &str) -> Result<TenantUsage>;
 }

@@ -7,7 +7,8 @@
 //! [`Error::StaleEpoch`] and writes nothing.
 //!
 //! Layout:
-//! - `api.rs`: the trait and the records it reads and writes; `error.rs`: [`Error`].
+//! - `api.rs`: the trait and the records it reads and writes; `security.rs`: those of tenants
+//!   and the audit log; `error.rs`: [`Error`].
 //! - `sql/`: the store logic, written once for both databases (`queries/*.sql` hold the SQL,
 //!   `sql/rows.rs` decodes rows); `postgres/` and `sqlite/` only open pools and migrate
 //!   (`migrations/<db>/`).
@@ -19,6 +20,7 @@
 mod api;
 mod error;
 mod postgres;
+mod security;
 mod sql;
 mod sqlite;
 #[cfg(any(test, feature = "test-util"))]
@@ -34,13 +36,16 @@ pub use api::{
 };
 pub use error::{Error, Result};
 pub use postgres::PgStore;
+pub use security::{AuditQuery, AuditRecord, MAX_AUDIT_LIMIT, TenantUsage};
 pub use sqlite::SqliteStore;
 
 /// URL schemes [`connect`] accepts.
 pub const URL_SCHEMES: &[&str] = &["postgres://", "postgresql://", "sqlite:"];
 
 /// Opens the store at `url`, chosen by scheme (`postgres://`, `postgresql://` or `sqlite:`), and
-/// applies its migrations.
+/// applies its migrations. PostgreSQL URLs choose TLS with `sslmode` and `sslrootcert` (see
+/// [`PgStore::connect`]), e.g.
+/// `postgres://agentry@db:5432/agentry?sslmode=verify-full&sslrootcert=/etc/agentry/db-ca.pem`.
 pub async fn connect(url: &str) -> Result<Arc<dyn Store>> {
     let scheme = url.split_once(':').map_or(url, |(scheme, _)| scheme);
     match scheme {

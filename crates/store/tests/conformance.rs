@@ -97,6 +97,7 @@ macro_rules! store_test_suite {
                 cost::cost_groups_by_model_and_utc_day,
                 cost::cost_since_counts_only_later_calls,
                 cost::cost_buckets_split_each_group_by_time,
+                cost::cost_counts_only_the_tenant_asked_for,
                 approvals::a_decision_queues_the_parked_run_and_is_loaded_back,
                 approvals::expired_requests_are_found_and_decisions_need_a_parked_run,
                 import::import_writes_ended_runs_and_renumbered_events,
@@ -116,6 +117,13 @@ macro_rules! store_test_suite {
                 teams::wake_waiting_parents_is_the_safety_net,
                 tree::agent_tree_walks_depth_first_children_oldest_first,
                 tree::agent_tree_carries_latest_runs_and_model_use,
+                tenants::tenant_is_kept_and_inherited,
+                tenants::concurrent_spawns_keep_each_tenant,
+                tenants::list_agents_filters_by_tenant,
+                tenants::tenant_usage_counts_agents_and_runs_not_ended,
+                audit::audit_records_are_appended_in_order_and_listed_newest_first,
+                audit::audit_listing_is_capped,
+                audit::audit_listing_filters_by_actor_tenant_and_time,
             );
         }
     };

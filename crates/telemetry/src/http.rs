@@ -15,6 +15,8 @@ use futures::future::BoxFuture;
 use prometheus::{Encoder, TextEncoder};
 use tokio_util::sync::CancellationToken;
 
+use agentry_tls::{ServerTls, TlsPeerAddr};
+
 /// How long `/metrics` waits for the [`RefreshHook`] before answering with the values it has.
 pub const REFRESH_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -82,7 +84,46 @@ pub async fn serve(
     router: Router,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router).with_graceful_shutdown(shutdown.cancelled_owned()).await
+    axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+}
+
+/// Serves `router` on `listener` over TLS with `tls` (HTTP/1.1, ALPN `http/1.1`; handshakes
+/// concurrent, each bounded by [`agentry_tls::HANDSHAKE_TIMEOUT`]; certificates reloaded as
+/// `tls` reloads them) until `shutdown`. Handlers see the caller's address as
+/// `ConnectInfo<agentry_tls::TlsPeerAddr>`.
+///
+/// Errors when accepting connections fails for good.
+pub async fn serve_https(
+    listener: tokio::net::TcpListener,
+    tls: &ServerTls,
+    router: Router,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let service = router.into_make_service_with_connect_info::<TlsPeerAddr>();
+    axum::serve(tls.http_listener(listener), service).with_graceful_shutdown(shutdown.cancelled_owned()).await
+}
+
+/// As [`spawn`], over TLS with `tls` (see [`serve_https`]); logs `{who} HTTPS (metrics, health)
+/// serving`. Must be called within a tokio runtime.
+pub fn spawn_https(
+    listener: tokio::net::TcpListener,
+    tls: &ServerTls,
+    router: Router,
+    stop: CancellationToken,
+    who: &'static str,
+) {
+    let address = listener.local_addr().ok();
+    tracing::info!(addr = ?address, "{who} HTTPS (metrics, health) serving");
+    let tls_listener = tls.http_listener(listener);
+    let service = router.into_make_service_with_connect_info::<TlsPeerAddr>();
+    tokio::spawn(async move {
+        let served = axum::serve(tls_listener, service).with_graceful_shutdown(stop.cancelled_owned()).await;
+        if let Err(error) = served {
+            tracing::error!(%error, "the {who}'s HTTPS server failed");
+        }
+    });
 }
 
 /// Serves `router` on `listener` in a task of its own until `stop` (see [`serve`]), logging
@@ -192,6 +233,40 @@ mod tests {
 
         shutdown.cancel();
         task.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn health_is_served_over_tls() {
+        use agentry_tls::{ClientTls, ClientTlsFiles, ServerTlsFiles};
+        use tokio_rustls::rustls::pki_types::ServerName;
+
+        let dir = tempfile::tempdir().unwrap();
+        let certs = agentry_tls::dev::generate(dir.path(), &[], &[], &[]).unwrap();
+        let files = ServerTlsFiles { cert: certs.hub_cert.clone(), key: certs.hub_key.clone(), client_ca: None };
+        let tls = ServerTls::load(files).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let stop = CancellationToken::new();
+        let _stop = stop.clone().drop_guard();
+        spawn_https(listener, &tls, router(prometheus::Registry::new(), Readiness::new(true), None), stop, "test");
+
+        let client =
+            ClientTls::load(ClientTlsFiles { ca: Some(certs.ca.clone()), ..ClientTlsFiles::default() }).unwrap();
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(client.client_config()));
+        let tcp = tokio::net::TcpStream::connect(address).await.unwrap();
+        let mut stream = connector.connect(ServerName::try_from("localhost").unwrap(), tcp).await.unwrap();
+        stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await.unwrap();
+        let mut response = String::new();
+        // A server may close without close_notify after `Connection: close`; what was read counts.
+        let _ = stream.read_to_string(&mut response).await;
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        assert!(response.ends_with("ok"), "{response}");
+
+        let mut plaintext = tokio::net::TcpStream::connect(address).await.unwrap();
+        plaintext.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n").await.unwrap();
+        let mut answer = Vec::new();
+        let _ = plaintext.read_to_end(&mut answer).await;
+        assert!(!String::from_utf8_lossy(&answer).contains("200"), "no plaintext answer");
     }
 
     #[tokio::test]

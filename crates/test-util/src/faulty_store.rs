@@ -196,9 +196,10 @@ impl Store for FaultyStore {
         by: agentry_store::CostGrouping,
         since_ms: Option<i64>,
         bucket_ms: Option<i64>,
+        tenant: Option<&str>,
     ) -> agentry_store::Result<Vec<agentry_store::CostRow>> {
         self.fault("cost_report");
-        self.inner.cost_report(by, since_ms, bucket_ms).await
+        self.inner.cost_report(by, since_ms, bucket_ms, tenant).await
     }
 
     async fn list_approvals(
@@ -239,5 +240,23 @@ impl Store for FaultyStore {
     async fn wake_waiting_parents(&self) -> agentry_store::Result<Vec<Run>> {
         self.fault("wake_waiting_parents");
         self.inner.wake_waiting_parents().await
+    }
+
+    async fn append_audit(&self, records: &[agentry_store::AuditRecord]) -> agentry_store::Result<()> {
+        self.fault("append_audit");
+        self.inner.append_audit(records).await
+    }
+
+    async fn list_audit(
+        &self,
+        query: &agentry_store::AuditQuery,
+    ) -> agentry_store::Result<Vec<agentry_store::AuditRecord>> {
+        self.fault("list_audit");
+        self.inner.list_audit(query).await
+    }
+
+    async fn tenant_usage(&self, tenant: &str) -> agentry_store::Result<agentry_store::TenantUsage> {
+        self.fault("tenant_usage");
+        self.inner.tenant_usage(tenant).await
     }
 }

@@ -13,6 +13,8 @@
 //! - [`cluster::Cluster`]: hub + N nodes in process;
 //! - [`process_cluster::ProcessCluster`]: hub + N nodes as `agentry` processes (kill -9,
 //!   SIGTERM, hub restarts, hub replicas, rollouts), with CLI client helpers;
+//! - [`secure::SecureHub`]: a hub with TLS, mutual TLS for nodes and token authentication,
+//!   with clients and nodes that present tokens and certificates;
 //! - [`otlp::OtlpReceiver`]: a real OTLP/gRPC trace receiver; [`http_get`]: a plain HTTP GET;
 //! - [`trace_check`]: checks of the durability contract on traces and model requests;
 //! - [`eventually()`]: waiting until a condition holds (polling with a deadline), instead of
@@ -31,6 +33,7 @@ pub mod postgres;
 pub mod process_cluster;
 pub mod proxy;
 pub mod scripted_model;
+pub mod secure;
 pub mod trace_check;
 
 pub use agentry_store::testing::PgTestDatabase;

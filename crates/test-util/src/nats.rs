@@ -1,5 +1,7 @@
-//! A private `nats-server -js` per test: random port, temporary store, killed on drop.
+//! A private `nats-server -js` per test: random port, temporary store, killed on drop;
+//! optionally requiring TLS ([`NatsServer::start_tls`]).
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -16,19 +18,38 @@ pub struct NatsServer {
     child: Option<Child>,
     store_dir: tempfile::TempDir,
     port: u16,
+    /// Arguments beyond the defaults (TLS), kept for [`NatsServer::restart`].
+    extra_args: Vec<OsString>,
 }
 
 impl NatsServer {
     /// Starts a server on a random loopback port (`nats-server` from PATH or `/usr/sbin`).
     pub fn start() -> anyhow::Result<Self> {
+        Self::start_with(Vec::new())
+    }
+
+    /// Starts a server that requires TLS of every client, presenting the certificate chain
+    /// `cert` (PEM; it must name `127.0.0.1` to be verified at [`NatsServer::tls_url`]) with
+    /// the key `key`.
+    pub fn start_tls(cert: &Path, key: &Path) -> anyhow::Result<Self> {
+        let args = vec!["--tls".into(), "--tlscert".into(), cert.into(), "--tlskey".into(), key.into()];
+        Self::start_with(args)
+    }
+
+    fn start_with(extra_args: Vec<OsString>) -> anyhow::Result<Self> {
         let store_dir = tempfile::tempdir().context("creating the NATS store dir")?;
-        let (child, port) = spawn_server(store_dir.path(), None)?;
-        Ok(Self { child: Some(child), store_dir, port })
+        let (child, port) = spawn_server(store_dir.path(), None, &extra_args)?;
+        Ok(Self { child: Some(child), store_dir, port, extra_args })
     }
 
     /// Returns the client URL, `nats://127.0.0.1:<port>`.
     pub fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Returns the client URL that requires TLS, `tls://127.0.0.1:<port>`.
+    pub fn tls_url(&self) -> String {
+        format!("tls://127.0.0.1:{}", self.port)
     }
 
     /// Kills the server abruptly (SIGKILL); its JetStream store stays on disk.
@@ -42,7 +63,7 @@ impl NatsServer {
     /// Starts the server again on the same port with the same store.
     pub fn restart(&mut self) -> anyhow::Result<()> {
         self.kill();
-        let (child, _) = spawn_server(self.store_dir.path(), Some(self.port))?;
+        let (child, _) = spawn_server(self.store_dir.path(), Some(self.port), &self.extra_args)?;
         self.child = Some(child);
         Ok(())
     }
@@ -61,7 +82,7 @@ fn binary() -> PathBuf {
     on_path.unwrap_or_else(|| PathBuf::from("/usr/sbin/nats-server"))
 }
 
-fn spawn_server(store_dir: &Path, port: Option<u16>) -> anyhow::Result<(Child, u16)> {
+fn spawn_server(store_dir: &Path, port: Option<u16>, extra_args: &[OsString]) -> anyhow::Result<(Child, u16)> {
     let ports_dir = store_dir.join("ports");
     std::fs::create_dir_all(&ports_dir)?;
     for entry in std::fs::read_dir(&ports_dir)? {
@@ -74,6 +95,7 @@ fn spawn_server(store_dir: &Path, port: Option<u16>) -> anyhow::Result<(Child, u
         .arg(store_dir.join("js"))
         .arg("--ports_file_dir")
         .arg(&ports_dir)
+        .args(extra_args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

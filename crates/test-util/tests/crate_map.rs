@@ -18,8 +18,9 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("agentry-runtime", &["agentry-core", "agentry-sandbox"]),
     ("agentry-sandbox", &[]),
     ("agentry-supervisor", &[]),
-    ("agentry-telemetry", &["agentry-core"]),
+    ("agentry-telemetry", &["agentry-core", "agentry-tls"]),
     ("agentry-console", &[]),
+    ("agentry-tls", &[]),
     (
         "agent-hub",
         &[
@@ -30,6 +31,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "agentry-supervisor",
             "agentry-telemetry",
             "agentry-console",
+            "agentry-tls",
         ],
     ),
     (
@@ -42,10 +44,22 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "agentry-sandbox",
             "agentry-supervisor",
             "agentry-telemetry",
+            "agentry-tls",
         ],
     ),
-    ("agentry-sdk", &["agentry-core", "agentry-proto"]),
-    ("agentry", &["agent-hub", "agent-node", "agentry-sdk", "agentry-broker", "agentry-core", "agentry-telemetry"]),
+    ("agentry-sdk", &["agentry-core", "agentry-proto", "agentry-tls"]),
+    (
+        "agentry",
+        &[
+            "agent-hub",
+            "agent-node",
+            "agentry-sdk",
+            "agentry-broker",
+            "agentry-core",
+            "agentry-telemetry",
+            "agentry-tls",
+        ],
+    ),
 ];
 
 /// Crates that must not appear anywhere in a crate's normal dependency tree.
@@ -57,6 +71,7 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
     ("agentry-sdk", &["sqlx", "reqwest", "agentry-runtime"]),
     ("agentry-telemetry", &["sqlx", "reqwest", "agentry-runtime", "agentry-store"]),
     ("agentry-console", &["sqlx", "reqwest", "tonic", "agentry-store"]),
+    ("agentry-tls", &["sqlx", "reqwest", "async-nats", "agentry-core"]),
 ];
 
 fn workspace_root() -> &'static Path {

@@ -41,7 +41,7 @@ enum CostBy {
     Model,
     /// UTC date of the call (YYYY-MM-DD).
     Day,
-    /// The root agent's `tenant` label (`-` without one).
+    /// The tenant the root agent belongs to.
     Tenant,
 }
 

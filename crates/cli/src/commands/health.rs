@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::bail;
 use clap::Args;
 
-use agentry_sdk::{Client, ClientError, Health};
+use agentry_sdk::{ClientError, Health};
 
 use crate::commands::{HubArgs, parse_duration};
 use crate::output::print_line;
@@ -25,7 +25,7 @@ pub struct HealthArgs {
     #[arg(long, default_value = "", value_name = "NAME")]
     service: String,
     /// Check an HTTP listener instead (a node's or hub's `metrics-listen`, e.g.
-    /// `http://127.0.0.1:7702`): `GET URL/readyz` must answer 200. Containers of nodes set it
+    /// `http://127.0.0.1:7702`; `https://` trusts --ca): `GET URL/readyz` must answer 200. Containers of nodes set it
     /// through the environment so the image's one `HEALTHCHECK` fits both roles.
     #[arg(long, env = "AGENTRY_HEALTH_HTTP", value_name = "URL")]
     http: Option<String>,
@@ -42,7 +42,7 @@ pub async fn run(args: HealthArgs) -> anyhow::Result<()> {
     let target = args.http.clone().unwrap_or_else(|| args.hub.hub.clone());
     let check = async {
         match &args.http {
-            Some(url) => check_http(url, args.live).await,
+            Some(url) => check_http(url, args.live, &args.hub).await,
             None => check_grpc(&args.hub, &args.service).await,
         }
     };
@@ -58,7 +58,7 @@ pub async fn run(args: HealthArgs) -> anyhow::Result<()> {
 
 /// Asks the hub's gRPC health service about `service`; returns `SERVING`.
 async fn check_grpc(hub: &HubArgs, service: &str) -> anyhow::Result<String> {
-    let client = Client::connect(hub.hub.clone()).await?;
+    let client = hub.connect().await?;
     let health = client.health(service).await?;
     if health != Health::Serving {
         let what = if service.is_empty() { "the server".to_owned() } else { format!("service {service}") };
@@ -67,13 +67,20 @@ async fn check_grpc(hub: &HubArgs, service: &str) -> anyhow::Result<String> {
     Ok(health.as_str().to_owned())
 }
 
-/// `GET {url}/readyz` (or `/healthz` when `live`); returns `ready` (`live`) on 200.
-async fn check_http(url: &str, live: bool) -> anyhow::Result<String> {
+/// `GET {url}/readyz` (or `/healthz` when `live`); returns `ready` (`live`) on 200. An
+/// `https://` URL is verified with --ca (else the system's roots), presenting --cert.
+async fn check_http(url: &str, live: bool, tls: &HubArgs) -> anyhow::Result<String> {
     let (path, word) = if live { ("healthz", "live") } else { ("readyz", "ready") };
     let endpoint = format!("{}/{path}", url.trim_end_matches('/'));
-    let response = match reqwest::get(&endpoint).await {
+    let client = match tls.load_tls()? {
+        Some(tls) if url.starts_with("https://") => {
+            reqwest::Client::builder().tls_backend_preconfigured(tls.client_config()).build()?
+        }
+        _ => reqwest::Client::new(),
+    };
+    let response = match client.get(&endpoint).send().await {
         Ok(response) => response,
-        Err(error) if error.is_builder() => bail!("{url} is not an http:// URL: {error}"),
+        Err(error) if error.is_builder() => bail!("{url} is not an http:// or https:// URL: {error}"),
         Err(error) => {
             let reason = std::error::Error::source(&error).map_or_else(|| error.to_string(), ToString::to_string);
             return Err(Unreachable { url: endpoint, reason }.into());

@@ -1,8 +1,11 @@
 //! The `agentry` command line: one module per command (`<noun>/<verb>.rs` for grouped ones).
 
 mod approve;
+mod audit;
 mod cancel;
+mod certs;
 mod config;
+mod connect;
 mod cost;
 mod dev;
 mod diff;
@@ -21,16 +24,17 @@ mod send;
 mod spawn;
 mod team;
 mod templates;
+mod token;
 mod trace;
 mod tree;
+mod whoami;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 use tokio::io::AsyncReadExt;
 
-use agentry_sdk::{Client, ClientError};
+use agentry_sdk::ClientError;
 
-/// Default hub URL of the client commands (the same as a node's).
-pub const DEFAULT_HUB_URL: &str = agent_node::config::DEFAULT_HUB_URL;
+pub use connect::{DEFAULT_HUB_URL, HubArgs};
 
 /// Agentry Cloud: a distributed runtime for LLM agents.
 #[derive(Debug, Parser)]
@@ -105,6 +109,17 @@ pub enum Command {
     /// Check a hub's gRPC health service (or, with `--http`, a node's `/readyz`); exit 0 when
     /// healthy, 1 when unhealthy, 2 when unreachable.
     Health(health::HealthArgs),
+    /// Certificates: `certs dev` makes a CA and hub, node and client certificates for local use.
+    #[command(subcommand)]
+    Certs(certs::CertsCommand),
+    /// Bearer tokens: `token hash` prints the SHA-256 an auth file holds for a token.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
+    /// Print who the hub takes you for: actor, role, tenant and how you were authenticated.
+    Whoami(whoami::WhoamiArgs),
+    /// List the hub's audit log, newest first: who did what to which agent, run or node, from
+    /// where, and whether it was allowed.
+    Audit(audit::AuditArgs),
 }
 
 impl Command {
@@ -144,22 +159,11 @@ impl Command {
             Self::Diff(args) => diff::run(args).await,
             Self::Rerun(args) => rerun::run(args).await,
             Self::Health(args) => health::run(args).await,
+            Self::Certs(command) => command.run(),
+            Self::Token(command) => command.run().await,
+            Self::Whoami(args) => whoami::run(args).await,
+            Self::Audit(args) => audit::run(args).await,
         }
-    }
-}
-
-/// The hub a client command talks to.
-#[derive(Debug, Clone, Args)]
-pub struct HubArgs {
-    /// Hub URL.
-    #[arg(long, env = "AGENTRY_HUB", default_value = DEFAULT_HUB_URL, value_name = "URL")]
-    pub hub: String,
-}
-
-impl HubArgs {
-    /// Connects to the hub; an unreachable hub fails within a few seconds.
-    pub async fn connect(&self) -> anyhow::Result<Client> {
-        Ok(Client::connect(self.hub.clone()).await?)
     }
 }
 

@@ -172,4 +172,6 @@ pub fn print(hub: Option<&HubConfig>, node: Option<&NodeConfig>) -> anyhow::Resu
 }
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 mod tests;

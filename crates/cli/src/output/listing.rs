@@ -33,6 +33,9 @@ struct AgentJson {
     forked_from: String,
     #[serde(skip_serializing_if = "is_zero")]
     forked_at_seq: u64,
+    /// The tenant the agent belongs to (absent from hubs before tenants).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    tenant: String,
 }
 
 /// Returns whether `value` is 0 (a field left out of the JSON).
@@ -95,6 +98,7 @@ fn agent_json(agent: &Agent) -> AgentJson {
         parent_id: agent.parent_id.clone(),
         forked_from: agent.forked_from.clone(),
         forked_at_seq: agent.forked_at_seq,
+        tenant: agent.tenant.clone(),
     }
 }
 

@@ -44,7 +44,7 @@ export function mountAgent(container, route) {
   const statusEl = h('span', { class: 'agent-status', 'data-testid': 'agent-status' }, '');
   const title = h('h1', { class: 'agent-title' }, h('span', { class: 'muted' }, 'agent '), h('span', { class: 'mono', title: agentId }, agentId));
   const meta = h('dl', { class: 'agent-meta' });
-  const errorEl = h('div', { class: 'banner error', hidden: true });
+  const errorEl = h('div', { class: 'banner error', 'data-testid': 'view-error', hidden: true });
 
   // Actions.
   const cancelBtn = h('button', { type: 'button', class: 'btn btn-danger requires-write', 'data-testid': 'action-cancel', onclick: () => act('cancel') }, 'Cancel run');

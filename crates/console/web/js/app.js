@@ -1,7 +1,8 @@
-// Agentry console: hash router, navigation, keyboard shortcuts, viewer mode.
+// Agentry console: hash router, navigation, keyboard shortcuts, viewer mode, token sign-in.
 // Plain ES modules served as they are in the repository (crates/console/web): no build step.
 
 import { applyRole } from './api.js';
+import { initAuth, showIdentity } from './login.js';
 import { parseRoute } from './routes.js';
 import { setConn } from './sse.js';
 import { mountRuns } from './runs.js';
@@ -17,9 +18,9 @@ const TITLES = { runs: 'Runs', agent: 'Agent', nodes: 'Nodes', cost: 'Cost', rep
 const main = document.getElementById('main');
 let current = null; // {route, view}
 
-function route() {
+function route({ remount = false } = {}) {
   const r = parseRoute(location.hash);
-  if (current && current.route.view === r.view && (r.view !== 'agent' || current.route.agentId === r.agentId) && current.view.update) {
+  if (!remount && current && current.route.view === r.view && (r.view !== 'agent' || current.route.agentId === r.agentId) && current.view.update) {
     current.view.update(r);
     current.route = r;
     return;
@@ -54,7 +55,7 @@ document.addEventListener('keydown', (ev) => {
   if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
   const t = ev.target;
   const typing = t instanceof HTMLElement && (t.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(t.tagName));
-  if (typing || document.querySelector('[data-testid=confirm-dialog]')) return;
+  if (typing || document.querySelector('[data-testid=confirm-dialog], [data-testid=signin-dialog]')) return;
   if (pendingG && Date.now() - pendingG < 1500) {
     pendingG = 0;
     const to = { r: '#/runs', n: '#/nodes', c: '#/cost', p: '#/replay' }[ev.key];
@@ -77,6 +78,8 @@ document.addEventListener('keydown', (ev) => {
 
 document.getElementById('help-button')?.addEventListener('click', () => document.getElementById('help')?.toggleAttribute('hidden'));
 document.getElementById('help')?.addEventListener('click', (ev) => ev.currentTarget.setAttribute('hidden', ''));
-window.addEventListener('hashchange', route);
-applyRole();
+window.addEventListener('hashchange', () => route());
+// A token accepted by the sign-in dialog: the current view starts over with it.
+initAuth({ onSignedIn: () => route({ remount: true }) });
+applyRole().then(showIdentity);
 route();

@@ -10,7 +10,7 @@ export function mountNodes(container) {
   let destroyed = false;
   const tbody = h('tbody');
   const info = h('span', { class: 'muted info' });
-  const errorEl = h('div', { class: 'banner error', hidden: true });
+  const errorEl = h('div', { class: 'banner error', 'data-testid': 'view-error', hidden: true });
   const emptyEl = h('div', { class: 'empty-state', hidden: true }, 'No node has joined yet.');
   const view = h(
     'section',

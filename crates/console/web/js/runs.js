@@ -53,7 +53,7 @@ export function mountRuns(container, route) {
     tbody,
   );
   const emptyEl = h('div', { class: 'empty-state', hidden: true }, 'No agents match.');
-  const errorEl = h('div', { class: 'banner error', hidden: true });
+  const errorEl = h('div', { class: 'banner error', 'data-testid': 'view-error', hidden: true });
   const prev = h('button', { type: 'button', class: 'btn', 'data-testid': 'prev-page', disabled: true, onclick: () => page(-1) }, '‹ Prev');
   const next = h('button', { type: 'button', class: 'btn', 'data-testid': 'next-page', disabled: true, onclick: () => page(1) }, 'Next ›');
   const pageLabel = h('span', { class: 'muted' }, 'page 1');

@@ -8,10 +8,16 @@
 //!   response in canonical proto3 JSON, errors as `{"code": "not_found", "message": ...}`.
 //! - [`sse`]: `Trace` as server-sent events, `GET /api/v1/trace`, resuming after the
 //!   `Last-Event-ID` a reconnecting `EventSource` sends.
-//! - `GET /api/v1/whoami`: who the caller is and what role it has, which decides whether the
-//!   console shows its action buttons (a `viewer` sees none). Until the hub authenticates
-//!   callers, every caller is `anonymous` with the role `admin` (every method is open to every
-//!   client over gRPC too), and the answer says `"authenticated": false`.
+//! - `GET /api/v1/whoami`: who the caller is and what role it has (`AgentHub.WhoAmI` of the
+//!   principal the authentication layer established), which decides whether the console shows
+//!   its action buttons (a `viewer` sees none). With authentication off every caller is
+//!   `anonymous` with the role `admin`, and the answer says `"authenticated": false`.
+//!
+//! Authentication is the job of `crate::auth::AuthLayer`, applied around this router: it
+//! refuses calls without a valid token (Connect errors) and inserts the caller's `Principal`
+//! and `AuditContext` into the HTTP request's extensions. Every handler here hands the
+//! request's extensions to the `AgentHubApi` method it calls, so the method sees the same
+//! caller over both transports.
 
 pub mod connect;
 pub mod sse;
@@ -19,11 +25,17 @@ pub mod sse;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{Extensions, HeaderMap};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use tonic::Code;
 
 use agentry_core::limits::MAX_GRPC_MESSAGE_BYTES;
+use agentry_proto::v1 as pb;
+use agentry_proto::v1::agent_hub_server::AgentHub;
 
+use crate::audit::CallOutcome;
 use crate::grpc::AgentHubApi;
 use crate::metrics::HubMetrics;
 
@@ -54,15 +66,50 @@ pub fn router(gateway: Gateway) -> Router {
         .with_state(gateway)
 }
 
-/// Answers `GET /api/v1/whoami`: `{"identity", "role", "authenticated"}`.
-async fn whoami() -> axum::Json<serde_json::Value> {
-    axum::Json(serde_json::json!({ "identity": "anonymous", "role": "admin", "authenticated": false }))
+/// Answers `GET /api/v1/whoami` from `AgentHub.WhoAmI`: `{"identity": actor, "role",
+/// "tenant": tenant or null (every tenant), "authenticated": whether it was established by a
+/// token or JWT (false with authentication off)}`; a refusal is a Connect error.
+async fn whoami(State(gateway): State<Gateway>, extensions: Extensions, headers: HeaderMap) -> Response {
+    let request = grpc_request(pb::WhoAmIRequest {}, &headers, extensions);
+    let (outcome, mut response) = match gateway.api.who_am_i(request).await {
+        Ok(answer) => {
+            let body = whoami_json(&answer.into_inner());
+            (CallOutcome { code: Code::Ok, message: String::new() }, axum::Json(body).into_response())
+        }
+        Err(status) => {
+            let outcome = CallOutcome { code: status.code(), message: status.message().to_owned() };
+            (outcome, connect::error_response(status.code(), status.message()))
+        }
+    };
+    response.extensions_mut().insert(outcome);
+    response
+}
+
+/// Returns the JSON of `GET /api/v1/whoami` for a `WhoAmI` answer.
+fn whoami_json(answer: &pb::WhoAmIResponse) -> serde_json::Value {
+    let tenant = (!answer.tenant.is_empty()).then_some(answer.tenant.as_str());
+    serde_json::json!({
+        "identity": answer.actor,
+        "role": answer.role,
+        "tenant": tenant,
+        "authenticated": !answer.method.is_empty() && answer.method != "none",
+    })
+}
+
+/// Returns the `tonic::Request` of `message` that a gRPC call with the same caller context
+/// would make: the metadata headers (see [`copy_metadata`]) and every extension of the HTTP
+/// request (the authentication layer's `Principal` and `AuditContext`, the connection info).
+fn grpc_request<T>(message: T, headers: &HeaderMap, extensions: Extensions) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    copy_metadata(headers, &mut request);
+    *request.extensions_mut() = extensions;
+    request
 }
 
 /// Copies the HTTP headers a gRPC call would carry as metadata (`traceparent`, `tracestate`,
 /// `authorization`) into `request`, so the methods see the same caller context over both
 /// transports.
-fn copy_metadata<T>(headers: &axum::http::HeaderMap, request: &mut tonic::Request<T>) {
+fn copy_metadata<T>(headers: &HeaderMap, request: &mut tonic::Request<T>) {
     const FORWARDED: [&str; 3] = ["traceparent", "tracestate", "authorization"];
     for name in FORWARDED {
         if let Some(value) = headers.get(name).and_then(|value| value.to_str().ok())
@@ -72,3 +119,6 @@ fn copy_metadata<T>(headers: &axum::http::HeaderMap, request: &mut tonic::Reques
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,5 +1,10 @@
 //! `Trace` as server-sent events (<https://html.spec.whatwg.org/multipage/server-sent-events.html>):
-//! `GET /api/v1/trace?agent_id=ID[&run_id=RID][&after_seq=N][&follow=true][&include_ephemeral=true]`.
+//! `GET /api/v1/trace?agent_id=ID[&run_id=RID][&after_seq=N][&follow=true][&include_ephemeral=true][&access_token=T]`.
+//!
+//! A browser's `EventSource` cannot set headers, so the caller's bearer token may come as the
+//! `access_token` query parameter (RFC 6750 §2.3); the authentication layer reads it, this
+//! handler ignores it. The caller context the layer inserted (principal, audit context) goes
+//! with the `Trace` call as it does over gRPC.
 //!
 //! Each persisted event is `id: <seq>`, `event: trace`, `data: <TraceEvent as canonical proto3
 //! JSON>`; an ephemeral one (`token`, seq 0) has no `id`. A browser's `EventSource` reconnects
@@ -14,7 +19,7 @@ use std::convert::Infallible;
 use std::time::{Duration, Instant};
 
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, header};
+use axum::http::{Extensions, HeaderMap};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::{Stream, StreamExt, stream};
@@ -24,8 +29,9 @@ use tonic::Code;
 use agentry_proto::v1 as pb;
 use agentry_proto::v1::agent_hub_server::AgentHub;
 
-use super::connect::connect_code;
-use super::{Gateway, copy_metadata};
+use super::connect::{connect_code, error_response};
+use super::{Gateway, grpc_request};
+use crate::audit::CallOutcome;
 use crate::grpc::record_rpc;
 
 /// Interval of the keep-alive comments of an idle stream (below common proxy idle timeouts).
@@ -47,36 +53,46 @@ pub struct TraceQuery {
     pub follow: bool,
     /// Also send ephemeral events (`token`).
     pub include_ephemeral: bool,
+    /// The caller's bearer token (RFC 6750 §2.3), read by the authentication layer; accepted
+    /// so that a query carrying it is valid, and discarded here (never kept nor logged).
+    pub access_token: Option<serde::de::IgnoredAny>,
 }
 
-/// Answers `GET /api/v1/trace`.
-pub async fn trace(State(gateway): State<Gateway>, headers: HeaderMap, Query(query): Query<TraceQuery>) -> Response {
+/// Answers `GET /api/v1/trace`; the answer carries the opening's [`CallOutcome`] in its
+/// extensions (for the layer's audit record).
+pub async fn trace(
+    State(gateway): State<Gateway>,
+    extensions: Extensions,
+    headers: HeaderMap,
+    Query(query): Query<TraceQuery>,
+) -> Response {
     let started = Instant::now();
     let resumed_after = last_event_id(&headers);
     let follow = query.follow;
-    let mut request = tonic::Request::new(pb::TraceRequest {
+    let message = pb::TraceRequest {
         agent_id: query.agent_id,
         run_id: query.run_id,
         after_seq: query.after_seq.max(resumed_after.unwrap_or(0)),
         include_ephemeral: query.include_ephemeral,
         follow,
-    });
-    copy_metadata(&headers, &mut request);
-    let opened = gateway.api.trace(request).await;
+    };
+    let opened = gateway.api.trace(grpc_request(message, &headers, extensions)).await;
     let code = opened.as_ref().err().map_or(Code::Ok, tonic::Status::code);
     record_rpc(&gateway.metrics, "AgentHub/Trace", started, code);
-    match opened {
+    let (outcome, mut response) = match opened {
         Ok(response) => {
             let events = events(response.into_inner(), follow);
             let first = stream::once(async { Ok(Event::default().retry(RECONNECT_AFTER)) });
-            Sse::new(first.chain(events)).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)).into_response()
+            let sse = Sse::new(first.chain(events)).keep_alive(KeepAlive::new().interval(KEEP_ALIVE));
+            (CallOutcome { code: Code::Ok, message: String::new() }, sse.into_response())
         }
         Err(status) => {
-            let (name, http_status) = connect_code(status.code());
-            let body = serde_json::json!({ "code": name, "message": status.message() });
-            (http_status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+            let outcome = CallOutcome { code: status.code(), message: status.message().to_owned() };
+            (outcome, error_response(status.code(), status.message()))
         }
-    }
+    };
+    response.extensions_mut().insert(outcome);
+    response
 }
 
 /// Returns the seq of a reconnecting `EventSource`'s `Last-Event-ID`, if it sent a valid one.

@@ -14,6 +14,8 @@ use agentry_proto::v1 as pb;
 use agentry_proto::v1::agent_hub_server::AgentHub;
 use agentry_store::{AgentQuery, AgentSummary, CostGrouping, CostRow, RunControl};
 
+use crate::audit::AuditContext;
+use crate::auth::principal;
 use crate::hub::{Hub, OnBusy, SpawnCommand};
 use crate::trace::TraceRequest;
 use crate::validate;
@@ -41,8 +43,12 @@ type TraceStream = Pin<Box<dyn Stream<Item = Result<pb::TraceResponse, Status>> 
 impl AgentHub for AgentHubApi {
     async fn spawn(&self, request: Request<pb::SpawnRequest>) -> Result<Response<pb::SpawnResponse>, Status> {
         let trace_parent = caller_trace_parent(&request);
+        let principal = principal(&request);
+        let audit = AuditContext::of(&request);
         let request = request.into_inner();
-        let spec = crate::templates::spawn_spec(&self.hub, request.spec, &request.template, request.vars)?;
+        let mut spec = crate::templates::spawn_spec(&self.hub, request.spec, &request.template, request.vars)?;
+        let tenant = principal.spawn_tenant().to_owned();
+        spec.node_selector = self.hub.pool_of(&tenant, std::mem::take(&mut spec.node_selector))?;
         if let Some(input) = &request.input {
             validate::input("input", input)?;
         }
@@ -52,7 +58,12 @@ impl AgentHub for AgentHubApi {
         }
         validate::labels("labels", &labels)?;
         let parent_id = validate::optional_id::<AgentId>("parent_id", &request.parent_id)?;
+        if let Some(parent_id) = parent_id {
+            self.hub.agent_in_scope(&principal, parent_id).await?;
+        }
+        self.hub.admit(&tenant, 1, u64::from(request.input.is_some())).await?;
         let command = SpawnCommand {
+            tenant,
             spec,
             input: request.input,
             labels,
@@ -62,6 +73,7 @@ impl AgentHub for AgentHubApi {
             trace_parent,
         };
         let (agent, run) = self.hub.spawn(command).await?;
+        audit.set_target(format!("agent/{}", agent.id));
         Ok(Response::new(pb::SpawnResponse {
             agent_id: agent.id.to_string(),
             run_id: run.map(|run| run.id.to_string()).unwrap_or_default(),
@@ -73,9 +85,14 @@ impl AgentHub for AgentHubApi {
         request: Request<pb::SendMessageRequest>,
     ) -> Result<Response<pb::SendMessageResponse>, Status> {
         let trace_parent = caller_trace_parent(&request);
+        let principal = principal(&request);
+        let audit = AuditContext::of(&request);
         let request = request.into_inner();
         let agent_id = validate::id::<AgentId>("agent_id", &request.agent_id)?;
+        audit.set_target(format!("agent/{agent_id}"));
         validate::input("input", &request.input)?;
+        self.hub.agent_in_scope(&principal, agent_id).await?;
+        self.hub.admit(principal.spawn_tenant(), 0, 1).await?;
         let on_busy = match pb::OnBusy::try_from(request.on_busy) {
             Ok(pb::OnBusy::Unspecified | pb::OnBusy::Enqueue) => OnBusy::Enqueue,
             Ok(pb::OnBusy::Reject) => OnBusy::Reject,
@@ -92,6 +109,8 @@ impl AgentHub for AgentHubApi {
     type TraceStream = TraceStream;
 
     async fn trace(&self, request: Request<pb::TraceRequest>) -> Result<Response<Self::TraceStream>, Status> {
+        let principal = principal(&request);
+        let permit = self.hub.trace_streams.acquire(&principal)?;
         let request = request.into_inner();
         let trace_request = TraceRequest {
             agent_id: validate::optional_id("agent_id", &request.agent_id)?,
@@ -100,9 +119,11 @@ impl AgentHub for AgentHubApi {
             follow: request.follow,
             include_ephemeral: request.include_ephemeral,
         };
+        self.hub.trace_in_scope(&principal, trace_request.agent_id, trace_request.run_id).await?;
         let trace = self.hub.open_trace(trace_request).await?;
         let parent = trace.parent_agent_id.map(|id| id.to_string());
         let stream = trace.events.map(move |item| {
+            let _open = &permit;
             item.map(|event| pb::TraceResponse { event: Some(trace_event(&event, parent.as_deref())) })
                 .map_err(Status::from)
         });
@@ -110,8 +131,12 @@ impl AgentHub for AgentHubApi {
     }
 
     async fn get_agent(&self, request: Request<pb::GetAgentRequest>) -> Result<Response<pb::GetAgentResponse>, Status> {
+        let principal = principal(&request);
         let agent_id = validate::id::<AgentId>("agent_id", &request.into_inner().agent_id)?;
         let summary = self.hub.get_agent(agent_id).await?;
+        if !principal.sees(&summary.agent.tenant) {
+            return Err(crate::tenancy::hidden_agent(agent_id).into());
+        }
         let budget = self.hub.budget_of(&summary.agent).await?;
         let agent = pb::Agent { budget: budget.as_ref().map(pb::Budget::from), ..agent_summary(&summary) };
         Ok(Response::new(pb::GetAgentResponse { agent: Some(agent) }))
@@ -121,8 +146,10 @@ impl AgentHub for AgentHubApi {
         &self,
         request: Request<pb::ListAgentsRequest>,
     ) -> Result<Response<pb::ListAgentsResponse>, Status> {
+        let principal = principal(&request);
         let request = request.into_inner();
         let query = AgentQuery {
+            tenant: principal.tenant,
             limit: match request.limit {
                 0 => MAX_LIST_AGENTS,
                 limit => limit.min(MAX_LIST_AGENTS),
@@ -140,7 +167,9 @@ impl AgentHub for AgentHubApi {
     }
 
     async fn get_run(&self, request: Request<pb::GetRunRequest>) -> Result<Response<pb::GetRunResponse>, Status> {
+        let principal = principal(&request);
         let run_id = validate::id::<RunId>("run_id", &request.into_inner().run_id)?;
+        self.hub.run_in_scope(&principal, run_id).await?;
         let run = self.hub.get_run(run_id).await?;
         Ok(Response::new(pb::GetRunResponse { run: Some((&run).into()) }))
     }
@@ -149,7 +178,9 @@ impl AgentHub for AgentHubApi {
         &self,
         request: Request<pb::CordonNodeRequest>,
     ) -> Result<Response<pb::CordonNodeResponse>, Status> {
+        let audit = AuditContext::of(&request);
         let node_id = validate::id::<NodeId>("node_id", &request.into_inner().node_id)?;
+        audit.set_target(format!("node/{node_id}"));
         let node = self.hub.cordon(node_id).await?;
         Ok(Response::new(pb::CordonNodeResponse { node: Some((&node).into()) }))
     }
@@ -158,7 +189,9 @@ impl AgentHub for AgentHubApi {
         &self,
         request: Request<pb::UncordonNodeRequest>,
     ) -> Result<Response<pb::UncordonNodeResponse>, Status> {
+        let audit = AuditContext::of(&request);
         let node_id = validate::id::<NodeId>("node_id", &request.into_inner().node_id)?;
+        audit.set_target(format!("node/{node_id}"));
         let node = self.hub.uncordon(node_id).await?;
         Ok(Response::new(pb::UncordonNodeResponse { node: Some((&node).into()) }))
     }
@@ -167,7 +200,9 @@ impl AgentHub for AgentHubApi {
         &self,
         request: Request<pb::DrainNodeRequest>,
     ) -> Result<Response<pb::DrainNodeResponse>, Status> {
+        let audit = AuditContext::of(&request);
         let node_id = validate::id::<NodeId>("node_id", &request.into_inner().node_id)?;
+        audit.set_target(format!("node/{node_id}"));
         let (node, moved) = self.hub.drain(node_id).await?;
         Ok(Response::new(pb::DrainNodeResponse { node: Some((&node).into()), moved_runs: moved as u32 }))
     }
@@ -176,16 +211,22 @@ impl AgentHub for AgentHubApi {
         &self,
         request: Request<pb::CancelRunRequest>,
     ) -> Result<Response<pb::CancelRunResponse>, Status> {
+        let (principal, audit) = (principal(&request), AuditContext::of(&request));
         let request = request.into_inner();
         let run_id = validate::id::<RunId>("run_id", &request.run_id)?;
+        audit.set_target(format!("run/{run_id}"));
+        self.hub.run_in_scope(&principal, run_id).await?;
         let reason = validate::reason(&request.reason, "cancelled by an operator")?;
         let run = self.hub.control_run(run_id, RunControl::Cancel { reason }).await?;
         Ok(Response::new(pb::CancelRunResponse { run: Some((&run).into()) }))
     }
 
     async fn pause_run(&self, request: Request<pb::PauseRunRequest>) -> Result<Response<pb::PauseRunResponse>, Status> {
+        let (principal, audit) = (principal(&request), AuditContext::of(&request));
         let request = request.into_inner();
         let run_id = validate::id::<RunId>("run_id", &request.run_id)?;
+        audit.set_target(format!("run/{run_id}"));
+        self.hub.run_in_scope(&principal, run_id).await?;
         let reason = validate::reason(&request.reason, "paused by an operator")?;
         let run = self.hub.control_run(run_id, RunControl::Pause { reason }).await?;
         Ok(Response::new(pb::PauseRunResponse { run: Some((&run).into()) }))
@@ -195,8 +236,11 @@ impl AgentHub for AgentHubApi {
         &self,
         request: Request<pb::ResumeRunRequest>,
     ) -> Result<Response<pb::ResumeRunResponse>, Status> {
+        let (principal, audit) = (principal(&request), AuditContext::of(&request));
         let request = request.into_inner();
         let run_id = validate::id::<RunId>("run_id", &request.run_id)?;
+        audit.set_target(format!("run/{run_id}"));
+        self.hub.run_in_scope(&principal, run_id).await?;
         let add = validate::budget_raise(request.add_tokens, request.add_cost_usd)?;
         if add != Spend::default() {
             self.hub.raise_budget(run_id, add).await?;
@@ -206,11 +250,19 @@ impl AgentHub for AgentHubApi {
     }
 
     async fn approve(&self, request: Request<pb::ApproveRequest>) -> Result<Response<pb::ApproveResponse>, Status> {
+        let (principal, audit) = (principal(&request), AuditContext::of(&request));
         let request = request.into_inner();
         let run_id = validate::id::<RunId>("run_id", &request.run_id)?;
+        audit.set_target(format!("run/{run_id}"));
+        self.hub.run_in_scope(&principal, run_id).await?;
         let tool_call_id = validate::tool_call_id(&request.tool_call_id)?;
         let reason = validate::reason(&request.reason, "")?;
-        let actor = validate::actor(&request.actor)?;
+        let actor = match principal.method {
+            // An authenticated caller decides as itself, whatever `actor` says.
+            crate::auth::AuthMethod::Token | crate::auth::AuthMethod::Jwt => principal.actor.clone(),
+            crate::auth::AuthMethod::None => validate::actor(&request.actor)?.to_owned(),
+        };
+        let actor = actor.as_str();
         let run = self.hub.decide_approval(run_id, tool_call_id, request.approved, actor, reason).await?;
         Ok(Response::new(pb::ApproveResponse { run: Some((&run).into()) }))
     }
@@ -219,10 +271,15 @@ impl AgentHub for AgentHubApi {
         &self,
         request: Request<pb::ListApprovalsRequest>,
     ) -> Result<Response<pb::ListApprovalsResponse>, Status> {
+        let principal = principal(&request);
         let request = request.into_inner();
         let run_id = validate::optional_id::<RunId>("run_id", &request.run_id)?;
+        if let Some(run_id) = run_id {
+            self.hub.run_in_scope(&principal, run_id).await?;
+        }
         let limit = if request.limit == 0 { DEFAULT_LIST_APPROVALS } else { request.limit };
         let approvals = self.hub.list_approvals(run_id, request.pending_only, limit).await?;
+        let approvals = self.hub.approvals_in_scope(&principal, approvals).await?;
         Ok(Response::new(pb::ListApprovalsResponse { approvals: approvals.iter().map(pb::Approval::from).collect() }))
     }
 
@@ -235,6 +292,7 @@ impl AgentHub for AgentHubApi {
     }
 
     async fn get_cost(&self, request: Request<pb::GetCostRequest>) -> Result<Response<pb::GetCostResponse>, Status> {
+        let principal = principal(&request);
         let request = request.into_inner();
         let by = match pb::CostGrouping::try_from(request.by) {
             Ok(pb::CostGrouping::Unspecified | pb::CostGrouping::Agent) => CostGrouping::Agent,
@@ -245,7 +303,7 @@ impl AgentHub for AgentHubApi {
         };
         let window = request.window_ms.map(Duration::from_millis);
         let bucket = (request.bucket_ms != 0).then(|| Duration::from_millis(request.bucket_ms));
-        let rows = self.hub.cost_report(by, window, bucket).await?;
+        let rows = self.hub.cost_report(by, window, bucket, principal.tenant.as_deref()).await?;
         Ok(Response::new(pb::GetCostResponse { rows: rows.into_iter().map(cost_row).collect() }))
     }
 
@@ -253,14 +311,19 @@ impl AgentHub for AgentHubApi {
         &self,
         request: Request<pb::ImportTraceRequest>,
     ) -> Result<Response<pb::ImportTraceResponse>, Status> {
+        let (principal, audit) = (principal(&request), AuditContext::of(&request));
         let request = request.into_inner();
+        let tenant = principal.spawn_tenant().to_owned();
+        self.hub.admit(&tenant, 1, 0).await?;
         let command = crate::import::ImportCommand {
+            tenant,
             source: request.source,
             labels: request.labels.into_iter().collect(),
             agent_id: Some(request.agent_id).filter(|agent_id| !agent_id.is_empty()),
             events: request.events.into_iter().map(source_event).collect(),
         };
         let imported = self.hub.import_trace(command).await?;
+        audit.set_target(format!("agent/{}", imported.agent.id));
         Ok(Response::new(pb::ImportTraceResponse {
             agent_id: imported.agent.id.to_string(),
             run_ids: imported.runs.iter().map(|run| run.id.to_string()).collect(),
@@ -277,18 +340,21 @@ impl AgentHub for AgentHubApi {
 
     async fn fork(&self, request: Request<pb::ForkRequest>) -> Result<Response<pb::ForkResponse>, Status> {
         let trace_parent = caller_trace_parent(&request);
-        crate::fork::fork(&self.hub, request.into_inner(), trace_parent).await.map(Response::new)
+        let (principal, audit) = (principal(&request), AuditContext::of(&request));
+        crate::fork::fork(&self.hub, &principal, &audit, request.into_inner(), trace_parent).await.map(Response::new)
     }
 
     async fn list_messages(
         &self,
         request: Request<pb::ListMessagesRequest>,
     ) -> Result<Response<pb::ListMessagesResponse>, Status> {
-        crate::fork::list_messages(&self.hub, request.into_inner()).await.map(Response::new)
+        let principal = principal(&request);
+        crate::fork::list_messages(&self.hub, &principal, request.into_inner()).await.map(Response::new)
     }
 
     async fn get_tree(&self, request: Request<pb::GetTreeRequest>) -> Result<Response<pb::GetTreeResponse>, Status> {
-        crate::tree::get_tree(&self.hub, request.into_inner()).await.map(Response::new)
+        let principal = principal(&request);
+        crate::tree::get_tree(&self.hub, &principal, request.into_inner()).await.map(Response::new)
     }
 
     async fn list_audit(

@@ -12,7 +12,10 @@ use agentry_proto::convert::node_api::{lease_response, leases_from};
 use agentry_proto::v1 as pb;
 use agentry_proto::v1::node_service_server::NodeService;
 
+use crate::audit::AuditContext;
+use crate::auth::NodePeer;
 use crate::error::HubError;
+use crate::node_identity::check_join;
 use crate::hub::Hub;
 use crate::leases::Inbound;
 use crate::validate;
@@ -37,8 +40,14 @@ impl NodeServiceApi {
 #[tonic::async_trait]
 impl NodeService for NodeServiceApi {
     async fn join(&self, request: Request<pb::JoinRequest>) -> Result<Response<pb::JoinResponse>, Status> {
+        let peer = request.extensions().get::<NodePeer>().cloned();
+        let audit = AuditContext::of(&request);
         let request = request.into_inner();
+        check_join(peer.as_ref(), &request.name)?;
+        let name = request.name.clone();
         let membership = self.hub.join(request.name, request.slots, request.labels.into_iter().collect()).await?;
+        self.hub.node_names.remember(membership.node_id, &name);
+        audit.set_target(format!("node/{} ({name})", membership.node_id));
         let config = self.hub.config();
         Ok(Response::new(pb::JoinResponse {
             node_id: membership.node_id.to_string(),
@@ -52,8 +61,10 @@ impl NodeService for NodeServiceApi {
         &self,
         request: Request<pb::HeartbeatRequest>,
     ) -> Result<Response<pb::HeartbeatResponse>, Status> {
+        let peer = request.extensions().get::<NodePeer>().cloned();
         let request = request.into_inner();
         let node_id = validate::id::<NodeId>("node_id", &request.node_id)?;
+        self.hub.check_node_peer(peer.as_ref(), node_id).await?;
         check_lease_count(request.leases.len())?;
         let leases = leases_from(&request.leases).map_err(HubError::from)?;
         let revoked = self.hub.heartbeat(node_id, request.running, &leases).await?;
@@ -66,12 +77,27 @@ impl NodeService for NodeServiceApi {
         &self,
         request: Request<Streaming<pb::LeaseRequest>>,
     ) -> Result<Response<Self::LeaseStream>, Status> {
-        let inbound = request.into_inner().map(|item| match item {
-            Ok(beat) => match check_lease_count(beat.leases.len()) {
-                Ok(()) => Heartbeat::try_from(beat).map_or_else(|error| Inbound::Invalid(error.into()), Inbound::Beat),
-                Err(error) => Inbound::Invalid(error),
-            },
-            Err(status) => Inbound::Broken(status.to_string()),
+        let peer = request.extensions().get::<NodePeer>().cloned();
+        let hub = self.hub.clone();
+        let inbound = request.into_inner().then(move |item| {
+            let (hub, peer) = (hub.clone(), peer.clone());
+            async move {
+                let beat = match item {
+                    Ok(beat) => beat,
+                    Err(status) => return Inbound::Broken(status.to_string()),
+                };
+                if let Err(error) = check_lease_count(beat.leases.len()) {
+                    return Inbound::Invalid(error);
+                }
+                let beat = match Heartbeat::try_from(beat) {
+                    Ok(beat) => beat,
+                    Err(error) => return Inbound::Invalid(error.into()),
+                };
+                match hub.check_node_peer(peer.as_ref(), beat.node_id).await {
+                    Ok(()) => Inbound::Beat(beat),
+                    Err(error) => Inbound::Invalid(error),
+                }
+            }
         });
         let answers = self.hub.serve_lease(inbound).map(|answer| match answer {
             Ok(revoked) => Ok(lease_response(&revoked)),
@@ -131,7 +157,11 @@ impl NodeService for NodeServiceApi {
     }
 
     async fn leave(&self, request: Request<pb::LeaveRequest>) -> Result<Response<pb::LeaveResponse>, Status> {
+        let peer = request.extensions().get::<NodePeer>().cloned();
+        let audit = AuditContext::of(&request);
         let node_id = validate::id::<NodeId>("node_id", &request.into_inner().node_id)?;
+        audit.set_target(format!("node/{node_id}"));
+        self.hub.check_node_peer(peer.as_ref(), node_id).await?;
         let released = self.hub.leave(node_id).await?;
         Ok(Response::new(pb::LeaveResponse { released_runs: released as u32 }))
     }

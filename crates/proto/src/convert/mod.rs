@@ -64,9 +64,14 @@ pub fn system_timestamp(time: std::time::SystemTime) -> Timestamp {
     }
 }
 
-/// Returns milliseconds since the Unix epoch of an optional timestamp (0 when absent).
+/// Returns milliseconds since the Unix epoch of an optional timestamp (0 when absent),
+/// saturating at `i64::MIN`/`i64::MAX`: a peer may send any `seconds` (a run's times from the
+/// hub, an imported event's time from a client), and a time ±292 million years away must not
+/// overflow.
 pub fn timestamp_ms(timestamp: Option<&Timestamp>) -> i64 {
-    timestamp.map_or(0, |timestamp| timestamp.seconds * 1000 + i64::from(timestamp.nanos) / 1_000_000)
+    timestamp.map_or(0, |timestamp| {
+        timestamp.seconds.saturating_mul(1000).saturating_add(i64::from(timestamp.nanos) / 1_000_000)
+    })
 }
 
 /// Parses a required id field.
@@ -104,6 +109,9 @@ mod tests {
             assert_eq!(timestamp_ms(Some(&timestamp(ms))), ms, "{ms}");
         }
         assert_eq!(timestamp_ms(None), 0);
+        let far = |seconds| Timestamp { seconds, nanos: 999_999_999 };
+        assert_eq!(timestamp_ms(Some(&far(i64::MAX))), i64::MAX, "saturates instead of overflowing");
+        assert_eq!(timestamp_ms(Some(&far(i64::MIN))), i64::MIN + 999);
     }
 
     #[test]

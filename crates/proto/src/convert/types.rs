@@ -166,8 +166,7 @@ pub fn agent(agent: &Agent, latest_run: Option<&Run>) -> pb::Agent {
         budget: None,
         forked_from: agent.forked_from.map(|(id, _)| id.to_string()).unwrap_or_default(),
         forked_at_seq: agent.forked_from.map_or(0, |(_, seq)| seq),
-        // SCAFFOLD(issue 16, store helper): `agent.tenant.clone()` once core's Agent has it.
-        tenant: String::new(),
+        tenant: agent.tenant.clone(),
     }
 }
 

@@ -7,11 +7,13 @@
 --   $4 a search, LIKE-escaped with `\` (NULL for none): an agent or latest run id starting
 --      with it, a spec model or a label value containing it, case-insensitive;
 --   $5, $6 a label key and value that also match, exactly ($5 NULL: none);
---   $7 keyset cursor: only ids below it (NULL: from the newest).
+--   $7 keyset cursor: only ids below it (NULL: from the newest);
+--   $8 only this tenant's agents (NULL: every tenant's).
 SELECT * FROM agent_summaries AS summary
 -- Always a bound, so that it is an index condition also in a generic plan: without a cursor,
 -- just above the newest id (a string sorts after its prefix in any collation).
 WHERE summary.id < COALESCE($7::text, (SELECT MAX(newest.id) FROM agents AS newest) || 'x')
+  AND ($8::text IS NULL OR summary.tenant = $8)
   AND (
       ($2::text IS NULL AND $3 = 0)
       OR summary.run_status = ANY (string_to_array($2, ','))

@@ -4,7 +4,7 @@
 -- Returns no row when the run is missing; the caller checks the epoch.
 SELECT runs.*, agents.spec AS agent_spec, agents.labels AS agent_labels,
     agents.parent_id AS agent_parent_id, agents.created_ms AS agent_created_ms,
-    agents.last_seq AS agent_last_seq, agents.budget_id AS agent_budget_id,
+    agents.last_seq AS agent_last_seq, agents.budget_id AS agent_budget_id, agents.tenant AS agent_tenant,
     ARRAY(
         SELECT events.data FROM events
         WHERE events.agent_id = runs.agent_id AND events.run_id = runs.id AND events.kind = 'tool_start'

@@ -1,33 +1,35 @@
 -- Cost report (SQLite; `postgres/cost.sql` is the same in PostgreSQL's dialect): the model calls,
 -- i.e. `usage` events with ts_ms >= $2 (i64::MIN for all time) of agents that are not imports,
--- grouped by $1:
+-- of tenant $4 only (NULL: every tenant), grouped by $1:
 --   'agent'  the root agent's id: a sub-agent's calls roll up its agents.parent_id chain;
 --   'model'  the event's `model`, '-' without one;
 --   'day'    the UTC date of ts_ms, YYYY-MM-DD;
---   'tenant' the root agent's label `tenant`, '-' without one.
+--   'tenant' the agent's tenant (a sub-agent inherits its root's).
 -- $3 a bucket length in milliseconds (NULL: none) splits each group further by time bucket, the
 -- bucket of a call starting at floor(ts_ms / $3) * $3.
 -- One row per group (and bucket): group_key, bucket_start (NULL without buckets), calls,
 -- input_tokens, output_tokens, total_tokens, cost_usd. Without buckets costliest first, then by
 -- key (bytewise); with buckets by key (bytewise), then bucket start.
 WITH RECURSIVE usage_events AS (
-    SELECT agent_id, ts_ms, data FROM events
-    WHERE kind = 'usage' AND ts_ms >= $2
+    SELECT events.agent_id, events.ts_ms, events.data, agents.tenant
+    FROM events JOIN agents ON agents.id = events.agent_id
+    WHERE events.kind = 'usage' AND events.ts_ms >= $2
       -- Imported traces (`agentry trace import`) spent nothing here.
-      AND agent_id NOT IN (SELECT id FROM agents WHERE imported_from IS NOT NULL)
+      AND agents.imported_from IS NULL
+      AND ($4 IS NULL OR agents.tenant = $4)
 ),
 -- Each agent with calls, then each of its ancestors in turn; only walked when grouping by
 -- root agent. Parents exist before their children, so the walk ends.
-ancestry (agent_id, id, parent_id, labels) AS (
-    SELECT agents.id, agents.id, agents.parent_id, agents.labels FROM agents
-    WHERE $1 IN ('agent', 'tenant') AND agents.id IN (SELECT agent_id FROM usage_events)
+ancestry (agent_id, id, parent_id) AS (
+    SELECT agents.id, agents.id, agents.parent_id FROM agents
+    WHERE $1 = 'agent' AND agents.id IN (SELECT agent_id FROM usage_events)
     UNION ALL
-    SELECT ancestry.agent_id, parent.id, parent.parent_id, parent.labels
+    SELECT ancestry.agent_id, parent.id, parent.parent_id
     FROM ancestry JOIN agents AS parent ON parent.id = ancestry.parent_id
 ),
 -- The top of each tree: no parent (or a parent that is missing).
 roots AS (
-    SELECT agent_id, id AS root_id, labels AS root_labels FROM ancestry
+    SELECT agent_id, id AS root_id FROM ancestry
     WHERE parent_id IS NULL OR NOT EXISTS (SELECT 1 FROM agents WHERE agents.id = ancestry.parent_id)
 )
 SELECT
@@ -35,7 +37,7 @@ SELECT
         WHEN 'agent' THEN COALESCE(roots.root_id, usage_events.agent_id)
         WHEN 'model' THEN COALESCE(json_extract(usage_events.data, '$.model'), '-')
         WHEN 'day' THEN strftime('%Y-%m-%d', usage_events.ts_ms / 1000, 'unixepoch')
-        ELSE COALESCE(json_extract(roots.root_labels, '$.tenant'), '-')
+        ELSE usage_events.tenant
     END AS TEXT) AS group_key,
     -- Floored, also before the epoch: the remainder is made non-negative.
     usage_events.ts_ms - ((usage_events.ts_ms % $3) + $3) % $3 AS bucket_start,

@@ -8,11 +8,13 @@
 --      with it, a spec model or a label value containing it, case-insensitive (SQLite's LIKE:
 --      ASCII letters only);
 --   $5, $6 a label key and value that also match, exactly ($5 NULL: none);
---   $7 keyset cursor: only ids below it (NULL: from the newest).
+--   $7 keyset cursor: only ids below it (NULL: from the newest);
+--   $8 only this tenant's agents (NULL: every tenant's).
 SELECT * FROM agent_summaries AS summary
 -- Always a bound, so that it is an index condition also in a generic plan: without a cursor,
 -- just above the newest id (a string sorts after its prefix in any collation).
 WHERE summary.id < COALESCE($7, (SELECT MAX(newest.id) FROM agents AS newest) || 'x')
+  AND ($8 IS NULL OR summary.tenant = $8)
   AND (
       ($2 IS NULL AND $3 = 0)
       OR instr(',' || $2 || ',', ',' || summary.run_status || ',') > 0

@@ -213,7 +213,7 @@ pub(super) async fn create_agent_group(store: &SqlStore<Postgres>, agents: Vec<S
 
 /// Runs `create_agents.sql` over `agents`.
 async fn create_agents_statement(store: &SqlStore<Postgres>, agents: &[SpawnRequest]) -> Result<Vec<AgentSummaryRow>> {
-    let mut columns: [Vec<Option<String>>; 9] = Default::default();
+    let mut columns: [Vec<Option<String>>; 10] = Default::default();
     for (agent, first_run) in agents {
         let row = [
             Some(agent.id.to_string()),
@@ -225,12 +225,13 @@ async fn create_agents_statement(store: &SqlStore<Postgres>, agents: &[SpawnRequ
             first_run.as_ref().map(|run| run.input.clone()),
             agent.budget_id.clone(),
             first_run.as_ref().and_then(|run| run.trace_parent).map(|trace| trace.to_string()),
+            Some(agent.tenant.clone()),
         ];
         for (column, value) in columns.iter_mut().zip(row) {
             column.push(value);
         }
     }
-    let [ids, specs, labels, parent_ids, keys, run_ids, inputs, budget_ids, traceparents] = columns;
+    let [ids, specs, labels, parent_ids, keys, run_ids, inputs, budget_ids, traceparents, tenants] = columns;
     let creates_budget: Vec<bool> = agents.iter().map(|(agent, _)| agent.budget_limits.is_some()).collect();
     let max_tokens: Vec<Option<i64>> = agents
         .iter()
@@ -252,6 +253,7 @@ async fn create_agents_statement(store: &SqlStore<Postgres>, agents: &[SpawnRequ
         .bind(max_tokens)
         .bind(max_costs)
         .bind(traceparents)
+        .bind(tenants)
         .fetch_all(store.pool())
         .await?;
     Ok(rows)
@@ -293,6 +295,7 @@ mod tests {
             labels: Default::default(),
             parent_id: None,
             idempotency_key: idempotency_key.map(str::to_owned),
+            tenant: agentry_core::DEFAULT_TENANT.to_owned(),
         }
     }
 

@@ -54,7 +54,23 @@ pub struct PgStore {
 }
 
 impl PgStore {
-    /// Connects to `url` (`postgres://user@host:port/database`) and applies the migrations.
+    /// Connects to `url` (`postgres://user:password@host:port/database?parameters`) and applies
+    /// the migrations.
+    ///
+    /// TLS (rustls with the ring provider) is chosen by the URL's parameters, as libpq's
+    /// (<https://www.postgresql.org/docs/current/libpq-ssl.html>):
+    /// - `sslmode=disable`: plaintext; `prefer` (the default): TLS when the server offers it,
+    ///   its certificate unchecked; `require`: TLS or fail, the certificate unchecked (encrypts,
+    ///   but does not stop an attacker in the middle);
+    /// - `verify-ca`: TLS, the server's certificate must chain to a trusted root; `verify-full`:
+    ///   besides, it must name the URL's host. Use one of these across any network you do not
+    ///   control.
+    /// - `sslrootcert=/path/ca.pem`: PEM certificates trusted as roots, besides the public
+    ///   (Mozilla) roots; `sslcert=` and `sslkey=`: a client certificate and its key, for servers
+    ///   that authenticate clients by certificate.
+    ///
+    /// Errors: [`crate::Error::Database`], naming TLS when the handshake fails or the server
+    /// offers no TLS under `require` and above.
     pub async fn connect(url: &str) -> Result<Self> {
         // No ping before each acquire (sqlx's default): it doubled the round trips of every
         // statement. A connection that broke while idle fails its statement with an I/O error,

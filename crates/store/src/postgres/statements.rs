@@ -41,6 +41,7 @@ struct LoadRow {
     agent_created_ms: i64,
     agent_last_seq: i64,
     agent_budget_id: Option<String>,
+    agent_tenant: String,
     started_tool_calls: Vec<String>,
     approval_decisions: Vec<String>,
     latest_summary: Option<String>,
@@ -69,6 +70,7 @@ pub(super) async fn create_agent(
         .bind(agent.budget_limits.and_then(|limits| limits.max_tokens).map(to_db_int))
         .bind(agent.budget_limits.and_then(|limits| limits.max_cost_usd))
         .bind(traceparent)
+        .bind(agent.tenant.clone())
         .fetch_optional(store.pool())
         .await?;
     match (row, agent.idempotency_key) {
@@ -99,6 +101,7 @@ pub(super) async fn load_run(store: &SqlStore<Postgres>, run_id: RunId, epoch: u
         // A node executes a fork's runs like any other; it needs no lineage.
         forked_from: None,
         forked_at_seq: None,
+        tenant: row.agent_tenant,
     };
     let run = Run::try_from(row.run)?;
     check_epoch(&run, epoch)?;

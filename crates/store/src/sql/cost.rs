@@ -16,7 +16,8 @@ const MAX_BUCKET_MS: i64 = i64::MAX / 2;
 
 /// A database's cost report statement. Parameters: `$1` the grouping
 /// ([`CostGrouping::as_str`]), `$2` the earliest `ts_ms` counted, `$3` the length of a time
-/// bucket in milliseconds (NULL: no buckets). Rows: [`CostReportRow`].
+/// bucket in milliseconds (NULL: no buckets), `$4` the only tenant counted (NULL: every
+/// tenant). Rows: [`CostReportRow`].
 pub(crate) trait CostQuery {
     /// The statement.
     const COST_REPORT: &'static str;
@@ -77,6 +78,7 @@ where
         by: CostGrouping,
         since_ms: Option<i64>,
         bucket_ms: Option<i64>,
+        tenant: Option<&str>,
     ) -> Result<Vec<CostRow>> {
         if let Some(bucket_ms) = bucket_ms.filter(|bucket_ms| !(1..=MAX_BUCKET_MS).contains(bucket_ms)) {
             return Err(Error::Conflict(format!(
@@ -87,6 +89,7 @@ where
             .bind(by.as_str().to_owned())
             .bind(since_ms.unwrap_or(i64::MIN))
             .bind(bucket_ms)
+            .bind(tenant.map(str::to_owned))
             .fetch_all(self.pool())
             .await?;
         rows.into_iter().map(CostRow::try_from).collect()

@@ -109,6 +109,7 @@ where
                 .bind(source.budget_id.clone())
                 .bind(source_id.clone())
                 .bind(to_db_int(cut.at_seq))
+                .bind(source.tenant.clone())
                 .fetch_one(&mut *transaction)
                 .await?;
             let agent = Agent::try_from(row)?;

@@ -166,8 +166,9 @@ macro_rules! forward_store {
                 by: $crate::CostGrouping,
                 since_ms: Option<i64>,
                 bucket_ms: Option<i64>,
+                tenant: Option<&str>,
             ) -> $crate::Result<Vec<$crate::CostRow>> {
-                self.inner.cost_report(by, since_ms, bucket_ms).await
+                self.inner.cost_report(by, since_ms, bucket_ms, tenant).await
             }
             async fn list_approvals(
                 &self,
@@ -200,6 +201,15 @@ macro_rules! forward_store {
             }
             async fn wake_waiting_parents(&self) -> $crate::Result<Vec<agentry_core::Run>> {
                 self.inner.wake_waiting_parents().await
+            }
+            async fn append_audit(&self, records: &[$crate::AuditRecord]) -> $crate::Result<()> {
+                self.inner.append_audit(records).await
+            }
+            async fn list_audit(&self, query: &$crate::AuditQuery) -> $crate::Result<Vec<$crate::AuditRecord>> {
+                self.inner.list_audit(query).await
+            }
+            async fn tenant_usage(&self, tenant: &str) -> $crate::Result<$crate::TenantUsage> {
+                self.inner.tenant_usage(tenant).await
             }
         }
     };

@@ -56,6 +56,7 @@ where
             .bind(now_ms())
             .bind(to_db_int(import.events.len() as u64))
             .bind(import.source.clone())
+            .bind(import.tenant.clone())
             .fetch_one(&mut *transaction)
             .await?;
         let agent = Agent::try_from(row)?;
@@ -169,7 +170,7 @@ where
 
 /// Returns `rows` rows of `columns` numbered parameters each, then `tail` (literal columns):
 /// `($1, $2, 0), ($3, $4, 0)` for 2, 2, `", 0"`.
-fn value_rows(rows: usize, columns: usize, tail: &str) -> String {
+pub(super) fn value_rows(rows: usize, columns: usize, tail: &str) -> String {
     let mut sql = String::with_capacity(rows * columns * 6);
     for row in 0..rows {
         sql.push_str(if row == 0 { "\n(" } else { ",\n(" });

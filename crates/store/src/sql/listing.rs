@@ -1,5 +1,6 @@
 //! Agent listings ([`crate::Store::list_agents`]): a page of agents with their latest runs,
-//! newest first, filtered by the latest run's status and by a search, with a keyset cursor.
+//! newest first, filtered by tenant, by the latest run's status and by a search, with a keyset
+//! cursor.
 //!
 //! JSON access differs between the databases, so each has its own statement
 //! (`queries/postgres/list_agents.sql`, `queries/sqlite/list_agents.sql`), chosen by
@@ -27,7 +28,7 @@ impl ListQuery for Sqlite {
     const LIST_AGENTS: &'static str = include_str!("../../queries/sqlite/list_agents.sql");
 }
 
-/// The parameters of `list_agents.sql`, in order (`$1` to `$7`).
+/// The parameters of `list_agents.sql`, in order (`$1` to `$8`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ListParams {
     /// `$1`: most rows.
@@ -44,6 +45,8 @@ pub(crate) struct ListParams {
     label_value: Option<String>,
     /// `$7`: the keyset cursor.
     before: Option<String>,
+    /// `$8`: the tenant.
+    tenant: Option<String>,
 }
 
 impl ListParams {
@@ -61,6 +64,7 @@ impl ListParams {
             label_key: label.map(|(key, _)| key.to_owned()),
             label_value: label.map(|(_, value)| value.to_owned()),
             before: query.before.map(|id| id.to_string()),
+            tenant: query.tenant.clone(),
         }
     }
 }
@@ -97,6 +101,7 @@ where
             .bind(params.label_key)
             .bind(params.label_value)
             .bind(params.before)
+            .bind(params.tenant)
             .fetch_all(self.pool())
             .await?;
         rows.into_iter().map(super::summary).collect()
@@ -124,6 +129,7 @@ mod tests {
             dead_lettered: true,
             text: Some("team=a_b".to_owned()),
             before: Some(before),
+            tenant: Some("acme".to_owned()),
         };
         let params = ListParams::of(&query);
         assert_eq!(params.limit, 5);
@@ -132,6 +138,7 @@ mod tests {
         assert_eq!(params.pattern.as_deref(), Some("team=a\\_b"));
         assert_eq!((params.label_key.as_deref(), params.label_value.as_deref()), (Some("team"), Some("a_b")));
         assert_eq!(params.before, Some(before.to_string()));
+        assert_eq!(params.tenant.as_deref(), Some("acme"));
 
         let plain = ListParams::of(&AgentQuery { text: Some("=x".to_owned()), ..AgentQuery::newest(1) });
         assert_eq!((plain.statuses, plain.dead_lettered, plain.label_key), (None, 0, None));

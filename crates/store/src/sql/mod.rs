@@ -7,6 +7,7 @@
 //! guard failed, and the run is then read once more only to name the reason.
 
 pub(crate) mod approvals;
+mod audit;
 pub(crate) mod budget;
 mod commit;
 mod cost;
@@ -111,6 +112,7 @@ where
             .bind(agent.idempotency_key.clone())
             .bind(now)
             .bind(agent.budget_id.clone())
+            .bind(agent.tenant.clone())
             .fetch_optional(&mut *transaction)
             .await?;
         let Some(inserted) = inserted else {

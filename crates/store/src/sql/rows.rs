@@ -36,6 +36,9 @@ pub(crate) struct AgentRow {
     /// With `forked_from`: the seq it branched at.
     #[sqlx(default)]
     pub(crate) forked_at_seq: Option<i64>,
+    /// Selected by every statement: an agent read without its tenant would escape its
+    /// tenant's checks.
+    pub(crate) tenant: String,
 }
 
 /// A row of `runs`.
@@ -228,6 +231,7 @@ impl TryFrom<AgentRow> for Agent {
                 }
                 _ => None,
             },
+            tenant: row.tenant,
         })
     }
 }

@@ -98,7 +98,7 @@ where
 
 /// Starts the sub-agents of `delegations` for `run` in `transaction`: for each, an agent (spec:
 /// the role's in the team of `run`'s agent; labels: [`ROLE_LABEL`]; parent: `run`'s agent;
-/// budget: its budget), its first run (queued, unplaced, under `run`'s trace) and the
+/// budget and tenant: its own), its first run (queued, unplaced, under `run`'s trace) and the
 /// `delegations` row.
 ///
 /// Errors: [`Error::Conflict`] naming a role the agent's team does not have (checked for every
@@ -142,6 +142,7 @@ where
             .bind(None::<String>)
             .bind(now)
             .bind(parent.budget_id.clone())
+            .bind(parent.tenant.clone())
             .fetch_optional(&mut **transaction)
             .await?;
         let first_run = NewRun { id: delegation.child_run_id, input: delegation.input, trace_parent: run.trace_parent };

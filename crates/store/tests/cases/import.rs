@@ -53,6 +53,7 @@ fn three_runs() -> TraceImport {
         source: "trace.jsonl".to_owned(),
         runs,
         events,
+        tenant: agentry_core::DEFAULT_TENANT.to_owned(),
     }
 }
 
@@ -169,6 +170,6 @@ pub async fn imported_model_calls_stay_out_of_the_cost_report(harness: Harness) 
     let usage = json!({ "model": "imported-model", "prompt_tokens": 100, "completion_tokens": 10, "cost_usd": 1.5 });
     import.events.push((import.runs[0].id, draft("usage", usage, 1_005)));
     store.import_trace(import).await.expect("imported");
-    let rows = store.cost_report(agentry_store::CostGrouping::Model, None, None).await.expect("cost report");
+    let rows = store.cost_report(agentry_store::CostGrouping::Model, None, None, None).await.expect("cost report");
     assert!(rows.iter().all(|row| row.key != "imported-model"), "{rows:?}");
 }

@@ -2,6 +2,7 @@
 
 pub mod agents;
 pub mod approvals;
+pub mod audit;
 pub mod commit;
 pub mod cost;
 pub mod events;
@@ -14,6 +15,7 @@ pub mod nodes;
 pub mod runs;
 pub mod scheduling;
 pub mod teams;
+pub mod tenants;
 pub mod tree;
 
 use std::collections::BTreeMap;
@@ -52,6 +54,7 @@ pub fn new_agent() -> NewAgent {
         idempotency_key: None,
         budget_id: None,
         budget_limits: None,
+        tenant: agentry_core::DEFAULT_TENANT.to_owned(),
     }
 }
 

@@ -133,7 +133,7 @@ pub async fn agent_tree_carries_latest_runs_and_model_use(harness: Harness) {
     assert_eq!(model_use, vec![(2, 330, 1.5), (2, 62, 0.25), (0, 0, 0.0), (0, 0, 0.0), (2, 33, 0.1875)]);
 
     // The tree's sums are the cost report's row of its root.
-    let report = store.cost_report(CostGrouping::Agent, None, None).await.unwrap();
+    let report = store.cost_report(CostGrouping::Agent, None, None, None).await.unwrap();
     assert_eq!(report.len(), 1);
     let calls: u64 = tree.iter().map(|entry| entry.calls).sum();
     let tokens: u64 = tree.iter().map(|entry| entry.total_tokens).sum();

@@ -41,6 +41,25 @@ pub struct ServeArgs {
     /// `0.0.0.0:7701`; `off`: none).
     #[arg(long, value_name = "ADDR")]
     metrics_listen: Option<String>,
+    /// Certificate chain (PEM) to serve TLS with on the gRPC and HTTP listeners; with
+    /// --tls-key. Re-read when it changes (`agentry certs dev` makes one for trying it).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// CA certificates (PEM) of node certificates: mutual TLS, a node is admitted only with a
+    /// certificate from this CA that names it. Needs --tls-cert.
+    #[arg(long, value_name = "FILE")]
+    tls_client_ca: Option<PathBuf>,
+    /// Serve plaintext on an address other hosts can reach (behind a TLS-terminating proxy);
+    /// without TLS the hub otherwise refuses to listen on one [env: AGENTRY_INSECURE].
+    #[arg(long)]
+    insecure: bool,
+    /// Tokens and tenants file (TOML; tokens by SHA-256, see `agentry token hash`): set, every
+    /// client call needs a bearer token. Re-read when it changes [env: AGENTRY_AUTH_FILE].
+    #[arg(long, value_name = "FILE")]
+    auth_file: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -55,6 +74,12 @@ impl ServeArgs {
         set("lease-ttl", self.lease_ttl.map(duration_flag));
         set("heartbeat-interval", self.heartbeat_interval.map(duration_flag));
         set("metrics-listen", self.metrics_listen.clone());
+        let path = |path: &Option<PathBuf>| path.as_ref().map(|path| path.display().to_string());
+        set("tls-cert", path(&self.tls_cert));
+        set("tls-key", path(&self.tls_key));
+        set("tls-client-ca", path(&self.tls_client_ca));
+        set("insecure", self.insecure.then(|| "true".to_owned()));
+        set("auth-file", path(&self.auth_file));
         flags
     }
 }

@@ -52,6 +52,16 @@ pub struct JoinArgs {
     /// `0.0.0.0:7702` (default: none).
     #[arg(long, value_name = "ADDR")]
     metrics_listen: Option<String>,
+    /// CA certificates (PEM) to verify an `https://` hub with (default: the system's roots).
+    #[arg(long, value_name = "FILE")]
+    tls_ca: Option<PathBuf>,
+    /// The node's certificate (PEM) for mutual TLS with the hub; its SPIFFE ID must name this
+    /// node (`agentry certs dev --node NAME` makes one). With --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 impl JoinArgs {
@@ -70,6 +80,10 @@ impl JoinArgs {
         set("max-deliveries", self.max_deliveries.map(|count| count.to_string()));
         set("sandbox", self.sandbox.clone());
         set("metrics-listen", self.metrics_listen.clone());
+        let path = |path: &Option<PathBuf>| path.as_ref().map(|path| path.display().to_string());
+        set("tls-ca", path(&self.tls_ca));
+        set("tls-cert", path(&self.tls_cert));
+        set("tls-key", path(&self.tls_key));
         flags
     }
 }

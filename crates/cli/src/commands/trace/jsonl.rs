@@ -118,7 +118,9 @@ impl Defaults {
     /// Returns the event of `line` with its missing fields filled in.
     fn fill(&mut self, line: ParsedLine) -> ImportedEvent {
         let ParsedLine { seq, agent_id, run_id, mut event } = line;
-        event.seq = seq.unwrap_or(self.last_seq + 1);
+        // Saturating: after seq u64::MAX, a line without one repeats it, which parse_trace
+        // refuses as out of order (instead of overflowing).
+        event.seq = seq.unwrap_or(self.last_seq.saturating_add(1));
         if event.seq > 0 {
             self.last_seq = event.seq;
         }
@@ -313,6 +315,8 @@ mod tests {
         );
         let unnamed = parse_trace("go.jsonl", r#"{"type":"x"}"#, None).expect("valid");
         assert_eq!(unnamed.events[0].agent_id, "agent");
+        let after_max = [r#"{"seq":18446744073709551615,"type":"x"}"#, r#"{"type":"y"}"#].join("\n");
+        assert!(error_of(&after_max).starts_with("t.jsonl:2: seq 18446744073709551615 does not follow"));
     }
 
     #[test]
