@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 CARGO ?= cargo
 
-.PHONY: help demo demo-cloud test bench lint build llm
+.PHONY: help demo demo-cloud test bench lint build llm fuzz
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -22,6 +22,9 @@ test: ## the whole test suite on real PostgreSQL, NATS and the local LLM (instal
 
 bench: ## benchmarks on Postgres + NATS; figures go to docs/benchmarks.md
 	scripts/bench.sh
+
+fuzz: ## the fuzz targets alone (proptest over fuzz/corpus); CASES=N for a longer run
+	fuzz/run.sh $(CASES)
 
 lint: ## clippy, rustfmt check, rustdoc links, buf lint
 	$(CARGO) clippy --workspace --all-targets -- -D warnings

@@ -14,7 +14,7 @@ targets=("$@")
 
 for target in "${targets[@]}"; do
   case "$target" in
-    hub_requests) cargo nextest run -p agent-hub --test fuzz_requests --test fuzz_requests_live ;;
+    hub_requests) cargo nextest run -p agent-hub --test fuzz_requests --test fuzz_requests_live --test fuzz_credentials ;;
     commit_payload) cargo nextest run -p agent-hub --test fuzz_commit ;;
     config) cargo nextest run -p agentry --bin agentry config::fuzz ;;
     trace_import) cargo nextest run -p agentry --test fuzz_trace_import ;;

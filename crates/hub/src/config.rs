@@ -241,7 +241,8 @@ impl HubConfig {
             return Err(missing("tls-client-ca", "mutual TLS needs TLS: set tls-cert and tls-key"));
         }
         InvalidConfig::check_positive(&[("tls-reload-interval", self.tls_reload_interval)])?;
-        let jwt = [("jwt-issuer", &self.jwt_issuer), ("jwt-audience", &self.jwt_audience), ("jwt-jwks", &self.jwt_jwks)];
+        let jwt =
+            [("jwt-issuer", &self.jwt_issuer), ("jwt-audience", &self.jwt_audience), ("jwt-jwks", &self.jwt_jwks)];
         if jwt.iter().any(|(_, value)| value.is_some())
             && let Some((key, _)) = jwt.iter().find(|(_, value)| value.is_none())
         {

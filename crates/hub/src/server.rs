@@ -22,9 +22,9 @@ use agentry_supervisor::{Policy, Supervisor, TaskFailure};
 use agentry_telemetry::prometheus::Registry;
 use agentry_telemetry::{Readiness, RefreshHook};
 
+use crate::auth::AuthLayer;
 use crate::config::{HubConfig, InvalidConfig, redact_password};
 use crate::gateway::{self, Gateway};
-use crate::auth::AuthLayer;
 use crate::grpc::{AgentHubApi, NodeServiceApi, RpcMetricsLayer};
 use crate::hub::Hub;
 use crate::metrics::HubMetrics;
@@ -268,9 +268,10 @@ impl HubServer {
         };
         let broker = match self.broker {
             Some(broker) => broker,
-            None => connect_broker(self.config.nats_url.as_deref()).await?,
+            None => connect_broker(self.config.nats_url.as_deref(), self.config.nats_ca.clone()).await?,
         };
         let audit = crate::audit::AuditLog::new();
+        registry.register(Box::new(audit.dropped_counter()))?;
         let streams = auth.stream_limiter();
         let hub = Hub::new(self.config, store, broker)
             .with_security(auth.clone(), streams, audit)
@@ -311,12 +312,13 @@ async fn open_store(url: &str) -> Result<Arc<dyn Store>, ServeError> {
     agentry_store::connect(url).await.map_err(|source| ServeError::Store { url: redact_password(url), source })
 }
 
-/// Connects to NATS at `url`, or returns an in-process broker (with a warning) without one.
-async fn connect_broker(url: Option<&str>) -> Result<Broker, ServeError> {
+/// Connects to NATS at `url` (verifying a TLS server with `ca`, the `nats-ca` key), or returns
+/// an in-process broker (with a warning) without one.
+async fn connect_broker(url: Option<&str>, ca: Option<std::path::PathBuf>) -> Result<Broker, ServeError> {
     match url {
-        Some(url) => {
-            Broker::connect_nats(url).await.map_err(|source| ServeError::Broker { url: url.to_owned(), source })
-        }
+        Some(url) => Broker::connect_nats_with(url, &agentry_broker::NatsTls { ca })
+            .await
+            .map_err(|source| ServeError::Broker { url: url.to_owned(), source }),
         None => {
             tracing::warn!(
                 "no nats-url (AGENTRY_NATS_URL, --nats-url): using the in-process broker; nodes in other \
@@ -403,7 +405,9 @@ async fn serve(
     let stopped = rpc_stop.clone().cancelled_owned();
     let serve: Pin<Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>> = match &guard.tls {
         Some(tls) => Box::pin(router.serve_with_incoming_shutdown(tls.grpc_incoming(listener), stopped)),
-        None => Box::pin(router.serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), stopped)),
+        None => {
+            Box::pin(router.serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), stopped))
+        }
     };
     tokio::pin!(serve);
 

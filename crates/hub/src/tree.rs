@@ -83,7 +83,8 @@ mod tests {
         let grandchild = spawn(&hub, Some(child)).await;
         let sibling = spawn(&hub, Some(root)).await;
 
-        let response = get_tree(&hub, &Principal::anonymous(), pb::GetTreeRequest { agent_id: root.to_string() }).await.unwrap();
+        let response =
+            get_tree(&hub, &Principal::anonymous(), pb::GetTreeRequest { agent_id: root.to_string() }).await.unwrap();
         let nodes: Vec<(String, String, u32, String)> = response
             .nodes
             .iter()
@@ -109,13 +110,17 @@ mod tests {
     #[tokio::test]
     async fn get_tree_refuses_bad_and_unknown_ids() {
         let hub = hub().await;
-        let missing = get_tree(&hub, &Principal::anonymous(), pb::GetTreeRequest { agent_id: String::new() }).await.unwrap_err();
+        let missing =
+            get_tree(&hub, &Principal::anonymous(), pb::GetTreeRequest { agent_id: String::new() }).await.unwrap_err();
         assert_eq!((missing.code(), missing.message()), (Code::InvalidArgument, "agent_id is required"));
-        let malformed = get_tree(&hub, &Principal::anonymous(), pb::GetTreeRequest { agent_id: "nope".into() }).await.unwrap_err();
+        let malformed =
+            get_tree(&hub, &Principal::anonymous(), pb::GetTreeRequest { agent_id: "nope".into() }).await.unwrap_err();
         assert_eq!(malformed.code(), Code::InvalidArgument);
         assert!(malformed.message().contains("agent_id"), "{}", malformed.message());
         let unknown = AgentId::generate();
-        let status = get_tree(&hub, &Principal::anonymous(), pb::GetTreeRequest { agent_id: unknown.to_string() }).await.unwrap_err();
+        let status = get_tree(&hub, &Principal::anonymous(), pb::GetTreeRequest { agent_id: unknown.to_string() })
+            .await
+            .unwrap_err();
         assert_eq!(status.code(), Code::NotFound);
         assert!(status.message().contains(&unknown.to_string()), "{}", status.message());
     }

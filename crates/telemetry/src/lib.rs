@@ -1,6 +1,6 @@
 //! agentry-telemetry: the telemetry of an Agentry Cloud process (hub, node, CLI), set up in one
 //! place: log lines, OpenTelemetry spans exported over OTLP/gRPC, W3C trace-context
-//! propagation, and the Prometheus/health HTTP endpoint. It depends on `agentry-core` only.
+//! propagation, and the Prometheus/health HTTP endpoint. It depends on `agentry-core` and `agentry-tls` (HTTPS).
 //!
 //! - [`init`] (module `init`): installs the global subscriber from a [`TelemetryConfig`] and
 //!   the environment (`RUST_LOG`, `OTEL_*`); [`TelemetryGuard::shutdown`] flushes spans;

@@ -64,7 +64,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
 
 /// Crates that must not appear anywhere in a crate's normal dependency tree.
 const FORBIDDEN: &[(&str, &[&str])] = &[
-    ("agent-hub", &["reqwest", "agentry-runtime", "agentry-sandbox"]),
+    // reqwest: only to fetch a JWT issuer's JWKS (`jwt-jwks = "https://…"`); no model calls.
+    ("agent-hub", &["agentry-runtime", "agentry-sandbox"]),
     ("agentry-store", &["reqwest", "agentry-runtime", "async-nats"]),
     ("agent-node", &["sqlx", "agentry-store"]),
     ("agentry-core", &["tokio", "reqwest", "sqlx", "tonic", "async-nats"]),

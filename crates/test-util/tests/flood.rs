@@ -52,7 +52,8 @@ fn p99(mut latencies: Vec<Duration>) -> Duration {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_from_one_token_is_throttled_while_another_tenants_spawns_keep_their_latency() -> anyhow::Result<()> {
-    let tokens = [TokenSpec::new("flooder", "client", Some("acme")), TokenSpec::new("steady", "client", Some("globex"))];
+    let tokens =
+        [TokenSpec::new("flooder", "client", Some("acme")), TokenSpec::new("steady", "client", Some("globex"))];
     let hub = SecureHub::start(&tokens, "", |config| {
         config.rate_limit = 50;
         config.rate_limit_burst = 50;

@@ -10,7 +10,7 @@ use tonic::Code;
 
 use agentry_proto::v1 as pb;
 use agentry_test_util::secure::{SecureHub, TokenSpec};
-use agentry_test_util::{Observed, ScriptedModel, eventually, Reply};
+use agentry_test_util::{Observed, Reply, ScriptedModel, eventually};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -87,7 +87,8 @@ async fn tls_refuses_plaintext_clients_and_clients_trusting_another_ca() -> anyh
     // A client trusting another CA.
     let other = tempfile::tempdir()?;
     let foreign = agentry_tls::dev::generate(other.path(), &[], &[], &[])?;
-    let tls = agentry_tls::ClientTls::load(agentry_tls::ClientTlsFiles { ca: Some(foreign.ca), cert: None, key: None })?;
+    let tls =
+        agentry_tls::ClientTls::load(agentry_tls::ClientTlsFiles { ca: Some(foreign.ca), cert: None, key: None })?;
     let mut wrong_ca = pb::agent_hub_client::AgentHubClient::new(hub.channel(&tls)?);
     let status = wrong_ca.who_am_i(pb::WhoAmIRequest {}).await.expect_err("an unknown issuer must fail");
     assert_eq!(status.code(), Code::Unavailable, "{status:?}");

@@ -91,7 +91,10 @@ async fn tokens_roles_and_tenants_are_enforced_and_audited() -> anyhow::Result<(
     assert_eq!(bob.cancel_run(cancel).await.expect_err("cancel").code(), Code::NotFound);
     let pause = pb::PauseRunRequest { run_id: run_id.clone(), ..Default::default() };
     assert_eq!(bob.pause_run(pause).await.expect_err("pause").code(), Code::NotFound);
-    assert_eq!(bob.get_run(pb::GetRunRequest { run_id: run_id.clone() }).await.expect_err("run").code(), Code::NotFound);
+    assert_eq!(
+        bob.get_run(pb::GetRunRequest { run_id: run_id.clone() }).await.expect_err("run").code(),
+        Code::NotFound
+    );
     let trace = pb::TraceRequest { agent_id: agent_id.clone(), ..Default::default() };
     assert_eq!(bob.trace(trace).await.expect_err("trace").code(), Code::NotFound);
     let by_run = pb::TraceRequest { run_id: run_id.clone(), ..Default::default() };
@@ -125,7 +128,8 @@ async fn tokens_roles_and_tenants_are_enforced_and_audited() -> anyhow::Result<(
     audited(&hub, "bob", "GetAgent", "", "NOT_FOUND").await?;
     audited(&hub, "alice", "Spawn", &format!("agent/{agent_id}"), "OK").await?;
     let records = audit_log(&hub).await?;
-    let bob_cancel = records.iter().find(|record| record.actor == "bob" && record.action == "CancelRun").expect("found");
+    let bob_cancel =
+        records.iter().find(|record| record.actor == "bob" && record.action == "CancelRun").expect("found");
     assert_eq!((bob_cancel.role.as_str(), bob_cancel.tenant.as_str()), ("client", "globex"));
     assert!(bob_cancel.source.starts_with("127.0.0.1:"), "{bob_cancel:?}");
 

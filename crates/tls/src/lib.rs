@@ -15,7 +15,8 @@
 //! - [`dev`]: a CA and hub, node and client certificates for local use (`agentry certs dev`).
 //!
 //! Layout: `error.rs` ([`TlsError`]), `pem.rs` (reading PEM files), `server.rs` ([`ServerTls`]),
-//! `reload.rs` (watching the files), `incoming.rs` (accept loops, [`TlsListener`]), `client.rs`
+//! `reload.rs` (watching the files), `incoming.rs` (accept loops, [`TlsListener`]),
+//! `connect_info.rs` ([`TlsPeerAddr`], the caller's address for axum handlers), `client.rs`
 //! ([`ClientTls`], channels), `identity.rs` ([`SpiffeId`]), `dev.rs`.
 //!
 //! The crate knows nothing of the hub, the node or the store.

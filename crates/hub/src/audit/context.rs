@@ -207,5 +207,8 @@ mod tests {
         let address: SocketAddr = "10.0.0.7:5000".parse().expect("address");
         extensions.insert(axum::extract::ConnectInfo(address));
         assert_eq!(source_address(&extensions), Some(address));
+        let mut over_tls = http::Extensions::new();
+        over_tls.insert(axum::extract::ConnectInfo(agentry_tls::TlsPeerAddr(address)));
+        assert_eq!(source_address(&over_tls), Some(address));
     }
 }

@@ -15,9 +15,9 @@ use agentry_proto::v1::node_service_server::NodeService;
 use crate::audit::AuditContext;
 use crate::auth::NodePeer;
 use crate::error::HubError;
-use crate::node_identity::check_join;
 use crate::hub::Hub;
 use crate::leases::Inbound;
+use crate::node_identity::check_join;
 use crate::validate;
 
 /// Most leases one heartbeat may carry: one per slot.

@@ -5,11 +5,11 @@
 //! Per call, by path ([`super::access::required_role`]):
 //! - health and reflection (and, on the HTTP listener, everything but the gateway): passed on;
 //! - `NodeService`: under mutual TLS (`tls-client-ca`) the verified client certificate must
-//!   carry a node's SPIFFE ID (`spiffe://agentry/node/<name>`), which becomes a [`NodePeer`]
+//!   carry a node's SPIFFE ID (`spiffe://agentry/node/<name>`), which becomes a [`NodePeer`](crate::auth::NodePeer)
 //!   in the extensions; a bearer token never admits a node. Without mutual TLS, passed on;
 //! - `AgentHub`: the bearer token is authenticated (authentication off: the anonymous
 //!   admin), its actor rate-limited, its role checked; the [`Principal`] and an
-//!   [`AuditContext`] go into the extensions for the handler.
+//!   [`AuditContext`](crate::audit::AuditContext) go into the extensions for the handler.
 //!
 //! Audited: every refusal made here (repeated UNAUTHENTICATED and RESOURCE_EXHAUSTED ones of
 //! one caller and method are coalesced to one a second, so a flood cannot flood the log), every
