@@ -94,9 +94,14 @@ fn cost_sums_model_calls_by_model_tenant_and_agent() {
     assert_eq!(lines[2], "openai:scripted,2,25,14,39,0", "{csv}");
     assert_eq!(lines.len(), 3, "{csv}");
 
+    // Tenants are the agents' own (issue 16), not a label: without authentication every agent
+    // is the `default` tenant's, whatever its labels say.
     let by_tenant: Value = serde_json::from_str(&cost(&dev, &["--by", "tenant", "-o", "json"])).expect("JSON");
-    assert_row(&by_tenant[0], "acme", PRICED_COST);
-    assert_row(&by_tenant[1], "-", 0.0);
+    let rows = by_tenant.as_array().expect("a JSON array");
+    assert_eq!(rows.len(), 1, "{by_tenant}");
+    assert_eq!((&rows[0]["key"], &rows[0]["calls"]), (&json!("default"), &json!(CALLS * 2)), "{by_tenant}");
+    let cost_usd = rows[0]["cost_usd"].as_f64().unwrap_or_default();
+    assert!((cost_usd - PRICED_COST).abs() < 1e-12, "{by_tenant}");
 
     let table = cost(&dev, &["--since", "7d"]);
     let lines: Vec<&str> = table.lines().collect();

@@ -74,7 +74,7 @@ fn usage_errors_are_one_line() {
 
 #[test]
 fn invalid_hub_urls_are_rejected() {
-    let output = agentry(&["ps", "--hub", "https://hub.example:7700"]);
+    let output = agentry(&["ps", "--hub", "ftp://hub.example:7700"]);
     let lines = stderr_lines(&output);
     assert_eq!(output.status.code(), Some(1), "{lines:?}");
     assert!(lines[0].contains("invalid hub URL"), "{lines:?}");

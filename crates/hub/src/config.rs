@@ -354,6 +354,34 @@ mod tests {
     }
 
     #[test]
+    fn plaintext_is_refused_where_other_hosts_reach_it_unless_insecure() {
+        let exposed: std::net::SocketAddr = "0.0.0.0:7700".parse().unwrap();
+        let loopback: std::net::SocketAddr = "127.0.0.1:7700".parse().unwrap();
+        let config = HubConfig::default();
+        let error = config.check_exposure("listen", exposed).unwrap_err();
+        assert_eq!(error.key, "listen");
+        assert!(error.reason.contains("--insecure") && error.reason.contains("tls-cert"), "{error}");
+        assert_eq!(config.check_exposure("listen", loopback), Ok(()));
+        let insecure = HubConfig { insecure: true, ..HubConfig::default() };
+        assert_eq!(insecure.check_exposure("listen", exposed), Ok(()));
+        let tls =
+            HubConfig { tls_cert: Some("hub.pem".into()), tls_key: Some("hub-key.pem".into()), ..HubConfig::default() };
+        assert_eq!(tls.check_exposure("metrics-listen", exposed), Ok(()));
+    }
+
+    #[test]
+    fn security_keys_are_checked_together_by_name() {
+        let half = HubConfig { tls_cert: Some("hub.pem".into()), ..HubConfig::default() };
+        assert_eq!(half.validate().unwrap_err().key, "tls-key");
+        let mutual = HubConfig { tls_client_ca: Some("ca.pem".into()), ..HubConfig::default() };
+        assert_eq!(mutual.validate().unwrap_err().key, "tls-client-ca");
+        let jwt = HubConfig { jwt_issuer: Some("https://issuer".into()), ..HubConfig::default() };
+        assert_eq!(jwt.validate().unwrap_err().key, "jwt-audience");
+        let burst = HubConfig { rate_limit_burst: 0, ..HubConfig::default() };
+        assert_eq!(burst.validate().unwrap_err().key, "rate-limit-burst");
+    }
+
+    #[test]
     fn passwords_are_redacted() {
         assert_eq!(redact_password("postgres://app:secret@db:5432/agentry"), "postgres://app:***@db:5432/agentry");
         assert_eq!(redact_password("postgres://app@db/agentry"), "postgres://app@db/agentry");

@@ -28,6 +28,7 @@ pub mod error;
 pub mod fanout;
 pub mod fork;
 pub mod gateway;
+mod guard;
 pub mod grpc;
 pub mod hub;
 pub mod import;

@@ -26,6 +26,7 @@ use crate::auth::AuthLayer;
 use crate::config::{HubConfig, InvalidConfig, redact_password};
 use crate::gateway::{self, Gateway};
 use crate::grpc::{AgentHubApi, NodeServiceApi, RpcMetricsLayer};
+use crate::guard::Guard;
 use crate::hub::Hub;
 use crate::metrics::HubMetrics;
 use crate::placer::run_placer;
@@ -113,12 +114,6 @@ fn rpc_span(request: &tonic::codegen::http::Request<()>) -> tracing::Span {
 struct Http {
     listener: TcpListener,
     registry: Registry,
-}
-
-/// What guards the hub's listeners: TLS (with mutual TLS for nodes) and authentication.
-struct Guard {
-    tls: Option<agentry_tls::ServerTls>,
-    auth: crate::auth::Authenticator,
 }
 
 /// Serves `/metrics`, `/healthz` and `/readyz` for `hub` on `http` until `stop` (the gauges
@@ -242,23 +237,7 @@ impl HubServer {
     /// server fails, or a fatal background task fails.
     pub async fn serve(self, listener: TcpListener, shutdown: CancellationToken) -> Result<(), ServeError> {
         self.config.validate()?;
-        check_exposure(&self.config, &listener, self.http_listener.as_ref())?;
-        agentry_tls::install_default_provider();
-        let tls = match (&self.config.tls_cert, &self.config.tls_key) {
-            (Some(cert), Some(key)) => Some(agentry_tls::ServerTls::load(agentry_tls::ServerTlsFiles {
-                cert: cert.clone(),
-                key: key.clone(),
-                client_ca: self.config.tls_client_ca.clone(),
-            })?),
-            _ => None,
-        };
-        let auth = crate::auth::Authenticator::from_config(&self.config).await?;
-        if auth.enabled() && tls.is_none() {
-            tracing::warn!("authentication is on without TLS: bearer tokens cross the network in clear text");
-        }
-        if tls.is_some() && self.config.tls_client_ca.is_none() {
-            tracing::warn!("TLS without tls-client-ca: any client may call NodeService as a node");
-        }
+        let guard = Guard::open(&self.config, &listener, self.http_listener.as_ref()).await?;
         let templates = load_templates(&self.config, self.template_tables, &self.models).await?;
         let registry = self.registry.unwrap_or_default();
         let metrics = HubMetrics::register(&registry)?;
@@ -272,15 +251,15 @@ impl HubServer {
         };
         let audit = crate::audit::AuditLog::new();
         registry.register(Box::new(audit.dropped_counter()))?;
-        let streams = auth.stream_limiter();
+        let streams = guard.auth.stream_limiter();
         let hub = Hub::new(self.config, store, broker)
-            .with_security(auth.clone(), streams, audit)
+            .with_security(guard.auth.clone(), streams, audit)
             .with_models(self.models)
             .with_allowed_tools(self.allowed_tools)
             .with_templates(templates)
             .with_metrics(metrics);
         let http = self.http_listener.map(|listener| Http { listener, registry });
-        serve(hub, self.supervisor, listener, http, Guard { tls, auth }, shutdown).await
+        serve(hub, self.supervisor, listener, http, guard, shutdown).await
     }
 }
 
@@ -327,18 +306,6 @@ async fn connect_broker(url: Option<&str>, ca: Option<std::path::PathBuf>) -> Re
             Ok(Broker::in_process())
         }
     }
-}
-
-/// Refuses plaintext listeners reachable from other hosts unless `insecure` (see
-/// [`HubConfig::check_exposure`]).
-fn check_exposure(config: &HubConfig, grpc: &TcpListener, http: Option<&TcpListener>) -> Result<(), ServeError> {
-    if let Ok(address) = grpc.local_addr() {
-        config.check_exposure("listen", address)?;
-    }
-    if let Some(address) = http.and_then(|listener| listener.local_addr().ok()) {
-        config.check_exposure("metrics-listen", address)?;
-    }
-    Ok(())
 }
 
 /// Starts the hub's background tasks under `supervisor`, each stopping with `stop`.
