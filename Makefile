@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 CARGO ?= cargo
 
-.PHONY: help demo demo-cloud test bench lint build llm fuzz
+.PHONY: help demo demo-cloud test bench lint build llm fuzz sdk
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -25,6 +25,10 @@ bench: ## benchmarks on Postgres + NATS; figures go to docs/benchmarks.md
 
 fuzz: ## the fuzz targets alone (proptest over fuzz/corpus); CASES=N for a longer run
 	fuzz/run.sh $(CASES)
+
+sdk: ## regenerate the Python and TypeScript SDKs' code from proto/ (sdk/python, sdk/typescript)
+	scripts/sdk-python.sh generate
+	scripts/sdk-typescript.sh generate
 
 lint: ## clippy, rustfmt check, rustdoc links, buf lint
 	$(CARGO) clippy --workspace --all-targets -- -D warnings

@@ -16,6 +16,8 @@
 //! - [`secure::SecureHub`]: a hub with TLS, mutual TLS for nodes and token authentication,
 //!   with clients and nodes that present tokens and certificates;
 //! - [`otlp::OtlpReceiver`]: a real OTLP/gRPC trace receiver; [`http_get`]: a plain HTTP GET;
+//! - [`conformance::Scenario`]: the SDK conformance scenario shared with the Python and
+//!   TypeScript SDKs (`sdk/conformance/`);
 //! - [`trace_check`]: checks of the durability contract on traces and model requests;
 //! - [`eventually()`]: waiting until a condition holds (polling with a deadline), instead of
 //!   hand-written `loop { …; sleep }`.
@@ -23,6 +25,7 @@
 pub mod balancer;
 pub mod browser;
 pub mod cluster;
+pub mod conformance;
 pub mod eventually;
 pub mod faulty_store;
 pub mod http;

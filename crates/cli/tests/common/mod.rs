@@ -27,6 +27,7 @@ pub struct DevProcess {
     child: Child,
     stderr_path: PathBuf,
     hub_url: String,
+    port: u16,
 }
 
 impl DevProcess {
@@ -37,9 +38,15 @@ impl DevProcess {
 
     /// Like [`DevProcess::start`], with extra environment variables (e.g. `OPENAI_BASE_URL`).
     pub fn start_with_env(data_dir: &Path, env: &[(&str, &str)]) -> Self {
-        let port = free_port();
+        Self::start_on(free_port(), data_dir, env)
+    }
+
+    /// Like [`DevProcess::start_with_env`], on `port` (e.g. the port of a stopped one, to
+    /// restart it).
+    pub fn start_on(port: u16, data_dir: &Path, env: &[(&str, &str)]) -> Self {
         let stderr_path = data_dir.join("dev.stderr");
-        let stderr = File::create(&stderr_path).expect("creating the stderr file");
+        // Appended: a restarted process keeps the log of the one before it.
+        let stderr = File::options().create(true).append(true).open(&stderr_path).expect("opening the stderr file");
         let child = Command::new(env!("CARGO_BIN_EXE_agentry"))
             .args(["dev", "--nodes", "1", "--listen", &format!("127.0.0.1:{port}"), "--metrics-listen", "127.0.0.1:0"])
             .arg("--data-dir")
@@ -51,7 +58,12 @@ impl DevProcess {
             .stderr(stderr)
             .spawn()
             .expect("starting agentry dev");
-        Self { child, stderr_path, hub_url: format!("http://127.0.0.1:{port}") }
+        Self { child, stderr_path, hub_url: format!("http://127.0.0.1:{port}"), port }
+    }
+
+    /// Returns the hub's port.
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     /// Returns the hub's URL, `http://127.0.0.1:PORT`.

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# The TypeScript SDK (sdk/typescript, npm package @agentry/cloud): its checks, and the
+# regeneration of its protobuf code (src/gen/, checked in) from proto/agentry/v1.
+#
+#   scripts/sdk-typescript.sh [test]    npm ci; fail when src/gen is not what `buf generate`
+#                                       makes now ("generated code is stale: run make sdk");
+#                                       tsc --noEmit (src, test and examples/, docs/sdk.md's); npm test (unit tests and the conformance
+#                                       scenario of sdk/conformance against a real `agentry dev`)
+#   scripts/sdk-typescript.sh generate  npm ci when node_modules is missing or older than
+#                                       package-lock.json; npm run generate
+#
+# Needs Node.js 20+ with npm, and registry access for `npm ci` (versions pinned by
+# package-lock.json, buf 1.47.2 and protoc-gen-es included). `test` runs the binaries named by
+# AGENTRY_BIN and AGENTRY_SCRIPTED_MODEL_BIN, by default target/debug/agentry and
+# target/debug/agentry-scripted-model (`cargo build -p agentry -p agentry-test-util --bins`).
+set -euo pipefail
+
+mode=${1:-test}
+case "$mode" in
+  test | generate) ;;
+  *)
+    echo "usage: scripts/sdk-typescript.sh [test|generate]" >&2
+    exit 2
+    ;;
+esac
+
+# Binary paths given relative to the caller's directory stay valid after the cd below.
+for var in AGENTRY_BIN AGENTRY_SCRIPTED_MODEL_BIN; do
+  value=${!var:-}
+  if [ -n "$value" ] && [ "${value#/}" = "$value" ]; then
+    export "$var=$PWD/$value"
+  fi
+done
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+sdk=sdk/typescript
+
+command -v node >/dev/null && command -v npm >/dev/null || {
+  echo "sdk-typescript: node and npm are needed (Node.js 20 or later)" >&2
+  exit 1
+}
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$node_major" -lt 20 ]; then
+  echo "sdk-typescript: Node.js 20 or later is needed to build and test the SDK (found $(node --version))" >&2
+  exit 1
+fi
+
+npm_ci() {
+  # Scripts off: `prepare` would build the package, which must not be needed to regenerate it.
+  (cd "$sdk" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
+}
+
+if [ "$mode" = generate ]; then
+  if [ ! -f "$sdk/node_modules/.package-lock.json" ] || [ "$sdk/package-lock.json" -nt "$sdk/node_modules/.package-lock.json" ]; then
+    npm_ci
+  fi
+  (cd "$sdk" && npm run --silent generate)
+  echo "sdk-typescript: regenerated $sdk/src/gen"
+  exit 0
+fi
+
+npm_ci
+
+# (a) The checked-in generated code is what the pinned generator makes from proto/ now.
+fresh=$(mktemp -d)
+trap 'rm -rf "$fresh"' EXIT
+(cd "$sdk" && PATH="$PWD/node_modules/.bin:$PATH" buf generate --template buf.gen.yaml --output "$fresh")
+if ! diff -r "$fresh/src/gen" "$sdk/src/gen"; then
+  echo "sdk-typescript: generated code is stale: run make sdk" >&2
+  exit 1
+fi
+
+# (b) Types, strict, the tests included.
+(cd "$sdk" && npx --no-install tsc --noEmit)
+
+# (c) Unit tests and the conformance scenario. The hub and token come from the tests, not from
+# the caller's environment.
+(cd "$sdk" && env -u AGENTRY_HUB -u AGENTRY_TOKEN -u RUST_LOG npm test --silent)
+echo "sdk-typescript: ok"

@@ -1,0 +1,166 @@
+"""Processes the conformance tests run: the scripted model and `agentry dev` (see
+sdk/conformance/README.md). Waits are on process output lines or process exits, never sleeps."""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import subprocess
+import threading
+from pathlib import Path
+from typing import IO, List, Optional
+
+REPO = Path(__file__).resolve().parents[3]
+SCENARIO = REPO / "sdk" / "conformance" / "scenario.json"
+BUILD_HINT = "cargo build -p agentry -p agentry-test-util --bins"
+HUB_LINE = re.compile(r"hub on (http://\S+)")
+START_DEADLINE = 60.0
+STOP_DEADLINE = 30.0
+
+
+def binary(variable: str, default: Path) -> Path:
+    """Returns the binary named by the environment `variable`, else `default`; raises
+    RuntimeError, saying how to build it, when it is missing."""
+    path = Path(os.environ.get(variable) or default)
+    if not path.is_file() or not os.access(path, os.X_OK):
+        raise RuntimeError(f"{variable}: {path} is missing or not executable; run `{BUILD_HINT}` (or set {variable})")
+    return path
+
+
+class LineReader:
+    """Drains a process's output on a thread: keeps every line (for failure reports) and hands
+    them to `next_line` in order; `None` marks the end of the stream."""
+
+    def __init__(self, stream: IO[str], log: List[str]) -> None:
+        self._lines: "queue.Queue[Optional[str]]" = queue.Queue()
+        self._log = log
+        self._thread = threading.Thread(target=self._drain, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _drain(self, stream: IO[str]) -> None:
+        for line in stream:
+            self._log.append(line)
+            self._lines.put(line)
+        self._lines.put(None)
+
+    def next_line(self, timeout: float) -> Optional[str]:
+        """Returns the next line, or None at the end of the stream; raises queue.Empty after
+        `timeout` seconds without one."""
+        return self._lines.get(timeout=timeout)
+
+
+class ScriptedModel:
+    """`agentry-scripted-model --scenario FILE --until-stdin-closes`: stops when we close its stdin."""
+
+    def __init__(self, path: Path) -> None:
+        self.log: List[str] = []
+        self.process = subprocess.Popen(
+            [str(path), "--scenario", str(SCENARIO), "--until-stdin-closes"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+        )
+        assert self.process.stdout is not None
+        reader = LineReader(self.process.stdout, self.log)
+        try:
+            first = reader.next_line(START_DEADLINE)
+        except queue.Empty:
+            first = None
+        if not first or not first.startswith("http://"):
+            self.stop()
+            raise RuntimeError(f"the scripted model printed no base URL:\n{''.join(self.log)}")
+        self.url = first.strip()
+
+    def stop(self) -> None:
+        """Closes its stdin and waits for it to exit (killing it after the deadline)."""
+        if self.process.stdin is not None and not self.process.stdin.closed:
+            self.process.stdin.close()
+        try:
+            self.process.wait(timeout=STOP_DEADLINE)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+class DevCluster:
+    """`agentry dev --nodes 1` on a data directory, restartable on the same port."""
+
+    def __init__(self, path: Path, model_url: str, data_dir: Path) -> None:
+        self.path = path
+        self.model_url = model_url
+        self.data_dir = data_dir
+        self.log: List[str] = []
+        self.url = ""
+        self.port = 0
+        self.process: Optional["subprocess.Popen[str]"] = None
+        self.start()
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def start(self) -> None:
+        """Starts it (on the port of the previous start, if any) and waits for its hub line."""
+        env = {k: v for k, v in os.environ.items() if k not in ("AGENTRY_HUB", "AGENTRY_TOKEN", "RUST_LOG")}
+        # A grace of 0 s: a stopping `agentry dev` hands its running run back at once (rather
+        # than finishing it first), so a restart mid-run really breaks a followed trace.
+        env.update(OPENAI_BASE_URL=self.model_url, OPENAI_API_KEY="scripted", AGENTRY_SHUTDOWN_GRACE="0s")
+        command = [str(self.path), "dev", "--nodes", "1", "--listen", f"127.0.0.1:{self.port}"]
+        command += ["--metrics-listen", "off", "--data-dir", str(self.data_dir)]
+        self.log.append(f"$ {' '.join(command)}\n")
+        self.process = subprocess.Popen(
+            command,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+        )
+        assert self.process.stdout is not None
+        reader = LineReader(self.process.stdout, self.log)
+        while True:
+            try:
+                line = reader.next_line(START_DEADLINE)
+            except queue.Empty:
+                self.kill()
+                raise RuntimeError(f"agentry dev printed no hub URL within {START_DEADLINE}s:\n{self.log_text()}")
+            if line is None:
+                self.kill()
+                raise RuntimeError(f"agentry dev exited before printing its hub URL:\n{self.log_text()}")
+            found = HUB_LINE.search(line)
+            if found:
+                self.url = found.group(1)
+                self.port = int(self.url.rsplit(":", 1)[1])
+                return
+
+    def stop(self) -> None:
+        """SIGTERM, then waits for the exit (RuntimeError after the deadline, having killed it)."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=STOP_DEADLINE)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise RuntimeError(f"agentry dev did not exit within {STOP_DEADLINE}s of SIGTERM") from None
+
+    def restart(self) -> None:
+        """Stops it and starts it again on the same port and data directory."""
+        self.stop()
+        self.start()
+
+    def kill(self) -> None:
+        """Kills it at once (teardown)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def log_text(self) -> str:
+        """Returns everything it printed, every start included."""
+        return "".join(self.log)

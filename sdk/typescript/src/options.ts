@@ -1,0 +1,130 @@
+/**
+ * Client options: the hub URL, the bearer token and TLS material, resolved from arguments and
+ * the environment (`AGENTRY_HUB`, `AGENTRY_TOKEN`).
+ *
+ * @module
+ */
+import { readFileSync } from "node:fs";
+import type { SecureClientSessionOptions } from "node:http2";
+
+/** The hub a client talks to when neither an argument nor `AGENTRY_HUB` names one. */
+export const DEFAULT_HUB = "http://127.0.0.1:7700";
+
+/** Largest gRPC message sent or accepted, in bytes (8 MiB): the hub's limit. */
+export const MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
+
+/**
+ * PEM material: a file path, PEM text (a string containing `-----BEGIN`), or PEM bytes.
+ */
+export type PemSource = string | Uint8Array;
+
+/** TLS settings for an `https://` hub. Every field is optional. */
+export interface TlsOptions {
+  /** CA certificate(s) to trust instead of Node's default roots (`NODE_EXTRA_CA_CERTS` adds to
+   * those). */
+  ca?: PemSource;
+  /** Client certificate chain, for a hub that asks for one (mutual TLS); needs `key`. */
+  cert?: PemSource;
+  /** Private key of `cert`. */
+  key?: PemSource;
+  /** Host name to verify the hub's certificate against, when it differs from the URL's. */
+  serverName?: string;
+}
+
+/** What `new Client(options)` takes. */
+export interface ClientOptions {
+  /** Hub URL, `http://host:port` (plaintext) or `https://host:port` (TLS); a bare
+   * `host:port` means `http://`. Default: `AGENTRY_HUB`, else `http://127.0.0.1:7700`. */
+  hub?: string;
+  /** Bearer token sent as `authorization: Bearer <token>` with every call (trace reconnects
+   * included). Default: `AGENTRY_TOKEN`, else none. */
+  token?: string;
+  /** TLS settings; only used with an `https://` hub. */
+  tls?: TlsOptions;
+}
+
+/** Options after defaults, environment and files were applied. */
+export interface ResolvedOptions {
+  /** The hub URL with its scheme, without a trailing slash. */
+  hub: string;
+  /** Whether the connection uses TLS (`https://`). */
+  secure: boolean;
+  /** The token, or null. */
+  token: string | null;
+  /** Options for `http2.connect` (TLS material for `https://`; empty for `http://`). */
+  nodeOptions: SecureClientSessionOptions;
+}
+
+/**
+ * Resolves `options` against `env` (default `process.env`): hub and token from the arguments,
+ * else `AGENTRY_HUB` / `AGENTRY_TOKEN`; TLS files read.
+ *
+ * @throws TypeError for a URL that is not `http://` or `https://`, a token that cannot be sent
+ *   in a header (empty, not visible ASCII), TLS options with an `http://` hub, or a `cert`
+ *   without `key` (or the reverse)
+ * @throws Error when a TLS file cannot be read (the message names the option and path)
+ */
+export function resolveOptions(options: ClientOptions = {}, env: NodeJS.ProcessEnv = process.env): ResolvedOptions {
+  const hub = normalizeHub(options.hub ?? nonEmpty(env.AGENTRY_HUB) ?? DEFAULT_HUB);
+  const secure = hub.startsWith("https://");
+  const token = options.token ?? nonEmpty(env.AGENTRY_TOKEN) ?? null;
+  if (token !== null) checkToken(token);
+  const nodeOptions: SecureClientSessionOptions = {};
+  const tls = options.tls;
+  if (tls !== undefined && hasAny(tls)) {
+    if (!secure) throw new TypeError(`TLS options need an https:// hub URL, not ${hub}`);
+    if ((tls.cert === undefined) !== (tls.key === undefined)) {
+      throw new TypeError("tls.cert and tls.key go together: give both or neither");
+    }
+    if (tls.ca !== undefined) nodeOptions.ca = readPem(tls.ca, "tls.ca");
+    if (tls.cert !== undefined) nodeOptions.cert = readPem(tls.cert, "tls.cert");
+    if (tls.key !== undefined) nodeOptions.key = readPem(tls.key, "tls.key");
+    if (tls.serverName !== undefined) nodeOptions.servername = tls.serverName;
+  }
+  return { hub, secure, token, nodeOptions };
+}
+
+/** Returns `url` with a scheme (`http://` for a bare `host:port`) and no trailing slash. */
+export function normalizeHub(url: string): string {
+  const trimmed = url.trim();
+  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(trimmed) ? trimmed : `http://${trimmed}`;
+  let parsed: URL;
+  try {
+    parsed = new URL(withScheme);
+  } catch {
+    throw new TypeError(`invalid hub URL ${JSON.stringify(url)}: not a URL`);
+  }
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
+    throw new TypeError(`invalid hub URL ${JSON.stringify(url)}: the scheme must be http or https`);
+  }
+  if (parsed.hostname === "") throw new TypeError(`invalid hub URL ${JSON.stringify(url)}: no host`);
+  return withScheme.replace(/\/+$/, "");
+}
+
+/** Returns PEM bytes from a path, PEM text or bytes; `what` names the option in errors. */
+export function readPem(source: PemSource, what: string): Buffer {
+  if (typeof source !== "string") return Buffer.from(source);
+  if (source.includes("-----BEGIN")) return Buffer.from(source, "utf8");
+  try {
+    return readFileSync(source);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new Error(`reading ${what} from ${source}: ${reason}`, { cause: error });
+  }
+}
+
+/** Refuses a token that cannot be sent as a header value; the message never shows the token. */
+function checkToken(token: string): void {
+  if (token.length === 0) throw new TypeError("invalid token: it is empty");
+  if (!/^[\x21-\x7e]+$/.test(token)) {
+    throw new TypeError("invalid token: it must be visible ASCII without spaces");
+  }
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value.trim() === "" ? undefined : value;
+}
+
+function hasAny(tls: TlsOptions): boolean {
+  return Object.values(tls).some((value) => value !== undefined);
+}
