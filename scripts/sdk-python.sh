@@ -9,7 +9,10 @@
 #                                       the examples (docs/sdk.md's),
 #                                   (c) pytest sdk/python/tests against the installed package
 #                                       (unit tests, and the conformance scenario against real
-#                                       `agentry dev` processes, sync and asyncio).
+#                                       `agentry dev` processes, sync and asyncio),
+#                                   (d) the same tests on Python 3.10 (the oldest supported) and
+#                                       3.13, each in a fresh venv, when the machine has them
+#                                       (on PATH or pyenv's).
 #   scripts/sdk-python.sh generate  regenerate sdk/python/src/agentry/v1 from proto/agentry/v1
 #                                   (types.proto and hub.proto; never node.proto) with the tools
 #                                   pinned in requirements-dev.txt, kept in a venv under
@@ -17,7 +20,8 @@
 #
 # Environment: AGENTRY_BIN and AGENTRY_SCRIPTED_MODEL_BIN (default target/debug/agentry and
 # target/debug/agentry-scripted-model; build them with
-# `cargo build -p agentry -p agentry-test-util --bins`), PYTHON (default python3, 3.10+).
+# `cargo build -p agentry -p agentry-test-util --bins`), PYTHON (default python3, 3.10+),
+# PYENV_ROOT (where (d) also looks for interpreters; default ~/.pyenv).
 set -euo pipefail
 caller=$(pwd)
 cd "$(dirname "$0")/.."
@@ -26,6 +30,10 @@ sdk=sdk/python
 requirements=$sdk/requirements-dev.txt
 python=${PYTHON:-python3}
 protos=(agentry/v1/types.proto agentry/v1/hub.proto)
+# The oldest Python the package supports (pyproject's requires-python) and the newest it is
+# tested on.
+oldest=3.10
+newest=3.13
 build_hint="cargo build -p agentry -p agentry-test-util --bins"
 
 log() { echo "sdk-python: $*" >&2; }
@@ -80,6 +88,34 @@ generate() {
   log "generate: $(ls "$sdk/src/agentry/v1" | grep -c '_pb2') files written to $sdk/src/agentry/v1 from ${protos[*]}"
 }
 
+# run_pytest VENV LABEL: pytest on sdk/python/tests with VENV's Python, from a directory where
+# the source tree is not importable (the conftest checks the package came from the venv).
+run_pytest() {
+  local venv=$1 label=$2 report status=0
+  report=$(mktemp "$tmp/pytest.XXXXXX")
+  (cd "$tmp" && AGENTRY_SDK_EXPECT_INSTALLED=1 PYTHONDONTWRITEBYTECODE=1 "$venv/bin/pytest" \
+    -c "$repo/$sdk/pyproject.toml" --rootdir "$repo/$sdk" -p no:cacheprovider -q -rfE \
+    "$repo/$sdk/tests") >"$report" 2>&1 || status=$?
+  if [ "$status" -ne 0 ]; then
+    cat "$report" >&2
+    die "pytest on $label failed (exit $status)"
+  fi
+  log "pytest on $label: $(tail -n 1 "$report" | tr -d '=' | sed 's/^ *//;s/ *$//')"
+}
+
+# find_python MINOR: the path of a working python<MINOR> interpreter, on PATH or under pyenv's
+# root (a pyenv shim on PATH for a version that is not selected does not run); empty when none.
+find_python() {
+  local candidate
+  for candidate in "$(command -v "python$1" 2>/dev/null || true)" \
+    $(ls -d "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$1".*/bin/python"$1" 2>/dev/null | sort -rV); do
+    if [ -n "$candidate" ] && "$candidate" -c 'import venv' >/dev/null 2>&1; then
+      echo "$candidate"
+      return
+    fi
+  done
+}
+
 # absolute PATH: PATH made absolute against the caller's directory.
 absolute() { case $1 in /*) echo "$1" ;; *) echo "$caller/$1" ;; esac; }
 
@@ -112,21 +148,30 @@ run_tests() {
 
   # (b) Type check what pip installed (from a directory where the source tree is not importable),
   # and the tests against it.
-  (cd "$tmp" && quiet "$venv/bin/mypy" --strict --cache-dir "$tmp/mypy-cache" -p agentry)
-  (cd "$tmp" && quiet "$venv/bin/mypy" --strict --cache-dir "$tmp/mypy-cache" "$repo/$sdk/tests")
-  (cd "$tmp" && quiet "$venv/bin/mypy" --strict --cache-dir "$tmp/mypy-cache" "$repo/$sdk/examples")
-  log "mypy --strict: the installed agentry package, $sdk/tests and $sdk/examples pass"
+  local mypy=("$venv/bin/mypy" --strict --python-version "$oldest" --cache-dir "$tmp/mypy-cache")
+  (cd "$tmp" && quiet "${mypy[@]}" -p agentry)
+  (cd "$tmp" && quiet "${mypy[@]}" "$repo/$sdk/tests")
+  (cd "$tmp" && quiet "${mypy[@]}" "$repo/$sdk/examples")
+  log "mypy --strict (for Python $oldest): the installed agentry package, $sdk/tests and $sdk/examples pass"
 
   # (c) The tests, importing the installed package (the conftest checks it is not src/).
-  local report=$tmp/pytest.out status=0
-  (cd "$tmp" && AGENTRY_SDK_EXPECT_INSTALLED=1 PYTHONDONTWRITEBYTECODE=1 "$venv/bin/pytest" \
-    -c "$repo/$sdk/pyproject.toml" --rootdir "$repo/$sdk" -p no:cacheprovider -q -rfE \
-    "$repo/$sdk/tests") >"$report" 2>&1 || status=$?
-  if [ "$status" -ne 0 ]; then
-    cat "$report" >&2
-    die "pytest failed (exit $status)"
-  fi
-  log "pytest: $(tail -n 1 "$report" | tr -d '=' | sed 's/^ *//;s/ *$//')"
+  run_pytest "$venv" "$("$venv/bin/python" -V)"
+
+  # (d) The tests again on the oldest and newest Pythons the package supports, when this machine
+  # has them (on PATH, or pyenv's): a fresh venv each, the package and the pinned pytest only.
+  local minor interpreter
+  for minor in "$oldest" "$newest"; do
+    interpreter=$(find_python "$minor")
+    if [ -z "$interpreter" ]; then
+      log "python$minor not found (on PATH or under pyenv): the run on it is left out"
+      continue
+    fi
+    [ "$("$interpreter" -c 'import sys; print("%d.%d" % sys.version_info[:2])')" = "$("$venv/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')" ] && continue
+    make_venv "$tmp/venv-$minor"
+    quiet "$tmp/venv-$minor/bin/python" -m pip install -q --disable-pip-version-check "./$sdk" \
+      $(grep -E '^pytest' "$requirements")
+    run_pytest "$tmp/venv-$minor" "$("$interpreter" -V)"
+  done
   log "test: passed in $((SECONDS - started))s"
 }
 

@@ -5,7 +5,9 @@
 #   scripts/sdk-typescript.sh [test]    npm ci; fail when src/gen is not what `buf generate`
 #                                       makes now ("generated code is stale: run make sdk");
 #                                       tsc --noEmit (src, test and examples/, docs/sdk.md's); npm test (unit tests and the conformance
-#                                       scenario of sdk/conformance against a real `agentry dev`)
+#                                       scenario of sdk/conformance against a real `agentry dev`);
+#                                       the same tests on Node.js 18.20 and 24 (from the npm
+#                                       registry's `node` package)
 #   scripts/sdk-typescript.sh generate  npm ci when node_modules is missing or older than
 #                                       package-lock.json; npm run generate
 #
@@ -35,6 +37,9 @@ done
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 sdk=sdk/typescript
+# Node.js versions the tests also run on: the oldest line package.json's `engines` allows, and
+# the newest LTS.
+node_versions=(18.20.8 24.21.0)
 
 command -v node >/dev/null && command -v npm >/dev/null || {
   echo "sdk-typescript: node and npm are needed (Node.js 20 or later)" >&2
@@ -77,4 +82,17 @@ fi
 # (c) Unit tests and the conformance scenario. The hub and token come from the tests, not from
 # the caller's environment.
 (cd "$sdk" && env -u AGENTRY_HUB -u AGENTRY_TOKEN -u RUST_LOG npm test --silent)
+
+# (d) The same compiled tests on the oldest Node.js line the package supports and the newest
+# LTS, with Node.js binaries from the npm registry (the `node` package; cached by npm).
+for version in "${node_versions[@]}"; do
+  (cd "$sdk" && env -u AGENTRY_HUB -u AGENTRY_TOKEN -u RUST_LOG \
+    npm exec --yes --package="node@$version" -- node --test --test-reporter=tap build/test/*.test.js \
+    >"$fresh/node-$version.out" 2>&1) || {
+    cat "$fresh/node-$version.out" >&2
+    echo "sdk-typescript: the tests failed on Node.js $version" >&2
+    exit 1
+  }
+  echo "sdk-typescript: the tests pass on Node.js $version ($(grep -E '^# (pass|fail) ' "$fresh/node-$version.out" | tr '\n' ' '))"
+done
 echo "sdk-typescript: ok"
