@@ -1,5 +1,5 @@
-"""Fixtures: the scripted model (one per session), an `agentry dev` per conformance module, and
-the logs of both attached to failing tests."""
+"""Fixtures: the scripted model (one per session), an `agentry dev` per conformance module, a
+TLS and token hub (`secure_hub`) per security module, and their logs attached to failing tests."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ pytest.register_assert_rewrite("conformance")
 
 import agentry  # noqa: E402
 from conformance import Scenario  # noqa: E402
-from harness import REPO, SCENARIO, DevCluster, ScriptedModel, binary  # noqa: E402
+from harness import REPO, SCENARIO, DevCluster, ScriptedModel, SecureHub, binary  # noqa: E402
 
 SOURCE_TREE = REPO / "sdk" / "python" / "src"
 
@@ -76,6 +76,17 @@ def dev(
 
 
 @pytest.fixture(scope="module")
+def secure_hub(binaries: Tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureHub]:
+    """A fresh `agentry hub serve` with TLS and tokens for the module; SIGTERM at teardown."""
+    try:
+        hub = SecureHub(binaries[0], tmp_path_factory.mktemp("agentry-secure-hub"))
+    except RuntimeError as error:
+        pytest.fail(str(error), pytrace=False)
+    yield hub
+    hub.stop()
+
+
+@pytest.fixture(scope="module")
 def state() -> Dict[str, Any]:
     """What a conformance step leaves for a later one (step 2 reads step 1's events)."""
     return {}
@@ -86,6 +97,8 @@ def no_hub_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests name their hub and token; the caller's AGENTRY_HUB / AGENTRY_TOKEN must not leak in."""
     monkeypatch.delenv("AGENTRY_HUB", raising=False)
     monkeypatch.delenv("AGENTRY_TOKEN", raising=False)
+    # grpcio's default roots (an `https://` hub without a CA) must be its bundled set.
+    monkeypatch.delenv("GRPC_DEFAULT_SSL_ROOTS_FILE_PATH", raising=False)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -98,6 +111,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     cluster = funcargs.get("dev")
     if isinstance(cluster, DevCluster):
         report.sections.append(("agentry dev output", cluster.log_text()[-20000:]))
+    hub = funcargs.get("secure_hub")
+    if isinstance(hub, SecureHub):
+        report.sections.append(("agentry hub output", hub.log_text()[-20000:]))
     model = funcargs.get("scripted_model")
     if isinstance(model, ScriptedModel):
         report.sections.append(("scripted model output", "".join(model.log)[-5000:]))

@@ -1,11 +1,14 @@
-"""Processes the conformance tests run: the scripted model and `agentry dev` (see
-sdk/conformance/README.md). Waits are on process output lines or process exits, never sleeps."""
+"""Processes the tests run: the scripted model and `agentry dev` (see
+sdk/conformance/README.md), and a hub serving TLS with token authentication (`SecureHub`).
+Waits are on process output lines or process exits, never sleeps."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import queue
 import re
+import secrets
 import signal
 import subprocess
 import threading
@@ -16,6 +19,9 @@ REPO = Path(__file__).resolve().parents[3]
 SCENARIO = REPO / "sdk" / "conformance" / "scenario.json"
 BUILD_HINT = "cargo build -p agentry -p agentry-test-util --bins"
 HUB_LINE = re.compile(r"hub on (http://\S+)")
+SERVING_LINE = re.compile(r"hub serving addr=Some\((127\.0\.0\.1:\d+)\)")
+# Variables that would point the hub (or its logs) elsewhere than the test wants.
+HUB_ENVIRONMENT = ("AGENTRY_HUB", "AGENTRY_TOKEN", "AGENTRY_CA", "RUST_LOG")
 START_DEADLINE = 60.0
 STOP_DEADLINE = 30.0
 
@@ -163,4 +169,120 @@ class DevCluster:
 
     def log_text(self) -> str:
         """Returns everything it printed, every start included."""
+        return "".join(self.log)
+
+
+def run_quietly(command: List[str]) -> None:
+    """Runs a short command; raises RuntimeError with its output when it fails."""
+    done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
+    if done.returncode != 0:
+        raise RuntimeError(f"`{' '.join(command)}` failed (exit {done.returncode}):\n{done.stdout}")
+
+
+def auth_file_entry(name: str, token: str, role: str, tenant: Optional[str] = None) -> str:
+    """Returns one ``[[token]]`` table of a hub auth file (the token stored as its SHA-256)."""
+    entry = f'[[token]]\nname = "{name}"\nsha256 = "{hashlib.sha256(token.encode()).hexdigest()}"\nrole = "{role}"\n'
+    if tenant is not None:
+        entry += f'tenant = "{tenant}"\n'
+    return entry
+
+
+def dev_certs(path: Path, directory: Path, client: str) -> None:
+    """`agentry certs dev`: a new CA in `directory` (``ca.pem``), a hub certificate for
+    localhost, 127.0.0.1 and ::1 (``hub.pem``, ``hub-key.pem``) and one for `client`
+    (``client-CLIENT.pem``, ``client-CLIENT-key.pem``)."""
+    run_quietly([str(path), "certs", "dev", "--dir", str(directory), "--client", client])
+
+
+class SecureHub:
+    """`agentry hub serve` with TLS (mutual TLS offered), an auth file and a SQLite database in
+    `directory`; no NATS and no nodes, so spawned runs stay queued.
+
+    Attributes:
+        url: ``https://127.0.0.1:PORT``.
+        certs: the directory of `agentry certs dev`'s files (``ca.pem``, ``hub.pem``,
+            ``client-sdk-test.pem`` and ``client-sdk-test-key.pem`` among them).
+        admin_token / viewer_token: tokens of ``sdk-admin`` (role admin, no tenant) and
+            ``sdk-viewer`` (role viewer, tenant ``acme``).
+    """
+
+    CLIENT = "sdk-test"
+
+    def __init__(self, path: Path, directory: Path) -> None:
+        self.certs = directory / "certs"
+        self.admin_token = secrets.token_urlsafe(32)
+        self.viewer_token = secrets.token_urlsafe(32)
+        self.log: List[str] = []
+        self.url = ""
+        dev_certs(path, self.certs, self.CLIENT)
+        auth_file = directory / "auth.toml"
+        auth_file.write_text(
+            auth_file_entry("sdk-admin", self.admin_token, "admin")
+            + "\n"
+            + auth_file_entry("sdk-viewer", self.viewer_token, "viewer", "acme")
+        )
+        command = [str(path), "hub", "serve", "--listen", "127.0.0.1:0", "--metrics-listen", "off"]
+        command += ["--database-url", f"sqlite:{directory / 'hub.db'}"]
+        command += ["--tls-cert", str(self.certs / "hub.pem"), "--tls-key", str(self.certs / "hub-key.pem")]
+        command += ["--tls-client-ca", str(self.ca), "--auth-file", str(auth_file)]
+        self.log.append(f"$ {' '.join(command)}\n")
+        env = {k: v for k, v in os.environ.items() if k not in HUB_ENVIRONMENT}
+        self.process = subprocess.Popen(
+            command,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+        )
+        assert self.process.stdout is not None
+        reader = LineReader(self.process.stdout, self.log)
+        while not self.url:
+            try:
+                line = reader.next_line(START_DEADLINE)
+            except queue.Empty:
+                self.kill()
+                raise RuntimeError(f"the hub logged no `hub serving` line within {START_DEADLINE}s:\n{self.log_text()}")
+            if line is None:
+                self.kill()
+                raise RuntimeError(f"the hub exited before serving:\n{self.log_text()}")
+            found = SERVING_LINE.search(line)
+            if found:
+                self.url = f"https://{found.group(1)}"
+
+    @property
+    def ca(self) -> Path:
+        """The CA certificate that signed the hub's (and the client's) certificate."""
+        return self.certs / "ca.pem"
+
+    @property
+    def client_cert(self) -> Path:
+        """The ``sdk-test`` client certificate (for mutual TLS)."""
+        return self.certs / f"client-{self.CLIENT}.pem"
+
+    @property
+    def client_key(self) -> Path:
+        """The private key of :attr:`client_cert`."""
+        return self.certs / f"client-{self.CLIENT}-key.pem"
+
+    def stop(self) -> None:
+        """SIGTERM, then waits for the exit (killing it, and raising RuntimeError, after the deadline)."""
+        if self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=STOP_DEADLINE)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise RuntimeError(f"the hub did not exit within {STOP_DEADLINE}s of SIGTERM") from None
+
+    def kill(self) -> None:
+        """Kills it at once."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def log_text(self) -> str:
+        """Returns everything it logged."""
         return "".join(self.log)

@@ -119,8 +119,17 @@ export class PermissionDeniedError extends AgentryError {}
 export class UnauthenticatedError extends AgentryError {}
 /** RESOURCE_EXHAUSTED: a limit was hit (rate limit, open streams, tenant quota, message size). */
 export class ResourceExhaustedError extends AgentryError {}
-/** UNAVAILABLE: the hub is unreachable, shutting down or restarting; retrying later may work. */
+/** UNAVAILABLE: the hub is unreachable, shutting down or restarting; retrying later may work
+ * (except for a {@link TlsError}). */
 export class UnavailableError extends AgentryError {}
+/**
+ * UNAVAILABLE made on this side because TLS with the hub failed: its certificate is not signed
+ * by a trusted CA (give `tls.ca`), does not name the host, has expired; the hub refused the
+ * client certificate; or one side does not speak TLS (an `http://` URL of a TLS hub, or the
+ * reverse). The message says which, with Node.js's words. Retrying does not help (a followed
+ * trace does not reconnect after it): the configuration must change.
+ */
+export class TlsError extends UnavailableError {}
 /** DEADLINE_EXCEEDED: the call's deadline passed. */
 export class DeadlineExceededError extends AgentryError {}
 
@@ -182,10 +191,17 @@ export function toAgentryError(error: unknown, url: string): AgentryError {
   if (error instanceof AgentryError) return error;
   const connect = ConnectError.from(error);
   const fromHub = sentByHub(connect);
+  const tls = fromHub ? null : tlsCause(connect);
+  if (tls !== null) {
+    return new TlsError({
+      grpcCode: Code.Unavailable,
+      hubMessage: `TLS with the hub at ${url} failed: ${describeTls(tls)}`,
+      metadata: connect.metadata,
+      cause: connect,
+    });
+  }
   let hubMessage = connect.rawMessage;
-  if (!fromHub && hasTlsCause(connect)) {
-    hubMessage = `TLS with the hub at ${url} failed: ${hubMessage}`;
-  } else if (!fromHub && connect.code === Code.Unavailable) {
+  if (!fromHub && connect.code === Code.Unavailable) {
     hubMessage = `hub unreachable at ${url}: ${hubMessage}`;
   }
   return errorForStatus({
@@ -198,15 +214,56 @@ export function toAgentryError(error: unknown, url: string): AgentryError {
   });
 }
 
-/** Whether a Node.js TLS failure (an untrusted or expired certificate, a wrong host name, a
- * failed handshake) is in `error`'s `cause` chain. */
-function hasTlsCause(error: unknown): boolean {
+/** What a plaintext (`http://`) connection fails with when the hub answered with something
+ * that is not HTTP/2 and closed the connection: a TLS alert, from a hub that serves TLS. */
+export const PLAINTEXT_TO_TLS = "ERR_AGENTRY_PLAINTEXT_TO_TLS";
+
+/** OpenSSL's certificate verification codes that do not say CERT, CRL, SSL or TLS. */
+const X509_CODES = new Set([
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY",
+  "INVALID_CA",
+  "PATH_LENGTH_EXCEEDED",
+  "INVALID_PURPOSE",
+  "HOSTNAME_MISMATCH",
+]);
+
+/** Returns the Node.js TLS failure (an untrusted or expired certificate, a wrong host name, a
+ * failed handshake, a plaintext connection answered with TLS) in `error`'s `cause` chain, or
+ * null. */
+function tlsCause(error: unknown): { code: string; message: string } | null {
   for (let current = error, depth = 0; current instanceof Error && depth < 8; depth++) {
     const errno = (current as { code?: unknown }).code;
-    if (typeof errno === "string" && /CERT|SSL|TLS|SELF_SIGNED|ERR_TLS/.test(errno)) return true;
+    if (typeof errno === "string" && (/CERT|CRL|SSL|TLS/.test(errno) || X509_CODES.has(errno))) {
+      return { code: errno, message: current.message };
+    }
     current = current.cause;
   }
-  return false;
+  return null;
+}
+
+/** What a TLS failure means for a client of the hub, by Node.js error code (or a pattern of it),
+ * as the Rust SDK says it. */
+const TLS_MEANINGS: [RegExp, string][] = [
+  [
+    /^(UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT|CERT_UNTRUSTED)$/,
+    "the hub's certificate is not signed by a CA this client trusts (give that CA as tls.ca)",
+  ],
+  [/^CERT_SIGNATURE_FAILURE$/, "the hub's certificate is not signed by the CA this client trusts but by another of the same name (were the certificates generated again?)"],
+  [/^(ERR_TLS_CERT_ALTNAME_INVALID|HOSTNAME_MISMATCH)$/, "the hub's certificate does not name the host of the URL (connect by a name the certificate lists, or set tls.serverName)"],
+  [/^CERT_HAS_EXPIRED$/, "the hub's certificate has expired"],
+  [/^CERT_NOT_YET_VALID$/, "the hub's certificate is not valid yet (check the clocks)"],
+  [/ALERT_(CERTIFICATE_REQUIRED|HANDSHAKE_FAILURE)$/, "the hub requires a client certificate (mutual TLS: give tls.cert and tls.key)"],
+  [/ALERT_(UNKNOWN_CA|BAD_CERTIFICATE|CERTIFICATE_UNKNOWN|DECRYPT_ERROR)$/, "the hub refused this client's certificate (is it signed by the hub's client CA?)"],
+  [/^ERR_SSL_(WRONG_VERSION_NUMBER|PACKET_LENGTH_TOO_LONG|HTTP_REQUEST)$/, "the hub did not answer with TLS; it probably serves plaintext: use an http:// URL"],
+];
+
+/** Returns one line on a TLS failure: its meaning when known, and Node.js's message. */
+function describeTls(tls: { code: string; message: string }): string {
+  if (tls.code === PLAINTEXT_TO_TLS) return tls.message;
+  const meaning = TLS_MEANINGS.find(([pattern]) => pattern.test(tls.code))?.[1];
+  const message = tls.message.trim();
+  return meaning === undefined ? `${message} (${tls.code})` : `${meaning} (${message})`;
 }
 
 /** Node.js error codes of a broken connection or stream. */
@@ -228,10 +285,10 @@ function hasTransportCause(error: unknown): boolean {
  * Whether `error` means the connection broke or the hub is going away (worth reconnecting a
  * followed trace) rather than that the hub refused the request: UNAVAILABLE, or a transport
  * failure on this side (a reset or closed connection or stream). Refusals (NOT_FOUND,
- * PERMISSION_DENIED, …) are not.
+ * PERMISSION_DENIED, …) and TLS failures ({@link TlsError}: the configuration is wrong) are not.
  */
 export function isDisconnect(error: AgentryError): boolean {
-  if (error instanceof TraceInterruptedError) return false;
+  if (error instanceof TraceInterruptedError || error instanceof TlsError) return false;
   if (error.grpcCode === Code.Unavailable) return true;
   if (error.fromHub) return false;
   const local = [Code.Aborted, Code.Canceled, Code.Internal, Code.Unknown] as number[];

@@ -27,6 +27,7 @@ export {
   NotFoundError,
   PermissionDeniedError,
   ResourceExhaustedError,
+  TlsError,
   TraceInterruptedError,
   UnauthenticatedError,
   UnavailableError,

@@ -5,7 +5,10 @@
  * @module
  */
 import { readFileSync } from "node:fs";
-import type { SecureClientSessionOptions } from "node:http2";
+import type { SecureClientSessionOptions, SessionOptions } from "node:http2";
+import { connect as netConnect, type Socket } from "node:net";
+
+import { PLAINTEXT_TO_TLS } from "./errors.js";
 
 /** The hub a client talks to when neither an argument nor `AGENTRY_HUB` names one. */
 export const DEFAULT_HUB = "http://127.0.0.1:7700";
@@ -51,7 +54,8 @@ export interface ResolvedOptions {
   secure: boolean;
   /** The token, or null. */
   token: string | null;
-  /** Options for `http2.connect` (TLS material for `https://`; empty for `http://`). */
+  /** Options for `http2.connect`: TLS material for `https://`; for `http://`, a
+   * `createConnection` that recognises a TLS hub ({@link plaintextConnection}). */
   nodeOptions: SecureClientSessionOptions;
 }
 
@@ -69,7 +73,7 @@ export function resolveOptions(options: ClientOptions = {}, env: NodeJS.ProcessE
   const secure = hub.startsWith("https://");
   const token = options.token ?? nonEmpty(env.AGENTRY_TOKEN) ?? null;
   if (token !== null) checkToken(token);
-  const nodeOptions: SecureClientSessionOptions = {};
+  const nodeOptions: SecureClientSessionOptions = secure ? {} : { createConnection: plaintextConnection };
   const tls = options.tls;
   if (tls !== undefined && hasAny(tls)) {
     if (!secure) throw new TypeError(`TLS options need an https:// hub URL, not ${hub}`);
@@ -99,6 +103,41 @@ export function normalizeHub(url: string): string {
   }
   if (parsed.hostname === "") throw new TypeError(`invalid hub URL ${JSON.stringify(url)}: no host`);
   return withScheme.replace(/\/+$/, "");
+}
+
+/** Fewer bytes than an HTTP/2 frame header: an HTTP/2 server's first frame (SETTINGS) is longer. */
+const FRAME_HEADER_BYTES = 9;
+
+/**
+ * Opens the TCP connection of an `http://` hub (as `http2.connect` would). When the hub ends or
+ * resets it after answering with fewer bytes than an HTTP/2 frame header — what a TLS hub does
+ * with a plaintext client: a 7-byte alert — the connection fails with an error of code
+ * {@link PLAINTEXT_TO_TLS} (the cause of a reset's error), which makes the call's error a
+ * `TlsError`, instead of a bare cancelled or aborted stream.
+ */
+export function plaintextConnection(authority: URL, options: SessionOptions): Socket {
+  const host = authority.hostname.replace(/^\[(.*)\]$/, "$1") || "localhost";
+  const port = Number(authority.port) || 80;
+  const socket = netConnect({ ...(options as object), host, port });
+  const notHttp2 = (): Error | null => {
+    const bytes = socket.bytesRead;
+    if (bytes === 0 || bytes >= FRAME_HEADER_BYTES) return null;
+    const message =
+      "the hub did not answer with plaintext HTTP/2 (it closed the connection after a " +
+      `${bytes}-byte reply); it probably serves TLS: use an https:// URL`;
+    return Object.assign(new Error(message), { code: PLAINTEXT_TO_TLS });
+  };
+  socket.once("end", () => {
+    const error = notHttp2();
+    if (error !== null) socket.destroy(error);
+  });
+  // Registered before http2's own listener, so the error it passes on carries the cause.
+  socket.on("error", (error: Error & { code?: unknown }) => {
+    if (error.code === PLAINTEXT_TO_TLS || error.cause !== undefined) return;
+    const cause = notHttp2();
+    if (cause !== null) Object.defineProperty(error, "cause", { value: cause, configurable: true, writable: true });
+  });
+  return socket;
 }
 
 /** Returns PEM bytes from a path, PEM text or bytes; `what` names the option in errors. */

@@ -1,13 +1,16 @@
 /**
  * Test harness of the conformance scenario (`sdk/conformance/README.md`): the scripted model and
- * an `agentry dev` cluster as child processes, with their output kept for failure messages.
+ * an `agentry dev` cluster as child processes, with their output kept for failure messages; and
+ * a hub serving TLS with token authentication ({@link SecureHub}) for the security tests.
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 
 /** The repository root (tests run from `sdk/typescript/build/test/`). */
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "../../../..");
@@ -232,5 +235,117 @@ export class DevCluster {
   /** The output of every process so far, for failure messages. */
   log(): string {
     return [...this.logs, ...(this.proc ? [this.proc.log()] : [])].join("\n");
+  }
+}
+
+/** Paths of the files `agentry certs dev --client sdk-test` writes. */
+export interface DevCerts {
+  /** The CA that signed the hub's and the client's certificates (PEM). */
+  ca: string;
+  /** The client certificate `sdk-test` and its key (PEM). */
+  clientCert: string;
+  clientKey: string;
+}
+
+/** Writes a dev CA, a hub certificate (localhost, 127.0.0.1, ::1) and the client certificate
+ * `sdk-test` into `dir` with `agentry certs dev`. */
+export async function makeDevCerts(bin: string, dir: string): Promise<DevCerts> {
+  const args = ["certs", "dev", "--dir", dir, "--client", "sdk-test"];
+  await promisify(execFile)(bin, args, { env: hubEnv(), timeout: STARTUP_DEADLINE_MS });
+  return { ca: join(dir, "ca.pem"), clientCert: join(dir, "client-sdk-test.pem"), clientKey: join(dir, "client-sdk-test-key.pem") };
+}
+
+/** The environment of a hub started here: the caller's without `AGENTRY_*` (hub URL, token, CA,
+ * config file, database, NATS) and `RUST_LOG`, so flags alone configure it. */
+function hubEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const name of Object.keys(env)) {
+    if (name.startsWith("AGENTRY_") || name === "RUST_LOG") delete env[name];
+  }
+  return env;
+}
+
+/** Returns a random token: 43 URL-safe characters (32 random bytes). */
+function newToken(): string {
+  return randomBytes(32).toString("base64url");
+}
+
+/**
+ * `agentry hub serve` with TLS (the dev certificates; client certificates from the dev CA
+ * accepted: mutual TLS), token authentication (an admin token and a viewer token of tenant
+ * `acme`) and a SQLite database, in a temporary directory. No NATS and no node: spawned runs
+ * stay queued.
+ */
+export class SecureHub {
+  /** The hub URL, `https://127.0.0.1:PORT`. */
+  readonly hubUrl: string;
+
+  private constructor(
+    private readonly proc: Proc,
+    private readonly dir: string,
+    /** The certificate files. */
+    readonly certs: DevCerts,
+    /** Token of `sdk-admin` (role admin, no tenant). */
+    readonly adminToken: string,
+    /** Token of `sdk-viewer` (role viewer, tenant `acme`). */
+    readonly viewerToken: string,
+    addr: string,
+  ) {
+    this.hubUrl = `https://${addr}`;
+  }
+
+  /** Makes the certificates and `auth.toml`, starts the hub on a free port and waits for its
+   * `hub serving` line. */
+  static async start(): Promise<SecureHub> {
+    const bin = binary("AGENTRY_BIN", "agentry");
+    const dir = mkdtempSync(join(tmpdir(), "agentry-ts-secure-"));
+    let proc: Proc | null = null;
+    try {
+      const certs = await makeDevCerts(bin, join(dir, "certs"));
+      const adminToken = newToken();
+      const viewerToken = newToken();
+      const sha256 = (token: string) => createHash("sha256").update(token).digest("hex");
+      const authFile = join(dir, "auth.toml");
+      writeFileSync(
+        authFile,
+        `[[token]]\nname = "sdk-admin"\nsha256 = "${sha256(adminToken)}"\nrole = "admin"\n\n` +
+          `[[token]]\nname = "sdk-viewer"\nsha256 = "${sha256(viewerToken)}"\nrole = "viewer"\ntenant = "acme"\n`,
+      );
+      const args = [
+        ...["hub", "serve", "--listen", "127.0.0.1:0", "--metrics-listen", "off"],
+        ...["--database-url", `sqlite:${join(dir, "hub.db")}`],
+        ...["--tls-cert", join(dir, "certs/hub.pem"), "--tls-key", join(dir, "certs/hub-key.pem")],
+        ...["--tls-client-ca", certs.ca, "--auth-file", authFile],
+      ];
+      proc = new Proc(spawn(bin, args, { env: hubEnv(), stdio: ["ignore", "pipe", "pipe"] }), "agentry hub serve (TLS, tokens)");
+      const addr = await proc.waitFor(/hub serving addr=Some\((127\.0\.0\.1:\d+)\)/);
+      return new SecureHub(proc, dir, certs, adminToken, viewerToken, addr);
+    } catch (error) {
+      await proc?.kill();
+      rmSync(dir, { recursive: true, force: true });
+      throw error;
+    }
+  }
+
+  /** The plaintext URL of the same port, `http://127.0.0.1:PORT`. */
+  get plaintextUrl(): string {
+    return this.hubUrl.replace(/^https:/, "http:");
+  }
+
+  /** SIGTERM and wait for the exit (30 s deadline; then SIGKILL), and remove the directory. */
+  async teardown(): Promise<void> {
+    try {
+      await this.proc.stop("SIGTERM", SHUTDOWN_DEADLINE_MS);
+    } catch (error) {
+      await this.proc.kill();
+      throw error;
+    } finally {
+      rmSync(this.dir, { recursive: true, force: true });
+    }
+  }
+
+  /** The hub's output so far, for failure messages. */
+  log(): string {
+    return this.proc.log();
   }
 }

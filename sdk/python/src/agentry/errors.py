@@ -2,7 +2,9 @@
 
 Every failed call raises an :class:`AgentryError` carrying the gRPC status code, or one of its
 subclasses for the codes a caller typically handles (``except agentry.NotFoundError``). A
-followed trace that could not be reopened raises :class:`TraceInterruptedError`.
+followed trace that could not be reopened raises :class:`TraceInterruptedError`. A failed TLS
+handshake raises :class:`TLSError` (an :class:`UnavailableError` that says what to check), which
+a followed trace does not retry: it needs a configuration change, not time.
 
 Invalid arguments detected before anything is sent (a malformed hub URL, a token that cannot
 travel in a header, an unknown ``on_busy``) raise :class:`ValueError` instead.
@@ -10,7 +12,7 @@ travel in a header, an unknown ``on_busy``) raise :class:`ValueError` instead.
 
 from __future__ import annotations
 
-from typing import Dict, Optional, Type
+from typing import Dict, Optional, Tuple, Type
 
 import grpc
 
@@ -23,6 +25,7 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "ResourceExhaustedError",
+    "TLSError",
     "TraceInterruptedError",
     "UnauthenticatedError",
     "UnavailableError",
@@ -85,6 +88,13 @@ class UnavailableError(AgentryError):
     """UNAVAILABLE: the hub is unreachable, restarting or shutting down; retrying later may work."""
 
 
+class TLSError(UnavailableError):
+    """UNAVAILABLE from a failed TLS handshake with the hub: its certificate is not signed by a
+    CA this client trusts or does not name the URL's host, the hub refused the client
+    certificate, or the hub does not serve TLS. The message says which, then gives grpc's
+    words. Not retried by a followed trace (unlike other UNAVAILABLE errors)."""
+
+
 class DeadlineExceededError(AgentryError):
     """DEADLINE_EXCEEDED: the call's deadline passed before the hub answered."""
 
@@ -127,9 +137,53 @@ _BY_CODE: Dict[grpc.StatusCode, Type[AgentryError]] = {
 _WITH_HUB = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.UNAUTHENTICATED)
 
 
+# What grpc's status details say about a failed TLS handshake, and what that means for a client
+# of the hub; the first match wins.
+_TLS_FAILURES: Tuple[Tuple[str, str], ...] = (
+    (
+        "Hostname Verification Check failed",
+        "the hub's certificate does not name the host of the URL (connect by a name it lists, or set TLS(server_name=...))",
+    ),
+    (
+        "CERTIFICATE_VERIFY_FAILED",
+        "the hub's certificate failed verification (is it signed by a CA this client trusts? give that CA as TLS(ca=...))",
+    ),
+    (
+        "TSI_DATA_CORRUPTED",
+        "the hub ended the TLS session (did it refuse this client's certificate? is it signed by the hub's client CA?)",
+    ),
+    ("WRONG_VERSION_NUMBER", "the hub did not answer with TLS; it probably serves plaintext: use an http:// URL"),
+    # A TLS protocol error (not a connection closed mid-handshake, which a restart may cause).
+    ("SSL_ERROR_SSL", "the TLS handshake with the hub failed"),
+)
+
+# A TLS hub closes the connection of a plaintext client during the HTTP/2 preface.
+_PLAINTEXT_HINT = "; if the hub serves TLS, use an https:// URL"
+
+
+def tls_failure(details: str) -> Optional[str]:
+    """Returns what a failed connection's status ``details`` mean when grpc reports a failed
+    TLS handshake in them, else None."""
+    for marker, meaning in _TLS_FAILURES:
+        if marker.lower() in details.lower():
+            return meaning
+    return None
+
+
 def error_for(code: grpc.StatusCode, details: str, hub: Optional[str] = None) -> AgentryError:
     """Returns the :class:`AgentryError` subclass instance for ``code`` (the base class for
-    codes without a subclass); ``hub`` is kept for UNAVAILABLE and UNAUTHENTICATED only."""
+    codes without a subclass); ``hub`` is kept for UNAVAILABLE and UNAUTHENTICATED only.
+
+    An UNAVAILABLE whose details report a failed TLS handshake becomes a :class:`TLSError`
+    (``"TLS with the hub failed: <meaning> (<details>)"``); a plaintext (``http://``) connection
+    the peer closed at once gets a hint to use ``https://``."""
+    if code == grpc.StatusCode.UNAVAILABLE:
+        meaning = tls_failure(details)
+        if meaning is not None:
+            return TLSError(code, f"TLS with the hub failed: {meaning} ({details})", hub)
+        plaintext = hub is not None and not hub.startswith("https://")
+        if plaintext and "failed to connect" in details and details.rstrip().endswith("Socket closed"):
+            details += _PLAINTEXT_HINT
     cls = _BY_CODE.get(code, AgentryError)
     return cls(code, details, hub if code in _WITH_HUB else None)
 

@@ -19,7 +19,7 @@ from typing import Callable, Optional
 
 import grpc
 
-from agentry.errors import AgentryError, TraceInterruptedError, error_for
+from agentry.errors import AgentryError, TLSError, TraceInterruptedError, error_for
 from agentry.v1 import hub_pb2, types_pb2
 
 __all__ = [
@@ -64,7 +64,10 @@ class ReconnectPolicy:
 def is_disconnect(error: AgentryError) -> bool:
     """Returns whether ``error`` means the connection broke or the hub is going away (worth
     reconnecting) rather than that the hub refused the request: UNAVAILABLE, or a status grpc
-    made on this side from a reset or closed HTTP/2 stream."""
+    made on this side from a reset or closed HTTP/2 stream. A failed TLS handshake
+    (:class:`agentry.TLSError`) is not: it does not heal by reconnecting."""
+    if isinstance(error, TLSError):
+        return False
     if error.code == grpc.StatusCode.UNAVAILABLE:
         return True
     if error.code in (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.CANCELLED):
