@@ -11,7 +11,8 @@
 #   scripts/sdk-typescript.sh generate  npm ci when node_modules is missing or older than
 #                                       package-lock.json; npm run generate
 #
-# Needs Node.js 20+ with npm, and registry access for `npm ci` (versions pinned by
+# Needs Node.js with npm (20+ to build; with an older one the script fetches Node.js 20 from the
+# npm registry), and registry access for `npm ci` (versions pinned by
 # package-lock.json, buf 1.47.2 and protoc-gen-es included). `test` runs the binaries named by
 # AGENTRY_BIN and AGENTRY_SCRIPTED_MODEL_BIN, by default target/debug/agentry and
 # target/debug/agentry-scripted-model (`cargo build -p agentry -p agentry-test-util --bins`).
@@ -40,15 +41,24 @@ sdk=sdk/typescript
 # Node.js versions the tests also run on: the oldest line package.json's `engines` allows, and
 # the newest LTS.
 node_versions=(18.20.8 24.21.0)
+# The Node.js that builds and generates when the machine's is older than 20.
+node_build=20.20.2
 
 command -v node >/dev/null && command -v npm >/dev/null || {
-  echo "sdk-typescript: node and npm are needed (Node.js 20 or later)" >&2
+  echo "sdk-typescript: node and npm are needed (scripts/tool-deps.sh installs them)" >&2
   exit 1
 }
+# Building and generating need Node.js 20 or later (protoc-gen-es). An older system Node.js
+# (Debian 12 ships 18) is kept for the rest of the machine: Node.js 20 from the npm registry's
+# `node` package goes first on PATH for this script only.
 node_major=$(node -p 'process.versions.node.split(".")[0]')
 if [ "$node_major" -lt 20 ]; then
-  echo "sdk-typescript: Node.js 20 or later is needed to build and test the SDK (found $(node --version))" >&2
-  exit 1
+  node20=${AGENTRY_CACHE:-$HOME/.cache/agentry}/sdk/node-$node_build
+  if [ ! -x "$node20/node_modules/.bin/node" ]; then
+    echo "sdk-typescript: $(node --version) is older than 20; installing Node.js $node_build into $node20" >&2
+    npm install --prefix "$node20" --no-audit --no-fund --loglevel=error "node@$node_build" >/dev/null
+  fi
+  export PATH="$node20/node_modules/.bin:$PATH"
 fi
 
 npm_ci() {
