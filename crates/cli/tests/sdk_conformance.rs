@@ -111,6 +111,9 @@ fn run_sdk_script(script: &str) {
         .env("AGENTRY_SCRIPTED_MODEL_BIN", &scripted_model)
         .env_remove("AGENTRY_HUB")
         .env_remove("AGENTRY_TOKEN")
+        .env_remove("AGENTRY_CA")
+        .env_remove("AGENTRY_CLIENT_CERT")
+        .env_remove("AGENTRY_CLIENT_KEY")
         .env_remove("RUST_LOG")
         .output()
         .unwrap_or_else(|error| panic!("running {script}: {error}"));

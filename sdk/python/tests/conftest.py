@@ -94,9 +94,10 @@ def state() -> Dict[str, Any]:
 
 @pytest.fixture(autouse=True)
 def no_hub_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests name their hub and token; the caller's AGENTRY_HUB / AGENTRY_TOKEN must not leak in."""
-    monkeypatch.delenv("AGENTRY_HUB", raising=False)
-    monkeypatch.delenv("AGENTRY_TOKEN", raising=False)
+    """Tests name their hub, token and TLS files; the caller's AGENTRY_HUB / AGENTRY_TOKEN /
+    AGENTRY_CA / AGENTRY_CLIENT_CERT / AGENTRY_CLIENT_KEY must not leak in."""
+    for name in ("AGENTRY_HUB", "AGENTRY_TOKEN", "AGENTRY_CA", "AGENTRY_CLIENT_CERT", "AGENTRY_CLIENT_KEY"):
+        monkeypatch.delenv(name, raising=False)
     # grpcio's default roots (an `https://` hub without a CA) must be its bundled set.
     monkeypatch.delenv("GRPC_DEFAULT_SSL_ROOTS_FILE_PATH", raising=False)
 

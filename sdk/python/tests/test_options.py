@@ -18,6 +18,7 @@ from agentry.options import (
     authorization_metadata,
     channel_spec,
     resolve_hub,
+    resolve_tls,
     resolve_token,
 )
 
@@ -43,6 +44,16 @@ def test_the_client_reads_agentry_hub_and_agentry_token(monkeypatch: pytest.Monk
         assert client.hub == "http://127.0.0.1:9"
         assert client.metadata == (("authorization", "Bearer explicit"),)
         assert "explicit" not in repr(client)
+
+
+def test_tls_is_the_argument_else_the_cli_variables_else_none() -> None:
+    env = {"AGENTRY_CA": "/ca.pem", "AGENTRY_CLIENT_CERT": "/c.pem", "AGENTRY_CLIENT_KEY": "/k.pem"}
+    explicit = TLS(ca=CA)
+    assert resolve_tls(explicit, env) is explicit
+    assert resolve_tls(None, env) == TLS(ca="/ca.pem", cert="/c.pem", key="/k.pem")
+    assert resolve_tls(None, {"AGENTRY_CA": "/ca.pem", "AGENTRY_CLIENT_CERT": ""}) == TLS(ca="/ca.pem")
+    assert resolve_tls(None, {"AGENTRY_CA": ""}) is None
+    assert resolve_tls(None, {}) is None
 
 
 def test_without_a_token_no_authorization_is_sent() -> None:

@@ -169,6 +169,18 @@ def test_a_client_certificate_of_another_ca_is_refused(
 # Check 6: without the CA (grpcio's default roots) the handshake fails, at once, traces too.
 
 
+def test_the_cli_variables_give_the_hub_the_token_and_the_tls_files(
+    secure_hub: SecureHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AGENTRY_HUB", secure_hub.url)
+    monkeypatch.setenv("AGENTRY_TOKEN", secure_hub.admin_token)
+    monkeypatch.setenv("AGENTRY_CA", str(secure_hub.ca))
+    monkeypatch.setenv("AGENTRY_CLIENT_CERT", str(secure_hub.client_cert))
+    monkeypatch.setenv("AGENTRY_CLIENT_KEY", str(secure_hub.client_key))
+    with agentry.Client() as client:
+        assert client.who_am_i() == ADMIN
+
+
 def test_without_the_ca_the_handshake_fails_promptly(secure_hub: SecureHub) -> None:
     started = time.monotonic()
     with agentry.Client(secure_hub.url, secure_hub.admin_token) as client:

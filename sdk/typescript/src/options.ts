@@ -42,7 +42,9 @@ export interface ClientOptions {
   /** Bearer token sent as `authorization: Bearer <token>` with every call (trace reconnects
    * included). Default: `AGENTRY_TOKEN`, else none. */
   token?: string;
-  /** TLS settings; only used with an `https://` hub. */
+  /** TLS settings; only used with an `https://` hub. Default: the files named by
+   * `AGENTRY_CA`, `AGENTRY_CLIENT_CERT` and `AGENTRY_CLIENT_KEY` (the CLI's variables), else
+   * Node's default roots and no client certificate. */
   tls?: TlsOptions;
 }
 
@@ -61,7 +63,8 @@ export interface ResolvedOptions {
 
 /**
  * Resolves `options` against `env` (default `process.env`): hub and token from the arguments,
- * else `AGENTRY_HUB` / `AGENTRY_TOKEN`; TLS files read.
+ * else `AGENTRY_HUB` / `AGENTRY_TOKEN` / `AGENTRY_CA`, `AGENTRY_CLIENT_CERT`, `AGENTRY_CLIENT_KEY`;
+ * TLS files read.
  *
  * @throws TypeError for a URL that is not `http://` or `https://`, a token that cannot be sent
  *   in a header (empty, not visible ASCII), TLS options with an `http://` hub, or a `cert`
@@ -74,7 +77,7 @@ export function resolveOptions(options: ClientOptions = {}, env: NodeJS.ProcessE
   const token = options.token ?? nonEmpty(env.AGENTRY_TOKEN) ?? null;
   if (token !== null) checkToken(token);
   const nodeOptions: SecureClientSessionOptions = secure ? {} : { createConnection: plaintextConnection };
-  const tls = options.tls;
+  const tls = options.tls ?? (secure ? tlsFromEnv(env) : undefined);
   if (tls !== undefined && hasAny(tls)) {
     if (!secure) throw new TypeError(`TLS options need an https:// hub URL, not ${hub}`);
     if ((tls.cert === undefined) !== (tls.key === undefined)) {
@@ -86,6 +89,20 @@ export function resolveOptions(options: ClientOptions = {}, env: NodeJS.ProcessE
     if (tls.serverName !== undefined) nodeOptions.servername = tls.serverName;
   }
   return { hub, secure, token, nodeOptions };
+}
+
+/** The TLS files named by the CLI's variables `AGENTRY_CA`, `AGENTRY_CLIENT_CERT` and
+ * `AGENTRY_CLIENT_KEY` (empty values count as unset); used for an `https://` hub when no `tls`
+ * option is given. */
+export function tlsFromEnv(env: NodeJS.ProcessEnv): TlsOptions {
+  const tls: TlsOptions = {};
+  const ca = nonEmpty(env.AGENTRY_CA);
+  const cert = nonEmpty(env.AGENTRY_CLIENT_CERT);
+  const key = nonEmpty(env.AGENTRY_CLIENT_KEY);
+  if (ca !== undefined) tls.ca = ca;
+  if (cert !== undefined) tls.cert = cert;
+  if (key !== undefined) tls.key = key;
+  return tls;
 }
 
 /** Returns `url` with a scheme (`http://` for a bare `host:port`) and no trailing slash. */

@@ -68,6 +68,23 @@ describe("options", () => {
     assert.deepEqual(resolveOptions({ hub: "https://h:1" }, {}).nodeOptions, {}, "system roots");
   });
 
+  test("TLS files from AGENTRY_CA, AGENTRY_CLIENT_CERT and AGENTRY_CLIENT_KEY when no tls option is given", () => {
+    const path = join(dir, "env-ca.pem");
+    writeFileSync(path, PEM);
+    const env = { AGENTRY_CA: path, AGENTRY_CLIENT_CERT: path, AGENTRY_CLIENT_KEY: path };
+    const fromEnv = resolveOptions({ hub: "https://h:1" }, env).nodeOptions;
+    assert.equal(String(fromEnv.ca), PEM);
+    assert.equal(String(fromEnv.cert), PEM);
+    assert.equal(String(fromEnv.key), PEM);
+    const other = PEM.replace("BEGIN CERTIFICATE-----\n", "BEGIN CERTIFICATE-----\nother\n");
+    const explicit = resolveOptions({ hub: "https://h:1", tls: { ca: other } }, env).nodeOptions;
+    assert.equal(String(explicit.ca), other, "the option wins over the variables");
+    assert.equal(explicit.cert, undefined);
+    const plaintext = resolveOptions({ hub: "http://h:1" }, env).nodeOptions;
+    assert.equal(plaintext.ca, undefined, "the variables apply to https:// hubs only");
+    assert.deepEqual(resolveOptions({ hub: "https://h:1" }, { AGENTRY_CA: " " }).nodeOptions, {}, "blank is unset");
+  });
+
   test("TLS options are refused with a plaintext hub or a cert without its key", () => {
     assert.throws(() => resolveOptions({ hub: "http://h:1", tls: { ca: PEM } }, {}), /need an https:\/\/ hub URL/);
     assert.throws(() => resolveOptions({ hub: "https://h:1", tls: { cert: PEM } }, {}), /go together/);

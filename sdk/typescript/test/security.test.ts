@@ -118,6 +118,28 @@ describe("TLS and tokens against a real hub", { timeout: 180_000 }, () => {
     assert.deepEqual(await client.whoAmI(), { actor: "sdk-admin", role: "admin", tenant: "", method: "token" });
   });
 
+  check("a bare Client takes the hub, token, CA and client certificate from the CLI's variables", async () => {
+    const env: Record<string, string> = {
+      AGENTRY_HUB: secure().hubUrl,
+      AGENTRY_TOKEN: secure().adminToken,
+      AGENTRY_CA: secure().certs.ca,
+      AGENTRY_CLIENT_CERT: secure().certs.clientCert,
+      AGENTRY_CLIENT_KEY: secure().certs.clientKey,
+    };
+    const saved = Object.keys(env).map((name) => [name, process.env[name]] as const);
+    Object.assign(process.env, env);
+    try {
+      const client = new Client();
+      clients.push(client);
+      assert.deepEqual(await client.whoAmI(), { actor: "sdk-admin", role: "admin", tenant: "", method: "token" });
+    } finally {
+      for (const [name, value] of saved) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+    }
+  });
+
   check("the admin spawns, lists, reads the queued run and its trace", async () => {
     const client = connect({ token: secure().adminToken, tls: { ca: secure().certs.ca } });
     const spawned = await client.spawn("openai:none", { input: "hi" });

@@ -42,7 +42,15 @@ from agentry.models import (
     spawned_from_proto,
     who_am_i_from_proto,
 )
-from agentry.options import TLS, ChannelSpec, authorization_metadata, channel_spec, resolve_hub, resolve_token
+from agentry.options import (
+    TLS,
+    ChannelSpec,
+    authorization_metadata,
+    channel_spec,
+    resolve_hub,
+    resolve_tls,
+    resolve_token,
+)
 from agentry.v1 import hub_pb2, hub_pb2_grpc
 
 __all__ = ["AsyncClient", "open_aio_channel"]
@@ -69,7 +77,7 @@ class AsyncClient:
     def __init__(self, hub: Optional[str] = None, token: Optional[str] = None, tls: Optional[TLS] = None) -> None:
         self.hub: str = resolve_hub(hub)
         self.metadata: Optional[Tuple[Tuple[str, str], ...]] = authorization_metadata(resolve_token(token))
-        self._channel = open_aio_channel(channel_spec(self.hub, tls))
+        self._channel = open_aio_channel(channel_spec(self.hub, resolve_tls(tls)))
         self.stub = hub_pb2_grpc.AgentHubStub(self._channel)
 
     def __repr__(self) -> str:

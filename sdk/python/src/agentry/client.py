@@ -36,7 +36,15 @@ from agentry.models import (
     spawned_from_proto,
     who_am_i_from_proto,
 )
-from agentry.options import TLS, ChannelSpec, authorization_metadata, channel_spec, resolve_hub, resolve_token
+from agentry.options import (
+    TLS,
+    ChannelSpec,
+    authorization_metadata,
+    channel_spec,
+    resolve_hub,
+    resolve_tls,
+    resolve_token,
+)
 from agentry.v1 import hub_pb2, hub_pb2_grpc
 
 __all__ = ["Client", "open_channel"]
@@ -61,6 +69,8 @@ class Client:
         token: bearer token sent as ``authorization: Bearer <token>`` with every call (trace
             reconnects included). Default: ``AGENTRY_TOKEN``, else none.
         tls: CA and client certificate for an ``https://`` hub (see :class:`agentry.TLS`).
+            Default: the files named by ``AGENTRY_CA``, ``AGENTRY_CLIENT_CERT`` and
+            ``AGENTRY_CLIENT_KEY``, else grpcio's default roots.
 
     The channel connects lazily: an unreachable hub fails the first call with
     :class:`agentry.UnavailableError`. Every call raises :class:`agentry.AgentryError` (a
@@ -72,7 +82,7 @@ class Client:
     def __init__(self, hub: Optional[str] = None, token: Optional[str] = None, tls: Optional[TLS] = None) -> None:
         self.hub: str = resolve_hub(hub)
         self.metadata: Optional[Tuple[Tuple[str, str], ...]] = authorization_metadata(resolve_token(token))
-        self._channel = open_channel(channel_spec(self.hub, tls))
+        self._channel = open_channel(channel_spec(self.hub, resolve_tls(tls)))
         self.stub = hub_pb2_grpc.AgentHubStub(self._channel)
 
     def __repr__(self) -> str:

@@ -115,6 +115,20 @@ def resolve_token(token: Optional[str], environ: Optional[Mapping[str, str]] = N
     return token
 
 
+def resolve_tls(tls: Optional[TLS], environ: Optional[Mapping[str, str]] = None) -> Optional[TLS]:
+    """Returns the TLS settings: ``tls``, else the files named by ``AGENTRY_CA``,
+    ``AGENTRY_CLIENT_CERT`` and ``AGENTRY_CLIENT_KEY`` (the CLI's variables; empty values count
+    as unset), else None (grpcio's default roots, no client certificate). Like ``tls``, they
+    apply to ``https://`` hubs only."""
+    if tls is not None:
+        return tls
+    env = os.environ if environ is None else environ
+    ca, cert, key = (env.get(name) or None for name in ("AGENTRY_CA", "AGENTRY_CLIENT_CERT", "AGENTRY_CLIENT_KEY"))
+    if ca is None and cert is None and key is None:
+        return None
+    return TLS(ca=ca, cert=cert, key=key)
+
+
 def authorization_metadata(token: Optional[str]) -> Optional[Tuple[Tuple[str, str], ...]]:
     """Returns the call metadata carrying ``token`` (``authorization: Bearer <token>``), sent
     with every call; None without a token."""
