@@ -105,8 +105,7 @@ impl Hub {
     /// be resumed elsewhere, and its task subscription is retired. Returns how many runs moved.
     pub async fn leave(&self, node_id: NodeId) -> Result<usize> {
         let node = self.store.set_node_state(node_id, NodeState::Left).await?;
-        let reason = format!("node {} left", node.name);
-        let moved = self.take_back(node_id, ReleaseScope::All, &reason, MoveCause::NodeLeft).await?;
+        let moved = self.take_back(node_id, ReleaseScope::All, &left_reason(&node.name), MoveCause::NodeLeft).await?;
         self.retire_queue(node_id).await;
         tracing::info!(%node_id, name = %node.name, moved, "node left");
         Ok(moved)
@@ -140,4 +139,11 @@ impl Hub {
             tracing::warn!(%node_id, %error, "could not retire the node's task queue");
         }
     }
+}
+
+/// The `run_moved` reason of a run taken back from a node that left (`node NAME left`), by its
+/// `Leave` or by a reaper pass that found runs still on it (the two may race; whichever takes a
+/// run back, the reason is the same).
+pub(crate) fn left_reason(name: &str) -> String {
+    format!("node {name} left")
 }

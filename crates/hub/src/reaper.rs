@@ -39,11 +39,12 @@ use std::collections::BTreeMap;
 
 use tokio_util::sync::CancellationToken;
 
-use agentry_core::{NodeId, Run, clock};
+use agentry_core::{NodeId, NodeInfo, NodeState, Run, clock};
 use agentry_store::{Leadership, ReleaseScope};
 
 use crate::error::Result;
 use crate::hub::Hub;
+use crate::membership::left_reason;
 use crate::metrics::MoveCause;
 
 /// Most stale assignments examined per pass (more wait for the next one).
@@ -125,11 +126,21 @@ pub async fn reap(hub: &Hub) -> Result<usize> {
     let mut moved = 0;
     for node in nodes.iter().filter(|node| node.state.is_gone()) {
         if loads.iter().any(|(node_id, load)| *node_id == node.id && *load > 0) {
-            let reason = format!("node {} ({}) is {}: its lease expired", node.name, node.id, node.state);
-            moved += hub.take_back(node.id, ReleaseScope::All, &reason, MoveCause::LeaseExpired).await?;
+            let (reason, cause) = gone_reason(node);
+            moved += hub.take_back(node.id, ReleaseScope::All, &reason, cause).await?;
         }
     }
     Ok(moved)
+}
+
+/// Why the runs still held by a gone node are taken back: it left (its `Leave` is taking them
+/// back, or was interrupted; the same reason as `Leave`'s), or its lease expired.
+fn gone_reason(node: &NodeInfo) -> (String, MoveCause) {
+    if node.state == NodeState::Left {
+        (left_reason(&node.name), MoveCause::NodeLeft)
+    } else {
+        (format!("node {} ({}) is {}: its lease expired", node.name, node.id, node.state), MoveCause::LeaseExpired)
+    }
 }
 
 /// One pass of the lost task safety net (see the module doc): runs assigned more than two lease
@@ -292,6 +303,43 @@ mod tests {
         assert_eq!(recover_lost_tasks(&hub).await.expect("a pass"), 0);
         assert_eq!(hub.store.get_run(run.id).await.expect("the run"), run, "its redelivery can still start it");
         assert_eq!(task_lost_count(&hub), 0);
+    }
+
+    /// Returns the `reason` of each `run_moved` event of `run`'s trace.
+    async fn moved_reasons(hub: &Hub, run: &Run) -> Vec<String> {
+        let events = hub.store.events_after(run.agent_id, Some(run.id), 0, 100).await.expect("the trace");
+        let moved = events.iter().filter(|event| event.kind == agentry_core::event::kind::RUN_MOVED);
+        moved.map(|event| event.data["reason"].as_str().expect("a reason").to_owned()).collect()
+    }
+
+    #[tokio::test]
+    async fn runs_a_left_node_still_holds_move_because_it_left_not_for_a_lease() {
+        // A reaper pass that runs between a `Leave`'s state change and its take-back (or after
+        // an interrupted one) finds runs on a left node: they moved because the node left.
+        let (hub, node_id) = hub_with_a_node(Duration::from_secs(60), MemoryQueue::new()).await;
+        let run = assigned_run(&hub, node_id).await;
+        hub.store.set_node_state(node_id, NodeState::Left).await.expect("the node leaves");
+        assert_eq!(reap(&hub).await.expect("a pass"), 1);
+        assert_eq!(moved_reasons(&hub, &run).await, vec!["node node-1 left".to_owned()]);
+        let moved = |cause: MoveCause| hub.metrics.runs_moved.with_label_values(&[cause.as_str()]).get();
+        assert_eq!((moved(MoveCause::NodeLeft), moved(MoveCause::LeaseExpired)), (1, 0));
+    }
+
+    #[tokio::test]
+    async fn runs_of_a_node_whose_lease_expired_move_for_the_lease() {
+        let (hub, node_id) = hub_with_a_node(Duration::from_millis(1), MemoryQueue::new()).await;
+        let run = assigned_run(&hub, node_id).await;
+        let joined_ms = clock::now_ms();
+        while clock::now_ms() <= joined_ms + 2 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(reap(&hub).await.expect("a pass"), 1);
+        let reasons = moved_reasons(&hub, &run).await;
+        assert_eq!(reasons.len(), 1, "{reasons:?}");
+        assert!(
+            reasons[0].starts_with("node node-1 (") && reasons[0].ends_with(") is dead: its lease expired"),
+            "{reasons:?}"
+        );
     }
 
     #[tokio::test]
