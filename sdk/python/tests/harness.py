@@ -13,7 +13,7 @@ import signal
 import subprocess
 import threading
 from pathlib import Path
-from typing import IO, List, Optional
+from typing import IO, Dict, List, Optional
 
 REPO = Path(__file__).resolve().parents[3]
 SCENARIO = REPO / "sdk" / "conformance" / "scenario.json"
@@ -92,32 +92,30 @@ class ScriptedModel:
             self.process.wait()
 
 
-class DevCluster:
-    """`agentry dev --nodes 1` on a data directory, restartable on the same port."""
+class ServerProcess:
+    """A server process started by a test: launched with :meth:`launch` (which waits for the
+    line that says it serves), stopped with SIGTERM, killed at teardown; everything it prints
+    is kept for failure reports.
 
-    def __init__(self, path: Path, model_url: str, data_dir: Path) -> None:
-        self.path = path
-        self.model_url = model_url
-        self.data_dir = data_dir
+    Attributes:
+        name: what error messages call it (``agentry dev``, ``the hub``).
+    """
+
+    name = "the server"
+
+    def __init__(self) -> None:
         self.log: List[str] = []
-        self.url = ""
-        self.port = 0
         self.process: Optional["subprocess.Popen[str]"] = None
-        self.start()
 
     @property
     def pid(self) -> int:
         assert self.process is not None
         return self.process.pid
 
-    def start(self) -> None:
-        """Starts it (on the port of the previous start, if any) and waits for its hub line."""
-        env = {k: v for k, v in os.environ.items() if k not in ("AGENTRY_HUB", "AGENTRY_TOKEN", "RUST_LOG")}
-        # A grace of 0 s: a stopping `agentry dev` hands its running run back at once (rather
-        # than finishing it first), so a restart mid-run really breaks a followed trace.
-        env.update(OPENAI_BASE_URL=self.model_url, OPENAI_API_KEY="scripted", AGENTRY_SHUTDOWN_GRACE="0s")
-        command = [str(self.path), "dev", "--nodes", "1", "--listen", f"127.0.0.1:{self.port}"]
-        command += ["--metrics-listen", "off", "--data-dir", str(self.data_dir)]
+    def launch(self, command: List[str], env: Dict[str, str], ready: "re.Pattern[str]") -> "re.Match[str]":
+        """Starts `command` and returns the match of the first output line that matches
+        `ready`; kills it and raises RuntimeError, with its output, when it exits first or
+        prints none within the start deadline."""
         self.log.append(f"$ {' '.join(command)}\n")
         self.process = subprocess.Popen(
             command,
@@ -135,15 +133,13 @@ class DevCluster:
                 line = reader.next_line(START_DEADLINE)
             except queue.Empty:
                 self.kill()
-                raise RuntimeError(f"agentry dev printed no hub URL within {START_DEADLINE}s:\n{self.log_text()}")
+                raise RuntimeError(f"{self.name} printed no `{ready.pattern}` line within {START_DEADLINE}s:\n{self.log_text()}")
             if line is None:
                 self.kill()
-                raise RuntimeError(f"agentry dev exited before printing its hub URL:\n{self.log_text()}")
-            found = HUB_LINE.search(line)
+                raise RuntimeError(f"{self.name} exited before it served:\n{self.log_text()}")
+            found = ready.search(line)
             if found:
-                self.url = found.group(1)
-                self.port = int(self.url.rsplit(":", 1)[1])
-                return
+                return found
 
     def stop(self) -> None:
         """SIGTERM, then waits for the exit (RuntimeError after the deadline, having killed it)."""
@@ -154,12 +150,7 @@ class DevCluster:
             self.process.wait(timeout=STOP_DEADLINE)
         except subprocess.TimeoutExpired:
             self.kill()
-            raise RuntimeError(f"agentry dev did not exit within {STOP_DEADLINE}s of SIGTERM") from None
-
-    def restart(self) -> None:
-        """Stops it and starts it again on the same port and data directory."""
-        self.stop()
-        self.start()
+            raise RuntimeError(f"{self.name} did not exit within {STOP_DEADLINE}s of SIGTERM") from None
 
     def kill(self) -> None:
         """Kills it at once (teardown)."""
@@ -170,6 +161,37 @@ class DevCluster:
     def log_text(self) -> str:
         """Returns everything it printed, every start included."""
         return "".join(self.log)
+
+
+class DevCluster(ServerProcess):
+    """`agentry dev --nodes 1` on a data directory, restartable on the same port."""
+
+    name = "agentry dev"
+
+    def __init__(self, path: Path, model_url: str, data_dir: Path) -> None:
+        super().__init__()
+        self.path = path
+        self.model_url = model_url
+        self.data_dir = data_dir
+        self.url = ""
+        self.port = 0
+        self.start()
+
+    def start(self) -> None:
+        """Starts it (on the port of the previous start, if any) and waits for its hub line."""
+        env = {k: v for k, v in os.environ.items() if k not in ("AGENTRY_HUB", "AGENTRY_TOKEN", "RUST_LOG")}
+        # A grace of 0 s: a stopping `agentry dev` hands its running run back at once (rather
+        # than finishing it first), so a restart mid-run really breaks a followed trace.
+        env.update(OPENAI_BASE_URL=self.model_url, OPENAI_API_KEY="scripted", AGENTRY_SHUTDOWN_GRACE="0s")
+        command = [str(self.path), "dev", "--nodes", "1", "--listen", f"127.0.0.1:{self.port}"]
+        command += ["--metrics-listen", "off", "--data-dir", str(self.data_dir)]
+        self.url = self.launch(command, env, HUB_LINE).group(1)
+        self.port = int(self.url.rsplit(":", 1)[1])
+
+    def restart(self) -> None:
+        """Stops it and starts it again on the same port and data directory."""
+        self.stop()
+        self.start()
 
 
 def run_quietly(command: List[str]) -> None:
@@ -194,7 +216,7 @@ def dev_certs(path: Path, directory: Path, client: str) -> None:
     run_quietly([str(path), "certs", "dev", "--dir", str(directory), "--client", client])
 
 
-class SecureHub:
+class SecureHub(ServerProcess):
     """`agentry hub serve` with TLS (mutual TLS offered), an auth file and a SQLite database in
     `directory`; no NATS and no nodes, so spawned runs stay queued.
 
@@ -208,12 +230,13 @@ class SecureHub:
 
     CLIENT = "sdk-test"
 
+    name = "the hub"
+
     def __init__(self, path: Path, directory: Path) -> None:
+        super().__init__()
         self.certs = directory / "certs"
         self.admin_token = secrets.token_urlsafe(32)
         self.viewer_token = secrets.token_urlsafe(32)
-        self.log: List[str] = []
-        self.url = ""
         dev_certs(path, self.certs, self.CLIENT)
         auth_file = directory / "auth.toml"
         auth_file.write_text(
@@ -225,31 +248,8 @@ class SecureHub:
         command += ["--database-url", f"sqlite:{directory / 'hub.db'}"]
         command += ["--tls-cert", str(self.certs / "hub.pem"), "--tls-key", str(self.certs / "hub-key.pem")]
         command += ["--tls-client-ca", str(self.ca), "--auth-file", str(auth_file)]
-        self.log.append(f"$ {' '.join(command)}\n")
         env = {k: v for k, v in os.environ.items() if k not in HUB_ENVIRONMENT}
-        self.process = subprocess.Popen(
-            command,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-        )
-        assert self.process.stdout is not None
-        reader = LineReader(self.process.stdout, self.log)
-        while not self.url:
-            try:
-                line = reader.next_line(START_DEADLINE)
-            except queue.Empty:
-                self.kill()
-                raise RuntimeError(f"the hub logged no `hub serving` line within {START_DEADLINE}s:\n{self.log_text()}")
-            if line is None:
-                self.kill()
-                raise RuntimeError(f"the hub exited before serving:\n{self.log_text()}")
-            found = SERVING_LINE.search(line)
-            if found:
-                self.url = f"https://{found.group(1)}"
+        self.url = f"https://{self.launch(command, env, SERVING_LINE).group(1)}"
 
     @property
     def ca(self) -> Path:
@@ -265,24 +265,3 @@ class SecureHub:
     def client_key(self) -> Path:
         """The private key of :attr:`client_cert`."""
         return self.certs / f"client-{self.CLIENT}-key.pem"
-
-    def stop(self) -> None:
-        """SIGTERM, then waits for the exit (killing it, and raising RuntimeError, after the deadline)."""
-        if self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=STOP_DEADLINE)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise RuntimeError(f"the hub did not exit within {STOP_DEADLINE}s of SIGTERM") from None
-
-    def kill(self) -> None:
-        """Kills it at once."""
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-
-    def log_text(self) -> str:
-        """Returns everything it logged."""
-        return "".join(self.log)
