@@ -36,15 +36,7 @@ from agentry.models import (
     spawned_from_proto,
     who_am_i_from_proto,
 )
-from agentry.options import (
-    TLS,
-    ChannelSpec,
-    authorization_metadata,
-    channel_spec,
-    resolve_hub,
-    resolve_tls,
-    resolve_token,
-)
+from agentry.options import TLS, ChannelSpec, resolve
 from agentry.v1 import hub_pb2, hub_pb2_grpc
 
 __all__ = ["Client", "open_channel"]
@@ -80,9 +72,10 @@ class Client:
     """
 
     def __init__(self, hub: Optional[str] = None, token: Optional[str] = None, tls: Optional[TLS] = None) -> None:
-        self.hub: str = resolve_hub(hub)
-        self.metadata: Optional[Tuple[Tuple[str, str], ...]] = authorization_metadata(resolve_token(token))
-        self._channel = open_channel(channel_spec(self.hub, resolve_tls(tls)))
+        connection = resolve(hub, token, tls)
+        self.hub: str = connection.hub
+        self.metadata: Optional[Tuple[Tuple[str, str], ...]] = connection.metadata
+        self._channel = open_channel(connection.spec)
         self.stub = hub_pb2_grpc.AgentHubStub(self._channel)
 
     def __repr__(self) -> str:

@@ -129,6 +129,29 @@ def resolve_tls(tls: Optional[TLS], environ: Optional[Mapping[str, str]] = None)
     return TLS(ca=ca, cert=cert, key=key)
 
 
+@dataclass(frozen=True)
+class Connection:
+    """A client's settings after arguments, environment and defaults were applied.
+
+    Attributes:
+        hub: the hub URL.
+        metadata: the call metadata carrying the token; None without one.
+        spec: how to open the channel.
+    """
+
+    hub: str
+    metadata: Optional[Tuple[Tuple[str, str], ...]]
+    spec: ChannelSpec
+
+
+def resolve(hub: Optional[str], token: Optional[str], tls: Optional[TLS]) -> Connection:
+    """Resolves a client's arguments (:func:`resolve_hub`, :func:`resolve_token`,
+    :func:`resolve_tls`) into its hub URL, call metadata and channel. Raises ValueError for a
+    URL or token that cannot be used."""
+    url = resolve_hub(hub)
+    return Connection(url, authorization_metadata(resolve_token(token)), channel_spec(url, resolve_tls(tls)))
+
+
 def authorization_metadata(token: Optional[str]) -> Optional[Tuple[Tuple[str, str], ...]]:
     """Returns the call metadata carrying ``token`` (``authorization: Bearer <token>``), sent
     with every call; None without a token."""
