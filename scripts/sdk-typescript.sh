@@ -89,16 +89,16 @@ fi
 # (b) Types, strict, the tests included.
 (cd "$sdk" && npx --no-install tsc --noEmit)
 
-# (c) Unit tests and the conformance scenario. The hub and token come from the tests, not from
-# the caller's environment.
-(cd "$sdk" && env -u AGENTRY_HUB -u AGENTRY_TOKEN -u AGENTRY_CA -u AGENTRY_CLIENT_CERT -u AGENTRY_CLIENT_KEY -u RUST_LOG npm test --silent)
+# (c) Unit tests and the conformance scenario. The hub, token and TLS files come from the tests,
+# not from the caller's environment.
+test_env=(env -u AGENTRY_HUB -u AGENTRY_TOKEN -u AGENTRY_CA -u AGENTRY_CLIENT_CERT -u AGENTRY_CLIENT_KEY -u RUST_LOG)
+(cd "$sdk" && "${test_env[@]}" npm test --silent)
 
 # (d) The same compiled tests on the oldest Node.js line the package supports and the newest
 # LTS, with Node.js binaries from the npm registry (the `node` package; cached by npm).
 for version in "${node_versions[@]}"; do
-  (cd "$sdk" && env -u AGENTRY_HUB -u AGENTRY_TOKEN -u AGENTRY_CA -u AGENTRY_CLIENT_CERT -u AGENTRY_CLIENT_KEY -u RUST_LOG \
-    npm exec --yes --package="node@$version" -- node --test --test-reporter=tap build/test/*.test.js \
-    >"$fresh/node-$version.out" 2>&1) || {
+  (cd "$sdk" && "${test_env[@]}" npm exec --yes --package="node@$version" -- \
+    node --test --test-reporter=tap build/test/*.test.js >"$fresh/node-$version.out" 2>&1) || {
     cat "$fresh/node-$version.out" >&2
     echo "sdk-typescript: the tests failed on Node.js $version" >&2
     exit 1
